@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Logging for programs (never for libraries: libgss and libtsor report errors
+ * through return values only). Messages go to stderr as
+ *
+ *     prog: error: message
+ *
+ * so they read like any Unix tool's. The level threshold starts at LOG_INFO
+ * and is lowered by -q and raised by -v in each program's main().
+ */
+#ifndef LIB_LOG_H
+#define LIB_LOG_H
+
+#include "compiler.h"
+
+enum log_level {
+	LOG_ERR = 0,
+	LOG_WARN,
+	LOG_INFO,
+	LOG_DEBUG,
+};
+
+/* Sets the prefix (usually argv[0]'s basename) and the threshold. */
+void log_init(const char *prog, enum log_level level);
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+
+void log_msg(enum log_level level, const char *fmt, ...) ATTR_PRINTF(2, 3);
+
+#define log_err(...)   log_msg(LOG_ERR, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+
+#endif /* LIB_LOG_H */

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Static analysis of the first-party C sources: cppcheck and clang-tidy
+# (.clang-tidy) over the compile database of the asan build. Tests and
+# fuzz harnesses are compiled with -Werror and sanitizers instead.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cmake --preset asan >/dev/null
+mapfile -t srcs < <(git ls-files -co --exclude-standard 'lib/*.c' 'gss/*.c' 'bench/*.c')
+
+echo "cppcheck: ${#srcs[@]} files"
+cppcheck --project=build/asan/compile_commands.json --enable=warning,performance,portability \
+	--error-exitcode=1 --inline-suppr --quiet --suppress=missingIncludeSystem -i tests
+
+echo "clang-tidy: ${#srcs[@]} files"
+out=$(printf '%s\n' "${srcs[@]}" |
+	xargs -P "$(nproc)" -n 4 clang-tidy -p build/asan --quiet --use-color=false 2>&1 |
+	grep -Ev '^[0-9]+ warnings? (and [0-9]+ errors? )?generated|^Suppressed|^Use -header-filter' || true)
+if grep -qE '(warning|error):' <<<"$out"; then
+	printf '%s\n' "$out"
+	exit 1
+fi
+echo "lint: clean"
