@@ -473,7 +473,7 @@ int gss__alloc_matrix(uint32_t m, uint8_t **out, size_t *bytes, enum gss_matrix_
 void gss__free_matrix(uint8_t *matrix, size_t bytes, enum gss_matrix_kind kind);
 uint32_t gss__mask_bits_for(uint64_t rooms);
 void gss__set_format(struct gss_fmt *f, unsigned fp);
-int gss__init_common(struct gss *g);
+int gss__init_common(struct gss *g, uint32_t cm_bits);
 
 /* update.c */
 int gss__update(struct gss *g, uint64_t s, uint64_t d, int64_t w);
@@ -518,7 +518,7 @@ void gss__spill_remove(struct gss_spills *sp, uint64_t sid, uint64_t did);
 size_t gss__spill_memory(const struct gss_spills *sp);
 
 /* hubs.c */
-int gss__hubs_init(struct gss *g);
+int gss__hubs_init(struct gss *g, uint32_t cm_bits);
 void gss__hubs_destroy(struct gss_hubs *h);
 const struct gss_hub *gss__hub_find(const struct gss *g, uint64_t code);
 uint64_t gss__hub_sub(const struct gss *g, const struct gss_hub *h, unsigned dir, uint32_t t);

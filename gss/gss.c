@@ -95,6 +95,7 @@
 #include "gss-int.h"
 
 #define GSS_DEFAULT_FP	       16
+#define GSS_DEFAULT_GROW_FP    24
 #define GSS_DEFAULT_ADDRS      4
 #define GSS_DEFAULT_FILL       0.85
 #define GSS_DEFAULT_GROW_WIDTH 128
@@ -149,6 +150,30 @@ static uint32_t width_for(uint64_t edges, uint64_t memory, unsigned l, double fi
 	return (uint32_t)m;
 }
 
+/*
+ * The paper's error model (§VI): an edge query is wrong when another edge
+ * collides with it in code space, P = 1 - exp(-(E + (M - 1) D) / M^2) with D
+ * the edges adjacent to it (2E/V on average); a 1-hop answer reports about
+ * 1 + 2V/M IDs per true neighbour. Unknown inputs (0) give 0.
+ */
+static void error_model(double M, double E, double V, double *edge_error, double *precision)
+{
+	double D = V > 0 ? 2.0 * E / V : 0;
+
+	*edge_error = E > 0 ? -expm1(-(E + (M - 1) * D) / (M * M)) : 0;
+	*precision = V > 0 ? 1.0 / (1.0 + 2.0 * V / M) : 0;
+}
+
+/* The width a plan gets: given, sized from edges/memory, or the growth start. */
+static uint32_t sized_width(const struct gss_params *p, uint32_t m, unsigned fp, double fill)
+{
+	if (m)
+		return m;
+	if (p->expect_edges || p->memory)
+		return width_for(p->expect_edges, p->memory, rooms_for_fp(fp), fill);
+	return GSS_DEFAULT_GROW_WIDTH;
+}
+
 int gss_plan(const struct gss_params *p, struct gss_plan *out)
 {
 	double fill, M;
@@ -168,28 +193,25 @@ int gss_plan(const struct gss_params *p, struct gss_plan *out)
 	out->grow = (p->flags & GSS_F_GROW) || (!m && !p->expect_edges && !p->memory);
 
 	if (!fp) {
-		/* The smallest fingerprint that meets the precision rule, or 16. */
-		fp = GSS_DEFAULT_FP;
-		if (p->expect_nodes) {
-			for (size_t i = 0; i < sizeof(fp_choices); i++) {
-				unsigned f = fp_choices[i];
-				uint32_t w = m ? m
-					       : width_for(p->expect_edges, p->memory,
-							   rooms_for_fp(f), fill);
+		/*
+		 * The smallest fingerprint that meets the precision rule. Without
+		 * a node count: 16 bits for a sized sketch, and 24 for one that
+		 * grows from nothing, since growth keeps M fixed and M must stay
+		 * ~200x the node count (2.1e9 covers graphs of 10 M nodes).
+		 */
+		fp = out->grow && !p->expect_nodes ? GSS_DEFAULT_GROW_FP : GSS_DEFAULT_FP;
+		for (size_t i = 0; p->expect_nodes && i < sizeof(fp_choices); i++) {
+			unsigned f = fp_choices[i];
+			uint32_t w = sized_width(p, m, f, fill);
 
-				fp = f;
-				if ((double)w * ldexp(1.0, (int)f) >=
-				    GSS_PRECISION_FACTOR * (double)p->expect_nodes)
-					break;
-			}
+			fp = f;
+			if ((double)w * ldexp(1.0, (int)f) >=
+			    GSS_PRECISION_FACTOR * (double)p->expect_nodes)
+				break;
 		}
 	}
-	if (!m) {
-		if (p->expect_edges || p->memory)
-			m = width_for(p->expect_edges, p->memory, rooms_for_fp(fp), fill);
-		else
-			m = GSS_DEFAULT_GROW_WIDTH;
-	}
+	if (!m)
+		m = sized_width(p, 0, fp, fill);
 	if (m < 1 || m > (1u << 30))
 		return -EINVAL;
 
@@ -204,15 +226,9 @@ int gss_plan(const struct gss_params *p, struct gss_plan *out)
 	out->matrix_bytes = (uint64_t)m * m * GSS_BUCKET;
 	out->node_space = (uint64_t)m << fp;
 	M = (double)m * ldexp(1.0, (int)fp);
-	if (p->expect_edges) {
-		double E = (double)p->expect_edges;
-		double D = p->expect_nodes ? 2.0 * E / (double)p->expect_nodes : 0;
-
-		out->fill = E / (double)out->rooms;
-		out->edge_error = -expm1(-(E + (M - 1) * D) / (M * M));
-	}
-	if (p->expect_nodes)
-		out->succ_precision = 1.0 / (1.0 + 2.0 * (double)p->expect_nodes / M);
+	out->fill = (double)p->expect_edges / (double)out->rooms;
+	error_model(M, (double)p->expect_edges, (double)p->expect_nodes, &out->edge_error,
+		    &out->succ_precision);
 	return 0;
 }
 
@@ -299,9 +315,10 @@ static void set_candidates(struct gss *g)
 /*
  * Everything that follows from the configuration fields (fmt, m0, fp0, r, k,
  * seed, flags) and the geometry (m, level): derived seeds, candidate order,
- * lock, and empty auxiliary structures. Shared by gss_create() and gss_load().
+ * lock, and empty auxiliary structures. Shared by gss_create() and gss_load();
+ * cm_bits sizes the hub detector (0: from the matrix).
  */
-int gss__init_common(struct gss *g)
+int gss__init_common(struct gss *g, uint32_t cm_bits)
 {
 	int ret;
 
@@ -336,7 +353,7 @@ int gss__init_common(struct gss *g)
 	ret = gss__spill_init(&g->spills);
 	if (ret)
 		goto err_buf;
-	ret = gss__hubs_init(g);
+	ret = gss__hubs_init(g, cm_bits);
 	if (ret)
 		goto err_spill;
 	ret = gss__ids_init(&g->ids);
@@ -390,7 +407,7 @@ int gss_create(const struct gss_params *p, struct gss **out)
 		ret = -ENOMEM;
 		goto err_matrix;
 	}
-	ret = gss__init_common(g);
+	ret = gss__init_common(g, 0);
 	if (ret)
 		goto err_mask;
 	*out = g;
@@ -474,6 +491,7 @@ int gss_get_stats(const struct gss *g, struct gss_stats *st)
 		return -EINVAL;
 	gss__rlock(g);
 	memset(st, 0, sizeof(*st));
+	st->flags = g->flags;
 	st->width = g->m;
 	st->fp_bits = g->fp0 - g->level;
 	st->addrs = g->r;
@@ -495,6 +513,9 @@ int gss_get_stats(const struct gss *g, struct gss_stats *st)
 	st->aux_bytes = ((size_t)1 << g->mask_bits) + gss__buf_memory(&g->buf) +
 			gss__spill_memory(&g->spills) + gss__hubs_memory(g) + sizeof(*g);
 	st->id_bytes = gss__ids_memory(&g->ids);
+	if (g->flags & GSS_F_IDS)
+		error_model((double)g->node_space, (double)st->edges, (double)st->ids,
+			    &st->edge_error, &st->succ_precision);
 	gss__unlock(g);
 	return 0;
 }

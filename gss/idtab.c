@@ -38,7 +38,7 @@ int gss__ids_add(struct gss_idtab *t, uint64_t code, const void *id, size_t len)
 	for (uint32_t e = hmap_first(&t->by_code, hash_mix64(code), &it); e != HMAP_NONE;
 	     e = hmap_next(&t->by_code, &it)) {
 		if (t->ent[e].code == code && t->ent[e].len == len &&
-		    !memcmp(t->arena + t->ent[e].off, id, len))
+		    (!len || !memcmp(t->arena + t->ent[e].off, id, len)))
 			return 0;
 	}
 	if (t->n == t->cap) {

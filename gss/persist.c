@@ -1,29 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
- * Sketch files and merging.
+ * Sketch files and merging. The file format is described in format.h.
  *
- * File format, version 1 (all integers little-endian):
- *
- *   0      struct gss_file_header  magic "GSSKETCH", version, parameters,
- *                                  counters, a table of sections, and an
- *                                  XXH3 checksum of the header itself
- *   4096   MATRIX   m * m * 64 bytes, the buckets exactly as in memory, so
- *                   the file can be mapped and queried in place
- *   ...    MASK     the query index, 2^mask_bits bytes
- *          BUFFER   left-over edges, { s, d, w } records
- *          SPILLS   spilled weights, { sid, did, w } records
- *          HUBS     { code, lvl[out], lvl[in] } records, then every hub's
- *                   sub-node codes (2^lvl - 1 a direction, hub order)
- *          DETECT   the hub detector's counters
- *          IDS      { code, len, bytes } records
- *
- * Every section starts 64-byte aligned (MATRIX page aligned) and carries an
- * XXH3-64 checksum in the header. Loading checks, in order: magic, version
- * and byte order; the header checksum; that every parameter is in range and
- * every section lies inside the file (so a truncated file is named as such);
- * then each section's checksum (unless GSS_LOAD_NOVERIFY); and while
- * rebuilding, that each record is well formed. The first failure is reported
- * in one line and nothing is leaked.
+ * Loading checks, in order: magic, version and byte order; the header
+ * checksum; that every parameter is in range and every section lies inside
+ * the file (so a truncated file is named as such); then each section's
+ * checksum (unless GSS_LOAD_NOVERIFY); and while rebuilding, that each
+ * record is well formed. The first failure is reported in one line and
+ * nothing is leaked.
  *
  * Saving writes a temporary file next to the target, fsyncs it and renames
  * it over the target, so readers see the old sketch or the new one.
@@ -39,72 +23,11 @@
 
 #include <xxhash.h>
 
+#include "format.h"
 #include "gss-int.h"
-
-#define GSS_MAGIC	 "GSSKETCH"
-#define GSS_FILE_VERSION 1
-#define GSS_ENDIAN_MARK	 0x01020304u
-#define GSS_MATRIX_OFF	 4096
-
-enum {
-	SEC_MATRIX = 0,
-	SEC_MASK,
-	SEC_BUFFER,
-	SEC_SPILLS,
-	SEC_HUBS,
-	SEC_DETECT,
-	SEC_IDS,
-	SEC_COUNT,
-};
 
 static const char *const sec_name[SEC_COUNT] = { "matrix", "mask",   "buffer", "spills",
 						 "hubs",   "detect", "ids" };
-
-struct gss_file_section {
-	uint64_t offset;   /* from the start of the file */
-	uint64_t length;   /* bytes */
-	uint64_t checksum; /* XXH3-64 of the bytes */
-};
-
-struct gss_file_header {
-	char magic[8];	       /* "GSSKETCH" */
-	uint32_t version;      /* GSS_FILE_VERSION */
-	uint32_t header_bytes; /* sizeof(struct gss_file_header) */
-	uint32_t endian;       /* GSS_ENDIAN_MARK as written by the host */
-	uint32_t flags;	       /* enum gss_flags at creation, minus GSS_F_THREADSAFE */
-	uint32_t fp0;	       /* fingerprint bits at width m0 */
-	uint32_t m0;	       /* width at creation */
-	uint32_t r, k;	       /* addresses, candidates */
-	uint32_t level;	       /* doublings since creation */
-	uint32_t mask_bits;    /* log2 of the query index size */
-	uint32_t cm_bits;      /* log2 of a detector row */
-	uint32_t reserved;     /* 0 */
-	uint64_t seed;	       /* hash seed */
-	uint64_t rooms_used;   /* occupied rooms */
-	uint64_t updates;      /* statistics carried across saves */
-	uint64_t kicks;
-	uint64_t migrated;
-	uint64_t nbuffer; /* records in BUFFER */
-	uint64_t nspills; /* records in SPILLS */
-	uint64_t nhubs;	  /* records in HUBS */
-	uint64_t nids;	  /* records in IDS */
-	struct gss_file_section sec[SEC_COUNT];
-	uint64_t header_checksum; /* XXH3-64 of this header with this field zero */
-};
-
-_Static_assert(sizeof(struct gss_file_header) <= GSS_MATRIX_OFF,
-	       "header must fit before the matrix");
-_Static_assert(sizeof(struct gss_file_header) % 8 == 0, "no tail padding");
-
-struct rec_edge {
-	uint64_t a, b; /* s, d (buffer) or sid, did (spills) */
-	int64_t w;
-};
-
-struct rec_hub {
-	uint64_t code;
-	uint32_t lvl[2];
-};
 
 /* ============================== Saving ============================== */
 
@@ -247,20 +170,24 @@ static int save(const struct gss *g, const char *path)
 	size_t plen = strlen(path);
 	int ret;
 
-	tmp = malloc(plen + sizeof(".tmp.XXXXXX"));
+	tmp = malloc(plen + 48);
 	if (!tmp)
 		return -ENOMEM;
-	memcpy(tmp, path, plen);
-	memcpy(tmp + plen, ".tmp.XXXXXX", sizeof(".tmp.XXXXXX"));
 	w.xx = XXH3_createState();
 	if (!w.xx) {
 		ret = -ENOMEM;
 		goto out_tmp;
 	}
-	w.fd = mkostemp(tmp, O_CLOEXEC);
-	if (w.fd < 0) {
-		ret = -errno;
-		goto out_state;
+	/* open() rather than mkstemp(), so the file gets the usual umask-based mode. */
+	for (unsigned attempt = 0;; attempt++) {
+		snprintf(tmp, plen + 48, "%s.tmp.%ld.%u", path, (long)getpid(), attempt);
+		w.fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+		if (w.fd >= 0)
+			break;
+		if (errno != EEXIST || attempt == 100) {
+			ret = -errno;
+			goto out_state;
+		}
 	}
 
 	memset(&h, 0, sizeof(h));
@@ -622,14 +549,9 @@ static int load(const char *path, uint32_t lflags, struct gss **out, char *err, 
 		ret = -ENOMEM;
 		goto out_g;
 	}
-	ret = gss__init_common(g);
+	ret = gss__init_common(g, h.cm_bits);
 	if (ret)
 		goto out_mask;
-	if (g->hubs.cm_bits != h.cm_bits) {
-		/* The detector is sized from the matrix; a mismatch means a corrupt header. */
-		ret = fail(err, elen, -EBADMSG, "corrupt header: detector size");
-		goto out_common;
-	}
 	g->rooms_used = h.rooms_used;
 	g->updates = h.updates;
 	g->kicks = h.kicks;

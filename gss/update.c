@@ -319,20 +319,30 @@ int gss__place_edge(struct gss *g, uint64_t s, uint64_t d, int64_t w)
 	return ret ? ret : 0;
 }
 
+static int update_probed(struct gss *g, struct probe *pp, uint64_t s, uint64_t d, int64_t w);
+
 int gss__update(struct gss *g, uint64_t s, uint64_t d, int64_t w)
 {
 	struct probe p;
-	struct cand fr;
-	unsigned examined;
-	uint8_t *b = NULL;
-	uint32_t e;
-	int slot, ret;
 
 	if (s >= g->node_space || d >= g->node_space)
 		return -EINVAL;
 	if (w == 0)
 		return 0;
 	probe_edge(g, &p, s, d);
+	return update_probed(g, &p, s, d, w);
+}
+
+/* gss__update() once the edge's probe is known (valid codes, w != 0). */
+static int update_probed(struct gss *g, struct probe *pp, uint64_t s, uint64_t d, int64_t w)
+{
+	struct probe p = *pp;
+	struct cand fr;
+	unsigned examined;
+	uint8_t *b = NULL;
+	uint32_t e;
+	int slot, ret;
+
 	slot = probe_find(g, &p, &b, &fr, &examined);
 	if (slot >= 0) {
 		ret = room_add(g, &p, b, (unsigned)slot, w);
@@ -622,40 +632,70 @@ int gss_update(struct gss *g, uint64_t src, uint64_t dst, int64_t w)
 }
 
 /*
- * Batch updates overlap cache misses: while edge i is applied, the first
- * candidate bucket of edge i + GSS_BATCH_AHEAD is being fetched. Most edges
+ * Batch updates overlap cache misses: edge i + GSS_BATCH_AHEAD is routed and
+ * its first candidate bucket prefetched while edge i is applied. Most edges
  * of a stream are repeats that live in their first candidate, so one
  * prefetch per edge hides most of the latency once the matrix outgrows L3.
+ * The probes are kept, so each edge is routed once; a probe made before a
+ * hub promotion or a growth (g->gen changed) is made again.
  */
-#define GSS_BATCH_AHEAD 12
+#define GSS_BATCH_AHEAD 16
 
-static inline void batch_prefetch(const struct gss *g, const struct gss_edge *e)
-{
+struct batch_slot {
 	struct probe p;
+	uint32_t gen;
+	bool ok; /* codes in range */
+};
+
+static inline void batch_prepare(const struct gss *g, struct batch_slot *bs,
+				 const struct gss_edge *e)
+{
 	unsigned idx;
 
-	if (e->src >= g->node_space || e->dst >= g->node_space)
+	bs->ok = e->src < g->node_space && e->dst < g->node_space;
+	if (!bs->ok)
 		return;
-	probe_edge(g, &p, e->src, e->dst);
-	prefetch_w(probe_bucket(g, &p, 0, &idx));
+	probe_edge(g, &bs->p, e->src, e->dst);
+	bs->gen = g->gen;
+	prefetch_w(probe_bucket(g, &bs->p, 0, &idx));
+	if (g->k > 1)
+		prefetch_w(probe_bucket(g, &bs->p, 1, &idx));
+	prefetch_w(&g->mask[gss__mask_slot(g, bs->p.es.h, bs->p.es.f, bs->p.es.sub)]);
+	prefetch_w(&g->mask[gss__mask_slot(g, bs->p.ed.h, bs->p.ed.f, bs->p.ed.sub)]);
 }
 
-int gss_update_batch(struct gss *g, const struct gss_edge *e, size_t n)
+int gss_update_batch(struct gss *g, const struct gss_edge *e, size_t n, size_t *done)
 {
+	struct batch_slot ring[GSS_BATCH_AHEAD];
+	size_t i = 0;
 	int ret = 0;
 
+	if (done)
+		*done = 0;
 	if (n && !e)
 		return -EINVAL;
 	gss__wlock(g);
-	for (size_t i = 0; i < n && i < GSS_BATCH_AHEAD; i++)
-		batch_prefetch(g, &e[i]);
-	for (size_t i = 0; i < n; i++) {
-		if (i + GSS_BATCH_AHEAD < n)
-			batch_prefetch(g, &e[i + GSS_BATCH_AHEAD]);
-		ret = gss__update(g, e[i].src, e[i].dst, e[i].w);
-		if (ret)
+	for (size_t j = 0; j < n && j < GSS_BATCH_AHEAD; j++)
+		batch_prepare(g, &ring[j], &e[j]);
+	for (; i < n; i++) {
+		struct batch_slot *bs = &ring[i % GSS_BATCH_AHEAD];
+
+		if (!bs->ok) {
+			ret = -EINVAL;
 			break;
+		}
+		if (e[i].w) {
+			if (bs->gen != g->gen)
+				probe_edge(g, &bs->p, e[i].src, e[i].dst);
+			ret = update_probed(g, &bs->p, e[i].src, e[i].dst, e[i].w);
+			if (ret)
+				break;
+		}
+		if (i + GSS_BATCH_AHEAD < n)
+			batch_prepare(g, bs, &e[i + GSS_BATCH_AHEAD]);
 	}
 	gss__unlock(g);
+	if (done)
+		*done = i;
 	return ret;
 }

@@ -66,10 +66,12 @@ enum gss_flags {
  * Creation parameters. Call gss_params_init() first, then set what you know.
  * Sizing: give `width` explicitly, or let the library derive it from
  * `expect_edges` (distinct edges) and/or `memory` (bytes for the matrix). With
- * neither, the sketch starts small and grows (GSS_F_GROW is implied).
+ * neither, the sketch starts at 1 MiB and grows (GSS_F_GROW is implied).
  * `expect_nodes`, if known, lets gss_plan() choose `fp_bits` so that the
  * node space M = width * 2^fp_bits is at least 200 times the node count, the
- * paper's rule for 1-hop precision near 1.
+ * paper's rule for 1-hop precision near 1. Otherwise fp_bits is 16, or 24
+ * for a sketch that grows from nothing: growth keeps M, so M must be large
+ * from the start (2.1e9 with 24 bits: precise up to 10 M nodes).
  */
 struct gss_params {
 	size_t sz;	       /* sizeof(struct gss_params); set by gss_params_init() */
@@ -143,9 +145,9 @@ struct gss_edge {
  * The same as calling gss_update() on each edge in order, but several edges
  * are kept in flight so their buckets' cache misses overlap: use it when the
  * sketch is larger than the CPU caches. Stops at the first error and returns
- * it; edges before it were applied.
+ * it; *done (if not NULL) receives the number of edges applied before it.
  */
-int gss_update_batch(struct gss *g, const struct gss_edge *e, size_t n);
+int gss_update_batch(struct gss *g, const struct gss_edge *e, size_t n, size_t *done);
 
 /* ============================== Queries ============================== */
 
@@ -186,6 +188,7 @@ int gss_for_each_edge(const struct gss *g, gss_edge_fn *fn, void *arg);
 /* ========================= Statistics and growth ========================= */
 
 struct gss_stats {
+	uint32_t flags;		   /* enum gss_flags the sketch was created with */
 	uint32_t width;		   /* current m */
 	uint32_t fp_bits;	   /* fingerprint bits stored per node at this width */
 	uint32_t addrs, cands;	   /* r, k */
@@ -205,6 +208,9 @@ struct gss_stats {
 	size_t matrix_bytes;	   /* the bucket matrix */
 	size_t aux_bytes;	   /* buffer, hub directory, query index */
 	size_t id_bytes;	   /* ID table (not part of the sketch proper) */
+	double edge_error;	   /* P(an edge query over-estimates), paper §VI, for the
+				      edges stored and the IDs remembered (0 without IDs) */
+	double succ_precision;	   /* expected 1-hop precision for those IDs (0 without IDs) */
 };
 
 int gss_get_stats(const struct gss *g, struct gss_stats *st);

@@ -331,6 +331,14 @@ static void random_stream(struct gss *g, struct model *m, struct rng *r, uint32_
 
 /* ============================ Tests ============================ */
 
+static char *tmpname(const char *tag)
+{
+	static char buf[256];
+
+	snprintf(buf, sizeof(buf), "/tmp/gss-test-%d-%s.gss", (int)getpid(), tag);
+	return buf;
+}
+
 static void test_plan(void **state)
 {
 	struct gss_params p;
@@ -530,6 +538,17 @@ static void test_growth(void **state)
 	assert_true(st.grow_steps >= 2);
 	assert_true(st.buffered * 1000 <= st.edges + 1000);
 	check(g, &m, true, false);
+	/* A grown sketch survives a round trip through a file. */
+	{
+		char err[256], *path = tmpname("grown");
+		struct gss *h = NULL;
+
+		assert_int_equal(gss_save(g, path), 0);
+		assert_int_equal(gss_load(path, 0, &h, err, sizeof(err)), 0);
+		unlink(path);
+		check(h, &m, true, false);
+		gss_destroy(h);
+	}
 	model_free(&m);
 	gss_destroy(g);
 }
@@ -607,14 +626,6 @@ static void test_ids(void **state)
 	assert_int_equal(a, a2);
 	assert_int_equal(a, gss_node(g, "alice", 5));
 	gss_destroy(g);
-}
-
-static char *tmpname(const char *tag)
-{
-	static char buf[256];
-
-	snprintf(buf, sizeof(buf), "/tmp/gss-test-%d-%s.gss", (int)getpid(), tag);
-	return buf;
 }
 
 static void test_persist(void **state)
@@ -720,7 +731,7 @@ static void test_batch(void **state)
 	for (int i = 0; i < 1000; i++)
 		e[i] = (struct gss_edge){ rng_below(&r, 5000), rng_below(&r, 5000),
 					  (int64_t)rng_below(&r, 9) - 2 };
-	assert_int_equal(gss_update_batch(g, e, 1000), 0);
+	assert_int_equal(gss_update_batch(g, e, 1000, NULL), 0);
 	for (int i = 0; i < 1000; i++)
 		assert_int_equal(gss_update(h, e[i].src, e[i].dst, e[i].w), 0);
 	for (int i = 0; i < 1000; i++) {
@@ -729,7 +740,12 @@ static void test_batch(void **state)
 		assert_int_equal(w1, w2);
 	}
 	e[500].src = UINT64_MAX;
-	assert_int_equal(gss_update_batch(g, e, 1000), -EINVAL);
+	{
+		size_t done;
+
+		assert_int_equal(gss_update_batch(g, e, 1000, &done), -EINVAL);
+		assert_int_equal(done, 500);
+	}
 	gss_destroy(g);
 	gss_destroy(h);
 }
