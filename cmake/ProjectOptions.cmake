@@ -28,6 +28,10 @@ if(CMAKE_BUILD_TYPE MATCHES "Rel")
   target_compile_options(proj_flags INTERFACE -D_FORTIFY_SOURCE=2 -fstack-protector-strong)
   target_link_options(proj_flags INTERFACE -Wl,-z,relro,-z,now)
 endif()
+if(PROJ_FUZZ)
+  # Coverage for libFuzzer in every first-party object, not just the harness.
+  target_compile_options(proj_flags INTERFACE -fsanitize=fuzzer-no-link)
+endif()
 if(PROJ_SANITIZE)
   target_compile_options(proj_flags INTERFACE -fsanitize=${PROJ_SANITIZE}
                          -fno-omit-frame-pointer -fno-sanitize-recover=all)
