@@ -10,6 +10,9 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <stdint.h>
 #include <string.h>
 
@@ -154,6 +157,61 @@ static inline int bucket_find(const uint8_t *b, const struct gss_fmt *f, unsigne
 	return -1;
 }
 
+/*
+ * Slots (bit s for room s < l) whose source (src = true) or destination
+ * fingerprint equals f, whatever their weight and index byte. The 1-hop scans
+ * call this on every bucket of a row or column, so the two common formats
+ * (16 and 32 bits) compare all keys at once with SSE2, part of every x86-64.
+ */
+static inline unsigned bucket_fp_match(const uint8_t *b, const struct gss_fmt *f, bool src,
+				       uint32_t fp)
+{
+#ifdef __SSE2__
+	if (f->fp == 16) {
+		/* 7 keys of 4 bytes at 28..56; the 8th lane reads index bytes and is masked. */
+		__m128i k0 = _mm_loadu_si128((const __m128i *)(const void *)(b + 28));
+		__m128i k1 = _mm_loadu_si128((const __m128i *)(const void *)(b + 44));
+		__m128i want = _mm_set1_epi32((int)fp);
+
+		if (src) {
+			k0 = _mm_srli_epi32(k0, 16);
+			k1 = _mm_srli_epi32(k1, 16);
+		} else {
+			k0 = _mm_and_si128(k0, _mm_set1_epi32(0xffff));
+			k1 = _mm_and_si128(k1, _mm_set1_epi32(0xffff));
+		}
+		return ((unsigned)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(k0, want))) |
+			(unsigned)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(k1, want)))
+				<< 4) &
+		       0x7f;
+	}
+	if (f->fp == 32) {
+		/* 4 keys of 8 bytes at 16..48: source in the high half, destination low. */
+		__m128 k0 =
+			_mm_castsi128_ps(_mm_loadu_si128((const __m128i *)(const void *)(b + 16)));
+		__m128 k1 =
+			_mm_castsi128_ps(_mm_loadu_si128((const __m128i *)(const void *)(b + 32)));
+		__m128i half =
+			_mm_castps_si128(src ? _mm_shuffle_ps(k0, k1, _MM_SHUFFLE(3, 1, 3, 1))
+					     : _mm_shuffle_ps(k0, k1, _MM_SHUFFLE(2, 0, 2, 0)));
+
+		return (unsigned)_mm_movemask_ps(
+			_mm_castsi128_ps(_mm_cmpeq_epi32(half, _mm_set1_epi32((int)fp))));
+	}
+#endif
+	{
+		uint64_t fmask = (1ULL << f->fp) - 1;
+		unsigned m = 0;
+
+		for (unsigned s = 0; s < f->l; s++) {
+			uint64_t k = room_key(b, f, s);
+
+			m |= (unsigned)(((src ? k >> f->fp : k & fmask) == fp)) << s;
+		}
+		return m;
+	}
+}
+
 /* First free slot, or -1. */
 static inline int bucket_free_slot(const uint8_t *b, const struct gss_fmt *f)
 {
@@ -253,7 +311,8 @@ struct gss_spills {
 
 enum { GSS_OUT = 0, GSS_IN = 1 };
 
-#define GSS_HUB_MAX_LEVEL 16
+#define GSS_HUB_MAX_LEVEL   16
+#define GSS_HUB_FILTER_BITS 16
 
 struct gss_hub {
 	uint64_t code;	 /* base node code */
@@ -277,10 +336,10 @@ struct gss_hubs {
 	uint32_t nsubs, capsubs;
 	struct gss_subrev *rev; /* sub-node -> hub */
 	uint32_t nrev, caprev;
-	struct hmap by_sub;    /* hash(sub, dir) -> rev */
-	uint64_t filter[1024]; /* 65536-bit "may be a hub" filter over base codes */
-	uint64_t subnodes;     /* sum over hubs and directions of 2^lvl - 1 */
-	uint16_t *cm;	       /* degree sketch: [dir][row][1 << cm_bits] saturating counters */
+	struct hmap by_sub;				   /* hash(sub, dir) -> rev */
+	uint64_t filter[(1u << GSS_HUB_FILTER_BITS) / 64]; /* "may be a hub" bits, base codes */
+	uint64_t subnodes; /* sum over hubs and directions of 2^lvl - 1 */
+	uint16_t *cm;	   /* degree sketch: [dir][row][1 << cm_bits] saturating counters */
 	uint32_t cm_bits;
 };
 
@@ -303,8 +362,7 @@ struct gss_idtab {
 /* ================================ Sketch ================================ */
 
 enum gss_matrix_kind {
-	GSS_MAT_HEAP = 0, /* calloc'ed */
-	GSS_MAT_ANON,	  /* anonymous mmap (large, huge-page advised) */
+	GSS_MAT_ANON = 0, /* gss__big_alloc() */
 	GSS_MAT_FILE,	  /* private mapping of a sketch file */
 };
 
@@ -376,7 +434,18 @@ static inline uint8_t *gss__bucket(const struct gss *g, uint32_t row, uint32_t c
 /* Offset of address i for fingerprint f in a matrix of width m. */
 static inline uint32_t gss__addr_off(uint64_t seed, uint32_t f, unsigned i, uint32_t m)
 {
-	return fastrange32(hash_mix64(((uint64_t)f << 2 | i) ^ seed), m);
+	/*
+	 * Two multiply-xorshift rounds: cheaper than a full finaliser, and
+	 * unlike one multiply they leave no fixed relation between the offsets
+	 * of i and i + 1, which would correlate every node's rows (measured:
+	 * 10x the kicks and a non-empty buffer).
+	 */
+	uint64_t x = ((uint64_t)f << 2 | i) ^ seed;
+
+	x *= 0x9e3779b97f4a7c15ULL;
+	x ^= x >> 32;
+	x *= 0xd6e8feb86659fd93ULL;
+	return fastrange32(x, m);
 }
 
 static inline uint32_t gss__addr(const struct gss *g, uint32_t h, uint32_t f, unsigned i)
@@ -434,9 +503,24 @@ static inline uint64_t gss__edge_hash(uint64_t s, uint64_t d)
 
 static inline uint32_t gss__mask_slot(const struct gss *g, uint32_t h, uint32_t f, bool sub)
 {
-	uint64_t x = hash_mix64(((uint64_t)h << 32 | f) ^ g->seed_mask ^ (sub ? 1 : 0));
+	/* (h, f) are hash bits already: one multiply spreads them (this runs per update). */
+	uint64_t x = hash_mul64(((uint64_t)h << 32 | f) ^ g->seed_mask ^ (sub ? 1 : 0));
 
 	return (uint32_t)(x >> (64 - g->mask_bits));
+}
+
+/* Codes are hash bits already: one multiply is enough to index the hub filter and map. */
+static inline uint64_t gss__hub_hash(uint64_t code)
+{
+	return hash_mul64(code ^ 0x3c6ef372fe94f82bULL);
+}
+
+/* The update path's test: false means "certainly not a hub", without a lookup. */
+static inline bool gss__maybe_hub(const struct gss *g, uint64_t code)
+{
+	unsigned bit = (unsigned)(gss__hub_hash(code) >> (64 - GSS_HUB_FILTER_BITS));
+
+	return g->hubs.filter[bit >> 6] & (1ULL << (bit & 63));
 }
 
 static inline bool gss__fits32(int64_t w)
@@ -469,6 +553,8 @@ static inline uint64_t gss__end_id(const struct gss_end *e)
 }
 
 /* gss.c */
+void *gss__big_alloc(size_t n);
+void gss__big_free(void *p, size_t n);
 int gss__alloc_matrix(uint32_t m, uint8_t **out, size_t *bytes, enum gss_matrix_kind *kind);
 void gss__free_matrix(uint8_t *matrix, size_t bytes, enum gss_matrix_kind kind);
 uint32_t gss__mask_bits_for(uint64_t rooms);

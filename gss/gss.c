@@ -242,41 +242,61 @@ uint32_t gss__mask_bits_for(uint64_t rooms)
 	return bits;
 }
 
+#define GSS_BIG (2u << 20)
+
+/*
+ * Large zeroed arrays (the matrix, the query index, the hub detector) are
+ * read at random, so they get their own mapping, advised onto huge pages:
+ * on these machines a TLB miss per access costs more than the access. The
+ * kernel's zero pages also make an untouched sketch free. Small ones come
+ * from the heap, 64-byte aligned so buckets never straddle cache lines.
+ */
+void *gss__big_alloc(size_t n)
+{
+	void *p;
+
+	if (n < GSS_BIG) {
+		p = aligned_alloc(GSS_BUCKET, (n + GSS_BUCKET - 1) / GSS_BUCKET * GSS_BUCKET);
+		if (p)
+			memset(p, 0, n);
+		return p;
+	}
+	p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	madvise(p, n, MADV_HUGEPAGE);
+	return p;
+}
+
+void gss__big_free(void *p, size_t n)
+{
+	if (!p)
+		return;
+	if (n < GSS_BIG)
+		free(p);
+	else
+		munmap(p, n);
+}
+
 int gss__alloc_matrix(uint32_t m, uint8_t **out, size_t *bytes, enum gss_matrix_kind *kind)
 {
 	size_t n;
-	void *p;
 
 	if (check_mul_overflow((size_t)m, (size_t)m, &n) || check_mul_overflow(n, GSS_BUCKET, &n))
 		return -ENOMEM;
-	if (n < (2u << 20)) {
-		p = aligned_alloc(GSS_BUCKET, n);
-		if (!p)
-			return -ENOMEM;
-		memset(p, 0, n);
-		*kind = GSS_MAT_HEAP;
-	} else {
-		/* Zero pages come for free, and huge pages spare the TLB on column scans. */
-		p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (p == MAP_FAILED)
-			return -ENOMEM;
-		madvise(p, n, MADV_HUGEPAGE);
-		*kind = GSS_MAT_ANON;
-	}
-	*out = p;
+	*out = gss__big_alloc(n);
+	if (!*out)
+		return -ENOMEM;
+	*kind = GSS_MAT_ANON;
 	*bytes = n;
 	return 0;
 }
 
 void gss__free_matrix(uint8_t *matrix, size_t bytes, enum gss_matrix_kind kind)
 {
-	if (!matrix)
-		return;
-	if (kind == GSS_MAT_HEAP)
-		free(matrix);
-	else if (kind == GSS_MAT_ANON)
-		munmap(matrix, bytes);
 	/* GSS_MAT_FILE: the mapping is released with the sketch's map. */
+	if (kind == GSS_MAT_ANON)
+		gss__big_free(matrix, bytes);
 }
 
 void gss__set_format(struct gss_fmt *f, unsigned fp)
@@ -402,7 +422,7 @@ int gss_create(const struct gss_params *p, struct gss **out)
 	if (ret)
 		goto err_free;
 	g->mask_bits = gss__mask_bits_for(gss__rooms(g));
-	g->mask = calloc((size_t)1 << g->mask_bits, 1);
+	g->mask = gss__big_alloc((size_t)1 << g->mask_bits);
 	if (!g->mask) {
 		ret = -ENOMEM;
 		goto err_matrix;
@@ -414,7 +434,7 @@ int gss_create(const struct gss_params *p, struct gss **out)
 	return 0;
 
 err_mask:
-	free(g->mask);
+	gss__big_free(g->mask, (size_t)1 << g->mask_bits);
 err_matrix:
 	gss__free_matrix(g->matrix, g->matrix_bytes, g->matrix_kind);
 err_free:
@@ -430,7 +450,7 @@ void gss_destroy(struct gss *g)
 	gss__hubs_destroy(&g->hubs);
 	gss__spill_destroy(&g->spills);
 	gss__buf_destroy(&g->buf);
-	free(g->mask);
+	gss__big_free(g->mask, (size_t)1 << g->mask_bits);
 	gss__free_matrix(g->matrix, g->matrix_bytes, g->matrix_kind);
 	if (g->map)
 		munmap(g->map, g->map_len);

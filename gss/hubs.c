@@ -42,7 +42,7 @@
 
 static inline uint64_t code_hash(uint64_t code)
 {
-	return hash_mix64(code ^ 0x3c6ef372fe94f82bULL);
+	return gss__hub_hash(code);
 }
 
 static inline uint64_t sub_hash(uint64_t sub, unsigned dir)
@@ -52,7 +52,7 @@ static inline uint64_t sub_hash(uint64_t sub, unsigned dir)
 
 static inline unsigned filter_bit(uint64_t code)
 {
-	return (unsigned)(code_hash(code) >> 48);
+	return (unsigned)(code_hash(code) >> (64 - GSS_HUB_FILTER_BITS));
 }
 
 int gss__hubs_init(struct gss *g, uint32_t cm_bits)
@@ -69,7 +69,7 @@ int gss__hubs_init(struct gss *g, uint32_t cm_bits)
 		while (h->cm_bits < 20 && (1ULL << h->cm_bits) < rooms / 32)
 			h->cm_bits++;
 	}
-	h->cm = calloc((size_t)4 << h->cm_bits, sizeof(*h->cm));
+	h->cm = gss__big_alloc(((size_t)4 << h->cm_bits) * sizeof(*h->cm));
 	if (!h->cm)
 		return -ENOMEM;
 	ret = hmap_init(&h->by_code, 0);
@@ -83,7 +83,7 @@ int gss__hubs_init(struct gss *g, uint32_t cm_bits)
 err_code:
 	hmap_destroy(&h->by_code);
 err_cm:
-	free(h->cm);
+	gss__big_free(h->cm, ((size_t)4 << h->cm_bits) * sizeof(*h->cm));
 	h->cm = NULL;
 	return ret;
 }
@@ -95,7 +95,7 @@ void gss__hubs_destroy(struct gss_hubs *h)
 	free(h->hub);
 	free(h->subs);
 	free(h->rev);
-	free(h->cm);
+	gss__big_free(h->cm, ((size_t)4 << h->cm_bits) * sizeof(*h->cm));
 	memset(h, 0, sizeof(*h));
 }
 
@@ -114,10 +114,9 @@ static uint32_t hub_pos(const struct gss_hubs *h, uint64_t code)
 const struct gss_hub *gss__hub_find(const struct gss *g, uint64_t code)
 {
 	const struct gss_hubs *h = &g->hubs;
-	unsigned bit = filter_bit(code);
 	uint32_t i;
 
-	if (!(h->filter[bit >> 6] & (1ULL << (bit & 63))))
+	if (!gss__maybe_hub(g, code))
 		return NULL;
 	i = hub_pos(h, code);
 	return i == GSS_NIL ? NULL : &h->hub[i];
@@ -308,7 +307,8 @@ int gss__hub_observe(struct gss *g, uint64_t s, uint64_t d)
 
 	if (g->flags & GSS_F_NO_HUBS)
 		return 0;
-	if (hash_mix64(gss__edge_hash(s, d) ^ g->seed_sample) % HUB_SAMPLE)
+	/* A deterministic 1-in-8 sample of edges, from the top bits of one product. */
+	if (hash_mul64(hash_mul64(s ^ g->seed_sample) + d) >> 61)
 		return 0;
 	ret = observe_one(g, GSS_OUT, s);
 	if (ret)

@@ -20,8 +20,9 @@
 /* An edge being looked up: its two (routed) endpoints and lazily computed addresses. */
 struct probe {
 	struct gss_end es, ed;
-	uint64_t key;	/* es.f << fp | ed.f */
-	unsigned flags; /* IDX_SSUB / IDX_DSUB */
+	uint64_t key;	   /* es.f << fp | ed.f */
+	unsigned flags;	   /* IDX_SSUB / IDX_DSUB */
+	uint32_t mslot[2]; /* query-index slots of es and ed */
 	uint32_t row[GSS_MAX_ADDRS], col[GSS_MAX_ADDRS];
 	unsigned nrow, ncol;
 };
@@ -38,6 +39,8 @@ static inline void probe_ready(const struct gss *g, struct probe *p)
 {
 	p->key = (uint64_t)p->es.f << g->fmt.fp | p->ed.f;
 	p->flags = (p->es.sub ? IDX_SSUB : 0) | (p->ed.sub ? IDX_DSUB : 0);
+	p->mslot[0] = gss__mask_slot(g, p->es.h, p->es.f, p->es.sub);
+	p->mslot[1] = gss__mask_slot(g, p->ed.h, p->ed.f, p->ed.sub);
 	p->nrow = p->ncol = 0;
 }
 
@@ -59,11 +62,15 @@ static inline uint8_t *probe_bucket(const struct gss *g, struct probe *p, unsign
 
 void gss__route(const struct gss *g, uint64_t s, uint64_t d, struct gss_end *es, struct gss_end *ed)
 {
-	const struct gss_hub *hs = gss__hub_find(g, s);
-	const struct gss_hub *hd = gss__hub_find(g, d);
+	const struct gss_hub *hs = NULL, *hd = NULL;
 	uint64_t sc = s, dc = d;
 	uint32_t t;
 
+	/* Most endpoints are not hubs: two filter bits decide without a lookup. */
+	if (g->hubs.n) {
+		hs = gss__maybe_hub(g, s) ? gss__hub_find(g, s) : NULL;
+		hd = gss__maybe_hub(g, d) ? gss__hub_find(g, d) : NULL;
+	}
 	if (hs && hs->lvl[GSS_OUT]) {
 		t = gss__route_choice(g, d) & ((1u << hs->lvl[GSS_OUT]) - 1);
 		if (t)
@@ -139,8 +146,8 @@ static bool probe_free_from(const struct gss *g, struct probe *p, unsigned t0, s
 
 static inline void mark_index(struct gss *g, const struct probe *p, unsigned idx)
 {
-	g->mask[gss__mask_slot(g, p->es.h, p->es.f, p->es.sub)] |= (uint8_t)(1u << IDX_I(idx));
-	g->mask[gss__mask_slot(g, p->ed.h, p->ed.f, p->ed.sub)] |= (uint8_t)(0x10u << IDX_J(idx));
+	g->mask[p->mslot[0]] |= (uint8_t)(1u << IDX_I(idx));
+	g->mask[p->mslot[1]] |= (uint8_t)(0x10u << IDX_J(idx));
 }
 
 /* Writes the room at fr, flagging the candidates before it (I2). */
@@ -336,16 +343,16 @@ int gss__update(struct gss *g, uint64_t s, uint64_t d, int64_t w)
 /* gss__update() once the edge's probe is known (valid codes, w != 0). */
 static int update_probed(struct gss *g, struct probe *pp, uint64_t s, uint64_t d, int64_t w)
 {
-	struct probe p = *pp;
+	struct probe *p = pp;
 	struct cand fr;
 	unsigned examined;
 	uint8_t *b = NULL;
 	uint32_t e;
 	int slot, ret;
 
-	slot = probe_find(g, &p, &b, &fr, &examined);
+	slot = probe_find(g, p, &b, &fr, &examined);
 	if (slot >= 0) {
-		ret = room_add(g, &p, b, (unsigned)slot, w);
+		ret = room_add(g, p, b, (unsigned)slot, w);
 		if (!ret)
 			g->updates++;
 		return ret;
@@ -364,8 +371,8 @@ static int update_probed(struct gss *g, struct probe *pp, uint64_t s, uint64_t d
 			return 0;
 		}
 		/* A room may have been freed since the edge was left over: move it in. */
-		if (fr.t >= 0 || probe_free_from(g, &p, examined, &fr)) {
-			ret = place_weight(g, &p, &fr, nw);
+		if (fr.t >= 0 || probe_free_from(g, p, examined, &fr)) {
+			ret = place_weight(g, p, &fr, nw);
 			if (ret)
 				return ret;
 			gss__buf_remove(g, e);
@@ -375,8 +382,8 @@ static int update_probed(struct gss *g, struct probe *pp, uint64_t s, uint64_t d
 		return 0;
 	}
 
-	if (fr.t >= 0 || probe_free_from(g, &p, examined, &fr) || probe_kick(g, &p, &fr))
-		ret = place_weight(g, &p, &fr, w);
+	if (fr.t >= 0 || probe_free_from(g, p, examined, &fr) || probe_kick(g, p, &fr))
+		ret = place_weight(g, p, &fr, w);
 	else
 		ret = gss__buf_add(g, s, d, w);
 	if (ret)
@@ -524,7 +531,7 @@ int gss_grow(struct gss *g)
 	if (ret)
 		return ret;
 	nbits = gss__mask_bits_for((uint64_t)g->m * g->m * 4 * g->fmt.l);
-	nmask = calloc((size_t)1 << nbits, 1);
+	nmask = gss__big_alloc((size_t)1 << nbits);
 	if (!nmask) {
 		gss__free_matrix(nm, new_bytes, new_kind);
 		return -ENOMEM;
@@ -598,8 +605,7 @@ out:
 	gss__free_matrix(old.matrix, old_bytes, old_kind);
 	if (old_map)
 		munmap(old_map, old_map_len);
-	free(old_mask);
-	(void)old_mask_bits;
+	gss__big_free(old_mask, (size_t)1 << old_mask_bits);
 	g->busy = was_busy;
 	g->gen++;
 	return ret;
@@ -660,8 +666,8 @@ static inline void batch_prepare(const struct gss *g, struct batch_slot *bs,
 	prefetch_w(probe_bucket(g, &bs->p, 0, &idx));
 	if (g->k > 1)
 		prefetch_w(probe_bucket(g, &bs->p, 1, &idx));
-	prefetch_w(&g->mask[gss__mask_slot(g, bs->p.es.h, bs->p.es.f, bs->p.es.sub)]);
-	prefetch_w(&g->mask[gss__mask_slot(g, bs->p.ed.h, bs->p.ed.f, bs->p.ed.sub)]);
+	prefetch_w(&g->mask[bs->p.mslot[0]]);
+	prefetch_w(&g->mask[bs->p.mslot[1]]);
 }
 
 int gss_update_batch(struct gss *g, const struct gss_edge *e, size_t n, size_t *done)

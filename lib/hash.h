@@ -32,6 +32,16 @@ static inline uint64_t hash_mix64(uint64_t x)
 	return x;
 }
 
+/*
+ * Fibonacci hashing: one multiply. The product's high bits depend on every
+ * input bit, so take the high bits. Enough for inputs that are already
+ * random (hash codes, fingerprints); use hash_mix64() for structured ones.
+ */
+static inline uint64_t hash_mul64(uint64_t x)
+{
+	return x * 0x9e3779b97f4a7c15ULL;
+}
+
 /* Uniform value in [0, n) from the high bits of x. */
 static inline uint64_t fastrange64(uint64_t x, uint64_t n)
 {
