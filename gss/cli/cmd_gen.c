@@ -120,7 +120,7 @@ int cmd_gen(int argc, char **argv)
 	if (output) {
 		f = fopen(output, "w");
 		if (!f) {
-			log_err("%s: %s", output, strerror(errno));
+			log_err("%s: %s", output, strerrordesc_np(errno));
 			return 1;
 		}
 	}
@@ -133,7 +133,7 @@ int cmd_gen(int argc, char **argv)
 	if (output && fclose(f) && !ret)
 		ret = -EIO;
 	if (ret) {
-		log_err("gen: %s", ret == -EIO ? "write error" : strerror(-ret));
+		log_err("gen: %s", ret == -EIO ? "write error" : strerrordesc_np(-ret));
 		if (output)
 			unlink(output);
 		return 1;

@@ -106,7 +106,15 @@ out:
 	return ret;
 }
 
-int cmd_ingest(int argc, char **argv)
+struct ingest_args {
+	const char *output;
+	enum input_format fmt;
+	bool append, skip_bad, quiet, force_progress;
+	struct sketch_opts so;
+};
+
+/* -1 to go on, else the exit status (help printed, or a usage error reported). */
+static int parse_args(int argc, char **argv, struct ingest_args *a)
 {
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
@@ -119,48 +127,38 @@ int cmd_ingest(int argc, char **argv)
 		SKETCH_LONG_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
-	static struct ingest in;
-	enum input_format fmt = INPUT_TEXT;
-	struct sketch_opts so;
-	struct progress prog;
-	struct gss_stats st;
-	const char *output = NULL;
-	bool append = false, skip_bad = false, quiet = false, force_progress = false;
-	uint64_t skipped = 0;
-	double t0;
-	int c, ret, status = 1;
-	char b1[32], b2[32];
+	int c, ret;
 
 	optind = 1;
-	sketch_opts_init(&so);
+	sketch_opts_init(&a->so);
 	while ((c = getopt_long(argc, argv, "o:af:qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
-			output = optarg;
+			a->output = optarg;
 			break;
 		case 'a':
-			append = true;
+			a->append = true;
 			break;
 		case 'f':
-			if (input_format_parse(optarg, &fmt)) {
+			if (input_format_parse(optarg, &a->fmt)) {
 				log_err("--format: '%s' is not text or csv", optarg);
 				return EXIT_USAGE;
 			}
 			break;
 		case 'S':
-			skip_bad = true;
+			a->skip_bad = true;
 			break;
 		case 'q':
-			quiet = true;
+			a->quiet = true;
 			break;
 		case 'P':
-			force_progress = true;
+			a->force_progress = true;
 			break;
 		case 'h':
 			fputs(help, stdout);
 			return 0;
 		default:
-			ret = sketch_opt(&so, c, optarg);
+			ret = sketch_opt(&a->so, c, optarg);
 			if (ret == 1)
 				break;
 			if (ret == 0)
@@ -168,13 +166,32 @@ int cmd_ingest(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (!output) {
+	if (!a->output) {
 		log_err("ingest needs -o SKETCH (the file to write)");
 		return EXIT_USAGE;
 	}
-	sketch_params(&so);
+	sketch_params(&a->so);
+	return -1;
+}
 
-	if (append && access(output, F_OK) == 0) {
+int cmd_ingest(int argc, char **argv)
+{
+	static struct ingest in;
+	struct ingest_args a = { .fmt = INPUT_TEXT };
+	struct progress prog;
+	struct gss_stats st;
+	const char *output;
+	uint64_t skipped = 0;
+	double t0;
+	int ret, status = 1;
+	char b1[32], b2[32];
+
+	ret = parse_args(argc, argv, &a);
+	if (ret >= 0)
+		return ret;
+	output = a.output;
+
+	if (a.append && access(output, F_OK) == 0) {
 		char err[256];
 
 		ret = gss_load(output, 0, &in.g, err, sizeof(err));
@@ -182,24 +199,24 @@ int cmd_ingest(int argc, char **argv)
 			log_err("%s: %s", output, err);
 			return 1;
 		}
-		if (so.sized)
+		if (a.so.sized)
 			log_warn("--append: %s keeps its own size; sizing options ignored", output);
 	} else {
-		ret = gss_create(&so.p, &in.g);
+		ret = gss_create(&a.so.p, &in.g);
 		if (ret) {
 			log_err("cannot create the sketch: %s", gss_strerror(ret));
 			return ret == -EINVAL ? EXIT_USAGE : 1;
 		}
 	}
 
-	progress_init(&prog, "ingest", quiet ? -1 : force_progress ? 1 : 0);
+	progress_init(&prog, "ingest", a.quiet ? -1 : a.force_progress ? 1 : 0);
 	t0 = now_seconds();
 	if (optind == argc) {
-		ret = ingest_file(&in, "-", fmt, skip_bad, &prog, &skipped);
+		ret = ingest_file(&in, "-", a.fmt, a.skip_bad, &prog, &skipped);
 	} else {
 		ret = 0;
 		for (int i = optind; i < argc && !ret; i++)
-			ret = ingest_file(&in, argv[i], fmt, skip_bad, &prog, &skipped);
+			ret = ingest_file(&in, argv[i], a.fmt, a.skip_bad, &prog, &skipped);
 	}
 	progress_end(&prog);
 	if (ret)
@@ -214,7 +231,7 @@ int cmd_ingest(int argc, char **argv)
 	if (skipped)
 		log_warn("skipped %llu malformed line%s", (unsigned long long)skipped,
 			 skipped == 1 ? "" : "s");
-	if (!quiet) {
+	if (!a.quiet) {
 		double dt = now_seconds() - t0;
 
 		fprintf(stderr,

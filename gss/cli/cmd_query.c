@@ -91,7 +91,7 @@ struct names {
 static int add_name(const char *id, size_t len, void *arg)
 {
 	struct names *l = arg;
-	char *copy;
+	struct named *x;
 
 	if (l->n == l->cap) {
 		size_t nc = l->cap ? 2 * l->cap : 64;
@@ -104,14 +104,17 @@ static int add_name(const char *id, size_t len, void *arg)
 		l->v = nv;
 		l->cap = nc;
 	}
-	copy = malloc(len + 1);
-	if (!copy) {
+	x = &l->v[l->n];
+	x->id = malloc(len + 1);
+	if (!x->id) {
 		l->err = -ENOMEM;
 		return 1;
 	}
-	memcpy(copy, id, len);
-	copy[len] = '\0';
-	l->v[l->n++] = (struct named){ copy, len, l->w };
+	memcpy(x->id, id, len);
+	x->id[len] = '\0';
+	x->len = len;
+	x->w = l->w;
+	l->n++;
 	return 0;
 }
 
@@ -183,7 +186,7 @@ static int print_list(FILE *out, const struct gss *g, const struct nbrs *n, cons
 			add_name(buf, strlen(buf), &all);
 		}
 	}
-	if (!all.err) {
+	if (!all.err && all.n) {
 		qsort(all.v, all.n, sizeof(*all.v), cmp_named);
 		for (size_t i = 0; i < all.n; i++) {
 			if (i && !cmp_named(&all.v[i], &all.v[i - 1]))
@@ -209,121 +212,204 @@ static uint64_t code_of(const struct gss *g, const char *id)
 }
 
 /*
+ * One handler per query kind. Each gets the node arguments (already checked
+ * for count) and prints one answer line; *why explains a malformed query.
+ */
+struct query_ctx {
+	const struct gss *g;
+	const struct qopts *q;
+	FILE *out;
+	const char **why;
+};
+
+static int q_edge(const struct query_ctx *c, char **w, int n)
+{
+	int64_t v;
+	int ret = gss_edge_weight(c->g, code_of(c->g, w[0]), code_of(c->g, w[1]), &v);
+
+	(void)n;
+	if (!ret)
+		fprintf(c->out, "%lld\n", (long long)v);
+	return ret;
+}
+
+static int q_reach(const struct query_ctx *c, char **w, int n)
+{
+	bool yes;
+	int ret = gss_reachable(c->g, code_of(c->g, w[0]), code_of(c->g, w[1]), &yes);
+
+	(void)n;
+	if (!ret)
+		fprintf(c->out, "%s\n", yes ? "yes" : "no");
+	return ret;
+}
+
+static int q_nbrs(const struct query_ctx *c, uint64_t v, bool succ)
+{
+	struct nbrs l = { 0 };
+	int ret = (succ ? gss_successors : gss_precursors)(c->g, v, add_nbr, &l);
+
+	if (!ret)
+		ret = l.err;
+	if (!ret)
+		ret = print_list(c->out, c->g, &l, c->q);
+	free(l.v);
+	return ret;
+}
+
+static int q_succ(const struct query_ctx *c, char **w, int n)
+{
+	(void)n;
+	return q_nbrs(c, code_of(c->g, w[0]), true);
+}
+
+static int q_pred(const struct query_ctx *c, char **w, int n)
+{
+	(void)n;
+	return q_nbrs(c, code_of(c->g, w[0]), false);
+}
+
+/* out, in, outdeg, indeg: one aggregate of one direction. */
+static int q_agg(const struct query_ctx *c, char **w, bool out, bool degree)
+{
+	int64_t v = 0;
+	uint64_t d = 0;
+	int ret = (out ? gss_node_out : gss_node_in)(c->g, code_of(c->g, w[0]), &v, &d);
+
+	if (ret)
+		return ret;
+	if (degree)
+		fprintf(c->out, "%llu\n", (unsigned long long)d);
+	else
+		fprintf(c->out, "%lld\n", (long long)v);
+	return 0;
+}
+
+static int q_out(const struct query_ctx *c, char **w, int n)
+{
+	(void)n;
+	return q_agg(c, w, true, false);
+}
+
+static int q_in(const struct query_ctx *c, char **w, int n)
+{
+	(void)n;
+	return q_agg(c, w, false, false);
+}
+
+static int q_outdeg(const struct query_ctx *c, char **w, int n)
+{
+	(void)n;
+	return q_agg(c, w, true, true);
+}
+
+static int q_indeg(const struct query_ctx *c, char **w, int n)
+{
+	(void)n;
+	return q_agg(c, w, false, true);
+}
+
+static int q_top(const struct query_ctx *c, char **w, bool out)
+{
+	struct gss_nbr *top;
+	uint64_t k;
+	size_t got;
+	bool first = true;
+	char *end;
+	int ret;
+
+	k = strtoull(w[1], &end, 10);
+	if (*end || !k || k > 1000000 || w[1][0] == '-') {
+		*c->why = "K must be an integer in [1, 1000000]";
+		return -EINVAL;
+	}
+	top = malloc(k * sizeof(*top));
+	if (!top)
+		return -ENOMEM;
+	ret = (out ? gss_top_out : gss_top_in)(c->g, code_of(c->g, w[0]), k, top, &got);
+	if (!ret) {
+		/* Same-weight neighbours in a stable order; a code lists all its IDs. */
+		qsort(top, got, sizeof(*top), cmp_nbr_w);
+		for (size_t i = 0; i < got; i++)
+			print_node(c->out, c->g, top[i].node, top[i].w, true, c->q, &first);
+		fputc('\n', c->out);
+	}
+	free(top);
+	return ret;
+}
+
+static int q_top_out(const struct query_ctx *c, char **w, int n)
+{
+	(void)n;
+	return q_top(c, w, true);
+}
+
+static int q_top_in(const struct query_ctx *c, char **w, int n)
+{
+	(void)n;
+	return q_top(c, w, false);
+}
+
+static int q_subgraph(const struct query_ctx *c, char **w, int n)
+{
+	uint64_t *codes = malloc((size_t)n * sizeof(*codes));
+	int64_t v;
+	int ret;
+
+	if (!codes)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++)
+		codes[i] = code_of(c->g, w[i]);
+	ret = gss_subgraph_weight(c->g, codes, (size_t)n, &v);
+	if (!ret)
+		fprintf(c->out, "%lld\n", (long long)v);
+	free(codes);
+	return ret;
+}
+
+static const struct query_kind {
+	const char *name;
+	int args; /* node arguments; -1: one or more */
+	int (*fn)(const struct query_ctx *c, char **w, int n);
+	const char *usage;
+} query_kinds[] = {
+	{ "edge", 2, q_edge, "usage: edge SRC DST" },
+	{ "succ", 1, q_succ, "usage: succ NODE" },
+	{ "pred", 1, q_pred, "usage: pred NODE" },
+	{ "out", 1, q_out, "usage: out NODE" },
+	{ "in", 1, q_in, "usage: in NODE" },
+	{ "outdeg", 1, q_outdeg, "usage: outdeg NODE" },
+	{ "indeg", 1, q_indeg, "usage: indeg NODE" },
+	{ "reach", 2, q_reach, "usage: reach SRC DST" },
+	{ "top-out", 2, q_top_out, "usage: top-out NODE K" },
+	{ "top-in", 2, q_top_in, "usage: top-in NODE K" },
+	{ "subgraph", -1, q_subgraph, "usage: subgraph NODE..." },
+};
+
+/*
  * Runs one query given as words; prints the answer line to out. 0, or -errno
  * with *why set for a malformed query.
  */
 static int run_query(const struct gss *g, char **w, int n, const struct qopts *q, FILE *out,
 		     const char **why)
 {
-	const char *op = n ? w[0] : "";
-	int64_t v;
-	uint64_t d;
-	int ret;
+	const struct query_ctx c = { g, q, out, why };
 
 	*why = NULL;
 	if (!n) {
 		*why = "empty query";
 		return -EINVAL;
 	}
-	if (!strcmp(op, "edge") || !strcmp(op, "reach")) {
-		if (n != 3) {
-			*why = !strcmp(op, "edge") ? "usage: edge SRC DST" : "usage: reach SRC DST";
-			return -EINVAL;
-		}
-		if (!strcmp(op, "edge")) {
-			ret = gss_edge_weight(g, code_of(g, w[1]), code_of(g, w[2]), &v);
-			if (!ret)
-				fprintf(out, "%lld\n", (long long)v);
-		} else {
-			bool yes;
+	for (size_t i = 0; i < sizeof(query_kinds) / sizeof(query_kinds[0]); i++) {
+		const struct query_kind *k = &query_kinds[i];
 
-			ret = gss_reachable(g, code_of(g, w[1]), code_of(g, w[2]), &yes);
-			if (!ret)
-				fprintf(out, "%s\n", yes ? "yes" : "no");
-		}
-		return ret;
-	}
-	if (!strcmp(op, "succ") || !strcmp(op, "pred")) {
-		struct nbrs l = { 0 };
-
-		if (n != 2) {
-			*why = !strcmp(op, "succ") ? "usage: succ NODE" : "usage: pred NODE";
+		if (strcmp(w[0], k->name) != 0)
+			continue;
+		if (k->args >= 0 ? n - 1 != k->args : n < 2) {
+			*why = k->usage;
 			return -EINVAL;
 		}
-		ret = (!strcmp(op, "succ") ? gss_successors : gss_precursors)(g, code_of(g, w[1]),
-									      add_nbr, &l);
-		if (!ret)
-			ret = l.err;
-		if (!ret)
-			ret = print_list(out, g, &l, q);
-		free(l.v);
-		return ret;
-	}
-	if (!strcmp(op, "out") || !strcmp(op, "in") || !strcmp(op, "outdeg") ||
-	    !strcmp(op, "indeg")) {
-		bool isout = op[0] == 'o';
-
-		if (n != 2) {
-			*why = "usage: out|in|outdeg|indeg NODE";
-			return -EINVAL;
-		}
-		ret = (isout ? gss_node_out : gss_node_in)(g, code_of(g, w[1]), &v, &d);
-		if (!ret) {
-			if (strstr(op, "deg"))
-				fprintf(out, "%llu\n", (unsigned long long)d);
-			else
-				fprintf(out, "%lld\n", (long long)v);
-		}
-		return ret;
-	}
-	if (!strcmp(op, "top-out") || !strcmp(op, "top-in")) {
-		struct gss_nbr *top;
-		uint64_t k;
-		size_t got;
-		bool first = true;
-		char *end;
-
-		if (n != 3) {
-			*why = "usage: top-out|top-in NODE K";
-			return -EINVAL;
-		}
-		k = strtoull(w[2], &end, 10);
-		if (*end || !k || k > 1000000 || w[2][0] == '-') {
-			*why = "K must be an integer in [1, 1000000]";
-			return -EINVAL;
-		}
-		top = malloc(k * sizeof(*top));
-		if (!top)
-			return -ENOMEM;
-		ret = (!strcmp(op, "top-out") ? gss_top_out : gss_top_in)(g, code_of(g, w[1]), k,
-									  top, &got);
-		if (!ret) {
-			/* Same-weight neighbours in a stable order, then one entry per code. */
-			qsort(top, got, sizeof(*top), cmp_nbr_w);
-			for (size_t i = 0; i < got; i++)
-				print_node(out, g, top[i].node, top[i].w, true, q, &first);
-			fputc('\n', out);
-		}
-		free(top);
-		return ret;
-	}
-	if (!strcmp(op, "subgraph")) {
-		uint64_t *codes;
-
-		if (n < 2) {
-			*why = "usage: subgraph NODE...";
-			return -EINVAL;
-		}
-		codes = malloc((size_t)(n - 1) * sizeof(*codes));
-		if (!codes)
-			return -ENOMEM;
-		for (int i = 1; i < n; i++)
-			codes[i - 1] = code_of(g, w[i]);
-		ret = gss_subgraph_weight(g, codes, (size_t)(n - 1), &v);
-		if (!ret)
-			fprintf(out, "%lld\n", (long long)v);
-		free(codes);
-		return ret;
+		return k->fn(&c, w + 1, n - 1);
 	}
 	*why = "unknown query (edge, succ, pred, out, in, outdeg, indeg, reach, top-out, "
 	       "top-in, subgraph)";
@@ -332,43 +418,50 @@ static int run_query(const struct gss *g, char **w, int n, const struct qopts *q
 
 /* ============================ Batch mode ============================ */
 
+/* Splits a query line into words (in place); *n is 0 for a blank or comment line. */
+static int split_words(char *line, char ***words, size_t *wcap, int *n)
+{
+	char *save = NULL;
+
+	*n = 0;
+	for (char *t = strtok_r(line, " \t\r\n", &save); t; t = strtok_r(NULL, " \t\r\n", &save)) {
+		if (!*n && (t[0] == '#' || t[0] == '%'))
+			break;
+		if ((size_t)*n == *wcap) {
+			size_t nc = *wcap ? 2 * *wcap : 16;
+			char **nw = realloc(*words, nc * sizeof(*nw));
+
+			if (!nw)
+				return -ENOMEM;
+			*words = nw;
+			*wcap = nc;
+		}
+		(*words)[(*n)++] = t;
+	}
+	return 0;
+}
+
 static int run_batch(const struct gss *g, const char *path, const struct qopts *q)
 {
 	FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
 	char *line = NULL, **words = NULL;
 	size_t cap = 0, wcap = 0;
 	uint64_t lineno = 0, failed = 0;
-	ssize_t len;
 	int ret = 0;
 
 	if (!f) {
-		log_err("%s: %s", path, strerror(errno));
+		log_err("%s: %s", path, strerrordesc_np(errno));
 		return 1;
 	}
-	while ((len = getline(&line, &cap, f)) >= 0) {
+	while (getline(&line, &cap, f) >= 0) {
 		const char *why;
-		int n = 0;
-		char *save = NULL;
+		int n;
 
 		lineno++;
+		ret = split_words(line, &words, &wcap, &n);
+		if (ret)
+			break;
 		/* One answer a line, so even comments and blank lines get one (empty). */
-		for (char *t = strtok_r(line, " \t\r\n", &save); t;
-		     t = strtok_r(NULL, " \t\r\n", &save)) {
-			if (!n && (t[0] == '#' || t[0] == '%'))
-				break;
-			if ((size_t)n == wcap) {
-				size_t nc = wcap ? 2 * wcap : 16;
-				char **nw = realloc(words, nc * sizeof(*nw));
-
-				if (!nw) {
-					ret = -ENOMEM;
-					goto out;
-				}
-				words = nw;
-				wcap = nc;
-			}
-			words[n++] = t;
-		}
 		if (!n) {
 			fputc('\n', stdout);
 			continue;
@@ -383,11 +476,10 @@ static int run_batch(const struct gss *g, const char *path, const struct qopts *
 			ret = 0;
 		}
 	}
-	if (ferror(f)) {
+	if (!ret && ferror(f)) {
 		log_err("%s: read error", path);
 		ret = -EIO;
 	}
-out:
 	free(line);
 	free(words);
 	if (f != stdin)
