@@ -45,7 +45,7 @@ int main(int argc, char **argv)
 		int (*fn)(int argc, char **argv);
 	} cmds[] = {
 		{ "gen", cmd_gen },	{ "ingest", cmd_ingest }, { "query", cmd_query },
-		{ "stats", cmd_stats }, { "merge", cmd_merge },
+		{ "stats", cmd_stats }, { "merge", cmd_merge },	  { "eval", cmd_eval },
 	};
 	const char *cmd;
 

@@ -41,6 +41,12 @@ same "$(printf 'edge %s %s\n' "$src" "$dst" | "$GSS" query s.gss --batch -)" "$w
 "$GSS" query noids.gss succ "$src" | grep -Eq '^#[0-9]+' || fail "codes without IDs"
 same "$("$GSS" query noids.gss edge "$src" "$dst")" "$wt"
 
+# Eval scores the sketch against exact answers and fails on any violation.
+"$GSS" eval --fp-bits 32 --edges 10k --reps 1 --json s.txt >eval.json
+grep -Eq '"edge_are": 0[,}]' eval.json || fail "eval: 32-bit fingerprints should be exact"
+grep -Eq '"violations": 0[,}]' eval.json || fail "eval: violations"
+"$GSS" eval --preset lkml --records 5k --reps 1 --tcm | grep -q '^lkml .*TCM' || fail "eval --tcm"
+
 # Stats, text and JSON.
 "$GSS" stats s.gss | grep -q '^edges ' || fail "stats text"
 "$GSS" stats --json s.gss | grep -Eq '^\{"file":"s.gss",.*"edges":[0-9]+,.*\}$' || fail "stats json"
