@@ -15,8 +15,8 @@
  * is O(1) expected, 1-hop queries walk only the node's chain, and the buffer
  * is kept near empty by hub sub-nodes and kicks (update.c).
  *
- * Waits. Each entry registers the buckets it could live in (its k
- * candidates) in by_bucket. When a deletion frees a room, the buffer looks
+ * Waits. Each entry registers the buckets it would most likely live in (its
+ * first four candidates) in by_bucket. When a deletion frees a room, the buffer looks
  * up the waiters of that bucket and moves one into the matrix, so deletions
  * give space back at once instead of on the edge's next update. Waits are
  * recomputed when routing or geometry changes (hub promotion, growth).
@@ -29,6 +29,8 @@
 #include <stdlib.h>
 
 #include "gss-int.h"
+
+#define GSS_WAIT_CANDS 4 /* candidates a buffered edge waits on */
 
 static inline uint64_t node_hash(uint64_t node)
 {
@@ -330,7 +332,13 @@ int gss__buf_wait(struct gss *g, uint32_t e)
 		row[i] = gss__addr(g, es.h, es.f, i);
 		col[i] = gss__addr(g, ed.h, ed.f, i);
 	}
-	for (unsigned t = 0; t < g->k; t++) {
+	/*
+	 * The first few candidates only: they are where the edge was most
+	 * likely to fit, and registering all k cost ~860 bytes a buffered edge
+	 * (measured). A room freed elsewhere still takes the edge on its next
+	 * update.
+	 */
+	for (unsigned t = 0; t < g->k && t < GSS_WAIT_CANDS; t++) {
 		ret = wait_one(b, e, (uint64_t)row[g->cand_i[t]] * g->m + col[g->cand_j[t]]);
 		if (ret)
 			return ret;

@@ -361,6 +361,18 @@ struct gss_idtab {
 
 /* ================================ Sketch ================================ */
 
+struct gss_reach_cache;
+
+/*
+ * Reachability keeps a materialised copy of the hashed graph between queries
+ * (query.c). Queries may build it concurrently, so it sits behind a mutex;
+ * updates drop it, and never run beside queries.
+ */
+struct gss_reach_state {
+	pthread_mutex_t lock;
+	struct gss_reach_cache *cache; /* NULL, or built at g->updates == cache->version */
+};
+
 enum gss_matrix_kind {
 	GSS_MAT_ANON = 0, /* gss__big_alloc() */
 	GSS_MAT_FILE,	  /* private mapping of a sketch file */
@@ -412,6 +424,8 @@ struct gss {
 	bool busy;	       /* migrating or growing: no nested promotion or growth */
 
 	pthread_rwlock_t *lock; /* with GSS_F_THREADSAFE; a pointer so const queries can take it */
+	struct gss_reach_state
+		*reach; /* query.c's reachability cache, a pointer for const queries */
 };
 
 /* ============================ Shared helpers ============================ */
@@ -577,6 +591,7 @@ int gss__scan_rooms(const struct gss *g, const struct gss_end *e, unsigned dir, 
 void gss__decode_room(const struct gss *g, const uint8_t *b, unsigned slot, uint32_t row,
 		      uint32_t col, struct gss_end *es, struct gss_end *ed);
 uint64_t gss__base_of(const struct gss *g, const struct gss_end *e, unsigned dir);
+void gss__reach_cache_drop(struct gss_reach_state *rs);
 int64_t gss__room_weight(const struct gss *g, int32_t rw, const struct gss_end *es,
 			 const struct gss_end *ed);
 int gss__edges(const struct gss *g, gss_edge_fn *fn, void *arg);

@@ -367,9 +367,15 @@ int gss__init_common(struct gss *g, uint32_t cm_bits)
 			return ret;
 		}
 	}
+	g->reach = calloc(1, sizeof(*g->reach));
+	if (!g->reach) {
+		ret = -ENOMEM;
+		goto err_lock;
+	}
+	pthread_mutex_init(&g->reach->lock, NULL);
 	ret = gss__buf_init(&g->buf);
 	if (ret)
-		goto err_lock;
+		goto err_reach;
 	ret = gss__spill_init(&g->spills);
 	if (ret)
 		goto err_buf;
@@ -387,6 +393,10 @@ err_spill:
 	gss__spill_destroy(&g->spills);
 err_buf:
 	gss__buf_destroy(&g->buf);
+err_reach:
+	pthread_mutex_destroy(&g->reach->lock);
+	free(g->reach);
+	g->reach = NULL;
 err_lock:
 	if (g->lock) {
 		pthread_rwlock_destroy(g->lock);
@@ -450,6 +460,9 @@ void gss_destroy(struct gss *g)
 	gss__hubs_destroy(&g->hubs);
 	gss__spill_destroy(&g->spills);
 	gss__buf_destroy(&g->buf);
+	gss__reach_cache_drop(g->reach);
+	pthread_mutex_destroy(&g->reach->lock);
+	free(g->reach);
 	gss__big_free(g->mask, (size_t)1 << g->mask_bits);
 	gss__free_matrix(g->matrix, g->matrix_bytes, g->matrix_kind);
 	if (g->map)

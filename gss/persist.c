@@ -608,6 +608,8 @@ out_common:
 	gss__hubs_destroy(&g->hubs);
 	gss__spill_destroy(&g->spills);
 	gss__buf_destroy(&g->buf);
+	pthread_mutex_destroy(&g->reach->lock);
+	free(g->reach);
 	if (g->lock) {
 		pthread_rwlock_destroy(g->lock);
 		free(g->lock);

@@ -603,24 +603,35 @@ static int bfs_visit(uint64_t node, int64_t w, void *arg)
 	return 0;
 }
 
-/* Materialised hashed graph: successor lists in CSR form over dense node numbers. */
-struct csr {
-	struct nodeset nodes; /* dense number -> code */
-	uint32_t *off;	      /* nodes.n + 1 offsets */
-	uint32_t *adj;
-	uint64_t *pairs; /* scratch: (src << 32 | dst) in dense numbers */
+/*
+ * The materialised hashed graph: successor lists in CSR form over dense node
+ * numbers. Built when a BFS would read more buckets than the matrix holds,
+ * then kept for the next reachability query until the sketch changes
+ * (gss__reach_cache_drop() runs before every update), so a batch of
+ * queries pays for one build. Lives in struct gss_reach_cache.
+ */
+struct gss_reach_cache {
+	uint64_t version;     /* g->updates when built */
+	struct nodeset nodes; /* dense number -> code, and code -> dense number */
+	uint32_t *off;	      /* nodes.n + 1 offsets into adj */
+	uint32_t *adj;	      /* successors, dense numbers */
+};
+
+struct csr_build {
+	struct nodeset *nodes;
+	uint64_t *pairs; /* (src << 32 | dst) in dense numbers */
 	size_t np, cap;
 	int err;
 };
 
 static int csr_collect(uint64_t s, uint64_t d, int64_t w, void *arg)
 {
-	struct csr *c = arg;
+	struct csr_build *c = arg;
 	size_t ds = 0, dd = 0;
 	int ret;
 
 	(void)w;
-	if ((ret = set_put(&c->nodes, s, &ds)) < 0 || (ret = set_put(&c->nodes, d, &dd)) < 0)
+	if ((ret = set_put(c->nodes, s, &ds)) < 0 || (ret = set_put(c->nodes, d, &dd)) < 0)
 		goto err;
 	if (c->np == c->cap) {
 		size_t nc = c->cap ? 2 * c->cap : 1024;
@@ -640,64 +651,142 @@ err:
 	return 1;
 }
 
-static int reach_materialised(const struct gss *g, uint64_t src, uint64_t dst, bool *out)
+void gss__reach_cache_drop(struct gss_reach_state *rs)
 {
-	struct csr c = { 0 };
-	struct nodeset seen;
+	struct gss_reach_cache *rc = rs->cache;
+
+	if (!rc)
+		return;
+	rs->cache = NULL;
+	set_free(&rc->nodes);
+	free(rc->off);
+	free(rc->adj);
+	free(rc);
+}
+
+static int reach_cache_build(const struct gss *g, struct gss_reach_cache **out)
+{
+	struct gss_reach_cache *rc = calloc(1, sizeof(*rc));
+	struct csr_build c = { 0 };
 	int ret;
 
-	ret = set_init(&c.nodes);
+	if (!rc)
+		return -ENOMEM;
+	ret = set_init(&rc->nodes);
 	if (ret)
-		return ret;
-	ret = set_init(&seen);
-	if (ret)
-		goto out_nodes;
+		goto err_rc;
+	c.nodes = &rc->nodes;
 	gss__edges(g, csr_collect, &c);
-	if (c.err) {
-		ret = c.err;
-		goto out;
+	ret = c.err;
+	if (ret)
+		goto err_nodes;
+	if (c.np)
+		qsort(c.pairs, c.np, sizeof(*c.pairs), cmp_u64);
+	rc->off = calloc(rc->nodes.n + 1, sizeof(*rc->off));
+	rc->adj = malloc((c.np ? c.np : 1) * sizeof(*rc->adj));
+	if (!rc->off || !rc->adj) {
+		ret = -ENOMEM;
+		goto err_arrays;
 	}
-	qsort(c.pairs, c.np, sizeof(*c.pairs), cmp_u64);
-	c.off = calloc(c.nodes.n + 1, sizeof(*c.off));
-	c.adj = malloc((c.np ? c.np : 1) * sizeof(*c.adj));
-	if (!c.off || !c.adj) {
+	for (size_t i = 0; i < c.np; i++) {
+		rc->off[(c.pairs[i] >> 32) + 1]++;
+		rc->adj[i] = (uint32_t)c.pairs[i];
+	}
+	for (size_t i = 0; i < rc->nodes.n; i++)
+		rc->off[i + 1] += rc->off[i];
+	free(c.pairs);
+	rc->version = g->updates;
+	*out = rc;
+	return 0;
+
+err_arrays:
+	free(rc->off);
+	free(rc->adj);
+err_nodes:
+	free(c.pairs);
+	set_free(&rc->nodes);
+err_rc:
+	free(rc);
+	return ret;
+}
+
+/* BFS over the cached graph. Nodes without out-edges in it have none. */
+static int reach_cached(const struct gss_reach_cache *rc, uint64_t src, uint64_t dst, bool *out)
+{
+	size_t s = set_find(&rc->nodes, src), d = set_find(&rc->nodes, dst);
+	uint64_t *seen;
+	uint32_t *queue;
+	size_t head = 0, tail = 0;
+	int ret = 0;
+
+	*out = false;
+	if (s == SIZE_MAX || d == SIZE_MAX)
+		return 0;
+	seen = calloc(rc->nodes.n / 64 + 1, sizeof(*seen));
+	queue = malloc(rc->nodes.n * sizeof(*queue));
+	if (!seen || !queue) {
 		ret = -ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < c.np; i++) {
-		c.off[(c.pairs[i] >> 32) + 1]++;
-		c.adj[i] = (uint32_t)c.pairs[i];
-	}
-	for (size_t i = 0; i < c.nodes.n; i++)
-		c.off[i + 1] += c.off[i];
+	seen[s / 64] |= 1ULL << (s % 64);
+	queue[tail++] = (uint32_t)s;
+	while (head < tail && !*out) {
+		uint32_t v = queue[head++];
 
-	*out = false;
-	ret = set_put(&seen, src, NULL);
-	while (ret >= 0 && seen.head < seen.n) {
-		size_t dv = set_find(&c.nodes, seen.v[seen.head++]);
+		for (uint32_t a = rc->off[v]; a < rc->off[v + 1]; a++) {
+			uint32_t u = rc->adj[a];
 
-		if (dv == SIZE_MAX)
-			continue;
-		for (uint32_t a = c.off[dv]; a < c.off[dv + 1] && ret >= 0; a++) {
-			uint64_t u = c.nodes.v[c.adj[a]];
-
-			if (u == dst) {
+			if (seen[u / 64] & (1ULL << (u % 64)))
+				continue;
+			if (u == d) {
 				*out = true;
-				ret = 0;
-				goto out;
+				break;
 			}
-			ret = set_put(&seen, u, NULL);
+			seen[u / 64] |= 1ULL << (u % 64);
+			queue[tail++] = u;
 		}
 	}
-	ret = ret < 0 ? ret : 0;
 out:
-	free(c.off);
-	free(c.adj);
-	free(c.pairs);
-	set_free(&seen);
-out_nodes:
-	set_free(&c.nodes);
+	free(seen);
+	free(queue);
 	return ret;
+}
+
+/*
+ * Reachability through the cache, building it if it is missing or stale.
+ * Queries may run concurrently (they hold the read lock, or run in
+ * parallel without GSS_F_THREADSAFE), so the cache pointer is handed over
+ * under reach_lock; writers, which drop it, never run beside them.
+ */
+static int reach_materialised(const struct gss *g, uint64_t src, uint64_t dst, bool *out)
+{
+	struct gss_reach_state *rs = g->reach;
+	struct gss_reach_cache *rc;
+	int ret = 0;
+
+	pthread_mutex_lock(&rs->lock);
+	rc = rs->cache;
+	if (!rc || rc->version != g->updates) {
+		gss__reach_cache_drop(rs);
+		ret = reach_cache_build(g, &rc);
+		if (!ret)
+			rs->cache = rc;
+	}
+	pthread_mutex_unlock(&rs->lock);
+	if (ret)
+		return ret;
+	return reach_cached(rc, src, dst, out);
+}
+
+static bool reach_cache_fresh(const struct gss *g)
+{
+	struct gss_reach_state *rs = g->reach;
+	bool fresh;
+
+	pthread_mutex_lock(&rs->lock);
+	fresh = rs->cache && rs->cache->version == g->updates;
+	pthread_mutex_unlock(&rs->lock);
+	return fresh;
 }
 
 /*
@@ -718,6 +807,9 @@ static int reach(const struct gss *g, uint64_t src, uint64_t dst, bool *out)
 		*out = true;
 		return 0;
 	}
+	/* A fresh materialised graph answers at once. */
+	if (reach_cache_fresh(g))
+		return reach_materialised(g, src, dst, out);
 	ret = set_init(&fwd);
 	if (ret)
 		return ret;

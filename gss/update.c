@@ -350,6 +350,9 @@ static int update_probed(struct gss *g, struct probe *pp, uint64_t s, uint64_t d
 	uint32_t e;
 	int slot, ret;
 
+	/* The graph is about to change: reachability's copy of it goes (no query runs now). */
+	if (unlikely(g->reach->cache))
+		gss__reach_cache_drop(g->reach);
 	slot = probe_find(g, p, &b, &fr, &examined);
 	if (slot >= 0) {
 		ret = room_add(g, p, b, (unsigned)slot, w);
