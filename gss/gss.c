@@ -315,14 +315,20 @@ static void set_candidates(struct gss *g)
 {
 	unsigned n = 0;
 
-	/* Shell order: all pairs with max(i, j) = s before any with s + 1. */
+	/*
+	 * Shell order: all pairs with max(i, j) = s before any with s + 1.
+	 * Within a shell the source's new row comes first, (s, a) before
+	 * (a, s): an edge that misses its first bucket stays in its
+	 * destination's column and moves to another row of its source, since
+	 * rows scan sequentially and columns stride through memory.
+	 */
 	for (unsigned s = 0; s < g->r && n < g->k; s++) {
 		for (unsigned a = 0; a < s && n < g->k; a++) {
-			g->cand_i[n] = (uint8_t)a;
-			g->cand_j[n++] = (uint8_t)s;
+			g->cand_i[n] = (uint8_t)s;
+			g->cand_j[n++] = (uint8_t)a;
 			if (n < g->k) {
-				g->cand_i[n] = (uint8_t)s;
-				g->cand_j[n++] = (uint8_t)a;
+				g->cand_i[n] = (uint8_t)a;
+				g->cand_j[n++] = (uint8_t)s;
 			}
 		}
 		if (n < g->k) {

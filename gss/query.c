@@ -59,7 +59,7 @@ int64_t gss__room_weight(const struct gss *g, int32_t rw, const struct gss_end *
 	return w ? *w : 0;
 }
 
-#define GSS_SCAN_AHEAD 16
+#define GSS_SCAN_AHEAD 32
 
 /* Rooms in row a whose source is e at address index i. */
 static int scan_row(const struct gss *g, const struct gss_end *e, unsigned i, uint32_t a,
