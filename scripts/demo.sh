@@ -33,6 +33,7 @@ echo "  (exact: $(awk -v s="$busiest" '$1 == s {t += $3} END {print t}' "$work/l
 run "$gss" query "$work/lkml.gss" outdeg "$busiest"
 run "$gss" query "$work/lkml.gss" edge "$busiest" "$peer"
 run "$gss" query "$work/lkml.gss" top-out "$busiest" 5
+echo "  (a code that stands for two IDs lists both: that is the sketch's collision error)"
 run "$gss" query "$work/lkml.gss" reach "$peer" "$busiest"
 
 say "4. Accuracy against the exact graph, next to TCM with 8x the memory (the paper's comparison)"
