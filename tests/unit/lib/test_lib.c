@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Description: lib/ helpers: hashing (bijective finaliser, fastrange bounds,
+ * determinism), the xoshiro generator, growable arrays (doubling, overflow,
+ * nothing changed on failure) and log lines (prefix, level filter).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hash.h"
+#include "log.h"
+#include "vec.h"
+
+static void test_hash(void **state)
+{
+	struct rng a, b;
+
+	(void)state;
+	/* The finaliser is a bijection: no two of many inputs collide. */
+	{
+		enum { N = 1 << 16 };
+		uint64_t *v = malloc(N * sizeof(*v));
+
+		assert_non_null(v);
+		for (uint64_t i = 0; i < N; i++)
+			v[i] = hash_mix64(i);
+		for (uint64_t i = 0; i < N; i++)
+			for (uint64_t j = i + 1; j < i + 64 && j < N; j++)
+				assert_true(v[i] != v[j]);
+		free(v);
+	}
+	assert_int_equal(hash_mix64(0), 0);
+	assert_true(hash_bytes("abc", 3, 1) != hash_bytes("abc", 3, 2));
+	assert_true(hash_bytes("abc", 3, 1) == hash_bytes("abc", 3, 1));
+	assert_true(hash_bytes("", 0, 7) == hash_bytes(NULL, 0, 7));
+	for (uint64_t n = 1; n < 1000; n += 7) {
+		assert_true(fastrange64(UINT64_MAX, n) == n - 1);
+		assert_true(fastrange32(UINT64_MAX, (uint32_t)n) == n - 1);
+		assert_true(fastrange64(0, n) == 0);
+	}
+	rng_seed(&a, 42);
+	rng_seed(&b, 42);
+	for (int i = 0; i < 1000; i++) {
+		uint64_t x = rng_below(&a, 10);
+		double u = rng_unit(&b);
+
+		(void)rng_next(&b); /* keep the streams apart */
+		assert_true(x < 10);
+		assert_true(u >= 0 && u < 1);
+	}
+}
+
+static void test_vec(void **state)
+{
+	uint64_t *v = NULL;
+	size_t cap = 0;
+	uint32_t *w = NULL, cap32 = 0;
+
+	(void)state;
+	assert_int_equal(vec_reserve((void **)&v, &cap, 0, sizeof(*v), 8), 0);
+	assert_null(v);
+	assert_int_equal(vec_reserve((void **)&v, &cap, 1, sizeof(*v), 8), 0);
+	assert_int_equal(cap, 8);
+	assert_int_equal(vec_reserve((void **)&v, &cap, 9, sizeof(*v), 8), 0);
+	assert_int_equal(cap, 16);
+	for (size_t i = 0; i < 16; i++)
+		v[i] = i;
+	assert_int_equal(vec_reserve((void **)&v, &cap, 1000, sizeof(*v), 8), 0);
+	assert_true(cap >= 1000);
+	for (size_t i = 0; i < 16; i++)
+		assert_int_equal(v[i], i);
+	/* Too big: refused, and the array is untouched. */
+	assert_int_equal(vec_reserve((void **)&v, &cap, SIZE_MAX / 2, sizeof(*v), 8), -EOVERFLOW);
+	assert_true(cap >= 1000 && v[15] == 15);
+	free(v);
+
+	assert_int_equal(vec_reserve32((void **)&w, &cap32, 5, sizeof(*w), 4), 0);
+	assert_int_equal(cap32, 8);
+	assert_int_equal(vec_reserve32((void **)&w, &cap32, (uint64_t)UINT32_MAX + 1, 4, 4),
+			 -EOVERFLOW);
+	assert_int_equal(cap32, 8);
+	free(w);
+}
+
+/* Runs fn with stderr sent to a file, returns what it wrote. */
+static char *capture_stderr(void (*fn)(void))
+{
+	char path[] = "/tmp/test-lib-XXXXXX", *buf = calloc(1, 4096);
+	int fd = mkstemp(path), saved = dup(STDERR_FILENO);
+
+	assert_true(fd >= 0 && saved >= 0 && buf);
+	fflush(stderr);
+	dup2(fd, STDERR_FILENO);
+	fn();
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	assert_true(pread(fd, buf, 4095, 0) >= 0);
+	close(fd);
+	unlink(path);
+	return buf;
+}
+
+static void say_things(void)
+{
+	log_init("/usr/bin/prog", LOG_INFO);
+	log_err("bad %d", 1);
+	log_warn("careful");
+	log_info("fyi");
+	log_debug("hidden");
+}
+
+static void test_log(void **state)
+{
+	char *out;
+
+	(void)state;
+	out = capture_stderr(say_things);
+	assert_string_equal(out, "prog: error: bad 1\nprog: warning: careful\nprog: fyi\n");
+	free(out);
+	assert_int_equal(log_get_level(), LOG_INFO);
+	log_set_level(LOG_ERR);
+	assert_int_equal(log_get_level(), LOG_ERR);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hash),
+		cmocka_unit_test(test_vec),
+		cmocka_unit_test(test_log),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
