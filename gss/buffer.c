@@ -29,6 +29,7 @@
 #include <stdlib.h>
 
 #include "gss-int.h"
+#include "vec.h"
 
 #define GSS_WAIT_CANDS 4 /* candidates a buffered edge waits on */
 
@@ -128,15 +129,10 @@ static int chain_link(struct gss_buffer *b, unsigned dir, uint32_t e)
 	int ret;
 
 	if (h == GSS_NIL) {
-		if (b->nheads[dir] == b->capheads[dir]) {
-			uint32_t nc = b->capheads[dir] ? 2 * b->capheads[dir] : 16;
-			struct gss_buf_head *nh = realloc(b->heads[dir], nc * sizeof(*nh));
-
-			if (!nh)
-				return -ENOMEM;
-			b->heads[dir] = nh;
-			b->capheads[dir] = nc;
-		}
+		ret = vec_reserve32((void **)&b->heads[dir], &b->capheads[dir],
+				    (uint64_t)b->nheads[dir] + 1, sizeof(*b->heads[dir]), 16);
+		if (ret)
+			return ret;
 		h = b->nheads[dir];
 		ret = hmap_insert(&b->by_head[dir], node_hash(node), h);
 		if (ret)
@@ -185,17 +181,14 @@ int gss__buf_add(struct gss *g, uint64_t s, uint64_t d, int64_t w)
 	uint32_t e;
 	int ret;
 
-	if (b->free == GSS_NIL && b->used == b->cap) {
-		uint32_t nc = b->cap ? 2 * b->cap : 64;
-		struct gss_buf_ent *ne;
-
-		if (b->cap >= UINT32_MAX / 2)
-			return -ENOMEM;
-		ne = realloc(b->ent, nc * sizeof(*ne));
-		if (!ne)
-			return -ENOMEM;
-		b->ent = ne;
-		b->cap = nc;
+	if (b->free == GSS_NIL) {
+		/* GSS_NIL itself is never an entry number. */
+		ret = b->used < GSS_NIL - 1
+			      ? vec_reserve32((void **)&b->ent, &b->cap, (uint64_t)b->used + 1,
+					      sizeof(*b->ent), 64)
+			      : -ENOMEM;
+		if (ret)
+			return ret;
 	}
 	e = b->free != GSS_NIL ? b->free : b->used;
 	ret = hmap_insert(&b->by_edge, gss__edge_hash(s, d), e);
@@ -281,25 +274,17 @@ static int wait_one(struct gss_buffer *b, uint32_t e, uint64_t bno)
 	uint32_t h = whead_find(b, bno), w;
 	int ret;
 
-	if (b->wfree == GSS_NIL && b->wused == b->wcap) {
-		uint32_t nc = b->wcap ? 2 * b->wcap : 256;
-		struct gss_wait *nw = realloc(b->waits, nc * sizeof(*nw));
-
-		if (!nw)
-			return -ENOMEM;
-		b->waits = nw;
-		b->wcap = nc;
+	if (b->wfree == GSS_NIL) {
+		ret = vec_reserve32((void **)&b->waits, &b->wcap, (uint64_t)b->wused + 1,
+				    sizeof(*b->waits), 256);
+		if (ret)
+			return ret;
 	}
 	if (h == GSS_NIL) {
-		if (b->nwheads == b->capwheads) {
-			uint32_t nc = b->capwheads ? 2 * b->capwheads : 64;
-			struct gss_wait_head *nh = realloc(b->wheads, nc * sizeof(*nh));
-
-			if (!nh)
-				return -ENOMEM;
-			b->wheads = nh;
-			b->capwheads = nc;
-		}
+		ret = vec_reserve32((void **)&b->wheads, &b->capwheads, (uint64_t)b->nwheads + 1,
+				    sizeof(*b->wheads), 64);
+		if (ret)
+			return ret;
 		h = b->nwheads;
 		ret = hmap_insert(&b->by_bucket, bucket_hash(bno), h);
 		if (ret)
@@ -522,15 +507,9 @@ int gss__spill_add(struct gss_spills *sp, uint64_t sid, uint64_t did, int64_t w)
 {
 	int ret;
 
-	if (sp->n == sp->cap) {
-		uint32_t nc = sp->cap ? 2 * sp->cap : 16;
-		struct gss_spill_ent *ne = realloc(sp->ent, nc * sizeof(*ne));
-
-		if (!ne)
-			return -ENOMEM;
-		sp->ent = ne;
-		sp->cap = nc;
-	}
+	ret = vec_reserve32((void **)&sp->ent, &sp->cap, (uint64_t)sp->n + 1, sizeof(*sp->ent), 16);
+	if (ret)
+		return ret;
 	ret = hmap_insert(&sp->by_id, gss__edge_hash(sid, did), sp->n);
 	if (ret)
 		return ret;

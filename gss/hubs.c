@@ -37,6 +37,7 @@
 #include <stdlib.h>
 
 #include "gss-int.h"
+#include "vec.h"
 
 #define HUB_SAMPLE 8 /* one new edge in HUB_SAMPLE feeds the detector */
 
@@ -147,26 +148,6 @@ uint32_t gss__route_choice(const struct gss *g, uint64_t other)
 	return (uint32_t)(hash_mix64(other ^ g->seed_route) >> 32);
 }
 
-static int grow_array(void **p, uint32_t *cap, uint32_t need, size_t elem)
-{
-	uint32_t nc = *cap ? *cap : 16;
-	void *np;
-
-	if (need <= *cap)
-		return 0;
-	while (nc < need) {
-		if (nc > UINT32_MAX / 2)
-			return -ENOMEM;
-		nc *= 2;
-	}
-	np = realloc(*p, (size_t)nc * elem);
-	if (!np)
-		return -ENOMEM;
-	*p = np;
-	*cap = nc;
-	return 0;
-}
-
 /* A fresh sub-node code for (base, dir, t), distinct from every other of that direction. */
 static uint64_t new_sub(const struct gss *g, uint64_t base, unsigned dir, uint32_t t)
 {
@@ -197,7 +178,8 @@ static int hub_extend(struct gss *g, uint64_t code, unsigned dir, unsigned lvl,
 	if (lvl > GSS_HUB_MAX_LEVEL || dir > GSS_IN)
 		return -EINVAL;
 	if (i == GSS_NIL) {
-		ret = grow_array((void **)&h->hub, &h->cap, h->n + 1, sizeof(*h->hub));
+		ret = vec_reserve32((void **)&h->hub, &h->cap, (uint64_t)h->n + 1, sizeof(*h->hub),
+				    16);
 		if (ret)
 			return ret;
 		ret = hmap_insert(&h->by_code, code_hash(code), h->n);
@@ -215,10 +197,12 @@ static int hub_extend(struct gss *g, uint64_t code, unsigned dir, unsigned lvl,
 	newn = (1u << lvl) - 1;
 	/* A new block for the whole direction; the old one is left behind (at most half the array).
 	 */
-	ret = grow_array((void **)&h->subs, &h->capsubs, h->nsubs + newn, sizeof(*h->subs));
+	ret = vec_reserve32((void **)&h->subs, &h->capsubs, (uint64_t)h->nsubs + newn,
+			    sizeof(*h->subs), 16);
 	if (ret)
 		return ret;
-	ret = grow_array((void **)&h->rev, &h->caprev, h->nrev + newn - oldn, sizeof(*h->rev));
+	ret = vec_reserve32((void **)&h->rev, &h->caprev, (uint64_t)h->nrev + newn - oldn,
+			    sizeof(*h->rev), 16);
 	if (ret)
 		return ret;
 	blk = h->nsubs;

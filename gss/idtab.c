@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "gss-int.h"
+#include "vec.h"
 
 int gss__ids_init(struct gss_idtab *t)
 {
@@ -41,33 +42,12 @@ int gss__ids_add(struct gss_idtab *t, uint64_t code, const void *id, size_t len)
 		    (!len || !memcmp(t->arena + t->ent[e].off, id, len)))
 			return 0;
 	}
-	if (t->n == t->cap) {
-		uint32_t nc = t->cap ? 2 * t->cap : 256;
-		struct gss_id_ent *ne;
-
-		if (t->cap >= UINT32_MAX / 2)
-			return -ENOMEM;
-		ne = realloc(t->ent, nc * sizeof(*ne));
-		if (!ne)
-			return -ENOMEM;
-		t->ent = ne;
-		t->cap = nc;
-	}
-	if (t->size - t->used < len) {
-		size_t ns = t->size ? t->size : 4096;
-		char *na;
-
-		while (ns - t->used < len) {
-			if (ns > SIZE_MAX / 2)
-				return -ENOMEM;
-			ns *= 2;
-		}
-		na = realloc(t->arena, ns);
-		if (!na)
-			return -ENOMEM;
-		t->arena = na;
-		t->size = ns;
-	}
+	ret = vec_reserve32((void **)&t->ent, &t->cap, (uint64_t)t->n + 1, sizeof(*t->ent), 256);
+	if (ret)
+		return ret;
+	ret = vec_reserve((void **)&t->arena, &t->size, t->used + len, 1, 4096);
+	if (ret)
+		return ret;
 	ret = hmap_insert(&t->by_code, hash_mix64(code), t->n);
 	if (ret)
 		return ret;

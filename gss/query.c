@@ -20,6 +20,7 @@
 #include <stdlib.h>
 
 #include "gss-int.h"
+#include "vec.h"
 
 void gss__decode_room(const struct gss *g, const uint8_t *b, unsigned slot, uint32_t row,
 		      uint32_t col, struct gss_end *es, struct gss_end *ed)
@@ -559,17 +560,11 @@ static int set_put(struct nodeset *s, uint64_t x, size_t *pos)
 			*pos = at;
 		return 0;
 	}
-	if (s->n == s->cap) {
-		size_t nc = s->cap ? 2 * s->cap : 64;
-		uint64_t *nv = realloc(s->v, nc * sizeof(*nv));
-
-		if (!nv)
-			return -ENOMEM;
-		s->v = nv;
-		s->cap = nc;
-	}
 	if (s->n >= UINT32_MAX)
 		return -E2BIG;
+	ret = vec_reserve((void **)&s->v, &s->cap, s->n + 1, sizeof(*s->v), 64);
+	if (ret)
+		return ret;
 	ret = hmap_insert(&s->map, hash_mix64(x), (uint32_t)s->n);
 	if (ret)
 		return ret;
@@ -633,17 +628,9 @@ static int csr_collect(uint64_t s, uint64_t d, int64_t w, void *arg)
 	(void)w;
 	if ((ret = set_put(c->nodes, s, &ds)) < 0 || (ret = set_put(c->nodes, d, &dd)) < 0)
 		goto err;
-	if (c->np == c->cap) {
-		size_t nc = c->cap ? 2 * c->cap : 1024;
-		uint64_t *np = realloc(c->pairs, nc * sizeof(*np));
-
-		if (!np) {
-			ret = -ENOMEM;
-			goto err;
-		}
-		c->pairs = np;
-		c->cap = nc;
-	}
+	ret = vec_reserve((void **)&c->pairs, &c->cap, c->np + 1, sizeof(*c->pairs), 1024);
+	if (ret)
+		goto err;
 	c->pairs[c->np++] = (uint64_t)ds << 32 | dd;
 	return 0;
 err:

@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 
 #include "gss-int.h"
+#include "vec.h"
 
 /* An edge being looked up: its two (routed) endpoints and lazily computed addresses. */
 struct probe {
@@ -439,17 +440,9 @@ static int migrate_take(const struct gss *cg, const uint8_t *cb, unsigned slot, 
 	other = c->dir == GSS_OUT ? gss__base_of(g, &ed, GSS_IN) : gss__base_of(g, &es, GSS_OUT);
 	if ((gss__route_choice(g, other) & c->tmask) == c->t)
 		return 0;
-	if (c->n == c->cap) {
-		size_t nc = c->cap ? 2 * c->cap : 256;
-		struct moving *nv = realloc(c->v, nc * sizeof(*nv));
-
-		if (!nv) {
-			c->err = -ENOMEM;
-			return 1;
-		}
-		c->v = nv;
-		c->cap = nc;
-	}
+	c->err = vec_reserve((void **)&c->v, &c->cap, c->n + 1, sizeof(*c->v), 256);
+	if (c->err)
+		return 1;
 	if (rw == GSS_SPILL) {
 		int64_t *sw = gss__spill_find(&g->spills, gss__end_id(&es), gss__end_id(&ed));
 
