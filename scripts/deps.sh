@@ -11,7 +11,9 @@ pkgs=(
 	# build
 	cmake ninja-build pkg-config gcc make
 	# libraries (Debian packages only, never vendored)
-	libxxhash-dev libcmocka-dev
+	libxxhash-dev libcmocka-dev libinih-dev libjansson-dev
+	# laconic: the llhttp test oracle, and real peers for its tests and demo
+	node-llhttp nginx-light haproxy wrk curl iproute2 ethtool
 	# fuzzing (libFuzzer runtime) and static analysis in CI
 	clang libclang-rt-14-dev clang-format clang-tidy cppcheck
 )
