@@ -13,6 +13,7 @@ endif()
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(CMOCKA REQUIRED IMPORTED_TARGET cmocka)
 pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash)
+pkg_check_modules(INIH REQUIRED IMPORTED_TARGET inih)
 find_package(Threads REQUIRED)
 
 add_library(proj_flags INTERFACE)
