@@ -135,7 +135,9 @@ int ev_timer_arm(struct ev_loop *loop, struct ev_timer *t, uint64_t when)
 			sift_down(loop, t->slot);
 		return 0;
 	}
-	ret = vec_reserve((void **)&loop->heap, &loop->cap, loop->ntimers + 1, sizeof(*loop->heap),
+	/* An array of pointers: the element size is a pointer's. */
+	ret = vec_reserve((void **)&loop->heap, &loop->cap, loop->ntimers + 1,
+			  sizeof(*loop->heap), /* NOLINT(bugprone-sizeof-expression) */
 			  64);
 	if (ret)
 		return ret;

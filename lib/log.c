@@ -46,3 +46,10 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "%s\n", buf);
 }
+
+const char *log_errstr(int err)
+{
+	const char *s = strerrordesc_np(err < 0 ? -err : err);
+
+	return s ? s : "unknown error";
+}

@@ -27,6 +27,12 @@ enum log_level log_get_level(void);
 
 void log_msg(enum log_level level, const char *fmt, ...) ATTR_PRINTF(2, 3);
 
+/*
+ * The text of an errno value, safe from any thread (strerror() is not: it
+ * may write a shared buffer for unknown values).
+ */
+const char *log_errstr(int err);
+
 #define log_err(...)   log_msg(LOG_ERR, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
 #define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)

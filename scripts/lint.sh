@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 # A build directory of its own, with the benchmarks, so every file has a compile command.
 cmake --preset dev -B build/lint -DPROJ_BENCH=ON >/dev/null
-mapfile -t srcs < <(git ls-files -co --exclude-standard 'lib/*.c' 'gss/*.c' 'bench/*.c')
+mapfile -t srcs < <(git ls-files -co --exclude-standard 'lib/*.c' 'gss/*.c' 'laconic/*.c' 'bench/*.c')
 
 echo "cppcheck: ${#srcs[@]} files"
 cppcheck --project=build/lint/compile_commands.json --enable=warning,performance,portability \
