@@ -988,6 +988,50 @@ static bool request_sent(const struct lb_client *c)
 /* ---------------------------------------------------------------- response */
 
 /*
+ * The client connection ends after this response (the client asked, it
+ * spoke HTTP/1.0, or we are draining), but the backend's head says nothing
+ * of it: rewrite the head in place with "Connection: close" (RFC 9112
+ * §9.6), or clients that keep the connection would send the next request
+ * into a closing socket. The new head is built in `up` (free once a
+ * response head exists); keep-alive headers are dropped. Returns the new
+ * head length, or the old one when there is no room to rewrite.
+ */
+static uint32_t announce_close(struct lb_client *c, const struct h1_response *rs, uint32_t len)
+{
+	struct lb_buf *b = &c->up;
+	uint32_t at = c->resp.head + c->resp_ok, rest, nl;
+	const char *head = c->resp.p + at;
+	const char *eol = memchr(head, '\n', len);
+	size_t i;
+	int ret = 0;
+
+	if (!eol)
+		return len;
+	b->head = b->tail = 0;
+	ret |= put(b, head, (size_t)(eol - head) + 1);
+	for (i = 0; i < rs->nheaders; i++) {
+		const struct h1_header *h = &rs->headers[i];
+
+		if (h1_str_eq(h->name, "connection") || h1_str_eq(h->name, "keep-alive"))
+			continue;
+		ret |= put(b, h->name.ptr, h->name.len);
+		ret |= PUT_LIT(b, ": ");
+		ret |= put(b, h->value.ptr, h->value.len);
+		ret |= PUT_LIT(b, "\r\n");
+	}
+	ret |= PUT_LIT(b, "Connection: close\r\n\r\n");
+	nl = b->tail;
+	rest = c->resp.tail - at - len;
+	if (ret || c->resp.size - at < (uint64_t)nl + rest)
+		return len;
+	memmove(c->resp.p + at + nl, head + len, rest);
+	memcpy(c->resp.p + at, b->p, nl);
+	c->resp.tail = at + nl + rest;
+	b->head = b->tail = 0;
+	return nl;
+}
+
+/*
  * Parses one response head at resp.head + resp_ok. 1 when parsed (state
  * advanced), 0 when more bytes are needed, -1 after a local answer or close.
  */
@@ -1012,6 +1056,12 @@ static int response_head(struct lb_client *c, uint32_t avail)
 		else
 			client_close(c);
 		return -1;
+	}
+	if (rs.status >= 200 && !(rs.flags & H1_F_CLOSE) && !(c->upgrade && rs.status == 101)) {
+		if (READ_ONCE(c->w->stop))
+			c->req_close = true;
+		if (c->req_close)
+			r = announce_close(c, &rs, (uint32_t)r);
 	}
 	c->resp_ok += (uint32_t)r;
 	c->status = rs.status;
