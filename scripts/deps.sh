@@ -13,7 +13,7 @@ pkgs=(
 	# libraries (Debian packages only, never vendored)
 	libxxhash-dev libcmocka-dev libinih-dev libjansson-dev
 	# laconic: the llhttp test oracle, and real peers for its tests and demo
-	node-llhttp nginx-light haproxy wrk curl iproute2 ethtool
+	node-llhttp nginx-light haproxy wrk curl iproute2 ethtool nftables
 	# fuzzing (libFuzzer runtime) and static analysis in CI
 	clang libclang-rt-14-dev clang-format clang-tidy cppcheck
 )
