@@ -45,3 +45,9 @@ weights (0 = exact); prec is 1-hop precision (1 = no extra neighbours);
 reach TN is the share of unreachable pairs recognised as such; viol counts
 under-estimates and missed neighbours, which must be 0.
 TXT
+
+if [ "$(id -u)" -eq 0 ]; then
+	"$(dirname "$0")/demo-laconic.sh" "$build"
+else
+	say "5. Laconic demo skipped: it needs root for its network namespaces (sudo make demo)"
+fi
