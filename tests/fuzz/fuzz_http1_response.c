@@ -168,13 +168,19 @@ static void check_prefix(const uint8_t *data, size_t k, ssize_t r, unsigned opts
 
 /* ------------------------------------------------------------------ oracle */
 
-/* The Connection exemption: a Connection line holding HTAB. */
+/*
+ * The Connection exemption: a Connection line holding HTAB, OWS included,
+ * so the whole line after the colon counts (it ends in CR within the head).
+ */
 static bool conn_htab(const struct h1_header *h, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (h1_str_eq(h[i].name, "connection") &&
-		    memchr(h[i].value.ptr, '\t', h[i].value.len))
-			return true;
+		if (!h1_str_eq(h[i].name, "connection"))
+			continue;
+		for (const char *c = h[i].name.ptr + h[i].name.len; *c != '\r'; c++) {
+			if (*c == '\t')
+				return true;
+		}
 	}
 	return false;
 }
