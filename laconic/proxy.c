@@ -661,6 +661,28 @@ static int client_attach(struct lb_client *c)
 	return 0;
 }
 
+/*
+ * A target in absolute form ("http://a.example/x") names its own host; the
+ * backend may trust it while we routed by Host. Both must agree, or two
+ * hops would each act on a different host (RFC 9112 3.2.2 says to replace
+ * Host; refusing the disagreement is the safe half of that).
+ */
+static bool target_host_ok(const struct h1_request *rq)
+{
+	const char *p = rq->target.ptr, *end = p + rq->target.len, *auth, *stop;
+
+	if (!rq->target.len || p[0] == '/' || (rq->target.len == 1 && p[0] == '*'))
+		return true;
+	auth = memmem(p, rq->target.len, "://", 3);
+	if (!auth)
+		return false;
+	auth += 3;
+	for (stop = auth; stop < end && *stop != '/' && *stop != '?' && *stop != '#'; stop++)
+		;
+	return (size_t)(stop - auth) == rq->host.len &&
+	       strncasecmp(auth, rq->host.ptr, rq->host.len) == 0;
+}
+
 static int handle_request(struct lb_client *c, struct h1_request *rq, size_t n)
 {
 	struct lb_wrt *wrt = c->wrt;
@@ -672,6 +694,14 @@ static int handle_request(struct lb_client *c, struct h1_request *rq, size_t n)
 
 	STAT_ADD(c->w->ws.requests, 1);
 	c->t_start_us = now_us();
+	if (h1_str_eq(rq->method, "CONNECT")) {
+		client_local(c, LB_L501, "CONNECT is not supported");
+		return -1;
+	}
+	if (!target_host_ok(rq)) {
+		client_local(c, LB_L400, "request target and Host disagree");
+		return -1;
+	}
 	copy_view(c->method, sizeof(c->method), rq->method);
 	copy_view(c->path, sizeof(c->path), rq->target);
 	c->head_req = h1_str_eq(rq->method, "HEAD");

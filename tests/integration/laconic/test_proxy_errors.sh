@@ -71,6 +71,8 @@ expect 400 'GET / HTTP/1.1\r\nHost: a\r\nContent-Length : 0\r\n\r\n'
 expect 400 'GET / HTTP/1.1\r\n\r\n'
 expect 400 'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n'
 expect 400 'GET /a b HTTP/1.1\r\nHost: a\r\n\r\n'
+expect 400 'GET http://evil.example/ HTTP/1.1\r\nHost: a\r\n\r\n'
+expect 501 'CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n'
 expect 501 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n'
 expect 505 'GET / HTTP/2.0\r\nHost: a\r\n\r\n'
 expect 400 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n\r\n'
@@ -94,6 +96,8 @@ echo "$out" | grep -q '^SENDFAIL' || fail "slowloris connection outlived the tri
 
 # A good request still works afterwards.
 lc_in client curl -fsS "http://$LB/" >/dev/null || fail "service broken after bad input"
+# An absolute-form target that agrees with Host is served.
+expect 200 "GET http://$LB/ HTTP/1.1\r\nHost: $LB\r\nConnection: close\r\n\r\n"
 
 # Refused backend: 502, then passive ejection makes it 503.
 s1=$(lc_in client curl -s -o /dev/null -w '%{http_code}' "http://$LB:81/")
