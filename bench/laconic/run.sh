@@ -1,0 +1,512 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The laconic benchmark: laconic (proxy and splice modes) against tuned nginx
+# and HAProxy, in one run, on one topology, with the same offload settings:
+#
+#   ns client (wrk) --veth-- ns lb (the LB under test) --veth-- ns backend
+#                                                        (3 nginx backends)
+#
+# Why this shape: comparing an LB with its peers is only meaningful on the
+# same machine, in the same run, against peers tuned as their users tune
+# them (nginx with upstream keep-alive, HAProxy with http-reuse always), and
+# per CPU spent rather than raw req/s, since on 2 vCPUs wrk, the backends
+# and the LB all compete for the same cores. So for every (LB, case) this
+# records req/s, MiB/s, p50/p99 latency (wrk --latency), the LB's own CPU
+# (its cgroup, joined before it starts serving) and the whole machine's CPU
+# (/proc/stat busy time: user+nice+system+irq+softirq, which includes wrk,
+# the backends and the veth softirq work that the kernel charges to whoever
+# happens to be running), each per request. Repetitions are interleaved (in
+# each repetition every LB is started fresh, in rotated order, warmed up
+# for 1 s, runs the three cases, and is stopped); medians are reported.
+#
+# Cases: small  = GET /small (13-byte body), keep-alive
+#        close  = GET /small with `Connection: close` (a new TCP connection
+#                 per request, client to LB; wrk times from the request write,
+#                 so the connect is not in its latency)
+#        1m     = GET /1m (1 MiB body), keep-alive
+# wrk: -t1 -c50 -d${DUR}s --latency, in the client namespace.
+#
+#   bench/laconic/run.sh [--quick] [--build-dir DIR] [--only LB,...]
+#                        [--reps N] [--dur SECONDS]
+#
+#   --quick        1 repetition of 3 s (default: 3 repetitions of $DUR or 8 s)
+#   --build-dir    where laconic was built (default build/release; the binary
+#                  is DIR/laconic/laconic); entries are skipped with a note if
+#                  it is missing or refuses a mode
+#   --only         a comma-separated subset of: nginx, haproxy, laconic-proxy,
+#                  laconic-splice (laconic = both), haproxy-splice (HAProxy
+#                  with `option splice-auto`; only when asked for)
+#
+# Environment: DUR (seconds per run when not --quick), BENCH_NGINX_EXTRA
+# (directives added to nginx's proxy location, to try variants; by default
+# nginx buffers 1 MiB answers to a temp file and sendfile()s it, which was
+# its fastest setting here: proxy_max_temp_file_size 0 cost 1.4x CPU per
+# request and proxy_buffering off 3x).
+#
+# Needs root (namespaces, cgroups). Runs in about 6 minutes at the defaults
+# (about 4 without laconic). Results: stdout and bench/results/laconic-<date>.txt
+# (raw per-run lines, every wrk output, the generated configs, the table).
+# shellcheck source-path=SCRIPTDIR/../..
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+repo=$PWD
+
+usage() { sed -n '/^#   bench\/laconic\/run.sh/,/^# Needs root/p' "$0" | sed 's/^# \{0,1\}//'; }
+steal_usec() { # CPU time the hypervisor gave to others, all CPUs, in µs
+	awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" { printf "%.0f\n", $9 * 1000000 / hz; exit }' /proc/stat
+}
+
+quick=0 build_dir=build/release only="" reps="" dur=""
+while [ $# -gt 0 ]; do
+	case $1 in
+	--quick) quick=1; shift ;;
+	--build-dir) build_dir=${2:?--build-dir needs a directory}; shift 2 ;;
+	--only) only=${2:?--only needs a list}; shift 2 ;;
+	--reps) reps=${2:?--reps needs a number}; shift 2 ;;
+	--dur) dur=${2:?--dur needs seconds}; shift 2 ;;
+	-h | --help) usage; exit 0 ;;
+	*) echo "run.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
+	esac
+done
+if [ "$quick" -eq 1 ]; then
+	reps=${reps:-1} dur=${dur:-3}
+else
+	reps=${reps:-3} dur=${dur:-${DUR:-8}}
+fi
+[[ "$reps" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: bad --reps '$reps'" >&2; exit 2; }
+[[ "$dur" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: bad --dur '$dur'" >&2; exit 2; }
+case $build_dir in /*) ;; *) build_dir=$repo/$build_dir ;; esac
+laconic_bin=$build_dir/laconic/laconic
+
+all_lbs=(nginx haproxy laconic-proxy laconic-splice)
+lbs=()
+if [ -z "$only" ]; then
+	lbs=("${all_lbs[@]}")
+else
+	IFS=, read -ra want <<<"$only"
+	for w in "${want[@]}"; do
+		case $w in
+		nginx | haproxy | haproxy-splice | laconic-proxy | laconic-splice) lbs+=("$w") ;;
+		laconic) lbs+=(laconic-proxy laconic-splice) ;;
+		*) echo "run.sh: unknown LB '$w' in --only (nginx, haproxy, haproxy-splice, laconic-proxy, laconic-splice, laconic)" >&2; exit 2 ;;
+		esac
+	done
+fi
+cases=(small close 1m)
+lb_port=80
+wrk_args=(-t1 -c50 "-d${dur}s" --latency)
+
+# shellcheck source=tests/integration/laconic/lib.sh
+. "$repo/tests/integration/laconic/lib.sh"
+lc_need_root
+lc_need_cmd wrk nginx haproxy curl python3 ethtool sha256sum
+
+mkdir -p bench/results
+res=$repo/bench/results/laconic-$(date +%Y%m%d-%H%M%S).txt
+: >"$res"
+say() { printf '%s\n' "$*" | tee -a "$res"; }
+note() { printf '%s\n' "$*" | sed 's/^/# /' >>"$res"; }
+
+# ---- the machine -------------------------------------------------------------
+load=$(cut -d' ' -f1-3 /proc/loadavg)
+say "# laconic benchmark, $(date -u '+%Y-%m-%d %H:%M:%S UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (dirty tree)')"
+say "# machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), kernel $(uname -r)"
+say "# load average before starting: $load"
+if awk -v l="${load%% *}" 'BEGIN { exit !(l > 0.5) }'; then
+	say "# WARNING: 1-minute load average ${load%% *} > 0.5: other work is running; numbers will be noisy"
+fi
+say "# peers: $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(haproxy -v 2>/dev/null | head -n1 | cut -d' ' -f1-3), $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2)"
+say "# plan: LBs ${lbs[*]}; cases ${cases[*]}; $reps repetition(s) of ${dur} s; wrk ${wrk_args[*]}"
+
+# ---- the test bed --------------------------------------------------------------
+lc_topology 3
+# The test bed (backends and wrk) gets a cgroup too: whole-machine CPU minus
+# the LB's and the bed's is work nobody here asked for (other users of the
+# machine, kernel threads), reported as "other%" to flag noisy runs.
+bed=none
+if lc_cgroup_new bed; then
+	bed=$LC_LAST_CGROUP
+	LC_SPAWN_CGROUP=$bed
+fi
+for i in 1 2 3; do
+	lc_nginx_backend "b$i" "${LC_BACKEND_IPS[$((i - 1))]}" 80
+done
+LC_SPAWN_CGROUP=""
+say "# topology: client $LC_CLIENT_IP -> lb $LC_LB_IP:$lb_port -> nginx backends ${LC_BACKEND_IPS[*]} (port 80, 1 worker each)"
+say "# veth offloads: $LC_OFFLOADS_SUMMARY"
+note "$LC_OFFLOADS"
+
+backend_servers="" nginx_servers=""
+backend_args=()
+for i in 1 2 3; do
+	backend_servers+="    server b$i ${LC_BACKEND_IPS[$((i - 1))]}:80"$'\n'
+	nginx_servers+="        server ${LC_BACKEND_IPS[$((i - 1))]}:80;"$'\n'
+	backend_args+=(--backend "${LC_BACKEND_IPS[$((i - 1))]}:80")
+done
+
+# nginx as a tuned reverse proxy: upstream keep-alive (without it nginx opens
+# a backend connection per request and is ~3x slower: a strawman), HTTP/1.1
+# upstream, no access log, one worker. X-Forwarded-For as a real LB adds it.
+nginx_conf() { # DIR
+	cat <<EOF
+worker_processes 1;
+daemon off;
+master_process on;
+user root;
+pid $1/nginx.pid;
+error_log $1/logs/error.log warn;
+worker_rlimit_nofile 20000;
+events { worker_connections 8192; }
+http {
+    access_log off;
+    server_tokens off;
+    keepalive_requests 100000;
+    keepalive_timeout 75s;
+    client_body_temp_path $1/tmp/body;
+    proxy_temp_path $1/tmp/proxy;
+    fastcgi_temp_path $1/tmp/fastcgi;
+    uwsgi_temp_path $1/tmp/uwsgi;
+    scgi_temp_path $1/tmp/scgi;
+    upstream be {
+${nginx_servers%$'\n'}
+        keepalive 64;
+        keepalive_requests 100000;
+    }
+    server {
+        listen $LC_LB_IP:$lb_port backlog=4096;
+        location / {
+            proxy_pass http://be;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+${BENCH_NGINX_EXTRA:-}
+        }
+    }
+}
+EOF
+}
+
+# HAProxy: one thread, keep-alive on both sides, backend connections shared
+# by all clients (http-reuse always), maxconn 8000 (50000 exceeds the FD
+# limit here). option forwardfor, as nginx. haproxy-splice adds splice-auto.
+haproxy_cfg() { # SPLICE(0|1)
+	cat <<EOF
+global
+    nbthread 1
+    maxconn 8000
+$([ "$1" -eq 1 ] && echo "    maxpipes 1000 # the default, maxconn/4, needs more FDs than the 20000 allowed")
+defaults
+    mode http
+    option http-keep-alive
+    http-reuse always
+    option forwardfor
+$([ "$1" -eq 1 ] && echo "    option splice-auto")
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+    timeout http-keep-alive 30s
+    maxconn 8000
+frontend fe
+    bind $LC_LB_IP:$lb_port
+    default_backend be
+backend be
+    balance roundrobin
+${backend_servers%$'\n'}
+EOF
+}
+
+declare -A skip=() cg=() first_start=()
+LB_PID=""
+
+# lb_start NAME: starts the LB in its cgroup in ns lb, waits until it listens
+# and answers correctly. Returns 1 (with skip[NAME] set) when it cannot.
+lb_start() {
+	local name=$1 dir=$LC_TMP/lb-$1 cmd=() out n st b
+	mkdir -p "$dir/logs" "$dir/tmp"
+	case $name in
+	nginx)
+		nginx_conf "$dir" >"$dir/nginx.conf"
+		cmd=(nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log")
+		;;
+	haproxy | haproxy-splice)
+		haproxy_cfg "$([ "$name" = haproxy-splice ] && echo 1 || echo 0)" >"$dir/haproxy.cfg"
+		cmd=(haproxy -db -f "$dir/haproxy.cfg")
+		;;
+	laconic-*)
+		if [ ! -x "$laconic_bin" ]; then
+			skip[$name]="binary $laconic_bin not found (build: cmake --preset release && cmake --build --preset release, or pass --build-dir)"
+			return 1
+		fi
+		cmd=("$laconic_bin" --listen "$LC_LB_IP:$lb_port" "${backend_args[@]}"
+			--mode "${name#laconic-}" --balance roundrobin --workers 1)
+		;;
+	esac
+	if [ -z "${cg[$name]:-}" ]; then
+		if lc_cgroup_new "lb-$name"; then cg[$name]=$LC_LAST_CGROUP; else cg[$name]=none; fi
+	fi
+	if [ "${cg[$name]}" = none ]; then
+		lc_spawn --log "$dir/logs/stderr.log" lb "${cmd[@]}"
+	else
+		lc_spawn --cgroup "${cg[$name]}" --log "$dir/logs/stderr.log" lb "${cmd[@]}"
+	fi
+	LB_PID=$LC_LAST_PID
+	if ! lc_wait_port lb "$LC_LB_IP" "$lb_port" 10 "$LB_PID" 2>/dev/null; then
+		if lc_alive "$LB_PID"; then
+			lc_stop "$LB_PID"
+			skip[$name]="did not accept connections on $LC_LB_IP:$lb_port within 10 s"
+		else
+			st=0
+			lc_wait "$LB_PID" || st=$?
+			skip[$name]="exited with status $st: $(tail -n 3 "$dir/logs/stderr.log" | tr '\n' ' ')"
+		fi
+		return 1
+	fi
+	# The same answers as from a backend directly, and all backends in use.
+	out=$(lc_in client curl -fsS -m 5 "http://$LC_LB_IP:$lb_port/small" 2>&1) || true
+	if [ "$out" != "Hello, world!" ]; then
+		skip[$name]="GET /small through it gave '$out', not 'Hello, world!'"
+	else
+		out=$(lc_in client curl -fsS -m 10 "http://$LC_LB_IP:$lb_port/1m" 2>/dev/null | sha256sum | cut -d' ' -f1)
+		[ "$out" = "$LC_SHA256_1M" ] || skip[$name]="GET /1m through it has the wrong checksum"
+	fi
+	if [ -n "${skip[$name]:-}" ]; then
+		lc_stop "$LB_PID"
+		return 1
+	fi
+	if [ -z "${first_start[$name]:-}" ]; then
+		first_start[$name]=1
+		b=$(for n in 1 2 3 4 5 6; do
+			lc_in client curl -fsS -m 5 "http://$LC_LB_IP:$lb_port/" 2>/dev/null || echo "?"
+		done | sort | uniq -c | awk '{ printf "%s%s x%d", (NR > 1 ? ", " : ""), $2, $1 }')
+		say "# $name: up (pid $LB_PID, cgroup ${cg[$name]}); 6 GETs of / went to: $b"
+		note "command: ${cmd[*]}"
+		case $name in
+		nginx) note "nginx.conf:" && note "$(cat "$dir/nginx.conf")" ;;
+		haproxy*) note "haproxy.cfg:" && note "$(cat "$dir/haproxy.cfg")" ;;
+		esac
+	fi
+	lc_in client wrk -t1 -c50 -d1s "http://$LC_LB_IP:$lb_port/small" >/dev/null 2>&1 || true # warm-up
+}
+
+# tcp_active_opens ROLE: connect()s made so far in that namespace (the
+# client's are the connections wrk opened, lb's those the LB opened to backends).
+# shellcheck disable=SC2016 # an awk program
+tcp_active_opens() {
+	lc_in "$1" awk '$1 == "Tcp:" && $2 ~ /^[0-9]/ { print $6; exit }' /proc/net/snmp
+}
+
+lb_cpu_usec() { # NAME
+	if [ "${cg[$1]}" = none ]; then lc_proc_usec "$LB_PID"; else lc_cgroup_usec "${cg[$1]}"; fi
+}
+
+# parse_wrk: key=value fields from a wrk --latency report on stdin.
+parse_wrk() {
+	awk '
+	function ms(v) {
+		if (v ~ /us$/) return v * 0.001
+		if (v ~ /ms$/) return v + 0
+		if (v ~ /s$/) return v * 1000
+		if (v ~ /m$/) return v * 60000
+		if (v ~ /h$/) return v * 3600000
+		return v + 0
+	}
+	function mib(v) {
+		if (v ~ /GB$/) return v * 1024
+		if (v ~ /MB$/) return v + 0
+		if (v ~ /KB$/) return v / 1024
+		return v / 1048576
+	}
+	$1 == "50%" { p50 = ms($2) }
+	$1 == "99%" { p99 = ms($2) }
+	$2 == "requests" && $3 == "in" { req = $1 }
+	$1 == "Requests/sec:" { rps = $2 }
+	$1 == "Transfer/sec:" { tps = mib($2) }
+	/Socket errors:/ { line = $0; sub(/.*Socket errors:/, "", line); n = split(line, f, /[^0-9]+/)
+		for (i = 1; i <= n; i++) serr += f[i] }
+	/Non-2xx or 3xx responses:/ { non2xx = $NF }
+	END { printf "requests=%d rps=%.1f mibs=%.2f p50_ms=%.3f p99_ms=%.3f sock_err=%d non2xx=%d\n",
+		req, rps, tps, p50, p99, serr, non2xx }'
+}
+
+run_case() { # LB CASE REP
+	local lb=$1 case=$2 rep=$3 url="http://$LC_LB_IP:$lb_port" hdr=() out rc=0 kv
+	local c0 c1 s0 s1 t0 t1 o0 o1 b0 b1 st0 st1 d0=0 d1=0 req wrk_in=(lc_in)
+	case $case in
+	small) url+=/small ;;
+	close)
+		url+=/small
+		hdr=(-H 'Connection: close')
+		;;
+	1m) url+=/1m ;;
+	esac
+	o0=$(tcp_active_opens client)
+	b0=$(tcp_active_opens lb)
+	if [ "$bed" != none ]; then
+		wrk_in=(lc_in --cgroup "$bed")
+		d0=$(lc_cgroup_usec "$bed")
+	fi
+	c0=$(lb_cpu_usec "$lb")
+	s0=$(lc_cpu_busy_usec)
+	st0=$(steal_usec)
+	t0=$(date +%s%N)
+	out=$("${wrk_in[@]}" client wrk "${wrk_args[@]}" "${hdr[@]}" "$url" 2>&1) || rc=$?
+	t1=$(date +%s%N)
+	s1=$(lc_cpu_busy_usec)
+	st1=$(steal_usec)
+	c1=$(lb_cpu_usec "$lb")
+	[ "$bed" = none ] || d1=$(lc_cgroup_usec "$bed")
+	o1=$(tcp_active_opens client)
+	b1=$(tcp_active_opens lb)
+	kv=$(parse_wrk <<<"$out")
+	[ "$rc" -eq 0 ] || kv+=" wrk_exit=$rc"
+	if ! lc_alive "$LB_PID"; then
+		kv+=" lb_died=1"
+	fi
+	kv+=" lb_cpu_us=$((c1 - c0)) total_cpu_us=$((s1 - s0)) wall_us=$(((t1 - t0) / 1000))"
+	kv+=" client_conns=$((o1 - o0)) backend_conns=$((b1 - b0)) steal_us=$((st1 - st0))"
+	[ "$bed" = none ] || kv+=" bed_cpu_us=$((d1 - d0)) ncpu=$(nproc)"
+	printf 'run rep=%d lb=%s case=%s %s\n' "$rep" "$lb" "$case" "$kv" >>"$res"
+	note "$out"
+	req=$(sed -n 's/.*requests=\([0-9]*\).*/\1/p' <<<"$kv")
+	awk -v kv="$kv" -v lb="$lb" -v c="$case" -v rep="$rep" 'BEGIN {
+		n = split(kv, f, " "); for (i = 1; i <= n; i++) { split(f[i], p, "="); v[p[1]] = p[2] }
+		r = v["requests"] > 0 ? v["requests"] : 1
+		printf "  rep %d  %-15s %-6s %9.0f req/s %8.2f MiB/s  p50 %7.3f ms  p99 %7.3f ms  LB %6.1f us/req  total %6.1f us/req%s\n",
+			rep, lb, c, v["rps"], v["mibs"], v["p50_ms"], v["p99_ms"], v["lb_cpu_us"] / r, v["total_cpu_us"] / r,
+			(v["sock_err"] + v["non2xx"] > 0 ? sprintf("  errors %d+%d", v["sock_err"], v["non2xx"]) : "") }'
+	[ "${req:-0}" -gt 0 ] || say "  WARNING: $lb $case rep $rep completed no request: $(tail -n 2 <<<"$out" | tr '\n' ' ')"
+}
+
+# ---- the runs ------------------------------------------------------------------
+say ""
+say "# runs (rep, LB, case); every wrk report is in $res"
+for ((rep = 1; rep <= reps; rep++)); do
+	n=${#lbs[@]}
+	for ((k = 0; k < n; k++)); do
+		lb=${lbs[$(((k + rep - 1) % n))]} # rotated order, against drift
+		[ -z "${skip[$lb]:-}" ] || continue
+		if ! lb_start "$lb"; then
+			case $lb in
+			laconic-*) say "# $lb: SKIPPED: ${skip[$lb]}" ;;
+			*) lc_die "$lb failed to start: ${skip[$lb]} (logs in $LC_TMP/lb-$lb/logs; LC_KEEP_TMP=1 keeps them)" ;;
+			esac
+			continue
+		fi
+		for c in "${cases[@]}"; do
+			run_case "$lb" "$c" "$rep"
+		done
+		lc_stop "$LB_PID"
+	done
+done
+
+# ---- the table -------------------------------------------------------------------
+table=$(python3 - "$res" "${lbs[*]}" "${cases[*]}" <<'PY'
+import statistics
+import sys
+
+path, lbs, cases = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
+runs = {}
+for line in open(path):
+    if not line.startswith("run "):
+        continue
+    kv = dict(f.split("=", 1) for f in line.split()[1:])
+    runs.setdefault((kv["lb"], kv["case"]), []).append(kv)
+
+
+def med(rows, key, per_req=False):
+    vals = []
+    for r in rows:
+        v = float(r.get(key, 0))
+        if per_req:
+            v /= float(r["requests"])
+        vals.append(v)
+    return statistics.median(vals) if vals else float("nan")
+
+
+def other_pct(r):
+    """Busy CPU outside the LB's and the bed's cgroups, % of all CPUs' time."""
+    o = float(r["total_cpu_us"]) - float(r["lb_cpu_us"]) - float(r["bed_cpu_us"])
+    return max(0.0, 100.0 * o / (float(r["wall_us"]) * int(r["ncpu"])))
+
+
+def other(rows):
+    return "%.0f" % statistics.median(other_pct(r) for r in rows) if rows else "-"
+
+
+stats = {}
+for key, rows in runs.items():
+    ok = [r for r in rows if int(r["requests"]) > 0]
+    if not ok:
+        continue
+    stats[key] = {
+        "n": len(ok),
+        "rps": med(ok, "rps"),
+        "mibs": med(ok, "mibs"),
+        "p50": med(ok, "p50_ms"),
+        "p99": med(ok, "p99_ms"),
+        "lbpct": statistics.median(100.0 * float(r["lb_cpu_us"]) / float(r["wall_us"]) for r in ok),
+        "lbus": med(ok, "lb_cpu_us", True),
+        "totus": med(ok, "total_cpu_us", True),
+        "conns": "%.2f/%.2f" % (med(ok, "client_conns", True), med(ok, "backend_conns", True)),
+        "other": other([r for r in ok if "bed_cpu_us" in r]),
+        "err": max(int(r["sock_err"]) + int(r["non2xx"]) for r in rows),
+        "failed": len(rows) - len(ok),
+    }
+
+
+def ratio(lb, case, peer):
+    a, b = stats.get((lb, case)), stats.get((peer, case))
+    if not a or not b or a["lbus"] <= 0:
+        return "-"
+    return "%.2fx" % (b["lbus"] / a["lbus"])
+
+
+hdr = ("LB", "case", "req/s", "MiB/s", "p50 ms", "p99 ms", "LB CPU%", "LB us/req",
+       "total us/req", "other%", "vs nginx", "vs haproxy", "conns/req", "errors", "n")
+rows = []
+for case in cases:
+    for lb in lbs:
+        s = stats.get((lb, case))
+        if not s:
+            continue
+        rows.append((lb, case, "%.0f" % s["rps"], "%.2f" % s["mibs"], "%.3f" % s["p50"],
+                     "%.3f" % s["p99"], "%.0f" % s["lbpct"], "%.1f" % s["lbus"], "%.1f" % s["totus"], s["other"],
+                     ratio(lb, case, "nginx"), ratio(lb, case, "haproxy"), s["conns"],
+                     str(s["err"]) + (" (%d failed)" % s["failed"] if s["failed"] else ""), str(s["n"])))
+if not rows:
+    print("(no LB produced results)")
+    sys.exit(0)
+w = [max(len(str(r[i])) for r in rows + [hdr]) for i in range(len(hdr))]
+fmt = lambda r: "  ".join(str(c).ljust(w[i]) if i < 2 else str(c).rjust(w[i]) for i, c in enumerate(r))
+print(fmt(hdr))
+print("  ".join("-" * x for x in w))
+last = None
+for r in rows:
+    if last is not None and r[1] != last:
+        print()
+    print(fmt(r))
+    last = r[1]
+allruns = [r for rs in runs.values() for r in rs]
+wall = sum(float(r["wall_us"]) for r in allruns)
+steal = sum(float(r.get("steal_us", 0)) for r in allruns)
+noisy = sorted({"%s/%s" % (r["lb"], r["case"]) for r in allruns if "bed_cpu_us" in r and other_pct(r) > 10})
+if noisy:
+    print("\nWARNING: more than 10%% of the CPU went to work outside this benchmark during: %s;"
+          " those numbers are suspect (see other%%)" % ", ".join(noisy))
+if wall > 0 and steal > 0.02 * wall:
+    print("\nWARNING: the hypervisor took %.1f%% of one CPU's time during the runs (steal); expect noise"
+          % (100 * steal / wall))
+PY
+)
+say ""
+say "# medians over repetitions; LB us/req = the LB cgroup's CPU per request; total us/req ="
+say "# busy CPU of the whole machine (wrk, backends, LB, softirq) per request; LB CPU% = LB CPU"
+say "# time / wall time; vs nginx / vs haproxy = requests per LB-CPU-second relative to that peer"
+say "# (>1 = cheaper); other% = busy CPU outside the LB's and the test bed's cgroups (other users,"
+say "# kernel threads), share of all CPUs; conns/req = new TCP connections per request, client->LB / LB->backends;"
+say "# errors = wrk socket errors + non-2xx responses, the worst repetition; n = repetitions"
+say "$table"
+for lb in "${lbs[@]}"; do
+	[ -z "${skip[$lb]:-}" ] || say "# $lb skipped: ${skip[$lb]}"
+done
+say "# raw results: $res"
