@@ -20,6 +20,7 @@ are kept alive (HTTP/1.1) unless the client or the endpoint says otherwise.
                        "Name: value" in the order received; the peer
                        address is in the X-Peer response header
   GET /close           "NAME\\n" with Connection: close, then closes
+  GET /truncate        promises 1 MiB, sends 64 KiB and closes (dies mid-body)
   GET /status/NNN      an empty-ish response with status NNN (100 < NNN < 600)
   anything else        404
 
@@ -164,6 +165,17 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, "\n".join(lines) + "\n", extra=(("X-Peer", peer),))
         elif path == "/close":
             self._send(200, self.backend_name + "\n", close=True)
+        elif path == "/truncate":
+            # Promises 1 MiB, sends 64 KiB, then drops the connection: a
+            # backend dying in the middle of a body.
+            self.send_response(200)
+            self.send_header("Content-Length", str(1 << 20))
+            self.send_header("X-Backend", self.backend_name)
+            self.end_headers()
+            self.wfile.write(b"x" * (64 << 10))
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(2)
         elif path.startswith("/status/"):
             try:
                 code = int(path[len("/status/"):])

@@ -7,9 +7,10 @@ balancer's tests also need malformed requests (smuggling vectors), heads
 split across TCP segments with pauses between them, pipelined requests in
 one write, and half-closes. Python's standard library only.
 
-Usage: rawhttp.py HOST PORT [--delay MS] [--shut] [--timeout S] PIECE...
+Usage: rawhttp.py HOST PORT [--delay MS] [--shut] [--rst] [--timeout S] PIECE...
 Each PIECE is sent as its own write, with --delay between pieces; escapes
-\\r \\n \\t \\xNN are decoded. --shut half-closes after the last piece.
+\\r \\n \\t \\xNN are decoded. --shut half-closes after the last piece;
+--rst resets the connection instead of reading an answer.
 Prints the status line of every response read, one a line (or "EOF" when
 the connection closed without a response, "TIMEOUT" when the server kept
 quiet, "RESET" on a reset), "SENDFAIL" when the server closed before all
@@ -18,6 +19,7 @@ pieces were sent, then "BODY <n>" with the total bytes read.
 import argparse
 import re
 import socket
+import struct
 import sys
 import time
 
@@ -29,6 +31,8 @@ def main():
     ap.add_argument("--delay", type=float, default=0)
     ap.add_argument("--shut", action="store_true")
     ap.add_argument("--timeout", type=float, default=5)
+    ap.add_argument("--rst", action="store_true",
+                    help="after the last piece, close with a reset (SO_LINGER 0)")
     ap.add_argument("pieces", nargs="+")
     a = ap.parse_args()
     s = socket.create_connection((a.host, a.port), timeout=a.timeout)
@@ -44,6 +48,11 @@ def main():
             break
     if a.shut and not sendfail:
         s.shutdown(socket.SHUT_WR)
+    if a.rst:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+        print("RST")
+        return 0
     data = b""
     status = "EOF"
     try:

@@ -5,6 +5,8 @@
 # round-robin spread, keep-alive reuse, pipelining, heads split across
 # segments with pauses, X-Forwarded-For, chunked and 100-continue uploads
 # with checksums, a 10 MiB download (spliced) with its checksum, HEAD,
+# client resets mid-download, a backend dying mid-body (a truncated transfer,
+# never a short body passed off as whole), loss on both legs,
 # half-close from the client, and the admin endpoint's view of it all.
 # Usage: test_proxy_basic.sh LACONIC_BINARY
 set -euo pipefail
@@ -114,7 +116,22 @@ else
 	echo "note: no netem or nft here, loss case not run"
 fi
 
-# 12. The admin endpoint saw it: per-backend counters, splices, the traffic graph.
+# 12. A client that resets mid-download, and a backend that dies mid-body:
+# the balancer survives both, the client sees a truncated transfer (never a
+# short body passed off as whole), and no client connection is left over.
+for _ in 1 2 3; do
+	lc_in client $RAW "$LB" 80 --rst 'GET /rand10m HTTP/1.1\r\nHost: a\r\n\r\n' >/dev/null
+done
+rc=0
+lc_in client curl -sS -o "$LC_TMP/trunc" "http://$LB:81/truncate" 2>/dev/null || rc=$?
+echo "curl exit status after the backend died mid-body: $rc, $(stat -c %s "$LC_TMP/trunc") bytes"
+[ "$rc" = 18 ] || fail "backend death mid-body: curl exit $rc (want 18, a partial transfer)"
+lc_in client curl -fsS "http://$LB:81/" >/dev/null || fail "balancer broken after a truncated body"
+sleep 0.3
+c=$(lc_in lb curl -fsS http://127.0.0.1:9100/metrics | awk '/^laconic_client_connections / {print $2}')
+[ "$c" = 0 ] || fail "$c client connections left after resets"
+
+# 13. The admin endpoint saw it: per-backend counters, splices, the traffic graph.
 sleep 1.2 # one worker tick: the graph is flushed every second
 m=$(lc_in lb curl -fsS http://127.0.0.1:9100/metrics)
 echo "$m" | grep -q '^laconic_backend_requests_total{pool="main",backend="'"${B[0]}"':80"} [1-9]' ||
@@ -130,7 +147,7 @@ echo "$g" | python3 -c 'import json,sys; g=json.load(sys.stdin); assert len(g["b
 g=$(lc_in lb curl -fsS "http://127.0.0.1:9100/graph/backend?addr=${B[2]}:80")
 echo "$g" | CIP=$LC_CLIENT_IP python3 -c 'import json,sys,os; g=json.load(sys.stdin); assert g["top_clients"][0]["client"]==os.environ["CIP"], g'
 
-# 13. Graceful stop: exit status 0.
+# 14. Graceful stop: exit status 0.
 lc_stop "$LPID"
 st=0
 lc_wait "$LPID" || st=$?
