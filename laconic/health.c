@@ -40,7 +40,8 @@ struct lb_health {
 	struct ev_loop *loop;
 	struct lb_check *checks;
 	size_t n;
-	struct ev_timer tick; /* ends passive ejections */
+	struct ev_timer tick;	    /* ends passive ejections */
+	struct lb_health *next_old; /* detached, waiting for the end of the event batch */
 };
 
 static void check_done(struct lb_check *k, int status)
@@ -196,7 +197,12 @@ int health_start(struct ev_loop *loop, struct lb_runtime *rt, struct lb_health *
 	return 0;
 }
 
-void health_stop(struct ev_loop *loop, struct lb_health *h)
+/*
+ * Stops every check (sockets closed, timers cancelled) but keeps the memory:
+ * events of the current epoll batch may still point into it, and find
+ * busy == false. health_free() once the batch is over.
+ */
+void health_detach(struct ev_loop *loop, struct lb_health *h)
 {
 	size_t i;
 
@@ -209,10 +215,42 @@ void health_stop(struct ev_loop *loop, struct lb_health *h)
 		if (k->busy) {
 			ev_io_del(loop, &k->io);
 			close(k->io.fd);
+			k->busy = false;
 		}
 	}
 	ev_timer_cancel(loop, &h->tick);
+}
+
+void health_free(struct lb_health *h)
+{
+	if (!h)
+		return;
 	rt_put(h->rt);
 	free(h->checks);
 	free(h);
+}
+
+void health_stop(struct ev_loop *loop, struct lb_health *h)
+{
+	health_detach(loop, h);
+	health_free(h);
+}
+
+void health_retire(struct ev_loop *loop, struct lb_health *h, struct lb_health **graves)
+{
+	health_detach(loop, h);
+	if (h) {
+		h->next_old = *graves;
+		*graves = h;
+	}
+}
+
+void health_free_graves(struct lb_health **graves)
+{
+	while (*graves) {
+		struct lb_health *h = *graves;
+
+		*graves = h->next_old;
+		health_free(h);
+	}
 }

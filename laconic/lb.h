@@ -53,5 +53,10 @@ void admin_set_state(struct lb_admin *a, struct lb_runtime *rt, struct lb_worker
 struct lb_health;
 int health_start(struct ev_loop *loop, struct lb_runtime *rt, struct lb_health **out);
 void health_stop(struct ev_loop *loop, struct lb_health *h);
+/* Reload: stop h now, free it (health_free_graves) after the current event batch. */
+void health_detach(struct ev_loop *loop, struct lb_health *h);
+void health_free(struct lb_health *h);
+void health_retire(struct ev_loop *loop, struct lb_health *h, struct lb_health **graves);
+void health_free_graves(struct lb_health **graves);
 
 #endif /* LACONIC_LB_H */

@@ -267,8 +267,9 @@ struct main_state {
 	struct ev_io sig;
 	uint32_t exited; /* atomic: workers that returned */
 	int stops;
-	size_t ninit;	/* workers initialised */
-	size_t started; /* worker threads running */
+	struct lb_health *health_graves; /* replaced checkers, freed after the batch */
+	size_t ninit;			 /* workers initialised */
+	size_t started;			 /* worker threads running */
 };
 
 static void reload(struct main_state *m)
@@ -298,7 +299,8 @@ static void reload(struct main_state *m)
 		rt_put(nrt);
 		goto keep;
 	}
-	health_stop(&m->loop, m->health);
+	/* Not freed here: later events of this batch may belong to its checks. */
+	health_retire(&m->loop, m->health, &m->health_graves);
 	m->health = nh;
 	for (i = 0; i < m->nw; i++) {
 		struct lb_runtime *prev;
@@ -422,6 +424,7 @@ static void teardown(struct main_state *m)
 		worker_fini(&m->ws[i]);
 	free(m->ws);
 	health_stop(&m->loop, m->health);
+	health_free_graves(&m->health_graves);
 	admin_stop(&m->loop, m->admin);
 	if (m->sig.fd > 0)
 		close(m->sig.fd);
@@ -464,9 +467,11 @@ static int run(struct main_state *m, struct cfg *c)
 	if (m->admin)
 		log_info("admin on http://%s/metrics", m->rt->cfg->admin.text);
 	/* Until a stop signal, then until the workers have drained. */
-	while (__atomic_load_n(&m->exited, __ATOMIC_ACQUIRE) < m->nw)
+	while (__atomic_load_n(&m->exited, __ATOMIC_ACQUIRE) < m->nw) {
 		if (ev_run_once(&m->loop, m->loop.stop ? 100 : -1) < 0)
 			break;
+		health_free_graves(&m->health_graves);
+	}
 	status = 0;
 out:
 	teardown(m);
