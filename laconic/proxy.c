@@ -262,11 +262,16 @@ static void on_server_io(struct ev_loop *loop, struct ev_io *io, uint32_t ev)
 		server_close(s->wrt->w, s);
 }
 
-/* Takes an idle connection to be, or opens a new one. NULL and errno set on failure. */
-static struct lb_server *server_get(struct lb_wrt *wrt, struct lb_backend *be, bool *reused)
+/*
+ * Takes an idle connection to be, or opens a new one (always a new one when
+ * fresh: a replay must not land on another stale pooled connection). NULL
+ * and errno set on failure.
+ */
+static struct lb_server *server_get(struct lb_wrt *wrt, struct lb_backend *be, bool fresh,
+				    bool *reused)
 {
 	struct lb_worker *w = wrt->w;
-	struct lb_server *s = wrt->idle[be->gidx];
+	struct lb_server *s = fresh ? NULL : wrt->idle[be->gidx];
 	const struct cfg_addr *a = &be->cfg->addr;
 	int fd, one = 1, ret;
 
@@ -321,7 +326,19 @@ static void server_put(struct lb_wrt *wrt, struct lb_server *s)
 	const struct cfg_pool *pc = wrt->rt->pools[s->be->pool].cfg;
 
 	s->cl = NULL;
-	if (wrt != w->wrt || wrt->nidle[g] >= pc->keepalive || READ_ONCE(w->stop) || s->s.eof) {
+	if (s->s.rd && !s->s.hup) {
+		/*
+		 * No EAGAIN seen since the last event: make sure nothing is waiting,
+		 * since an edge already consumed would never report it again.
+		 */
+		char b;
+
+		if (recv(s->s.io.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == -1 && errno == EAGAIN)
+			s->s.rd = false;
+	}
+	/* A FIN already reported (hup) will not be reported again: never pool that. */
+	if (wrt != w->wrt || wrt->nidle[g] >= pc->keepalive || READ_ONCE(w->stop) || s->s.eof ||
+	    s->s.hup || s->s.rd) {
 		server_close(w, s);
 		return;
 	}
@@ -643,7 +660,7 @@ static int client_attach(struct lb_client *c)
 	bool reused;
 
 	be = &wrt->rt->pools[c->pool].be[idx];
-	c->srv = server_get(wrt, be, &reused);
+	c->srv = server_get(wrt, be, c->retried, &reused);
 	if (!c->srv) {
 		log_debug("backend %s: connect: %s", be->cfg->addr.text, log_errstr(errno));
 		rt_backend_failed(wrt->rt, be, ev_now(&c->w->loop));
@@ -769,6 +786,17 @@ static void client_adopt_runtime(struct lb_client *c)
 	}
 }
 
+/*
+ * The head limit: the configured one, but never more than the worker's
+ * buffers hold (they are sized at start; a reload may ask for more).
+ */
+static uint32_t head_max(const struct lb_client *c)
+{
+	uint32_t cap = c->w->bufsize - LB_HEAD_EXTRA, want = c->wrt->rt->cfg->max_header;
+
+	return want < cap ? want : cap;
+}
+
 static int step_head(struct lb_client *c)
 {
 	struct lb_worker *w = c->w;
@@ -786,7 +814,7 @@ static int step_head(struct lb_client *c)
 			return handle_request(c, &rq, (size_t)r) ? -1 : 1;
 		switch (r) {
 		case -EAGAIN:
-			if (buf_len(&c->in) >= cfg->max_header) {
+			if (buf_len(&c->in) >= head_max(c)) {
 				client_local(c, LB_L431, "request header too large");
 				return -1;
 			}
@@ -825,9 +853,15 @@ static int step_head(struct lb_client *c)
 		uint32_t room = c->in.size - c->in.tail;
 		bool was_empty = buf_len(&c->in) == 0;
 
-		if (room > cfg->max_header + 1u - buf_len(&c->in) &&
-		    buf_len(&c->in) <= cfg->max_header)
-			room = cfg->max_header + 1u - buf_len(&c->in);
+		uint32_t maxh = head_max(c);
+
+		if (buf_len(&c->in) <= maxh && room > maxh + 1u - buf_len(&c->in))
+			room = maxh + 1u - buf_len(&c->in);
+		if (!room) {
+			/* Cannot happen with the clamp above; never read(fd, p, 0) as EOF. */
+			client_local(c, LB_L431, "request header too large");
+			return -1;
+		}
 		r = sock_read(&c->s, c->in.p + c->in.tail, room);
 		if (r > 0) {
 			c->in.tail += (uint32_t)r;
@@ -886,14 +920,22 @@ static int classify_request(struct lb_client *c)
 
 /*
  * A request may be replayed on a fresh connection when it went out on a
- * pooled one that the backend had closed meanwhile: only once, only when it
- * had no body (all of it is still in `up`) and no response byte came back,
- * so the backend cannot have acted on it.
+ * pooled one that the backend had closed meanwhile: only once, only for an
+ * idempotent method (RFC 9110 9.2.2: the backend may have acted on it before
+ * closing), only when it had no body (all of it is still in `up`) and no
+ * response byte came back.
  */
+static bool idempotent(const char *m)
+{
+	return !strcmp(m, "GET") || !strcmp(m, "HEAD") || !strcmp(m, "OPTIONS") ||
+	       !strcmp(m, "TRACE") || !strcmp(m, "PUT") || !strcmp(m, "DELETE");
+}
+
 static bool can_replay(const struct lb_client *c)
 {
-	return c->srv_reused && !c->retried && !c->resp_started && c->resp_ok == 0 &&
-	       buf_len(&c->resp) == 0 && c->rq == REQ_DONE && c->req_bytes == c->req_head_len;
+	return idempotent(c->method) && c->srv_reused && !c->retried && !c->resp_started &&
+	       c->resp_ok == 0 && buf_len(&c->resp) == 0 && c->rq == REQ_DONE &&
+	       c->req_bytes == c->req_head_len;
 }
 
 static int replay(struct lb_client *c)
@@ -1087,6 +1129,9 @@ static int response_head(struct lb_client *c, uint32_t avail)
 			client_close(c);
 		return -1;
 	}
+	/* A body delimited by the backend's close can only be delimited so for the client too. */
+	if (rs.status >= 200 && rs.body == H1_BODY_CLOSE)
+		c->req_close = true;
 	if (rs.status >= 200 && !(rs.flags & H1_F_CLOSE) && !(c->upgrade && rs.status == 101)) {
 		if (READ_ONCE(c->w->stop))
 			c->req_close = true;
@@ -1284,6 +1329,8 @@ static int step_recv(struct lb_client *c)
 	}
 	if (classify_response(c) < 0)
 		return -1;
+	if (s->s.eof && c->rs == RESP_HEAD && buf_len(&c->resp) != c->resp_ok)
+		c->resp.tail = c->resp.head + c->resp_ok; /* a head cut short is no head */
 	if (s->s.eof && buf_len(&c->resp) == c->resp_ok) {
 		int e = recv_eof(c);
 
@@ -1497,9 +1544,10 @@ static void client_run(struct lb_client *c)
 	if (guard == LB_RUN_GUARD) {
 		/*
 		 * Still work to do but the turn is over: the readiness flags stay set, so
-		 * come back through the timer after the other connections had theirs.
+		 * come back through the timer, a millisecond on (the same millisecond
+		 * would run again before epoll is polled), after the others had theirs.
 		 */
-		ev_timer_arm(&c->w->loop, &c->timer, ev_now(&c->w->loop));
+		ev_timer_arm(&c->w->loop, &c->timer, ev_now(&c->w->loop) + 1);
 	}
 }
 
@@ -1509,7 +1557,7 @@ static void on_client_timer(struct ev_loop *loop, struct ev_timer *t)
 
 	if (c->dead)
 		return;
-	if (c->lingering) {
+	if (c->lingering && ev_now(loop) >= c->deadline) {
 		client_close(c);
 		return;
 	}
@@ -1528,6 +1576,12 @@ static void on_client_timer(struct ev_loop *loop, struct ev_timer *t)
 		} else {
 			client_close(c);
 		}
+		return;
+	}
+	if (c->rq == REQ_BODY && c->in_body == 0 && c->up.head == c->up.tail) {
+		/* Waiting on the client's body, not on the backend: no blame for it. */
+		STAT_ADD(c->w->ws.timeouts, 1);
+		client_close(c);
 		return;
 	}
 	if (c->srv && !c->resp_started && c->rs == RESP_HEAD) {

@@ -20,6 +20,8 @@ are kept alive (HTTP/1.1) unless the client or the endpoint says otherwise.
                        "Name: value" in the order received; the peer
                        address is in the X-Peer response header
   GET /close           "NAME\\n" with Connection: close, then closes
+  GET /closedelim      a body delimited by closing the connection (no length)
+  GET /fin             a normal response, then an unannounced close
   GET /truncate        promises 1 MiB, sends 64 KiB and closes (dies mid-body)
   GET /status/NNN      an empty-ish response with status NNN (100 < NNN < 600)
   anything else        404
@@ -165,6 +167,19 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, "\n".join(lines) + "\n", extra=(("X-Peer", peer),))
         elif path == "/close":
             self._send(200, self.backend_name + "\n", close=True)
+        elif path == "/closedelim":
+            # No Content-Length, no chunking: the body ends when we close.
+            self.send_response(200)
+            self.send_header("X-Backend", self.backend_name)
+            self.end_headers()
+            self.wfile.write(b"until close\n")
+            self.wfile.flush()
+            self.close_connection = True
+        elif path == "/fin":
+            # A complete response, then a close it does not announce.
+            self._send(200, self.backend_name + "\n")
+            self.wfile.flush()
+            self.close_connection = True
         elif path == "/truncate":
             # Promises 1 MiB, sends 64 KiB, then drops the connection: a
             # backend dying in the middle of a body.

@@ -104,6 +104,17 @@ got=$(lc_in client curl -fsS "http://$LB/rand10m" | sha256sum | cut -d' ' -f1)
 out=$(lc_in client curl -fsS "http://$LB:81/close" "http://$LB:81/")
 [ "$(echo "$out" | tr '\n' ' ')" = "e1 e1 " ] || fail "backend close first: $out"
 
+# 10b. A body delimited by the backend's close reaches the client at once
+# (its connection closes too, rather than idling to a timeout), and a pooled connection the
+# backend closed right after a response is never reused for a POST.
+out=$(lc_in client curl -fsS -m 5 -D - "http://$LB:81/closedelim")
+echo "$out" | grep -q '^until close' || fail "close-delimited body: $out"
+for i in $(seq 10); do
+	lc_in client curl -fsS "http://$LB:81/fin" >/dev/null
+	out=$(lc_in client curl -sS -o /dev/null -w '%{http_code}' --data-binary x "http://$LB:81/p")
+	[ "$out" = 200 ] || fail "POST after an unannounced backend close: $out (try $i)"
+done
+
 # 11. Loss on both legs: end-to-end TCP recovers through the proxy.
 if lc_have_netem loss; then
 	lc_netem lb-client loss 3%
