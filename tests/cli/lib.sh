@@ -31,3 +31,7 @@ expect_stderr() {
 same() {
 	[ "$1" = "$2" ] || fail "expected '$2', got '$1'"
 }
+
+# has GREP-ARGS...: grep -q for pipelines; grep -q stops reading at the first
+# match, and the writer's SIGPIPE would then fail the pipeline under pipefail.
+has() { grep "$@" >/dev/null; }

@@ -36,18 +36,18 @@ expect_stderr 'q.txt:4: unknown query'
 same "$(printf 'edge %s %s\n' "$src" "$dst" | "$GSS" query s.gss --batch -)" "$wt"
 
 # Hashes when asked, and for sketches without an ID table.
-"$GSS" query s.gss --hashes succ "$src" | grep -Eq '^#[0-9]+( #[0-9]+)*$' || fail "--hashes"
+"$GSS" query s.gss --hashes succ "$src" | has -E '^#[0-9]+( #[0-9]+)*$' || fail "--hashes"
 "$GSS" ingest -q --no-ids --fp-bits 32 --edges 10k -o noids.gss s.txt
-"$GSS" query noids.gss succ "$src" | grep -Eq '^#[0-9]+' || fail "codes without IDs"
+"$GSS" query noids.gss succ "$src" | has -E '^#[0-9]+' || fail "codes without IDs"
 same "$("$GSS" query noids.gss edge "$src" "$dst")" "$wt"
 
 # Eval scores the sketch against exact answers and fails on any violation.
 "$GSS" eval --fp-bits 32 --edges 10k --reps 1 --json s.txt >eval.json
 grep -Eq '"edge_are": 0[,}]' eval.json || fail "eval: 32-bit fingerprints should be exact"
 grep -Eq '"violations": 0[,}]' eval.json || fail "eval: violations"
-"$GSS" eval --preset lkml --records 5k --reps 1 --tcm | grep -q '^lkml .*TCM' || fail "eval --tcm"
+"$GSS" eval --preset lkml --records 5k --reps 1 --tcm | has '^lkml .*TCM' || fail "eval --tcm"
 
 # Stats, text and JSON.
-"$GSS" stats s.gss | grep -q '^edges ' || fail "stats text"
-"$GSS" stats --json s.gss | grep -Eq '^\{"file":"s.gss",.*"edges":[0-9]+,.*\}$' || fail "stats json"
+"$GSS" stats s.gss | has '^edges ' || fail "stats text"
+"$GSS" stats --json s.gss | has -E '^\{"file":"s.gss",.*"edges":[0-9]+,.*\}$' || fail "stats json"
 echo PASS

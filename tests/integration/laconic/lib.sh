@@ -37,6 +37,7 @@
 #   lc_need_root                     exit 77 unless root with usable `ip netns`
 #   lc_need_cmd CMD...               exit 77 unless every CMD is installed
 #   lc_skip MSG / lc_die MSG / lc_log MSG
+#   lc_has GREP-ARGS...               grep -q that is safe in pipelines (pipefail)
 #   lc_topology [NBACKENDS=3]        the three namespaces, veths, addresses
 #   lc_ns ROLE                       prints the namespace name
 #   lc_in [--cgroup DIR] ROLE CMD... runs CMD in the namespace (foreground)
@@ -122,6 +123,10 @@ LC__CLEANED=0
 declare -gA LC__STATUS=() # exit status of reaped processes, by PID
 
 lc_log() { printf '[lc %s] %s\n' "$LC_TAG" "$*" >&2; }
+# lc_has GREP-ARGS...: grep -q for pipelines. grep -q exits at the first
+# match, and under pipefail the writer's SIGPIPE then fails the pipeline at
+# random; this reads all input and keeps grep's exit status.
+lc_has() { grep "$@" >/dev/null; }
 lc_die() {
 	printf '[lc %s] ERROR: %s\n' "$LC_TAG" "$*" >&2
 	exit 1

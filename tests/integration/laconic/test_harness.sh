@@ -173,13 +173,13 @@ verify_clean() {
 		return 1
 	fi
 	for ns in $netns; do
-		if ip netns list | grep -qw -- "$ns"; then
+		if ip netns list | lc_has -w -- "$ns"; then
 			echo "not ok - namespace $ns left behind" >&2
 			bad=1
 		fi
 	done
 	for p in $pids; do
-		if [ -d "/proc/$p" ] && tr '\0' ' ' <"/proc/$p/cmdline" | grep -qE -- "$tag|$tmp|echo_server|sleep 60"; then
+		if [ -d "/proc/$p" ] && tr '\0' ' ' <"/proc/$p/cmdline" | lc_has -E -- "$tag|$tmp|echo_server|sleep 60"; then
 			echo "not ok - process $p left behind: $(tr '\0' ' ' <"/proc/$p/cmdline")" >&2
 			bad=1
 		fi
@@ -198,7 +198,7 @@ verify_clean() {
 		echo "not ok - temp dir $tmp left behind" >&2
 		bad=1
 	fi
-	if ip -o link show | grep -q -- "$tag"; then
+	if ip -o link show | lc_has -- "$tag"; then
 		echo "not ok - an interface named $tag* is left in the root namespace" >&2
 		bad=1
 	fi

@@ -57,7 +57,7 @@ out=$(lc_in client curl -fsS "http://$LB/" "http://$LB/" "http://$LB/" "http://$
 # keep-alive to us), and only once.
 hdrs=$(lc_in client curl -fsS -D - -o /dev/null -H 'Connection: close' "http://$LB/small")
 [ "$(echo "$hdrs" | grep -ci '^connection:')" -eq 1 ] || fail "Connection headers: $hdrs"
-echo "$hdrs" | grep -qi '^connection: close' || fail "no Connection: close: $hdrs"
+echo "$hdrs" | lc_has -i '^connection: close' || fail "no Connection: close: $hdrs"
 
 # 3. Pipelining: three requests in one write, three answers in order.
 out=$(lc_in client $RAW "$LB" 80 --timeout 3 \
@@ -68,11 +68,11 @@ echo "$out"
 # 4. A head split over five segments with pauses (each its own TCP segment).
 out=$(lc_in client $RAW "$LB" 80 --delay 200 --timeout 5 'GE' 'T /small HT' 'TP/1.1\r\nHo' \
 	'st: a\r\nConnection: cl' 'ose\r\n\r\n')
-echo "$out" | grep -q '^HTTP/1.1 200' || fail "split head: $out"
+echo "$out" | lc_has '^HTTP/1.1 200' || fail "split head: $out"
 
 # 5. Half-close right after the request: the answer still arrives.
 out=$(lc_in client $RAW "$LB" 80 --shut 'GET /small HTTP/1.1\r\nHost: a\r\n\r\n')
-echo "$out" | grep -q '^HTTP/1.1 200' || fail "half-close: $out"
+echo "$out" | lc_has '^HTTP/1.1 200' || fail "half-close: $out"
 
 # 6. HEAD: headers only, and the connection stays usable.
 out=$(lc_in client $RAW "$LB" 80 \
@@ -82,9 +82,9 @@ out=$(lc_in client $RAW "$LB" 80 \
 
 # 7. X-Forwarded-For carries the client address, appended to any given.
 out=$(lc_in client curl -fsS "http://$LB:81/headers" -H 'X-Forwarded-For: 192.0.2.7')
-echo "$out" | grep -qi "^X-Forwarded-For: 192.0.2.7, $LC_CLIENT_IP\$" || fail "XFF: $out"
+echo "$out" | lc_has -i "^X-Forwarded-For: 192.0.2.7, $LC_CLIENT_IP\$" || fail "XFF: $out"
 out=$(lc_in client curl -fsS "http://$LB:81/headers")
-echo "$out" | grep -qi "^X-Forwarded-For: $LC_CLIENT_IP\$" || fail "XFF: $out"
+echo "$out" | lc_has -i "^X-Forwarded-For: $LC_CLIENT_IP\$" || fail "XFF: $out"
 
 # 8. Uploads: 3 MiB with Content-Length (curl sends Expect: 100-continue) and chunked.
 head -c 3145728 /dev/urandom >"$LC_TMP/up.bin"
@@ -108,7 +108,7 @@ out=$(lc_in client curl -fsS "http://$LB:81/close" "http://$LB:81/")
 # (its connection closes too, rather than idling to a timeout), and a pooled connection the
 # backend closed right after a response is never reused for a POST.
 out=$(lc_in client curl -fsS -m 5 -D - "http://$LB:81/closedelim")
-echo "$out" | grep -q '^until close' || fail "close-delimited body: $out"
+echo "$out" | lc_has '^until close' || fail "close-delimited body: $out"
 for i in $(seq 10); do
 	lc_in client curl -fsS "http://$LB:81/fin" >/dev/null
 	out=$(lc_in client curl -sS -o /dev/null -w '%{http_code}' --data-binary x "http://$LB:81/p")
@@ -145,10 +145,10 @@ c=$(lc_in lb curl -fsS http://127.0.0.1:9100/metrics | awk '/^laconic_client_con
 # 13. The admin endpoint saw it: per-backend counters, splices, the traffic graph.
 sleep 1.2 # one worker tick: the graph is flushed every second
 m=$(lc_in lb curl -fsS http://127.0.0.1:9100/metrics)
-echo "$m" | grep -q '^laconic_backend_requests_total{pool="main",backend="'"${B[0]}"':80"} [1-9]' ||
+echo "$m" | lc_has '^laconic_backend_requests_total{pool="main",backend="'"${B[0]}"':80"} [1-9]' ||
 	fail "metrics: backend counter missing"
-echo "$m" | grep -q '^laconic_splice_bytes_total [1-9]' || fail "metrics: no splice"
-echo "$m" | grep -q '^laconic_request_duration_seconds_bucket{pool="main",backend="'"${B[1]}"':80",le="+Inf"} [1-9]' ||
+echo "$m" | lc_has '^laconic_splice_bytes_total [1-9]' || fail "metrics: no splice"
+echo "$m" | lc_has '^laconic_request_duration_seconds_bucket{pool="main",backend="'"${B[1]}"':80",le="+Inf"} [1-9]' ||
 	fail "metrics: histogram"
 st=$(lc_in lb curl -fsS http://127.0.0.1:9100/status)
 echo "$st" | python3 -c 'import json,sys; s=json.load(sys.stdin); b=s["pools"][0]["backends"]; assert len(b)==3 and all(x["up"] for x in b), s'

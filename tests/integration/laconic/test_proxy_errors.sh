@@ -56,7 +56,7 @@ expect() { # expect STATUS PIECE...
 	local want=$1 out
 	shift
 	out=$(lc_in client $RAW "$LB" 80 --timeout 4 "$@")
-	echo "$out" | head -1 | grep -q "^HTTP/1.1 $want" || fail "want $want for $*: $out"
+	lc_has "^HTTP/1.1 $want" <<<"${out%%$'\n'*}" || fail "want $want for $*: $out"
 }
 
 # Smuggling vectors: each must be refused before any byte reaches the backend.
@@ -91,8 +91,8 @@ out=$(lc_in client $RAW "$LB" 80 --delay 500 --timeout 10 'GET / HTTP/1.1\r\n' '
 	'X-A: 1\r\n' 'X-B: 1\r\n' 'X-C: 1\r\n' 'X-D: 1\r\n' 'X-E: 1\r\n' 'X-F: 1\r\n' \
 	'X-G: 1\r\n' 'X-H: 1\r\n' 'X-I: 1\r\n' 'X-J: 1\r\n' '\r\n' || true)
 echo "slowloris: $out"
-echo "$out" | head -1 | grep -q '^HTTP/1.1 400' || fail "slowloris head not cut: $out"
-echo "$out" | grep -q '^SENDFAIL' || fail "slowloris connection outlived the trickle: $out"
+lc_has '^HTTP/1.1 400' <<<"${out%%$'\n'*}" || fail "slowloris head not cut: $out"
+echo "$out" | lc_has '^SENDFAIL' || fail "slowloris connection outlived the trickle: $out"
 
 # A good request still works afterwards.
 lc_in client curl -fsS "http://$LB/" >/dev/null || fail "service broken after bad input"

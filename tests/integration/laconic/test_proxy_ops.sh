@@ -64,7 +64,7 @@ lc_in backend curl -s -m 1 "http://${B[1]}/health" >/dev/null && fail "could not
 wait_up 2
 out=$(for _ in $(seq 20); do lc_in client curl -fsS "http://$LB/"; done | sort | uniq -c)
 echo "$out"
-echo "$out" | grep -q b2 && fail "requests reached the stopped backend"
+echo "$out" | lc_has b2 && fail "requests reached the stopped backend"
 [ "$(echo "$out" | awk '{s+=$1} END {print s}')" = 20 ] || fail "requests failed: $out"
 # ... and comes back when it does.
 lc_nginx_backend b2 "${B[1]}" 80
