@@ -795,7 +795,7 @@ static void pool_defaults(struct cfg_pool *pl, const char *name, size_t len)
 	pl->health_fall = 3;
 	pl->max_fails = 3;
 	pl->fail_window_ms = 10 * 1000;
-	pl->keepalive = 32;
+	pl->keepalive = 256;
 }
 
 void cfg_free(struct cfg *c)

@@ -72,7 +72,7 @@
  *   health_fall = 3              # 1..100
  *   max_fails = 3                # passive: errors within fail_window eject; 0..100, 0 = never
  *   fail_window = 10s
- *   keepalive = 32               # idle upstream connections kept per backend per worker, 0..10000
+ *   keepalive = 256              # idle upstream connections kept per backend per worker, 0..10000
  */
 #ifndef LACONIC_CONFIG_H
 #define LACONIC_CONFIG_H

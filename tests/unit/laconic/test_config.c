@@ -236,7 +236,7 @@ static void test_defaults(void **state)
 	assert_int_equal(p->health_fall, 3);
 	assert_int_equal(p->max_fails, 3);
 	assert_int_equal(p->fail_window_ms, 10000);
-	assert_int_equal(p->keepalive, 32);
+	assert_int_equal(p->keepalive, 256);
 	cfg_free(c);
 }
 
@@ -629,7 +629,7 @@ static void test_quick(void **state)
 	assert_int_equal(c->pools[0].balance, BAL_ROUNDROBIN);
 	assert_int_equal(c->pools[0].nbackends, 3);
 	assert_int_equal(c->pools[0].backends[1].weight, 3);
-	assert_int_equal(c->pools[0].keepalive, 32);
+	assert_int_equal(c->pools[0].keepalive, 256);
 	assert_int_equal(c->timeout_idle_ms, 60000);
 	assert_false(c->has_admin);
 	cfg_free(c);
