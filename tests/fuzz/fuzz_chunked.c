@@ -34,14 +34,7 @@
 #include <llhttp.h>
 
 #include "h1.h"
-
-#define CHECK(cond)                                                                              \
-	do {                                                                                     \
-		if (!(cond)) {                                                                   \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-			abort();                                                                 \
-		}                                                                                \
-	} while (0)
+#include "h1_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -42,56 +42,13 @@
 #include <llhttp.h>
 
 #include "h1.h"
+#include "h1_check.h"
 
 #define HDR_CAP 32
-
-#define CHECK(cond)                                                                              \
-	do {                                                                                     \
-		if (!(cond)) {                                                                   \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-			abort();                                                                 \
-		}                                                                                \
-	} while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* ---------------------------------------------------------- own invariants */
-
-static bool view_inside(struct h1_str s, const char *buf, size_t len)
-{
-	return s.ptr && s.ptr >= buf && s.len <= len && (size_t)(s.ptr - buf) <= len - s.len;
-}
-
-static bool has_ows_edge(struct h1_str s)
-{
-	return s.len && (s.ptr[0] == ' ' || s.ptr[0] == '\t' || s.ptr[s.len - 1] == ' ' ||
-			 s.ptr[s.len - 1] == '\t');
-}
-
-static uint64_t decimal(struct h1_str s)
-{
-	uint64_t n = 0;
-
-	for (size_t i = 0; i < s.len; i++) {
-		CHECK(s.ptr[i] >= '0' && s.ptr[i] <= '9');
-		n = n * 10 + (uint64_t)(s.ptr[i] - '0');
-	}
-	return n;
-}
-
-static size_t count_named(const struct h1_request *rq, const char *name,
-			  const struct h1_header **last)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < rq->nheaders; i++) {
-		if (h1_str_eq(rq->headers[i].name, name)) {
-			n++;
-			*last = &rq->headers[i];
-		}
-	}
-	return n;
-}
 
 static void check_request(const char *buf, size_t r, const struct h1_request *rq,
 			  const struct h1_header *hdrs)
@@ -118,33 +75,35 @@ static void check_request(const char *buf, size_t r, const struct h1_request *rq
 	/* The framing must follow from the header lines. */
 	switch (rq->body) {
 	case H1_BODY_NONE:
-		CHECK(count_named(rq, "content-length", &h) == 0);
-		CHECK(count_named(rq, "transfer-encoding", &h) == 0);
+		CHECK(count_named(rq->headers, rq->nheaders, "content-length", &h) == 0);
+		CHECK(count_named(rq->headers, rq->nheaders, "transfer-encoding", &h) == 0);
 		break;
 	case H1_BODY_LENGTH:
-		CHECK(count_named(rq, "content-length", &h) == 1);
-		CHECK(count_named(rq, "transfer-encoding", &h) == 0);
+		CHECK(count_named(rq->headers, rq->nheaders, "content-length", &h) == 1);
+		CHECK(count_named(rq->headers, rq->nheaders, "transfer-encoding", &h) == 0);
 		CHECK(h->value.len >= 1 && h->value.len <= 19);
 		CHECK(decimal(h->value) == rq->content_length);
 		break;
 	case H1_BODY_CHUNKED:
 		CHECK(rq->minor_version == 1);
-		CHECK(count_named(rq, "content-length", &h) == 0);
-		CHECK(count_named(rq, "transfer-encoding", &h) == 1);
+		CHECK(count_named(rq->headers, rq->nheaders, "content-length", &h) == 0);
+		CHECK(count_named(rq->headers, rq->nheaders, "transfer-encoding", &h) == 1);
 		break;
 	default:
 		CHECK(!"request framed as until-close");
 	}
 	CHECK(rq->body == H1_BODY_LENGTH || rq->content_length == 0);
-	if (count_named(rq, "host", &h)) {
-		CHECK(count_named(rq, "host", &h) == 1);
+	if (count_named(rq->headers, rq->nheaders, "host", &h)) {
+		CHECK(count_named(rq->headers, rq->nheaders, "host", &h) == 1);
 		CHECK(h->value.ptr == rq->host.ptr && h->value.len == rq->host.len);
 	} else {
 		CHECK(rq->minor_version == 0 && rq->host.len == 0);
 	}
-	CHECK(!!(rq->flags & H1_F_CONN_HEADER) == !!count_named(rq, "connection", &h));
-	CHECK(!!(rq->flags & H1_F_HAS_XFF) == !!count_named(rq, "x-forwarded-for", &h));
-	CHECK(!(rq->flags & H1_F_UPGRADE) || count_named(rq, "upgrade", &h));
+	CHECK(!!(rq->flags & H1_F_CONN_HEADER) ==
+	      !!count_named(rq->headers, rq->nheaders, "connection", &h));
+	CHECK(!!(rq->flags & H1_F_HAS_XFF) ==
+	      !!count_named(rq->headers, rq->nheaders, "x-forwarded-for", &h));
+	CHECK(!(rq->flags & H1_F_UPGRADE) || count_named(rq->headers, rq->nheaders, "upgrade", &h));
 	CHECK(!(rq->flags & ~0x1fu));
 }
 

@@ -39,56 +39,13 @@
 #include <llhttp.h>
 
 #include "h1.h"
+#include "h1_check.h"
 
 #define HDR_CAP 32
-
-#define CHECK(cond)                                                                              \
-	do {                                                                                     \
-		if (!(cond)) {                                                                   \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-			abort();                                                                 \
-		}                                                                                \
-	} while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* ---------------------------------------------------------- own invariants */
-
-static bool view_inside(struct h1_str s, const char *buf, size_t len)
-{
-	return s.ptr && s.ptr >= buf && s.len <= len && (size_t)(s.ptr - buf) <= len - s.len;
-}
-
-static bool has_ows_edge(struct h1_str s)
-{
-	return s.len && (s.ptr[0] == ' ' || s.ptr[0] == '\t' || s.ptr[s.len - 1] == ' ' ||
-			 s.ptr[s.len - 1] == '\t');
-}
-
-static uint64_t decimal(struct h1_str s)
-{
-	uint64_t n = 0;
-
-	for (size_t i = 0; i < s.len; i++) {
-		CHECK(s.ptr[i] >= '0' && s.ptr[i] <= '9');
-		n = n * 10 + (uint64_t)(s.ptr[i] - '0');
-	}
-	return n;
-}
-
-static size_t count_named(const struct h1_response *rs, const char *name,
-			  const struct h1_header **last)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < rs->nheaders; i++) {
-		if (h1_str_eq(rs->headers[i].name, name)) {
-			n++;
-			*last = &rs->headers[i];
-		}
-	}
-	return n;
-}
 
 static bool no_body_status(int status, unsigned opts)
 {
@@ -99,8 +56,8 @@ static void check_response(const char *buf, size_t r, const struct h1_response *
 			   const struct h1_header *hdrs, unsigned opts)
 {
 	const struct h1_header *h = NULL;
-	size_t ncl = count_named(rs, "content-length", &h);
-	size_t nte = count_named(rs, "transfer-encoding", &h);
+	size_t ncl = count_named(rs->headers, rs->nheaders, "content-length", &h);
+	size_t nte = count_named(rs->headers, rs->nheaders, "transfer-encoding", &h);
 
 	CHECK(rs->headers == hdrs && rs->nheaders <= HDR_CAP);
 	CHECK(view_inside(rs->reason, buf, r));
@@ -122,7 +79,7 @@ static void check_response(const char *buf, size_t r, const struct h1_response *
 		break;
 	case H1_BODY_LENGTH:
 		CHECK(!no_body_status(rs->status, opts) && ncl == 1);
-		count_named(rs, "content-length", &h);
+		count_named(rs->headers, rs->nheaders, "content-length", &h);
 		CHECK(decimal(h->value) == rs->content_length);
 		break;
 	case H1_BODY_CHUNKED:
@@ -136,7 +93,8 @@ static void check_response(const char *buf, size_t r, const struct h1_response *
 		CHECK(!"bad framing");
 	}
 	CHECK(rs->body == H1_BODY_LENGTH || rs->content_length == 0);
-	CHECK(!!(rs->flags & H1_F_CONN_HEADER) == !!count_named(rs, "connection", &h));
+	CHECK(!!(rs->flags & H1_F_CONN_HEADER) ==
+	      !!count_named(rs->headers, rs->nheaders, "connection", &h));
 	CHECK(!(rs->flags & (H1_F_EXPECT_100 | H1_F_HAS_XFF)));
 	CHECK(!(rs->flags & ~0x1fu));
 }
