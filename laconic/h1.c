@@ -172,6 +172,21 @@ static inline uint64_t has_byte(uint64_t w, unsigned char b)
  * below min or DEL sends that word through the table. Every byte of cls is
  * >= min or in the table, so the word test can only be too cautious.
  */
+/*
+ * The line end at pos: 0 when p[pos] p[pos + 1] are CR LF, -EAGAIN when the
+ * input stops first, -EBADMSG for anything else (a bare LF included).
+ */
+static int line_end(const unsigned char *p, size_t pos, size_t len)
+{
+	if (pos >= len)
+		return -EAGAIN;
+	if (p[pos] != '\r')
+		return -EBADMSG;
+	if (pos + 1 >= len)
+		return -EAGAIN;
+	return p[pos + 1] == '\n' ? 0 : -EBADMSG;
+}
+
 static size_t scan_class(const unsigned char *p, size_t pos, size_t len, unsigned char stop,
 			 uint8_t cls, unsigned min)
 {
@@ -410,15 +425,10 @@ static ssize_t parse_fields(const unsigned char *p, size_t len, size_t pos, stru
 			pos++;
 		value = pos;
 		pos = scan_class(p, pos, len, '\r', C_VALUE, ' ');
-		if (pos >= len)
-			return -EAGAIN;
 		/* Only CR may end the value, and only with LF after it. */
-		if (p[pos] != '\r')
-			return -EBADMSG;
-		if (pos + 1 >= len)
-			return -EAGAIN;
-		if (p[pos + 1] != '\n')
-			return -EBADMSG;
+		ret = line_end(p, pos, len);
+		if (ret)
+			return ret;
 		raw = (struct h1_str){ (const char *)p + name_end + 1, pos - name_end - 1 };
 		value_end = pos;
 		while (value_end > value && is_ows(p[value_end - 1]))
@@ -487,10 +497,10 @@ ssize_t h1_parse_request(const char *buf, size_t len, struct h1_request *req,
 		len = SSIZE_MAX;
 	/* RFC 9112 §2.2: empty lines before the request line, CR LF ones only. */
 	while (pos < len && p[pos] == '\r') {
-		if (pos + 1 >= len)
-			return -EAGAIN;
-		if (p[pos + 1] != '\n')
-			return -EBADMSG;
+		int ret = line_end(p, pos, len);
+
+		if (ret)
+			return ret;
 		pos += 2;
 	}
 	start = pos;
@@ -556,7 +566,7 @@ ssize_t h1_parse_response(const char *buf, size_t len, struct h1_response *res,
 	struct h1_fields f = { .headers = headers, .cap = hdr_cap, .request = false };
 	size_t pos, start;
 	ssize_t head;
-	int minor, status;
+	int minor, status, ret;
 
 	if (len > SSIZE_MAX)
 		len = SSIZE_MAX;
@@ -579,14 +589,9 @@ ssize_t h1_parse_response(const char *buf, size_t len, struct h1_response *res,
 		pos++;
 	start = pos;
 	pos = scan_class(p, pos, len, '\r', C_VALUE, ' ');
-	if (pos >= len)
-		return -EAGAIN;
-	if (p[pos] != '\r')
-		return -EBADMSG;
-	if (pos + 1 >= len)
-		return -EAGAIN;
-	if (p[pos + 1] != '\n')
-		return -EBADMSG;
+	ret = line_end(p, pos, len);
+	if (ret)
+		return ret;
 	res->reason = (struct h1_str){ buf + start, pos - start };
 	head = parse_fields(p, len, pos + 2, &f);
 	if (head < 0)
