@@ -25,6 +25,7 @@
 
 #include "format.h"
 #include "gss-int.h"
+#include "log.h"
 
 static const char *const sec_name[SEC_COUNT] = { "matrix", "mask",   "buffer", "spills",
 						 "hubs",   "detect", "ids" };
@@ -297,10 +298,8 @@ static int fail(char *err, size_t len, int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (!err || !len)
-		return code;
 	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
+	errbuf_vset(err, len, fmt, ap);
 	va_end(ap);
 	return code;
 }

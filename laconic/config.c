@@ -64,6 +64,7 @@
 
 #include "compiler.h"
 #include "config.h"
+#include "log.h"
 #include "vec.h"
 
 /* inih's line buffer holds 200 bytes: the text, '\n' and the NUL. */
@@ -823,19 +824,6 @@ static struct cfg *cfg_new(void)
 /* ---------------------------------------------------------------------- */
 /* Errors                                                                 */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) ATTR_PRINTF(3, 4);
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static void fail(struct parse *p, int err, unsigned line, const char *fmt, ...) ATTR_PRINTF(4, 5);
 
 /*
@@ -1453,13 +1441,13 @@ int cfg_load_string(const char *text, const char *name, struct cfg **out, char *
 	struct parse p;
 	int r, ret;
 
-	set_err(err, errlen, "%s", "");
+	errbuf_set(err, errlen, "%s", "");
 	if (!name)
 		name = "config";
 	if (out)
 		*out = NULL;
 	if (!out || !text) {
-		set_err(err, errlen, "%s: no input", name);
+		errbuf_set(err, errlen, "%s: no input", name);
 		return -EINVAL;
 	}
 	memset(&p, 0, sizeof(p));
@@ -1467,7 +1455,7 @@ int cfg_load_string(const char *text, const char *name, struct cfg **out, char *
 	p.pos = text;
 	p.c = cfg_new();
 	if (!p.c) {
-		set_err(err, errlen, "%s: out of memory", name);
+		errbuf_set(err, errlen, "%s: out of memory", name);
 		return -ENOMEM;
 	}
 	r = ini_parse_stream(ini_reader_fn, &p, ini_handler_fn, &p);
@@ -1485,9 +1473,9 @@ int cfg_load_string(const char *text, const char *name, struct cfg **out, char *
 	ret = p.err;
 	if (ret) {
 		if (p.err_line)
-			set_err(err, errlen, "%s:%u: %s", name, p.err_line, p.msg);
+			errbuf_set(err, errlen, "%s:%u: %s", name, p.err_line, p.msg);
 		else
-			set_err(err, errlen, "%s: %s", name, p.msg);
+			errbuf_set(err, errlen, "%s: %s", name, p.msg);
 		cfg_free(p.c);
 	} else {
 		*out = p.c;
@@ -1572,19 +1560,19 @@ int cfg_load_file(const char *path, struct cfg **out, char *err, size_t errlen)
 	if (out)
 		*out = NULL;
 	if (!path || !out) {
-		set_err(err, errlen, "no configuration file given");
+		errbuf_set(err, errlen, "no configuration file given");
 		return -EINVAL;
 	}
 	ret = read_file(path, &text, &len);
 	if (ret == -EFBIG) {
-		set_err(err, errlen, "%s: too large (at most %u bytes)", path, FILE_MAX);
+		errbuf_set(err, errlen, "%s: too large (at most %u bytes)", path, FILE_MAX);
 		return ret;
 	}
 	if (ret || !text) {
 		char buf[128];
 
-		set_err(err, errlen, "%s: cannot read: %s", path,
-			strerror_r(-ret, buf, sizeof(buf)));
+		errbuf_set(err, errlen, "%s: cannot read: %s", path,
+			   strerror_r(-ret, buf, sizeof(buf)));
 		return ret ? ret : -EIO;
 	}
 	nul = memchr(text, '\0', len);
@@ -1593,7 +1581,7 @@ int cfg_load_file(const char *path, struct cfg **out, char *err, size_t errlen)
 
 		for (const char *q = text; q < nul; q++)
 			line += *q == '\n';
-		set_err(err, errlen, "%s:%u: NUL byte (not a text file?)", path, line);
+		errbuf_set(err, errlen, "%s:%u: NUL byte (not a text file?)", path, line);
 		free(text);
 		return -EINVAL;
 	}
@@ -1611,7 +1599,7 @@ int cfg_quick(const char *listen, const char *const *backends, size_t nbackends,
 	char why[WHY_MAX];
 	int ret = -EINVAL;
 
-	set_err(err, errlen, "%s", "");
+	errbuf_set(err, errlen, "%s", "");
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
@@ -1631,23 +1619,23 @@ int cfg_quick(const char *listen, const char *const *backends, size_t nbackends,
 	l->pool = 0;
 
 	if (!listen) {
-		set_err(err, errlen, "--listen: missing (HOST:PORT)");
+		errbuf_set(err, errlen, "--listen: missing (HOST:PORT)");
 		goto err_free;
 	}
 	ret = addr_parse(listen, &l->addr);
 	if (ret) {
 		addr_why(ret, listen, why, sizeof(why));
-		set_err(err, errlen, "--listen '%s': %s", listen, why);
+		errbuf_set(err, errlen, "--listen '%s': %s", listen, why);
 		goto err_free;
 	}
 	if (mode && mode_parse(mode, &l->mode)) {
-		set_err(err, errlen, "--mode '%s': expected proxy or splice", mode);
+		errbuf_set(err, errlen, "--mode '%s': expected proxy or splice", mode);
 		ret = -EINVAL;
 		goto err_free;
 	}
 	if (balance && bal_algo_parse(balance, &pl->balance)) {
-		set_err(err, errlen, "--balance '%s': expected roundrobin, leastconn or maglev",
-			balance);
+		errbuf_set(err, errlen, "--balance '%s': expected roundrobin, leastconn or maglev",
+			   balance);
 		ret = -EINVAL;
 		goto err_free;
 	}
@@ -1655,23 +1643,23 @@ int cfg_quick(const char *listen, const char *const *backends, size_t nbackends,
 		ret = addr_parse(admin, &c->admin);
 		if (ret) {
 			addr_why(ret, admin, why, sizeof(why));
-			set_err(err, errlen, "--admin '%s': %s", admin, why);
+			errbuf_set(err, errlen, "--admin '%s': %s", admin, why);
 			goto err_free;
 		}
 		c->has_admin = true;
 		if (!strcmp(c->admin.text, l->addr.text)) {
-			set_err(err, errlen, "--admin '%s': same address as --listen", admin);
+			errbuf_set(err, errlen, "--admin '%s': same address as --listen", admin);
 			ret = -EINVAL;
 			goto err_free;
 		}
 	}
 	ret = -EINVAL;
 	if (nbackends == 0 || !backends) {
-		set_err(err, errlen, "no backends (give at least one --backend HOST:PORT)");
+		errbuf_set(err, errlen, "no backends (give at least one --backend HOST:PORT)");
 		goto err_free;
 	}
 	if (nbackends > BAL_MAX_BACKENDS) {
-		set_err(err, errlen, "too many backends (at most %u)", BAL_MAX_BACKENDS);
+		errbuf_set(err, errlen, "too many backends (at most %u)", BAL_MAX_BACKENDS);
 		goto err_free;
 	}
 	pl->backends = calloc(nbackends, sizeof(*pl->backends));
@@ -1681,19 +1669,19 @@ int cfg_quick(const char *listen, const char *const *backends, size_t nbackends,
 		struct cfg_backend *b = &pl->backends[i];
 
 		if (!backends[i]) {
-			set_err(err, errlen, "--backend: missing (HOST:PORT)");
+			errbuf_set(err, errlen, "--backend: missing (HOST:PORT)");
 			ret = -EINVAL;
 			goto err_free;
 		}
 		ret = backend_parse(backends[i], b, why, sizeof(why));
 		if (ret) {
-			set_err(err, errlen, "--backend '%s': %s", backends[i], why);
+			errbuf_set(err, errlen, "--backend '%s': %s", backends[i], why);
 			goto err_free;
 		}
 		for (size_t j = 0; j < i; j++) {
 			if (!strcmp(pl->backends[j].addr.text, b->addr.text)) {
-				set_err(err, errlen, "--backend '%s': duplicate backend %s",
-					backends[i], b->addr.text);
+				errbuf_set(err, errlen, "--backend '%s': duplicate backend %s",
+					   backends[i], b->addr.text);
 				ret = -EINVAL;
 				goto err_free;
 			}
@@ -1705,7 +1693,7 @@ int cfg_quick(const char *listen, const char *const *backends, size_t nbackends,
 
 err_nomem:
 	ret = -ENOMEM;
-	set_err(err, errlen, "out of memory");
+	errbuf_set(err, errlen, "out of memory");
 err_free:
 	cfg_free(c);
 	return ret;

@@ -53,3 +53,18 @@ const char *log_errstr(int err)
 
 	return s ? s : "unknown error";
 }
+
+void errbuf_vset(char *buf, size_t len, const char *fmt, va_list ap)
+{
+	if (buf && len)
+		vsnprintf(buf, len, fmt, ap);
+}
+
+void errbuf_set(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	errbuf_vset(buf, len, fmt, ap);
+	va_end(ap);
+}

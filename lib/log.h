@@ -11,6 +11,9 @@
 #ifndef LIB_LOG_H
 #define LIB_LOG_H
 
+#include <stdarg.h>
+#include <stddef.h>
+
 #include "compiler.h"
 
 enum log_level {
@@ -32,6 +35,14 @@ void log_msg(enum log_level level, const char *fmt, ...) ATTR_PRINTF(2, 3);
  * may write a shared buffer for unknown values).
  */
 const char *log_errstr(int err);
+
+/*
+ * Formats a message into a caller's error buffer, for functions that report
+ * what went wrong to their caller instead of logging it (libraries, config
+ * parsers). A NULL buffer or zero length writes nothing.
+ */
+void errbuf_set(char *buf, size_t len, const char *fmt, ...) ATTR_PRINTF(3, 4);
+void errbuf_vset(char *buf, size_t len, const char *fmt, va_list ap) ATTR_PRINTF(3, 0);
 
 #define log_err(...)   log_msg(LOG_ERR, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)

@@ -51,6 +51,7 @@
 
 #include "compiler.h"
 #include "hash.h"
+#include "log.h"
 #include "tcm.h"
 
 #define EVAL_DEF_NODES	    20000
@@ -82,19 +83,6 @@ struct eval_stream {
 	size_t n, cap;
 	uint64_t skipped; /* malformed lines skipped while loading */
 };
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...) ATTR_PRINTF(3, 4);
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static uint64_t now_ns(void)
 {
@@ -181,7 +169,7 @@ int eval_stream_load(const char *path, enum input_format fmt, bool skip_bad,
 
 	ret = eval_stream_new(&s);
 	if (ret) {
-		seterr(err, errlen, "out of memory");
+		errbuf_set(err, errlen, "out of memory");
 		return ret;
 	}
 	ret = input_open(&in, path, fmt, skip_bad, err, errlen);
@@ -190,13 +178,13 @@ int eval_stream_load(const char *path, enum input_format fmt, bool skip_bad,
 	while ((ret = input_next(in, &r)) > 0) {
 		ret = eval_stream_add(s, r.src, r.slen, r.dst, r.dlen, r.w);
 		if (ret) {
-			seterr(err, errlen, "%s:%llu: %s", input_name(in),
-			       (unsigned long long)input_line(in), strerrordesc_np(-ret));
+			errbuf_set(err, errlen, "%s:%llu: %s", input_name(in),
+				   (unsigned long long)input_line(in), strerrordesc_np(-ret));
 			goto err_close;
 		}
 	}
 	if (ret < 0) {
-		seterr(err, errlen, "%s", input_error(in));
+		errbuf_set(err, errlen, "%s", input_error(in));
 		goto err_close;
 	}
 	s->skipped = input_skipped(in);
@@ -307,7 +295,7 @@ int eval_stream_gen(const struct gen_opts *o, struct eval_stream **out, char *er
 
 	ret = gen_plan(o, &plan);
 	if (ret) {
-		seterr(err, errlen, "gen: invalid options");
+		errbuf_set(err, errlen, "gen: invalid options");
 		return ret;
 	}
 	ret = eval_stream_new(&s);
@@ -342,9 +330,9 @@ err_free:
 	eval_stream_free(s);
 err_msg:
 	if (k.msg[0])
-		seterr(err, errlen, "%s", k.msg);
+		errbuf_set(err, errlen, "%s", k.msg);
 	else
-		seterr(err, errlen, "gen: %s", strerrordesc_np(-ret));
+		errbuf_set(err, errlen, "gen: %s", strerrordesc_np(-ret));
 	return ret;
 }
 
@@ -536,7 +524,7 @@ static int read_nodes(struct prep *p, const char *path, char *err, size_t errlen
 	f = fopen(path, "re");
 	if (!f) {
 		ret = -errno;
-		seterr(err, errlen, "%s: %s", path, strerrordesc_np(errno));
+		errbuf_set(err, errlen, "%s: %s", path, strerrordesc_np(errno));
 		return ret;
 	}
 	while ((got = getline(&line, &len, f)) != -1) {
@@ -553,13 +541,13 @@ static int read_nodes(struct prep *p, const char *path, char *err, size_t errlen
 		}
 		ret = push_u32(&p->q, &p->nq, &cap, v);
 		if (ret) {
-			seterr(err, errlen, "out of memory");
+			errbuf_set(err, errlen, "out of memory");
 			break;
 		}
 	}
 	if (!ret && ferror(f)) {
 		ret = -EIO;
-		seterr(err, errlen, "%s: read error", path);
+		errbuf_set(err, errlen, "%s: read error", path);
 	}
 	free(line);
 	fclose(f);
@@ -575,12 +563,13 @@ static int prep_nodes(struct prep *p, const struct eval_opts *o, char *err, size
 	if (o->node_list) {
 		p->q = malloc((o->node_count ? o->node_count : 1) * sizeof(*p->q));
 		if (!p->q) {
-			seterr(err, errlen, "out of memory");
+			errbuf_set(err, errlen, "out of memory");
 			return -ENOMEM;
 		}
 		for (size_t i = 0; i < o->node_count; i++) {
 			if (o->node_list[i] >= p->nn) {
-				seterr(err, errlen, "query node %u: no such node", o->node_list[i]);
+				errbuf_set(err, errlen, "query node %u: no such node",
+					   o->node_list[i]);
 				return -EINVAL;
 			}
 			p->q[p->nq++] = o->node_list[i];
@@ -600,7 +589,7 @@ static int prep_nodes(struct prep *p, const struct eval_opts *o, char *err, size
 		p->nq = p->nn;
 	p->q = malloc(p->nn * sizeof(*p->q));
 	if (!p->q) {
-		seterr(err, errlen, "out of memory");
+		errbuf_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < p->nn; i++)
@@ -629,7 +618,7 @@ static int read_pairs(struct prep *p, const char *path, char *err, size_t errlen
 	f = fopen(path, "re");
 	if (!f) {
 		ret = -errno;
-		seterr(err, errlen, "%s: %s", path, strerrordesc_np(errno));
+		errbuf_set(err, errlen, "%s: %s", path, strerrordesc_np(errno));
 		return ret;
 	}
 	while ((got = getline(&line, &len, f)) != -1) {
@@ -643,7 +632,8 @@ static int read_pairs(struct prep *p, const char *path, char *err, size_t errlen
 			got--;
 		ret = input_parse_line(line, (size_t)got, INPUT_TEXT, &r, why, sizeof(why));
 		if (ret < 0) {
-			seterr(err, errlen, "%s:%llu: %s", path, (unsigned long long)lineno, why);
+			errbuf_set(err, errlen, "%s:%llu: %s", path, (unsigned long long)lineno,
+				   why);
 			break;
 		}
 		if (!ret)
@@ -664,13 +654,13 @@ static int read_pairs(struct prep *p, const char *path, char *err, size_t errlen
 		if (!ret)
 			ret = push_u32(&p->pairs, &n, &cap, b);
 		if (ret) {
-			seterr(err, errlen, "out of memory");
+			errbuf_set(err, errlen, "out of memory");
 			break;
 		}
 	}
 	if (!ret && ferror(f)) {
 		ret = -EIO;
-		seterr(err, errlen, "%s: read error", path);
+		errbuf_set(err, errlen, "%s: read error", path);
 	}
 	p->np = n / 2;
 	free(line);
@@ -687,12 +677,12 @@ static int prep_pairs(struct prep *p, const struct eval_opts *o, char *err, size
 		return read_pairs(p, o->pairs_path, err, errlen);
 	p->pairs = malloc(2 * want * sizeof(*p->pairs));
 	if (!p->pairs) {
-		seterr(err, errlen, "out of memory");
+		errbuf_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	ret = eval_find_unreachable(p->s, want, o->seed, p->pairs, &p->np);
 	if (ret)
-		seterr(err, errlen, "searching unreachable pairs: %s", strerrordesc_np(-ret));
+		errbuf_set(err, errlen, "searching unreachable pairs: %s", strerrordesc_np(-ret));
 	return ret;
 }
 
@@ -707,7 +697,7 @@ static int prep_init(struct prep *p, const struct eval_stream *s, const struct e
 	p->nn = exact_node_count(s->x);
 	p->reps = o->reps ? o->reps : EVAL_DEF_REPS;
 	if (!s->n || !exact_edge_count(s->x)) {
-		seterr(err, errlen, "the stream has no edges");
+		errbuf_set(err, errlen, "the stream has no edges");
 		return -EINVAL;
 	}
 	p->code = malloc(p->nn * sizeof(*p->code));
@@ -715,12 +705,12 @@ static int prep_init(struct prep *p, const struct eval_stream *s, const struct e
 	p->stamp = calloc(p->nn, sizeof(*p->stamp));
 	p->runs = malloc(p->reps * sizeof(*p->runs));
 	if (!p->code || !p->upd || !p->stamp || !p->runs) {
-		seterr(err, errlen, "out of memory");
+		errbuf_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	ret = prep_edges(p, o->seed);
 	if (ret) {
-		seterr(err, errlen, "out of memory");
+		errbuf_set(err, errlen, "out of memory");
 		return ret;
 	}
 	ret = prep_nodes(p, o, err, errlen);
@@ -728,7 +718,7 @@ static int prep_init(struct prep *p, const struct eval_stream *s, const struct e
 		return ret;
 	p->lat = malloc((p->nq ? p->nq : 1) * sizeof(*p->lat));
 	if (!p->lat) {
-		seterr(err, errlen, "out of memory");
+		errbuf_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	if (o->skip & EVAL_SKIP_REACH)
@@ -1213,7 +1203,7 @@ static int run_gss(struct prep *p, const struct eval_opts *o, struct eval_row *r
 	return 0;
 
 err:
-	seterr(err, errlen, "GSS %s: %s", what, gss_strerror(ret));
+	errbuf_set(err, errlen, "GSS %s: %s", what, gss_strerror(ret));
 	gss_destroy(g);
 	return ret;
 }
@@ -1282,7 +1272,7 @@ static int run_tcm(struct prep *p, const struct eval_opts *o, uint64_t gss_matri
 	return 0;
 
 err:
-	seterr(err, errlen, "TCM %s: %s", what, strerrordesc_np(-ret));
+	errbuf_set(err, errlen, "TCM %s: %s", what, strerrordesc_np(-ret));
 	tcm_destroy(t);
 	return ret;
 }
@@ -1308,13 +1298,13 @@ int eval_run(const struct eval_stream *s, const struct eval_opts *o, struct eval
 	int ret;
 
 	if (!s || !o || !rows || !nrows) {
-		seterr(err, errlen, "invalid argument");
+		errbuf_set(err, errlen, "invalid argument");
 		return -EINVAL;
 	}
 	*nrows = 0;
 	ret = gss_plan(&o->gss, &plan);
 	if (ret) {
-		seterr(err, errlen, "GSS parameters: %s", gss_strerror(ret));
+		errbuf_set(err, errlen, "GSS parameters: %s", gss_strerror(ret));
 		return ret;
 	}
 	ret = prep_init(&p, s, o, err, errlen);
