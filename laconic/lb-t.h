@@ -93,7 +93,6 @@ struct lb_backend {
 	uint64_t down_until; /* ms: passive ejection ends (no active check); atomic */
 	/* Active checker state, main thread only. */
 	uint32_t rise_seen, fall_seen;
-	uint64_t last_check_ms;
 	int check_status; /* last HTTP status seen by the checker, 0 none, -1 error */
 };
 
@@ -262,7 +261,6 @@ struct lb_worker {
 	struct lb_freebuf *freebufs; /* free list of I/O buffers */
 	uint32_t bufsize;
 	struct lb_graph *graph;
-	FILE *access_log;
 	struct ev_timer tick; /* 1 s: health sync, log flush, graph flush */
 	/* Access log lines, written in blocks. */
 	char *logbuf;
