@@ -18,8 +18,10 @@
  *     blanks, so no line is ever a continuation and indentation is free.
  *   - Only ';' starts an inline comment (INI_INLINE_COMMENT_PREFIXES), so
  *     "workers = 2   # comment" would give workers the value "2   # comment".
- *     The reader cuts comments itself: '#' or ';' at the start of a line or
- *     after a blank. A '#' or ';' inside a word ("/a#b") is data.
+ *     The reader cuts comments itself: '#' or ';' at the start of a line,
+ *     after a blank or right after '=' ("key =# x" is an empty value, as
+ *     "key = # x" is, so cfg_dump() output reads back the same). A '#' or
+ *     ';' inside a word ("/a#b") is data.
  *   - Lines are read into a 200-byte buffer (INI_MAX_LINE); a longer line
  *     is cut and its tail parsed as a line of its own, so a value could be
  *     truncated and the tail taken for a key. The reader rejects any line
@@ -1333,7 +1335,7 @@ static char *ini_reader_fn(char *buf, int num, void *stream)
 	while (s < end && is_blank(*s))
 		s++;
 	for (const char *q = s; q < end; q++) {
-		if ((*q == '#' || *q == ';') && (q == s || is_blank(q[-1]))) {
+		if ((*q == '#' || *q == ';') && (q == s || is_blank(q[-1]) || q[-1] == '=')) {
 			end = q;
 			break;
 		}

@@ -14,7 +14,8 @@
  *     indented line for the continuation of the previous value, the reader
  *     strips indentation first, so every line stands alone.
  *   - comments: a line starting with '#' or ';', or the rest of a line from
- *     a '#' or ';' that follows a blank ("workers = 2  # two"). Inside a word
+ *     a '#' or ';' that follows a blank or the '=' ("workers = 2  # two",
+ *     "access_log =# off" is an empty value). Inside a word
  *     both are data ("/a#b;c"). (Stock inih only cuts inline ';'.)
  *   - at most 198 characters a line, comments and surrounding blanks aside
  *     (inih's 200-byte line buffer); a longer line is an error, never cut.
