@@ -15,6 +15,7 @@ pkg_check_modules(CMOCKA REQUIRED IMPORTED_TARGET cmocka)
 pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash)
 pkg_check_modules(INIH REQUIRED IMPORTED_TARGET inih)
 pkg_check_modules(JANSSON REQUIRED IMPORTED_TARGET jansson)
+pkg_check_modules(LIBBPF REQUIRED IMPORTED_TARGET libbpf)
 find_package(Threads REQUIRED)
 
 add_library(proj_flags INTERFACE)

@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "lb.h"
 #include "log.h"
 
@@ -59,6 +60,56 @@ static void conn_free(struct ev_loop *loop, struct adm_conn *c)
 }
 
 static const char *local_code[] = { "400", "431", "501", "502", "503", "504", "505" };
+
+/* Splice mode: the slow path's counters and the fast path's per-CPU ones. */
+static void splice_metrics(const struct lb_admin *a, const struct lb_wstats *ws, FILE *f)
+{
+	const struct lc_agent *ag = a->nw ? a->ws[0].agent : NULL;
+	static const char *const fp_name[LC_S_MAX] = {
+		[LC_S_TRANSLATED] = "translated",
+		[LC_S_BYTES] = "bytes",
+		[LC_S_HOLD_DROP] = "hold_dropped",
+		[LC_S_GUARD_DROP] = "guard_dropped",
+		[LC_S_SYN_PASS] = "syn_passed",
+		[LC_S_FIN] = "fin",
+		[LC_S_RST] = "rst",
+	};
+	uint64_t fp[LC_S_MAX];
+	size_t i;
+
+	if (!ag)
+		return;
+	fprintf(f,
+		"# HELP laconic_splice_started_total Connections handed to the forwarding agent.\n"
+		"# TYPE laconic_splice_started_total counter\nlaconic_splice_started_total %llu\n"
+		"# HELP laconic_splice_connections Spliced connections in the fast path.\n"
+		"# TYPE laconic_splice_connections gauge\nlaconic_splice_connections %llu\n"
+		"# HELP laconic_splice_failed_total Hand-overs that ended before or instead of a "
+		"splice.\n"
+		"# TYPE laconic_splice_failed_total counter\nlaconic_splice_failed_total %llu\n"
+		"# HELP laconic_splice_replay_retransmits_total Request replays sent again.\n"
+		"# TYPE laconic_splice_replay_retransmits_total counter\n"
+		"laconic_splice_replay_retransmits_total %llu\n"
+		"# HELP laconic_splice_closed_total Spliced connections removed after FIN/FIN or RST.\n"
+		"# TYPE laconic_splice_closed_total counter\nlaconic_splice_closed_total %llu\n"
+		"# HELP laconic_splice_idle_total Spliced connections forgotten after timeout_idle.\n"
+		"# TYPE laconic_splice_idle_total counter\nlaconic_splice_idle_total %llu\n"
+		"# HELP laconic_splice_no_capacity_total Connections refused (503) for want of a "
+		"port or slot.\n"
+		"# TYPE laconic_splice_no_capacity_total counter\n"
+		"laconic_splice_no_capacity_total %llu\n",
+		(unsigned long long)ws->sp_started, (unsigned long long)ws->sp_live,
+		(unsigned long long)ws->sp_failed, (unsigned long long)ws->sp_rtx,
+		(unsigned long long)ws->sp_closed, (unsigned long long)ws->sp_idle,
+		(unsigned long long)ws->sp_no_port);
+	if (agent_stats(ag, fp))
+		return;
+	fprintf(f, "# HELP laconic_fastpath_total Fast-path (TC-BPF) packet counters.\n"
+		   "# TYPE laconic_fastpath_total counter\n");
+	for (i = 0; i < LC_S_MAX; i++)
+		fprintf(f, "laconic_fastpath_total{what=\"%s\"} %llu\n", fp_name[i],
+			(unsigned long long)fp[i]);
+}
 
 static void metrics(struct lb_admin *a, FILE *f)
 {
@@ -103,6 +154,8 @@ static void metrics(struct lb_admin *a, FILE *f)
 		"# HELP laconic_splice_bytes_total Response bytes moved by splice(2).\n"
 		"# TYPE laconic_splice_bytes_total counter\nlaconic_splice_bytes_total %llu\n",
 		(unsigned long long)ws.splices, (unsigned long long)ws.splice_bytes);
+
+	splice_metrics(a, &ws, f);
 
 #define PER_BACKEND(metric, type, help, expr)                                                    \
 	do {                                                                                     \
@@ -187,6 +240,13 @@ static char *status_json(struct lb_admin *a)
 	json_object_set_new(o, "client_connections", json_integer((json_int_t)ws.clients));
 	json_object_set_new(o, "accepted", json_integer((json_int_t)ws.accepted));
 	json_object_set_new(o, "requests", json_integer((json_int_t)ws.requests));
+	if (a->nw && a->ws[0].agent)
+		json_object_set_new(o, "splice",
+				    json_pack("{s:s, s:I, s:I, s:I}", "interfaces",
+					      agent_interfaces(a->ws[0].agent), "connections",
+					      (json_int_t)ws.sp_live, "started",
+					      (json_int_t)ws.sp_started, "failed",
+					      (json_int_t)ws.sp_failed));
 	for (i = 0; i < cfg->nlisteners; i++) {
 		const struct cfg_listener *li = &cfg->listeners[i];
 

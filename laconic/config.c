@@ -105,6 +105,7 @@ enum key_kind {
 	K_HASH,	   /* client_ip | header:NAME | cookie:NAME */
 	K_BACKEND, /* ADDR [weight=N] [drain], repeatable */
 	K_HPATH,   /* health_path: empty = no active checks */
+	K_IFACES,  /* splice_interfaces: empty = every interface but lo */
 };
 
 struct key_def {
@@ -135,6 +136,11 @@ static const struct key_def global_keys[] = {
 	NUM("max_header", K_SIZE32, struct cfg, max_header, KIB, KIB *KIB),
 	NUM("graph_memory", K_SIZE64, struct cfg, graph_memory, 64 * KIB, 16 * KIB * KIB * KIB),
 	NUM("drain_timeout", K_MS, struct cfg, drain_timeout_ms, MS_MIN, MS_MAX),
+	SPECIAL("splice_interfaces", K_IFACES, false),
+	NUM("splice_port_min", K_U32, struct cfg, splice_port_min, 1024, 65535),
+	NUM("splice_port_max", K_U32, struct cfg, splice_port_max, 1024, 65535),
+	NUM("splice_max_conns", K_U32, struct cfg, splice_max_conns, 1024, 4u << 20),
+	NUM("splice_linger", K_MS, struct cfg, splice_linger_ms, MS_MIN, MS_MAX),
 };
 
 static const struct key_def listener_keys[] = {
@@ -775,6 +781,11 @@ static void cfg_defaults(struct cfg *c)
 	c->drain_timeout_ms = 30 * 1000;
 	c->max_header = 16 * KIB;
 	c->graph_memory = 16 * KIB * KIB;
+	/* Below the kernel's ephemeral range (32768-60999), so connect() never takes one. */
+	c->splice_port_min = 20000;
+	c->splice_port_max = 32767;
+	c->splice_max_conns = 65536;
+	c->splice_linger_ms = 3 * 1000;
 }
 
 static void listener_defaults(struct cfg_listener *l, const char *name, size_t len)
@@ -1153,6 +1164,8 @@ static int set_global_key(struct parse *p, const struct key_def *k, const char *
 		return 0;
 	case K_LOG:
 		return set_string(v, c->access_log, k->name, why, wlen);
+	case K_IFACES:
+		return set_string(v, c->splice_interfaces, k->name, why, wlen);
 	default:
 		return set_number(k, c, v, why, wlen);
 	}
@@ -1378,6 +1391,40 @@ static size_t find_pool(const struct cfg *c, const char *name)
 	return SIZE_MAX;
 }
 
+/* The fast path translates IPv4 only: a splice listener and its pools must be IPv4. */
+static void validate_splice(struct parse *p, size_t i)
+{
+	const struct cfg *c = p->c;
+	const struct cfg_listener *l = &c->listeners[i];
+	size_t r;
+
+	if (l->mode != CFG_MODE_SPLICE || !p->lmeta[i].listen_line)
+		return;
+	if (l->addr.ss.ss_family != AF_INET) {
+		fail(p, -EINVAL, p->lmeta[i].listen_line,
+		     "listener '%s': splice mode supports IPv4 only (listen = %s)", l->name,
+		     l->addr.text);
+		return;
+	}
+	for (r = 0; r <= l->nroutes; r++) {
+		size_t pi = r < l->nroutes ? l->routes[r].pool : l->pool;
+
+		if (pi >= c->npools)
+			continue;
+		for (size_t b = 0; b < c->pools[pi].nbackends; b++) {
+			const struct cfg_backend *be = &c->pools[pi].backends[b];
+
+			if (be->addr.ss.ss_family != AF_INET) {
+				fail(p, -EINVAL, p->pmeta[pi].line,
+				     "pool '%s': backend %s is not IPv4, but splice listener '%s' "
+				     "uses the pool (splice mode supports IPv4 only)",
+				     c->pools[pi].name, be->addr.text, l->name);
+				return;
+			}
+		}
+	}
+}
+
 static void validate(struct parse *p)
 {
 	struct cfg *c = p->c;
@@ -1433,6 +1480,11 @@ static void validate(struct parse *p)
 			     "admin address %s is also the address of listener '%s'", c->admin.text,
 			     lj->name);
 	}
+	if (c->splice_port_min > c->splice_port_max)
+		fail(p, -EINVAL, 0, "splice_port_min %u is above splice_port_max %u",
+		     c->splice_port_min, c->splice_port_max);
+	for (size_t i = 0; i < c->nlisteners; i++)
+		validate_splice(p, i);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1765,6 +1817,10 @@ static void dump_key(const struct cfg *c, const struct key_def *k, const void *b
 	case K_LOG:
 		if (c->access_log[0])
 			fprintf(f, "access_log = %s\n", c->access_log);
+		break;
+	case K_IFACES:
+		if (c->splice_interfaces[0])
+			fprintf(f, "splice_interfaces = %s\n", c->splice_interfaces);
 		break;
 	case K_MODE:
 		fprintf(f, "mode = %s\n", mode_name(l->mode));

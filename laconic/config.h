@@ -49,6 +49,11 @@
  *   max_header = 16k             # request head limit (431 beyond), 1k..1M
  *   graph_memory = 16M           # traffic-graph sketch, 0 = off, else 64k..16G
  *   drain_timeout = 30s          # graceful shutdown: wait this long at most
+ *   splice_interfaces = eth0,eth1   # splice fast path on these; default all but lo
+ *   splice_port_min = 20000      # LB-side ports towards backends for spliced
+ *   splice_port_max = 32767      #   connections (keep them out of the ephemeral range)
+ *   splice_max_conns = 65536     # spliced connections at once, 1024..4M
+ *   splice_linger = 3s           # entries kept after FIN/FIN or RST, for late packets
  *
  *   [listener NAME]              # at least one
  *   listen = 0.0.0.0:8080        # required, unique among listeners and admin
@@ -150,6 +155,12 @@ struct cfg {
 	uint32_t drain_timeout_ms;
 	uint32_t max_header;
 	uint64_t graph_memory;
+	/* Splice mode: the fast path's interfaces, the LB-side port range towards
+	 * backends, the table size and how long a closed connection's entries stay. */
+	char splice_interfaces[CFG_STR_MAX];
+	uint32_t splice_port_min, splice_port_max;
+	uint32_t splice_max_conns;
+	uint32_t splice_linger_ms;
 	struct cfg_listener *listeners;
 	size_t nlisteners;
 	struct cfg_pool *pools;

@@ -69,6 +69,14 @@ struct lb_wstats {
 	uint64_t timeouts; /* client-side timeouts (slowloris, idle) */
 	uint64_t splices;  /* splice(2) calls that moved body bytes */
 	uint64_t splice_bytes;
+	/* Splice mode (splice.c). */
+	uint64_t sp_started; /* connections handed to the forwarding agent */
+	uint64_t sp_live;    /* spliced connections with fast-path entries (gauge) */
+	uint64_t sp_failed;  /* handed over but never spliced (connect, timeout, options) */
+	uint64_t sp_rtx;     /* replay segments sent again */
+	uint64_t sp_idle;    /* entries reaped for idleness */
+	uint64_t sp_closed;  /* entries removed after FIN/FIN or RST */
+	uint64_t sp_no_port; /* no free LB-side port or slot: 503 */
 };
 
 enum lb_local {
@@ -240,6 +248,8 @@ struct lb_lsock {
 };
 
 struct lb_graph;
+struct lb_splicer;
+struct lc_agent;
 
 struct lb_worker {
 	unsigned id;
@@ -266,7 +276,10 @@ struct lb_worker {
 	char *logbuf;
 	size_t loglen;
 	int log_fd;
-	void *owner; /* the program's state, for the thread wrapper */
+	void *owner;		    /* the program's state, for the thread wrapper */
+	struct lc_agent *agent;	    /* splice fast path, NULL when no listener splices */
+	struct lb_splicer *splicer; /* this worker's splice slow path */
+	size_t nworkers;
 };
 
 #endif /* LACONIC_LB_T_H */

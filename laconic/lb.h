@@ -3,7 +3,13 @@
 #ifndef LACONIC_LB_H
 #define LACONIC_LB_H
 
+#include <sys/uio.h>
+
+#include "compiler.h"
 #include "lb-t.h"
+
+/* Single-writer counters: a plain store the admin thread may read at any time. */
+#define STAT_ADD(x, v) WRITE_ONCE(x, (x) + (v))
 
 /* runtime.c: a runtime built from a configuration (takes ownership of cfg). */
 int rt_create(struct cfg *cfg, size_t nworkers, uint64_t generation, struct lb_runtime **out);
@@ -21,8 +27,8 @@ void rt_passive_tick(struct lb_runtime *rt, uint64_t now);
 int rt_listen(const struct cfg_addr *a, int backlog);
 
 /* proxy.c: a worker. */
-int worker_init(struct lb_worker *w, unsigned id, struct lb_runtime *rt, struct lb_graph *graph,
-		int log_fd);
+int worker_init(struct lb_worker *w, unsigned id, size_t nworkers, struct lb_runtime *rt,
+		struct lb_graph *graph, struct lc_agent *agent, int log_fd);
 void worker_fini(struct lb_worker *w);
 void *worker_main(void *arg);
 /* Sums per-backend counters of every worker into out[rt->nbackends]. */
@@ -30,6 +36,22 @@ void worker_sum_bstats(const struct lb_runtime *rt, struct lb_bstats *out);
 void worker_sum_wstats(struct lb_worker *ws, size_t nw, struct lb_wstats *out);
 /* Upper bounds of the latency histogram buckets, microseconds. */
 extern const uint64_t lb_hist_bounds_us[LB_HIST_N - 1];
+
+/* A client or spliced connection is done with its worker's runtime view. */
+void wrt_unuse(struct lb_wrt *wrt);
+
+/* splice.c: the splice slow path of one worker (see the essay there). */
+int splicer_create(struct lb_worker *w, const struct cfg *cfg, struct lb_splicer **out);
+void splicer_free(struct lb_splicer *sp);
+size_t splicer_count(const struct lb_splicer *sp);
+/*
+ * Takes the client socket cfd, whose request head has been read, and
+ * splices it to backend be, replaying iov (the rewritten head and any
+ * bytes after it). 0: cfd is the splicer's now. -errno: cfd is still the
+ * caller's (-EBUSY: out of ports or slots, answer 503; else 502).
+ */
+int splice_start(struct lb_worker *w, struct lb_wrt *wrt, struct lb_backend *be, int cfd,
+		 const struct sockaddr_storage *peer, const struct iovec *iov, int iovcnt);
 
 /* graph.c: the traffic graph (client address -> backend, weighted by bytes). */
 int graph_create(uint64_t memory, size_t nworkers, struct lb_graph **out);

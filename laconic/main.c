@@ -22,6 +22,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "lb.h"
 #include "log.h"
 
@@ -198,19 +199,94 @@ static int load(const struct opts *o, struct cfg **out)
 	return 0;
 }
 
-/* Splice mode needs the TC-BPF agent, which this build does not have yet. */
-static int check_modes(const struct cfg *c)
+static bool any_splice(const struct cfg *c)
 {
 	size_t i;
 
-	for (i = 0; i < c->nlisteners; i++) {
-		if (c->listeners[i].mode == CFG_MODE_SPLICE) {
-			log_err("listener '%s': splice mode is not built yet (see docs/laconic.md); "
-				"use mode proxy",
-				c->listeners[i].name);
-			return -ENOTSUP;
+	for (i = 0; i < c->nlisteners; i++)
+		if (c->listeners[i].mode == CFG_MODE_SPLICE)
+			return true;
+	return false;
+}
+
+/* The fast path is loaded at start only: a reload cannot add the first splice listener. */
+static int check_modes(const struct cfg *c, const struct lc_agent *agent)
+{
+	if (any_splice(c) && !agent) {
+		log_err("a splice listener needs a restart: the splice fast path is loaded at start, "
+			"and this process started without one");
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
+static int sysctl_read(const char *path, long *v)
+{
+	char buf[32], *end;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	*v = 0;
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EINVAL;
+	buf[n] = '\0';
+	errno = 0;
+	*v = strtol(buf, &end, 10);
+	return errno || end == buf ? -EINVAL : 0;
+}
+
+/*
+ * Timestamps and SACK carry clocks and sequence numbers the fast path does
+ * not rewrite (splice-abi.h); a leg that negotiated them cannot be spliced.
+ * They are per network namespace, so the check is of the balancer's own.
+ */
+static int splice_sysctls_ok(void)
+{
+	static const char *const names[] = { "net.ipv4.tcp_timestamps", "net.ipv4.tcp_sack" };
+	char path[96];
+	size_t i;
+	long v;
+	int bad = 0;
+
+	for (i = 0; i < ARRAY_SIZE(names); i++) {
+		snprintf(path, sizeof(path), "/proc/sys/%s", names[i]);
+		for (char *p = path + 10; *p; p++)
+			if (*p == '.')
+				*p = '/';
+		if (sysctl_read(path, &v) || v) {
+			log_err("splice mode needs %s=0 in this network namespace "
+				"(run: sysctl -w %s=0)",
+				names[i], names[i]);
+			bad = 1;
 		}
 	}
+	return bad ? -EPROTO : 0;
+}
+
+static int open_agent(const struct cfg *c, struct lc_agent **out)
+{
+	struct lc_agent_opts ao = { .max_conns = c->splice_max_conns,
+				    .interfaces = c->splice_interfaces };
+	char err[256];
+	int ret;
+
+	if (!any_splice(c))
+		return 0;
+	ret = splice_sysctls_ok();
+	if (ret)
+		return ret;
+	ret = agent_open(&ao, out, err, sizeof(err));
+	if (ret) {
+		log_err("%s", err);
+		return ret;
+	}
+	log_info("splice fast path on %s (%u connections, LB-side ports %u-%u)",
+		 agent_interfaces(*out), agent_max_conns(*out), c->splice_port_min,
+		 c->splice_port_max);
 	return 0;
 }
 
@@ -263,6 +339,7 @@ struct main_state {
 	struct lb_health *health;
 	struct lb_admin *admin;
 	struct lb_graph *graph;
+	struct lc_agent *agent;
 	struct ev_loop loop;
 	struct ev_io sig;
 	uint32_t exited; /* atomic: workers that returned */
@@ -285,7 +362,7 @@ static void reload(struct main_state *m)
 	}
 	if (load(m->o, &c))
 		goto keep;
-	if (check_modes(c) || probe_listeners(m->rt->cfg, c)) {
+	if (check_modes(c, m->agent) || probe_listeners(m->rt->cfg, c)) {
 		cfg_free(c);
 		goto keep;
 	}
@@ -380,7 +457,7 @@ static int start(struct main_state *m, int log_fd)
 	if (!m->ws)
 		return -ENOMEM;
 	for (i = 0; i < m->nw; i++) {
-		ret = worker_init(&m->ws[i], (unsigned)i, m->rt, m->graph, log_fd);
+		ret = worker_init(&m->ws[i], (unsigned)i, m->nw, m->rt, m->graph, m->agent, log_fd);
 		if (ret) {
 			log_err("worker %zu: %s", i, log_errstr(ret));
 			return ret;
@@ -432,6 +509,7 @@ static void teardown(struct main_state *m)
 		ev_loop_fini(&m->loop);
 	rt_put(m->rt);
 	graph_free(m->graph);
+	agent_close(m->agent);
 }
 
 /* From a loaded configuration to a stopped service: 0, or 1 on a start-up error. */
@@ -459,7 +537,8 @@ static int run(struct main_state *m, struct cfg *c)
 		cfg_free(c);
 		goto out;
 	}
-	if (ev_loop_init(&m->loop) || setup_signals(m) || start(m, log_fd))
+	if (open_agent(m->rt->cfg, &m->agent) || ev_loop_init(&m->loop) || setup_signals(m) ||
+	    start(m, log_fd))
 		goto out;
 	for (i = 0; i < m->rt->cfg->nlisteners; i++)
 		log_info("listening on %s (%s), %zu worker%s", m->rt->cfg->listeners[i].addr.text,
@@ -499,11 +578,10 @@ int main(int argc, char **argv)
 		return 1;
 	if (o.check) {
 		cfg_dump(c, stdout);
-		ret = check_modes(c);
 		cfg_free(c);
-		return ret ? 1 : 0;
+		return 0;
 	}
-	if (check_modes(c) || probe_listeners(NULL, c)) {
+	if (probe_listeners(NULL, c)) {
 		cfg_free(c);
 		return 1;
 	}

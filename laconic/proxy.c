@@ -83,7 +83,6 @@ static uint64_t now_us(void)
 }
 
 /* Single-writer counter increment, read by the admin thread. */
-#define STAT_ADD(x, v) WRITE_ONCE(x, (x) + (v))
 
 /* ------------------------------------------------------------------ buffers */
 
@@ -201,8 +200,6 @@ static ssize_t sock_writev(struct lb_sock *s, const struct iovec *iov, int n)
 }
 
 /* ----------------------------------------------------------------- servers */
-
-static void wrt_unuse(struct lb_wrt *wrt);
 
 static void server_idle_unlink(struct lb_server *s)
 {
@@ -417,7 +414,8 @@ static void client_close(struct lb_client *c)
 		return;
 	client_drop_server(c, false);
 	ev_timer_cancel(&w->loop, &c->timer);
-	close(c->s.io.fd);
+	if (c->s.io.fd >= 0)
+		close(c->s.io.fd);
 	buf_release(w, &c->in);
 	buf_release(w, &c->up);
 	buf_release(w, &c->resp);
@@ -700,6 +698,42 @@ static bool target_host_ok(const struct h1_request *rq)
 	       strncasecmp(auth, rq->host.ptr, rq->host.len) == 0;
 }
 
+/*
+ * Splice mode: the head as the client sent it, with an X-Forwarded-For line
+ * before the blank line (after the splice the backend talks to the client
+ * directly, so hop-by-hop headers stay), then whatever followed the head.
+ * The client socket goes to splice.c; this client object ends here.
+ */
+static int splice_request(struct lb_client *c, const struct h1_request *rq, size_t n,
+			  struct lb_backend *be)
+{
+	char *head = c->in.p + c->in.head - n;
+	char xff[INET6_ADDRSTRLEN + 24];
+	struct iovec iov[4];
+	int k = 0, ret, xl = 0;
+
+	(void)rq;
+	iov[k++] = (struct iovec){ head, n - 2 };
+	if (c->wrt->rt->cfg->listeners[c->listener].xff) {
+		xl = snprintf(xff, sizeof(xff), "X-Forwarded-For: %s\r\n", c->peer_ip);
+		iov[k++] = (struct iovec){ xff, (size_t)xl };
+	}
+	iov[k++] = (struct iovec){ head + n - 2, 2 };
+	if (buf_len(&c->in))
+		iov[k++] = (struct iovec){ c->in.p + c->in.head, buf_len(&c->in) };
+	ret = splice_start(c->w, c->wrt, be, c->s.io.fd, &c->peer, iov, k);
+	if (ret) {
+		client_local(c, ret == -EBUSY ? LB_L503 : LB_L502,
+			     ret == -EBUSY ? "no splice capacity left" : "cannot splice");
+		return -1;
+	}
+	ev_io_del(&c->w->loop, &c->s.io);
+	c->s.io.fd = -1; /* splice.c owns it now */
+	c->rq = REQ_DONE;
+	client_close(c);
+	return -1;
+}
+
 static int handle_request(struct lb_client *c, struct h1_request *rq, size_t n)
 {
 	struct lb_wrt *wrt = c->wrt;
@@ -750,6 +784,8 @@ static int handle_request(struct lb_client *c, struct h1_request *rq, size_t n)
 		client_local(c, LB_L503, "no backend available");
 		return -1;
 	}
+	if (li->mode == CFG_MODE_SPLICE)
+		return splice_request(c, rq, n, &wrt->rt->pools[pool].be[idx]);
 	c->pool = pool;
 	c->picked = idx;
 	c->rs = RESP_HEAD;
@@ -1760,7 +1796,7 @@ static void wrt_close_idle(struct lb_wrt *wrt)
 			server_close(wrt->w, wrt->idle[i]);
 }
 
-static void wrt_unuse(struct lb_wrt *wrt)
+void wrt_unuse(struct lb_wrt *wrt)
 {
 	struct lb_worker *w = wrt->w;
 	struct lb_wrt **pp;
@@ -1866,13 +1902,15 @@ static int listeners_update(struct lb_worker *w, const struct cfg *cfg)
 	return ret;
 }
 
-int worker_init(struct lb_worker *w, unsigned id, struct lb_runtime *rt, struct lb_graph *graph,
-		int log_fd)
+int worker_init(struct lb_worker *w, unsigned id, size_t nworkers, struct lb_runtime *rt,
+		struct lb_graph *graph, struct lc_agent *agent, int log_fd)
 {
 	int ret;
 
 	memset(w, 0, sizeof(*w));
 	w->id = id;
+	w->nworkers = nworkers;
+	w->agent = agent;
 	w->graph = graph;
 	w->log_fd = log_fd;
 	w->bufsize = rt->cfg->max_header + LB_HEAD_EXTRA;
@@ -1890,6 +1928,11 @@ int worker_init(struct lb_worker *w, unsigned id, struct lb_runtime *rt, struct 
 	ret = wrt_create(w, rt, &w->wrt);
 	if (ret)
 		goto err;
+	if (agent) {
+		ret = splicer_create(w, rt->cfg, &w->splicer);
+		if (ret)
+			goto err;
+	}
 	ret = listeners_update(w, rt->cfg);
 	if (ret)
 		goto err;
@@ -1905,6 +1948,8 @@ void worker_fini(struct lb_worker *w)
 
 	listeners_close(w);
 	free_graves(w);
+	splicer_free(w->splicer);
+	w->splicer = NULL;
 	if (w->wrt)
 		wrt_close_idle(w->wrt);
 	free_graves(w);
@@ -2016,7 +2061,7 @@ void *worker_main(void *arg)
 				wrt_close_idle(w->wrt);
 				close_idle_clients(w);
 			}
-			if (READ_ONCE(w->ws.clients) == 0 ||
+			if ((READ_ONCE(w->ws.clients) == 0 && !splicer_count(w->splicer)) ||
 			    ev_now(&w->loop) - w->draining_since >=
 				    w->wrt->rt->cfg->drain_timeout_ms ||
 			    READ_ONCE(w->stop) > 1)

@@ -11,7 +11,7 @@ pkgs=(
 	# build
 	cmake ninja-build pkg-config gcc make
 	# libraries (Debian packages only, never vendored)
-	libxxhash-dev libcmocka-dev libinih-dev libjansson-dev
+	libxxhash-dev libcmocka-dev libinih-dev libjansson-dev libbpf-dev
 	# laconic: the llhttp test oracle, and real peers for its tests and demo
 	node-llhttp nginx-light haproxy wrk curl iproute2 ethtool nftables
 	# fuzzing (libFuzzer runtime) and static analysis in CI

@@ -120,6 +120,9 @@ say "# plan: LBs ${lbs[*]}; cases ${cases[*]}; $reps repetition(s) of ${dur} s; 
 
 # ---- the test bed --------------------------------------------------------------
 lc_topology 3
+# Splice mode needs TCP timestamps and SACK off in the balancer's namespace
+# (splice-abi.h); every LB runs with the same settings, so all are compared alike.
+lc_in lb sysctl -qw net.ipv4.tcp_timestamps=0 net.ipv4.tcp_sack=0
 # The test bed (backends and wrk) gets a cgroup too: whole-machine CPU minus
 # the LB's and the bed's is work nobody here asked for (other users of the
 # machine, kernel threads), reported as "other%" to flag noisy runs.

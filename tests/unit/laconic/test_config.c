@@ -79,6 +79,11 @@ static const char full[] = "# a complete configuration\n"
 			   "max_header = 32k\n"
 			   "graph_memory = 1G\n"
 			   "drain_timeout = 45s\n"
+			   "splice_interfaces = eth0,eth1\n"
+			   "splice_port_min = 21000\n"
+			   "splice_port_max = 22000\n"
+			   "splice_max_conns = 2048\n"
+			   "splice_linger = 5s\n"
 			   "\n"
 			   "[listener web]\n"
 			   "listen = *:8080\n"
@@ -111,7 +116,7 @@ static const char full[] = "# a complete configuration\n"
 			   "[pool static]\n"
 			   "balance = leastconn\n"
 			   "hash = cookie:sid\n"
-			   "backend = [::1]:9000\n";
+			   "backend = 127.0.0.1:9000\n";
 
 static void test_full(void **state)
 {
@@ -193,7 +198,7 @@ static void test_full(void **state)
 	assert_int_equal(p->balance, BAL_LEASTCONN);
 	assert_int_equal(p->hash, CFG_HASH_COOKIE);
 	assert_string_equal(p->hash_name, "sid");
-	assert_string_equal(p->backends[0].addr.text, "[::1]:9000");
+	assert_string_equal(p->backends[0].addr.text, "127.0.0.1:9000");
 	cfg_free(c);
 }
 
@@ -438,6 +443,17 @@ static void test_errors_validation(void **state)
 		   "t.ini:1: pool 'empty' has no backends (backend = HOST:PORT)");
 	expect_err("[listener web]\nlisten = :80\npool = nope\n[pool empty]\n" TAIL,
 		   "t.ini:3: listener 'web': pool 'nope' is not defined");
+	/* Splice mode: a sane port range, and IPv4 only (the fast path's limit). */
+	expect_err("[global]\nsplice_port_min = 3000\nsplice_port_max = 2000\n" TAIL,
+		   "t.ini: splice_port_min 3000 is above splice_port_max 2000");
+	expect_err("[listener web]\nlisten = [::1]:80\nmode = splice\npool = p\n"
+		   "[pool p]\nbackend = 1.2.3.4:80\n",
+		   "t.ini:2: listener 'web': splice mode supports IPv4 only (listen = [::1]:80)");
+	expect_err(
+		"[listener web]\nlisten = :80\nmode = splice\npool = p\n"
+		"[pool p]\nbackend = [::1]:80\n",
+		"t.ini:5: pool 'p': backend [::1]:80 is not IPv4, but splice listener 'web' uses "
+		"the pool (splice mode supports IPv4 only)");
 }
 
 static void test_lines(void **state)
@@ -592,6 +608,9 @@ static void test_dump_round_trip(void **state)
 			       "route = path=/static pool=static\nroute = pool=api\nxff = off\n"));
 	assert_non_null(strstr(d, "backend = 10.0.0.2:80 weight=1 drain\n"));
 	assert_non_null(strstr(d, "hash = header:X-User\n"));
+	assert_non_null(strstr(d, "drain_timeout = 45s\nsplice_interfaces = eth0,eth1\n"
+				  "splice_port_min = 21000\nsplice_port_max = 22000\n"
+				  "splice_max_conns = 2048\nsplice_linger = 5s\n"));
 	free(d);
 	cfg_free(c);
 
@@ -600,8 +619,8 @@ static void test_dump_round_trip(void **state)
 	round_trip(c);
 	cfg_free(c);
 
-	assert_int_equal(
-		cfg_quick("[::]:80", be, 2, "splice", "maglev", "127.0.0.1:9", &c, NULL, 0), 0);
+	assert_int_equal(cfg_quick("[::]:80", be, 2, "proxy", "maglev", "127.0.0.1:9", &c, NULL, 0),
+			 0);
 	round_trip(c);
 	cfg_free(c);
 }

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The splice fast path as seen from user space: loading the TC program,
+ * attaching it to the balancer's interfaces, and the three maps it shares
+ * with the slow path (layouts in splice-abi.h). One agent per process,
+ * opened by the main thread before the workers start; the map calls are
+ * plain bpf(2) system calls and safe from any thread.
+ */
+#ifndef LACONIC_AGENT_H
+#define LACONIC_AGENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "splice-abi.h"
+
+struct lc_agent;
+
+struct lc_agent_opts {
+	uint32_t max_conns;	/* spliced connections at once (lc_conns size) */
+	const char *interfaces; /* comma-separated names; NULL or "" = every interface but lo */
+};
+
+/* Loads and attaches; on failure a one-line reason in err. -errno. */
+int agent_open(const struct lc_agent_opts *o, struct lc_agent **out, char *err, size_t errlen);
+/* Detaches from every interface and frees; spliced connections stop flowing. */
+void agent_close(struct lc_agent *a);
+
+uint32_t agent_max_conns(const struct lc_agent *a);
+/* The fast path's per-connection slots, mapped shared with the kernel. */
+struct lc_conn *agent_conns(const struct lc_agent *a);
+/* Names of the interfaces the program is attached to, for logs and /status. */
+const char *agent_interfaces(const struct lc_agent *a);
+
+int agent_flow_put(const struct lc_agent *a, const struct lc_flow_key *k, const struct lc_flow *f);
+int agent_flow_del(const struct lc_agent *a, const struct lc_flow_key *k);
+/* Sums the per-CPU fast-path counters into out[LC_S_MAX]. */
+int agent_stats(const struct lc_agent *a, uint64_t *out);
+
+#endif /* LACONIC_AGENT_H */

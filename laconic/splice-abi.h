@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The contract between Laconic's splice fast path (bpf/splice.bpf.c, a TC
+ * program) and its slow path (splice.c, agent.c). Self-contained on purpose,
+ * like a host/guest ABI header: both sides include it, so it uses only
+ * fixed-width kernel types and no user-space headers.
+ *
+ * The splice
+ * ----------
+ * A client C connects to the listener (the VIP) and the kernel does the
+ * handshake; laconic reads the request head, picks a backend B and connects
+ * to it from a port of its own range. Then it "splices" the two kernel
+ * connections into one end-to-end TCP connection C <-> B and forgets both
+ * sockets (TCP_REPAIR, so closing them sends nothing). From then on every
+ * packet of either leg is rewritten by the fast path:
+ *
+ *        C ----------------> VIP          LB ----------------> B
+ *     seq s, ack a           key c2b      seq s + seq_off, ack a + ack_off
+ *
+ *        C <---------------- VIP          LB <---------------- B
+ *     seq s + seq_off, ...   (b2c)        key b2c: seq s, ack a
+ *
+ * Sequence spaces. Let Rc be the client socket's rcv_nxt and Sc its
+ * snd_nxt, Sb and Rb the backend socket's snd_nxt and rcv_nxt at the
+ * moment of the splice, and n the bytes laconic replays to B (the head with
+ * X-Forwarded-For, plus any client bytes that came after it). Client byte
+ * Rc must land at backend sequence Sb + n, and backend byte Rb at client
+ * sequence Sc:
+ *
+ *     c2b: seq_off = Sb + n - Rc      ack_off = Rb - Sc
+ *     b2c: seq_off = Sc - Rb          ack_off = Rc - (Sb + n)
+ *
+ * All arithmetic is modulo 2^32. The kernel has ACKed client bytes up to
+ * Rc, laconic owns them now: a client segment carrying payload that starts
+ * before `guard_seq` (= Rc) is a retransmission of bytes the replay covers
+ * and is dropped, never translated into the replay's sequence range.
+ *
+ * Windows. Each leg negotiated its own window scale. c2b windows are in the
+ * client's scale and must be read by B in the scale the LB announced to B,
+ * so win' = (win << wnd_shl) >> wnd_shr, clamped to 16 bits.
+ *
+ * Options. Timestamps and SACK carry clocks and sequence numbers that the
+ * fast path does not rewrite, so splice mode requires neither leg to
+ * negotiate them (net.ipv4.tcp_timestamps=0, net.ipv4.tcp_sack=0 in the
+ * balancer's namespace; laconic checks both at start and on every splice).
+ *
+ * Life of an entry pair: the slow path inserts both directions in state
+ * LC_HOLD (the fast path drops their packets, so the kernel sockets stop
+ * changing), reads the sockets' sequence numbers, rewrites the entries to
+ * LC_LIVE, closes the sockets silently and sends the replay. The fast path
+ * notes FIN, RST, the backend's highest ACK and the last packet time in the
+ * connection's slot of `lc_conns`, an mmap()ed array the slow path reads
+ * without system calls; after both FINs or a RST and a linger, or after an
+ * idle timeout, the slow path deletes the entries.
+ *
+ * SYN segments are never translated: a SYN that matches an entry is a new
+ * connection reusing the 4-tuple and belongs to the kernel.
+ */
+#ifndef LACONIC_SPLICE_ABI_H
+#define LACONIC_SPLICE_ABI_H
+
+#include <linux/types.h>
+
+/* Flow key: the packet's own fields, network byte order. */
+struct lc_flow_key {
+	__be32 saddr, daddr;
+	__be16 sport, dport;
+};
+
+enum lc_flow_state {
+	LC_HOLD = 1, /* drop: the slow path is reading the sockets */
+	LC_LIVE = 2, /* translate */
+};
+
+enum lc_dir {
+	LC_C2B = 0, /* client -> backend */
+	LC_B2C = 1, /* backend -> client */
+};
+
+/* What to do with a matching packet. Addresses and ports network order. */
+struct lc_flow {
+	__be32 saddr, daddr; /* after translation */
+	__be16 sport, dport;
+	__u32 seq_off, ack_off; /* added modulo 2^32, host order */
+	__u32 guard_seq;	/* payload starting before this is dropped */
+	__u32 slot;		/* index in lc_conns */
+	__u8 dir;		/* enum lc_dir */
+	__u8 state;		/* enum lc_flow_state */
+	__u8 wnd_shl, wnd_shr;	/* window rescaling */
+	__u32 ifindex;		/* output interface; the neighbour table gives the MACs */
+};
+
+/* lc_conns[slot].flags */
+#define LC_F_FIN_C 0x1u /* client sent FIN */
+#define LC_F_FIN_B 0x2u /* backend sent FIN */
+#define LC_F_RST   0x4u /* either sent RST */
+
+/* One spliced connection, written by the fast path, read by the slow path. */
+struct lc_conn {
+	__u32 flags;
+	__u32 ack_b;	/* highest ACK seen from the backend (its sequence space) */
+	__u64 last_ns;	/* bpf_ktime_get_coarse_ns() of the last packet */
+	__u64 bytes[2]; /* payload bytes by enum lc_dir */
+	__u64 pkts[2];
+	__u64 pad[2]; /* one cache line per connection */
+};
+
+/* Fast-path counters (per-CPU array). */
+enum lc_stat {
+	LC_S_TRANSLATED = 0, /* packets rewritten and redirected */
+	LC_S_BYTES,	     /* their payload bytes */
+	LC_S_HOLD_DROP,	     /* dropped while the slow path held the flow */
+	LC_S_GUARD_DROP,     /* pre-splice retransmissions dropped */
+	LC_S_SYN_PASS,	     /* SYN on a spliced tuple handed to the kernel */
+	LC_S_FIN,
+	LC_S_RST,
+	LC_S_MAX,
+};
+
+#define LC_MAP_FLOWS "lc_flows"
+#define LC_MAP_CONNS "lc_conns"
+#define LC_MAP_STATS "lc_stats"
+#define LC_PROG	     "lc_splice"
+
+/* Default capacity; the loader resizes lc_flows (2 per connection) and lc_conns. */
+#define LC_DEFAULT_CONNS 65536
+
+#endif /* LACONIC_SPLICE_ABI_H */

@@ -1,0 +1,896 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Splice mode's slow path: turning a client connection whose request head
+ * has been read into an end-to-end TCP connection with a backend, carried
+ * packet by packet by the fast path (bpf/splice.bpf.c). The arithmetic and
+ * the map layouts are in splice-abi.h; this file is the procedure.
+ *
+ * Why the kernel still does the handshakes
+ * ----------------------------------------
+ * Laconic's paper answers SYNs itself with SYN cookies. On Linux the kernel
+ * already does exactly that (net.ipv4.tcp_syncookies: no state for a
+ * half-open connection once the SYN queue is full, or always with 2), with
+ * options, retransmissions and ICMP handled, so the balancer lets the
+ * listener accept, reads the head through the socket, and connects to the
+ * backend with an ordinary connect() from a port of its own range (the
+ * backend handshake then mirrors the client's MSS through TCP_MAXSEG).
+ * What the kernel cannot do is forget a connection without telling the
+ * peer; TCP_REPAIR can: a socket in repair mode transmits nothing, reports
+ * its exact sequence numbers (TCP_QUEUE_SEQ) and closes silently. So the
+ * expensive part of a proxy, a TCP endpoint per leg for the life of the
+ * connection, lasts only until the head is read.
+ *
+ * The splice, per connection (one worker thread, no locks):
+ *
+ *   1. accept, read and parse the head (proxy.c), pick a backend, hand the
+ *      client socket here with the head rewritten (X-Forwarded-For) and any
+ *      bytes that followed it;
+ *   2. connect to the backend from LB-side port P, bound explicitly;
+ *   3. connected: insert both flow entries in state LC_HOLD. From now on the
+ *      fast path drops the connection's packets (TCP will resend them), so
+ *      neither socket changes under us;
+ *   4. read what is left in the client socket, switch both sockets to
+ *      repair mode, read rcv_nxt/snd_nxt of each and compute the offsets;
+ *   5. initialise the connection slot, rewrite both entries to LC_LIVE,
+ *      close both sockets (silently);
+ *   6. send the replay (head + later bytes, + FIN if the client had sent
+ *      one) to the backend from a raw socket, as segments of the backend
+ *      connection, and resend what the backend has not acknowledged (the
+ *      fast path records its highest ACK in the slot) with exponential
+ *      back-off. This is the only data the balancer ever (re)transmits.
+ *
+ * After that the worker only watches slots: FIN both ways or RST starts a
+ * linger (late retransmissions are still translated), then both entries go;
+ * a connection silent for timeout_idle is forgotten (its next packet meets
+ * the kernel, which answers with a reset). Keep-alive requests on a spliced
+ * connection go to the backend of the first one: the balancer no longer sees
+ * them, and pipelining would forbid anything else (documented).
+ *
+ * Ports and slots are split between workers (port p belongs to worker
+ * (p - min) % nworkers, slots in contiguous ranges), so allocation is
+ * worker-local and a port is reused only after its entries are gone.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sockios.h>
+#include <linux/tcp.h>
+#include <netinet/ip.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "compiler.h"
+#include "lb.h"
+#include "log.h"
+
+#define SP_RTO_MS     200u /* first replay retransmission, doubled each time */
+#define SP_RTO_TRIES  7u   /* then the connection is reset: ~25 s in all */
+#define SP_TICK_MS    250u
+#define SP_BIND_TRIES 32
+#define SP_ROUTES     256u  /* route cache entries (direct-mapped by address) */
+#define SP_ROUTE_MS   1000u /* how long a cached route is trusted */
+
+enum sp_state {
+	SP_CONNECT = 0, /* backend connect in progress; the client socket is ours */
+	SP_REPLAY,	/* spliced; the replay is not acknowledged yet */
+	SP_LIVE,	/* spliced; only the slot is watched */
+};
+
+struct lb_splice {
+	struct lb_splicer *sp;
+	struct lb_wrt *wrt;
+	struct lb_backend *be;
+	struct ev_io io; /* the backend socket while connecting */
+	struct ev_timer timer;
+	int cfd;
+	enum sp_state state;
+	uint32_t slot;
+	uint16_t port; /* host order */
+	struct lc_flow_key kc, kb;
+	struct sockaddr_in baddr;
+	uint32_t lb_ip; /* network order: our address towards the backend */
+	char *rep;	/* the replay */
+	uint32_t nrep, rep_cap;
+	bool rep_fin;
+	uint32_t sb, rb; /* backend socket's snd_nxt and rcv_nxt at the splice */
+	uint16_t rwin;	 /* window field for replay segments */
+	uint32_t mss;	 /* backend's MSS */
+	uint32_t rto_ms;
+	unsigned tries;
+	uint64_t closing_ms; /* FIN/FIN or RST seen at this time, 0 = not yet */
+	uint64_t t_start_us;
+	char client_ip[INET_ADDRSTRLEN];
+	struct lb_splice *next, **pprev;
+};
+
+/* Output interface towards an address, as the kernel's routing table said lately. */
+struct sp_route {
+	uint32_t dst; /* network order, 0 = empty */
+	int oif;
+	uint64_t at_ms;
+};
+
+struct lb_splicer {
+	struct lb_worker *w;
+	int nl; /* NETLINK_ROUTE socket for route lookups */
+	struct sp_route routes[SP_ROUTES];
+	struct lc_agent *agent;
+	struct lc_conn *conns;
+	int raw; /* IPPROTO_RAW socket for replay segments */
+	uint32_t *free_slots;
+	uint32_t nfree;
+	uint32_t port_first, port_step, nports, cursor;
+	uint8_t *port_used; /* by port index */
+	uint32_t linger_ms;
+	struct lb_splice *list;
+	size_t count;
+	struct ev_timer tick;
+};
+
+static uint64_t coarse_ns(void)
+{
+	struct timespec ts;
+
+	/* The clock bpf_ktime_get_coarse_ns() reads. */
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* ------------------------------------------------------ ports and slots */
+
+static int port_get(struct lb_splicer *sp, uint16_t *port, uint32_t *idx)
+{
+	uint32_t k;
+
+	for (k = 0; k < sp->nports; k++) {
+		uint32_t i = (sp->cursor + k) % sp->nports;
+
+		if (!sp->port_used[i]) {
+			sp->port_used[i] = 1;
+			/* Round robin: a freed port waits as long as possible before reuse. */
+			sp->cursor = (i + 1) % sp->nports;
+			*idx = i;
+			*port = (uint16_t)(sp->port_first + i * sp->port_step);
+			return 0;
+		}
+	}
+	return -EADDRNOTAVAIL;
+}
+
+static void port_put(struct lb_splicer *sp, uint16_t port)
+{
+	sp->port_used[(port - sp->port_first) / sp->port_step] = 0;
+}
+
+/* --------------------------------------------------------------- routes */
+
+/* `ip route get DST`: the interface the kernel would send a packet for dst out of. */
+static int route_lookup(int nl, uint32_t dst, int *oif)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct rtmsg rt;
+		char attrs[64];
+	} req;
+	char resp[4096] = { 0 };
+	struct rtattr *ra;
+	struct nlmsghdr *nh;
+	ssize_t n;
+	int len;
+
+	memset(&req, 0, sizeof(req));
+	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(req.rt));
+	req.nh.nlmsg_type = RTM_GETROUTE;
+	req.nh.nlmsg_flags = NLM_F_REQUEST;
+	req.rt.rtm_family = AF_INET;
+	req.rt.rtm_dst_len = 32;
+	ra = (struct rtattr *)((char *)&req + NLMSG_ALIGN(req.nh.nlmsg_len));
+	ra->rta_type = RTA_DST;
+	ra->rta_len = RTA_LENGTH(sizeof(dst));
+	memcpy(RTA_DATA(ra), &dst, sizeof(dst));
+	req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_ALIGN(ra->rta_len);
+	if (send(nl, &req, req.nh.nlmsg_len, 0) < 0)
+		return -errno;
+	n = recv(nl, resp, sizeof(resp), 0);
+	if (n < 0)
+		return -errno;
+	for (nh = (struct nlmsghdr *)resp; NLMSG_OK(nh, (size_t)n); nh = NLMSG_NEXT(nh, n)) {
+		struct rtmsg *rt = NLMSG_DATA(nh);
+
+		if (nh->nlmsg_type == NLMSG_ERROR) {
+			const struct nlmsgerr *e = NLMSG_DATA(nh);
+
+			return e->error ? e->error : -EHOSTUNREACH;
+		}
+		if (nh->nlmsg_type != RTM_NEWROUTE)
+			continue;
+		len = (int)RTM_PAYLOAD(nh);
+		for (ra = RTM_RTA(rt); RTA_OK(ra, len); ra = RTA_NEXT(ra, len)) {
+			if (ra->rta_type == RTA_OIF && RTA_PAYLOAD(ra) >= sizeof(int)) {
+				memcpy(oif, RTA_DATA(ra), sizeof(int));
+				return 0;
+			}
+		}
+	}
+	return -EHOSTUNREACH;
+}
+
+static int route_oif(struct lb_splicer *sp, uint32_t dst, int *oif)
+{
+	struct sp_route *r = &sp->routes[(ntohl(dst) * 2654435761u) >> 24];
+	uint64_t now = ev_now(&sp->w->loop);
+	int ret;
+
+	if (r->dst == dst && now - r->at_ms < SP_ROUTE_MS) {
+		*oif = r->oif;
+		return 0;
+	}
+	ret = route_lookup(sp->nl, dst, oif);
+	if (ret)
+		return ret;
+	r->dst = dst;
+	r->oif = *oif;
+	r->at_ms = now;
+	return 0;
+}
+
+/* --------------------------------------------------------------- replay */
+
+static uint32_t csum_add(uint32_t sum, const void *p, size_t len)
+{
+	const uint8_t *b = p;
+
+	for (; len > 1; len -= 2, b += 2)
+		sum += (uint32_t)b[0] << 8 | b[1];
+	if (len)
+		sum += (uint32_t)b[0] << 8;
+	return sum;
+}
+
+static uint16_t csum_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return htons((uint16_t)~sum);
+}
+
+/* One segment of the backend connection, from the LB side, carrying rep[off, off+len). */
+static int replay_segment(struct lb_splice *s, uint32_t off, uint32_t len, bool fin)
+{
+	struct {
+		struct iphdr ip;
+		struct tcphdr tcp;
+		char data[1500];
+	} pkt;
+	struct {
+		uint32_t saddr, daddr;
+		uint8_t zero, proto;
+		uint16_t len;
+	} ph;
+	uint32_t sum;
+	size_t tlen = sizeof(pkt.tcp) + len;
+
+	memset(&ph, 0, sizeof(ph));
+	memset(&pkt, 0, sizeof(pkt));
+	pkt.ip.version = 4;
+	pkt.ip.ihl = 5;
+	pkt.ip.tot_len = htons((uint16_t)(sizeof(pkt.ip) + tlen));
+	pkt.ip.frag_off = htons(IP_DF);
+	pkt.ip.ttl = 64;
+	pkt.ip.protocol = IPPROTO_TCP;
+	pkt.ip.saddr = s->lb_ip;
+	pkt.ip.daddr = s->baddr.sin_addr.s_addr;
+	/* The kernel fills id and the IP checksum for IPPROTO_RAW. */
+	pkt.tcp.source = htons(s->port);
+	pkt.tcp.dest = s->baddr.sin_port;
+	pkt.tcp.seq = htonl(s->sb + off);
+	pkt.tcp.ack_seq = htonl(s->rb);
+	pkt.tcp.doff = 5;
+	pkt.tcp.ack = 1;
+	pkt.tcp.psh = len > 0;
+	pkt.tcp.fin = fin;
+	pkt.tcp.window = htons(s->rwin);
+	memcpy(pkt.data, s->rep + off, len);
+	ph.saddr = pkt.ip.saddr;
+	ph.daddr = pkt.ip.daddr;
+	ph.zero = 0;
+	ph.proto = IPPROTO_TCP;
+	ph.len = htons((uint16_t)tlen);
+	sum = csum_add(0, &ph, sizeof(ph));
+	sum = csum_add(sum, &pkt.tcp, tlen);
+	pkt.tcp.check = csum_fold(sum);
+	if (sendto(s->sp->raw, &pkt, sizeof(pkt.ip) + tlen, 0, (const struct sockaddr *)&s->baddr,
+		   sizeof(s->baddr)) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Sends the replay from byte `from` on; the FIN rides on the last segment. */
+static int replay_send(struct lb_splice *s, uint32_t from)
+{
+	uint32_t mss = s->mss ? s->mss : 536, off = from;
+	int ret = 0;
+
+	if (mss > 1400)
+		mss = 1400; /* pkt.data above; the backend's MSS is 1460 on Ethernet anyway */
+	do {
+		uint32_t len = s->nrep - off < mss ? s->nrep - off : mss;
+		bool last = off + len == s->nrep;
+
+		ret = replay_segment(s, off, len, last && s->rep_fin);
+		off += len;
+	} while (!ret && off < s->nrep);
+	return ret;
+}
+
+/* ------------------------------------------------------------ life cycle */
+
+static void on_sp_timer(struct ev_loop *loop, struct ev_timer *t);
+
+static void sp_unlink(struct lb_splice *s)
+{
+	struct lb_splicer *sp = s->sp;
+
+	*s->pprev = s->next;
+	if (s->next)
+		s->next->pprev = s->pprev;
+	sp->count--;
+}
+
+static void sp_free(struct lb_splice *s, bool entries)
+{
+	struct lb_splicer *sp = s->sp;
+	struct lb_worker *w = sp->w;
+
+	if (entries) {
+		agent_flow_del(sp->agent, &s->kc);
+		agent_flow_del(sp->agent, &s->kb);
+	}
+	ev_timer_cancel(&w->loop, &s->timer);
+	port_put(sp, s->port);
+	sp->free_slots[sp->nfree++] = s->slot;
+	STAT_ADD(s->wrt->bstats[s->be->gidx].active, -1);
+	bal_conn_end(s->wrt->bal[s->be->pool], s->be->idx);
+	wrt_unuse(s->wrt);
+	sp_unlink(s);
+	free(s->rep);
+	free(s);
+}
+
+/* Before the splice: answer the client ourselves and drop both sockets. */
+static void sp_fail(struct lb_splice *s, int bfd, int status, const char *why)
+{
+	struct lb_worker *w = s->sp->w;
+	char buf[256];
+	int n, off = TCP_REPAIR_OFF_NO_WP;
+
+	log_debug("splice %s -> %s: %s", s->client_ip, s->be->cfg->addr.text, why);
+	STAT_ADD(w->ws.sp_failed, 1);
+	STAT_ADD(w->ws.local[status == 503 ? LB_L503 : status == 504 ? LB_L504 : LB_L502], 1);
+	STAT_ADD(s->wrt->bstats[s->be->gidx].errors, 1);
+	if (bfd >= 0) {
+		if (s->state == SP_CONNECT)
+			ev_io_del(&w->loop, &s->io);
+		setsockopt(bfd, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off));
+		close(bfd);
+	}
+	setsockopt(s->cfd, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off));
+	n = snprintf(buf, sizeof(buf),
+		     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+		     "Connection: close\r\n\r\n%s\n",
+		     status, h1_reason(status), strlen(why) + 1, why);
+	if (write(s->cfd, buf, (size_t)n) < 0)
+		log_debug("splice: answering %s: %s", s->client_ip, log_errstr(errno));
+	shutdown(s->cfd, SHUT_WR);
+	close(s->cfd);
+	sp_free(s, true);
+}
+
+static int seq_of(int fd, int queue, uint32_t *seq)
+{
+	socklen_t l = sizeof(*seq);
+
+	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &queue, sizeof(queue)) ||
+	    getsockopt(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, seq, &l))
+		return -errno;
+	return 0;
+}
+
+static int rep_append(struct lb_splice *s, size_t want)
+{
+	char *p;
+	size_t cap = s->rep_cap;
+
+	if (s->nrep + want <= cap)
+		return 0;
+	while (cap < s->nrep + want)
+		cap = cap ? cap * 2 : 4096;
+	if (cap > UINT32_MAX)
+		return -E2BIG;
+	p = realloc(s->rep, cap);
+	if (!p)
+		return -ENOMEM;
+	s->rep = p;
+	s->rep_cap = (uint32_t)cap;
+	return 0;
+}
+
+/* Client bytes still in the socket join the replay: plain reads, then (repair) peeks. */
+static int drain_client(struct lb_splice *s, bool peek)
+{
+	int avail = 0;
+	ssize_t r;
+
+	for (;;) {
+		if (ioctl(s->cfd, SIOCINQ, &avail) || avail <= 0)
+			avail = peek ? 0 : 4096;
+		if (!avail)
+			return 0;
+		if (rep_append(s, (size_t)avail))
+			return -ENOMEM;
+		r = recv(s->cfd, s->rep + s->nrep, (size_t)avail,
+			 MSG_DONTWAIT | (peek ? MSG_PEEK : 0));
+		if (r > 0) {
+			s->nrep += (uint32_t)r;
+			if (peek)
+				return 0; /* a peek does not consume: one pass takes it all */
+			continue;
+		}
+		if (r == 0) {
+			s->rep_fin = true;
+			return 0;
+		}
+		return errno == EAGAIN ? 0 : -errno;
+	}
+}
+
+static bool options_ok(const struct tcp_info *ti)
+{
+	return !(ti->tcpi_options & (TCPI_OPT_TIMESTAMPS | TCPI_OPT_SACK));
+}
+
+/*
+ * Steps 3-6 of the essay. On failure before the entries are live the
+ * connection is answered with a 502 (the caller does it).
+ */
+static int splice_now(struct lb_splice *s, int bfd, const char **why)
+{
+	struct lb_splicer *sp = s->sp;
+	struct tcp_info ci, bi;
+	struct sockaddr_in vip = { 0 }, lb = { 0 };
+	socklen_t l;
+	struct lc_flow f;
+	struct lc_conn *conn;
+	uint32_t rc = 0, sc = 0, data_end, seqlen, ccount;
+	int on = 1, inq = 0, outq = 0, oif_c = 0, oif_b = 0;
+	unsigned wc, lc, wb, lbs;
+
+	l = sizeof(ci);
+	if (getsockopt(s->cfd, IPPROTO_TCP, TCP_INFO, &ci, &l) ||
+	    (l = sizeof(bi), getsockopt(bfd, IPPROTO_TCP, TCP_INFO, &bi, &l))) {
+		*why = "cannot read TCP state";
+		return -errno;
+	}
+	if (!options_ok(&ci) || !options_ok(&bi)) {
+		*why = "a leg negotiated TCP timestamps or SACK (set net.ipv4.tcp_timestamps=0 "
+		       "and net.ipv4.tcp_sack=0)";
+		return -EPROTO;
+	}
+	l = sizeof(vip);
+	if (getsockname(s->cfd, (struct sockaddr *)&vip, &l) ||
+	    (l = sizeof(lb), getsockname(bfd, (struct sockaddr *)&lb, &l))) {
+		*why = "cannot read socket addresses";
+		return -errno;
+	}
+	s->lb_ip = lb.sin_addr.s_addr;
+	s->kb = (struct lc_flow_key){ .saddr = s->baddr.sin_addr.s_addr,
+				      .daddr = lb.sin_addr.s_addr,
+				      .sport = s->baddr.sin_port,
+				      .dport = lb.sin_port };
+	s->kc.daddr = vip.sin_addr.s_addr;
+	s->kc.dport = vip.sin_port;
+	if (route_oif(sp, s->kc.saddr, &oif_c) || route_oif(sp, s->kb.saddr, &oif_b)) {
+		*why = "no route to the client or the backend";
+		return -EHOSTUNREACH;
+	}
+
+	/* 3: hold the flow in the fast path. */
+	memset(&f, 0, sizeof(f));
+	f.state = LC_HOLD;
+	f.slot = s->slot;
+	if (agent_flow_put(sp->agent, &s->kc, &f) || agent_flow_put(sp->agent, &s->kb, &f)) {
+		*why = "the fast-path table is full";
+		return -ENOSPC;
+	}
+
+	/* 4: freeze both sockets and read them. */
+	if (drain_client(s, false)) {
+		*why = "reading the client";
+		return -EIO;
+	}
+	if (setsockopt(s->cfd, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on)) ||
+	    setsockopt(bfd, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on))) {
+		*why = "TCP_REPAIR refused (splice mode needs CAP_NET_ADMIN)";
+		return -errno;
+	}
+	if (seq_of(s->cfd, TCP_RECV_QUEUE, &rc) || drain_client(s, true) ||
+	    seq_of(s->cfd, TCP_SEND_QUEUE, &sc) || seq_of(bfd, TCP_RECV_QUEUE, &s->rb) ||
+	    seq_of(bfd, TCP_SEND_QUEUE, &s->sb)) {
+		*why = "reading sequence numbers";
+		return -EIO;
+	}
+	if (ioctl(s->cfd, SIOCOUTQ, &outq) || outq) {
+		*why = "client socket has unsent data";
+		return -EPROTO;
+	}
+	if (ioctl(bfd, SIOCINQ, &inq) || inq) {
+		*why = "the backend spoke first";
+		return -EPROTO;
+	}
+	l = sizeof(ci);
+	if (getsockopt(s->cfd, IPPROTO_TCP, TCP_INFO, &ci, &l)) {
+		*why = "cannot read TCP state";
+		return -errno;
+	}
+	/* A FIN the kernel took counts one sequence number after the data. */
+	if (ci.tcpi_state != 1 /* TCP_ESTABLISHED */)
+		s->rep_fin = true;
+	data_end = s->rep_fin ? rc - 1 : rc;
+	seqlen = s->nrep; /* backend bytes the replay takes before client byte data_end */
+	wc = ci.tcpi_snd_wscale;
+	lc = ci.tcpi_rcv_wscale;
+	wb = bi.tcpi_snd_wscale;
+	lbs = bi.tcpi_rcv_wscale;
+
+	/* 5: the slot first, so the fast path never counts into a stale one. */
+	conn = &sp->conns[s->slot];
+	memset(conn, 0, sizeof(*conn));
+	conn->ack_b = s->sb;
+	conn->last_ns = coarse_ns();
+	__atomic_thread_fence(__ATOMIC_RELEASE); /* slot before the entries that name it */
+
+	f.state = LC_LIVE;
+	f.dir = LC_B2C;
+	f.saddr = vip.sin_addr.s_addr;
+	f.daddr = s->kc.saddr;
+	f.sport = vip.sin_port;
+	f.dport = s->kc.sport;
+	f.seq_off = sc - s->rb;
+	f.ack_off = data_end - (s->sb + seqlen);
+	f.guard_seq = s->rb;
+	f.wnd_shl = (uint8_t)wb;
+	f.wnd_shr = (uint8_t)lc;
+	f.ifindex = (uint32_t)oif_c;
+	if (agent_flow_put(sp->agent, &s->kb, &f))
+		goto fail_live;
+	f.dir = LC_C2B;
+	f.saddr = lb.sin_addr.s_addr;
+	f.daddr = s->baddr.sin_addr.s_addr;
+	f.sport = lb.sin_port;
+	f.dport = s->baddr.sin_port;
+	f.seq_off = s->sb + seqlen - data_end;
+	f.ack_off = s->rb - sc;
+	f.guard_seq = data_end;
+	f.wnd_shl = (uint8_t)wc;
+	f.wnd_shr = (uint8_t)lbs;
+	f.ifindex = (uint32_t)oif_b;
+	if (agent_flow_put(sp->agent, &s->kc, &f))
+		goto fail_live;
+	/* Repair mode: these closes send nothing, the entries own the connection now. */
+	close(s->cfd);
+	s->cfd = -1;
+	close(bfd);
+
+	/* 6: the replay, in the client's window expressed in the backend's scale. */
+	ccount = ci.tcpi_snd_wnd >> lbs;
+	s->rwin = (uint16_t)(ccount > 0xffff ? 0xffff : ccount);
+	s->mss = bi.tcpi_snd_mss;
+	s->state = SP_REPLAY;
+	s->rto_ms = SP_RTO_MS;
+	STAT_ADD(sp->w->ws.sp_live, 1);
+	if (replay_send(s, 0))
+		log_debug("splice: replay to %s: %s", s->be->cfg->addr.text, log_errstr(errno));
+	ev_timer_arm(&sp->w->loop, &s->timer, ev_now(&sp->w->loop) + s->rto_ms);
+	return 0;
+fail_live:
+	*why = "the fast-path table is full";
+	return -ENOSPC;
+}
+
+static void on_connect(struct ev_loop *loop, struct ev_io *io, uint32_t ev)
+{
+	struct lb_splice *s = container_of(io, struct lb_splice, io);
+	int bfd = io->fd, err = 0;
+	socklen_t l = sizeof(err);
+	const char *why = NULL;
+
+	(void)ev;
+	if (getsockopt(bfd, SOL_SOCKET, SO_ERROR, &err, &l) || err) {
+		rt_backend_failed(s->wrt->rt, s->be, ev_now(loop));
+		sp_fail(s, bfd, 502, "backend connection failed");
+		return;
+	}
+	ev_io_del(loop, &s->io);
+	ev_timer_cancel(loop, &s->timer);
+	if (splice_now(s, bfd, &why)) {
+		s->state = SP_REPLAY; /* io already removed */
+		sp_fail(s, bfd, 502, why);
+		return;
+	}
+	STAT_ADD(s->wrt->bstats[s->be->gidx].requests, 1);
+}
+
+static void on_sp_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct lb_splice *s = container_of(t, struct lb_splice, timer);
+	uint32_t acked, need;
+
+	if (s->state == SP_CONNECT) {
+		rt_backend_failed(s->wrt->rt, s->be, ev_now(loop));
+		sp_fail(s, s->io.fd, 504, "backend connect timed out");
+		return;
+	}
+	acked = __atomic_load_n(&s->sp->conns[s->slot].ack_b, __ATOMIC_RELAXED) - s->sb;
+	need = s->nrep + (s->rep_fin ? 1u : 0u);
+	if ((int32_t)acked >= (int32_t)need) {
+		s->state = SP_LIVE;
+		free(s->rep);
+		s->rep = NULL;
+		return;
+	}
+	if (++s->tries > SP_RTO_TRIES) {
+		/* Forgotten: the next packet of either end meets the kernel, which resets it. */
+		log_warn("splice %s -> %s: backend never acknowledged the request; dropping",
+			 s->client_ip, s->be->cfg->addr.text);
+		STAT_ADD(s->sp->w->ws.sp_failed, 1);
+		STAT_ADD(s->sp->w->ws.sp_live, -1);
+		sp_free(s, true);
+		return;
+	}
+	if ((int32_t)acked < 0)
+		acked = 0;
+	STAT_ADD(s->sp->w->ws.sp_rtx, 1);
+	if (acked < s->nrep)
+		replay_send(s, acked);
+	else
+		replay_segment(s, s->nrep, 0, true);
+	s->rto_ms *= 2;
+	ev_timer_arm(loop, t, ev_now(loop) + s->rto_ms);
+}
+
+/* Removes a spliced connection's entries and accounts for it. */
+static void sp_teardown(struct lb_splice *s, bool idle)
+{
+	struct lb_worker *w = s->sp->w;
+	const struct lc_conn *conn = &s->sp->conns[s->slot];
+	uint64_t up = conn->bytes[LC_C2B], down = conn->bytes[LC_B2C];
+
+	STAT_ADD(w->ws.sp_live, -1);
+	if (idle)
+		STAT_ADD(w->ws.sp_idle, 1);
+	else
+		STAT_ADD(w->ws.sp_closed, 1);
+	STAT_ADD(s->wrt->bstats[s->be->gidx].bytes_in, up + s->nrep);
+	STAT_ADD(s->wrt->bstats[s->be->gidx].bytes_out, down);
+	if (w->graph)
+		graph_add(w->graph, w->id, s->client_ip, s->be->cfg->addr.text,
+			  up + down + s->nrep);
+	sp_free(s, true);
+}
+
+static void on_tick(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct lb_splicer *sp = container_of(t, struct lb_splicer, tick);
+	uint64_t now = ev_now(loop), ns = coarse_ns();
+	uint64_t idle_ns = (uint64_t)sp->w->wrt->rt->cfg->timeout_idle_ms * 1000000u;
+	struct lb_splice *s, *next;
+
+	for (s = sp->list; s; s = next) {
+		const struct lc_conn *c = &sp->conns[s->slot];
+		uint32_t fl;
+
+		next = s->next;
+		if (s->state == SP_CONNECT)
+			continue;
+		fl = __atomic_load_n(&c->flags, __ATOMIC_RELAXED);
+		if ((fl & LC_F_RST) || ((fl & LC_F_FIN_C) && (fl & LC_F_FIN_B))) {
+			if (!s->closing_ms)
+				s->closing_ms = now;
+			else if (now - s->closing_ms >= sp->linger_ms)
+				sp_teardown(s, false);
+		} else if (ns - __atomic_load_n(&c->last_ns, __ATOMIC_RELAXED) > idle_ns) {
+			sp_teardown(s, true);
+		}
+	}
+	ev_timer_arm(loop, t, now + SP_TICK_MS);
+}
+
+int splice_start(struct lb_worker *w, struct lb_wrt *wrt, struct lb_backend *be, int cfd,
+		 const struct sockaddr_storage *peer, const struct iovec *iov, int iovcnt)
+{
+	struct lb_splicer *sp = w->splicer;
+	const struct sockaddr_in *pin = (const struct sockaddr_in *)peer;
+	struct lb_splice *s;
+	uint32_t pidx = 0, mss = 0;
+	socklen_t l = sizeof(mss);
+	int bfd = -1, one = 1, ret, i, tries;
+
+	if (!sp || peer->ss_family != AF_INET || be->cfg->addr.ss.ss_family != AF_INET)
+		return -EAFNOSUPPORT;
+	if (!sp->nfree) {
+		STAT_ADD(w->ws.sp_no_port, 1);
+		return -EBUSY;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->sp = sp;
+	s->cfd = cfd;
+	s->be = be;
+	s->wrt = wrt;
+	s->t_start_us = mono_us();
+	memcpy(&s->baddr, &be->cfg->addr.ss, sizeof(s->baddr));
+	s->kc.saddr = pin->sin_addr.s_addr;
+	s->kc.sport = pin->sin_port;
+	inet_ntop(AF_INET, &pin->sin_addr, s->client_ip, sizeof(s->client_ip));
+	for (i = 0; i < iovcnt; i++) {
+		ret = rep_append(s, iov[i].iov_len);
+		if (ret)
+			goto err;
+		memcpy(s->rep + s->nrep, iov[i].iov_base, iov[i].iov_len);
+		s->nrep += (uint32_t)iov[i].iov_len;
+	}
+	bfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (bfd < 0) {
+		ret = -errno;
+		goto err;
+	}
+	setsockopt(bfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* Mirror the client's MSS, so the backend's segments fit the client's path. */
+	if (!getsockopt(cfd, IPPROTO_TCP, TCP_MAXSEG, &mss, &l) && mss)
+		setsockopt(bfd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof(mss));
+	for (tries = 0;; tries++) {
+		struct sockaddr_in a = { .sin_family = AF_INET };
+
+		ret = port_get(sp, &s->port, &pidx);
+		if (ret) {
+			STAT_ADD(w->ws.sp_no_port, 1);
+			ret = -EBUSY;
+			goto err;
+		}
+		a.sin_port = htons(s->port);
+		if (!bind(bfd, (struct sockaddr *)&a, sizeof(a)))
+			break;
+		ret = -errno;
+		/* Someone else holds it: leave it marked, it costs one port of the range. */
+		log_debug("splice: LB-side port %u: %s", s->port, log_errstr(-ret));
+		if (ret != -EADDRINUSE || tries == SP_BIND_TRIES) {
+			port_put(sp, s->port);
+			goto err;
+		}
+	}
+	if (connect(bfd, (const struct sockaddr *)&s->baddr, sizeof(s->baddr)) &&
+	    errno != EINPROGRESS) {
+		ret = -errno;
+		port_put(sp, s->port);
+		goto err;
+	}
+	ev_timer_init(&s->timer, on_sp_timer);
+	ret = ev_io_add(&w->loop, &s->io, bfd, EPOLLOUT, on_connect);
+	if (ret) {
+		port_put(sp, s->port);
+		goto err;
+	}
+	s->slot = sp->free_slots[--sp->nfree];
+	ev_timer_arm(&w->loop, &s->timer, ev_now(&w->loop) + wrt->rt->cfg->timeout_connect_ms);
+	wrt->users++;
+	STAT_ADD(w->ws.sp_started, 1);
+	STAT_ADD(wrt->bstats[be->gidx].active, 1);
+	STAT_ADD(wrt->bstats[be->gidx].connects, 1);
+	bal_conn_start(wrt->bal[be->pool], be->idx);
+	s->next = sp->list;
+	if (s->next)
+		s->next->pprev = &s->next;
+	s->pprev = &sp->list;
+	sp->list = s;
+	sp->count++;
+	if (!ev_timer_armed(&sp->tick))
+		ev_timer_arm(&w->loop, &sp->tick, ev_now(&w->loop) + SP_TICK_MS);
+	return 0;
+err:
+	if (bfd >= 0)
+		close(bfd);
+	free(s->rep);
+	free(s);
+	return ret;
+}
+
+int splicer_create(struct lb_worker *w, const struct cfg *cfg, struct lb_splicer **out)
+{
+	struct lb_splicer *sp;
+	uint32_t per, lo, i, range;
+	int ret;
+
+	sp = calloc(1, sizeof(*sp));
+	if (!sp)
+		return -ENOMEM;
+	sp->w = w;
+	sp->agent = w->agent;
+	sp->conns = agent_conns(w->agent);
+	sp->linger_ms = cfg->splice_linger_ms;
+	sp->nl = -1;
+	sp->raw = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	if (sp->raw < 0) {
+		ret = -errno;
+		goto err;
+	}
+	sp->nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (sp->nl < 0) {
+		ret = -errno;
+		goto err;
+	}
+	per = agent_max_conns(w->agent) / (uint32_t)w->nworkers;
+	lo = per * w->id;
+	range = cfg->splice_port_max - cfg->splice_port_min + 1;
+	sp->port_first = cfg->splice_port_min + w->id;
+	sp->port_step = (uint32_t)w->nworkers;
+	sp->nports = range > w->id ? (range - w->id + sp->port_step - 1) / sp->port_step : 0;
+	sp->free_slots = calloc(per ? per : 1, sizeof(*sp->free_slots));
+	sp->port_used = calloc(sp->nports ? sp->nports : 1, 1);
+	if (!sp->free_slots || !sp->port_used) {
+		ret = -ENOMEM;
+		goto err;
+	}
+	for (i = 0; i < per; i++)
+		sp->free_slots[sp->nfree++] = lo + per - 1 - i;
+	ev_timer_init(&sp->tick, on_tick);
+	*out = sp;
+	return 0;
+err:
+	splicer_free(sp);
+	return ret;
+}
+
+size_t splicer_count(const struct lb_splicer *sp)
+{
+	return sp ? sp->count : 0;
+}
+
+void splicer_free(struct lb_splicer *sp)
+{
+	if (!sp)
+		return;
+	while (sp->list) {
+		struct lb_splice *s = sp->list;
+
+		if (s->state == SP_CONNECT) {
+			sp_fail(s, s->io.fd, 503, "shutting down");
+		} else {
+			STAT_ADD(sp->w->ws.sp_live, -1);
+			sp_free(s, true);
+		}
+	}
+	if (ev_timer_armed(&sp->tick))
+		ev_timer_cancel(&sp->w->loop, &sp->tick);
+	if (sp->raw >= 0)
+		close(sp->raw);
+	if (sp->nl >= 0)
+		close(sp->nl);
+	free(sp->free_slots);
+	free(sp->port_used);
+	free(sp);
+}
