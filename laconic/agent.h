@@ -33,7 +33,11 @@ struct lc_conn *agent_conns(const struct lc_agent *a);
 const char *agent_interfaces(const struct lc_agent *a);
 
 int agent_flow_put(const struct lc_agent *a, const struct lc_flow_key *k, const struct lc_flow *f);
-int agent_flow_del(const struct lc_agent *a, const struct lc_flow_key *k);
+/* Both directions of one connection at once. */
+int agent_flow_put2(const struct lc_agent *a, const struct lc_flow_key k[2],
+		    const struct lc_flow f[2]);
+/* Deletes k's entry if it still belongs to connection slot `slot` (UINT32_MAX: in any case). */
+int agent_flow_del(const struct lc_agent *a, const struct lc_flow_key *k, uint32_t slot);
 /* Sums the per-CPU fast-path counters into out[LC_S_MAX]. */
 int agent_stats(const struct lc_agent *a, uint64_t *out);
 

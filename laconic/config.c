@@ -141,6 +141,7 @@ static const struct key_def global_keys[] = {
 	NUM("splice_port_max", K_U32, struct cfg, splice_port_max, 1024, 65535),
 	NUM("splice_max_conns", K_U32, struct cfg, splice_max_conns, 1024, 4u << 20),
 	NUM("splice_linger", K_MS, struct cfg, splice_linger_ms, MS_MIN, MS_MAX),
+	NUM("splice_oneshot", K_BOOL, struct cfg, splice_oneshot, 0, 1),
 };
 
 static const struct key_def listener_keys[] = {

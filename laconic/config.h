@@ -54,6 +54,9 @@
  *   splice_port_max = 32767      #   connections (keep them out of the ephemeral range)
  *   splice_max_conns = 65536     # spliced connections at once, 1024..4M
  *   splice_linger = 3s           # entries kept after FIN/FIN or RST, for late packets
+ *   splice_oneshot = off         # on: splice a connection whose first request
+ *                                #   closes it (Connection: close, HTTP/1.0) too;
+ *                                #   off: serve those in proxy mode (cheaper)
  *
  *   [listener NAME]              # at least one
  *   listen = 0.0.0.0:8080        # required, unique among listeners and admin
@@ -161,6 +164,7 @@ struct cfg {
 	uint32_t splice_port_min, splice_port_max;
 	uint32_t splice_max_conns;
 	uint32_t splice_linger_ms;
+	bool splice_oneshot; /* splice one-request connections too (default: proxy them) */
 	struct cfg_listener *listeners;
 	size_t nlisteners;
 	struct cfg_pool *pools;

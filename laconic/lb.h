@@ -45,13 +45,14 @@ int splicer_create(struct lb_worker *w, const struct cfg *cfg, struct lb_splicer
 void splicer_free(struct lb_splicer *sp);
 size_t splicer_count(const struct lb_splicer *sp);
 /*
- * Takes the client socket cfd, whose request head has been read, and
- * splices it to backend be, replaying iov (the rewritten head and any
- * bytes after it). 0: cfd is the splicer's now. -errno: cfd is still the
- * caller's (-EBUSY: out of ports or slots, answer 503; else 502).
+ * Takes the client socket cfd (accepted from listener address `local`),
+ * whose request head has been read, and splices it to backend be, replaying iov (the rewritten head
+ * and any bytes after it). 0: cfd is the splicer's now. -errno: cfd is still the caller's (-EBUSY:
+ * out of ports or slots, answer 503; else 502).
  */
 int splice_start(struct lb_worker *w, struct lb_wrt *wrt, struct lb_backend *be, int cfd,
-		 const struct sockaddr_storage *peer, const struct iovec *iov, int iovcnt);
+		 const struct sockaddr_storage *peer, const struct sockaddr_storage *local,
+		 const struct iovec *iov, int iovcnt);
 
 /* graph.c: the traffic graph (client address -> backend, weighted by bytes). */
 int graph_create(uint64_t memory, size_t nworkers, struct lb_graph **out);

@@ -721,7 +721,8 @@ static int splice_request(struct lb_client *c, const struct h1_request *rq, size
 	iov[k++] = (struct iovec){ head + n - 2, 2 };
 	if (buf_len(&c->in))
 		iov[k++] = (struct iovec){ c->in.p + c->in.head, buf_len(&c->in) };
-	ret = splice_start(c->w, c->wrt, be, c->s.io.fd, &c->peer, iov, k);
+	ret = splice_start(c->w, c->wrt, be, c->s.io.fd, &c->peer,
+			   &c->wrt->rt->cfg->listeners[c->listener].addr.ss, iov, k);
 	if (ret) {
 		client_local(c, ret == -EBUSY ? LB_L503 : LB_L502,
 			     ret == -EBUSY ? "no splice capacity left" : "cannot splice");
@@ -784,7 +785,12 @@ static int handle_request(struct lb_client *c, struct h1_request *rq, size_t n)
 		client_local(c, LB_L503, "no backend available");
 		return -1;
 	}
-	if (li->mode == CFG_MODE_SPLICE)
+	/*
+	 * A connection that ends with this request gains nothing from a
+	 * splice: the backend handshake and the ~30 system calls of the splice
+	 * cost more than proxying one exchange on a pooled connection.
+	 */
+	if (li->mode == CFG_MODE_SPLICE && (!c->req_close || cfg->splice_oneshot))
 		return splice_request(c, rq, n, &wrt->rt->pools[pool].be[idx]);
 	c->pool = pool;
 	c->picked = idx;

@@ -92,9 +92,11 @@ struct lb_splice {
 	enum sp_state state;
 	uint32_t slot;
 	uint16_t port; /* host order */
-	struct lc_flow_key kc, kb;
+	struct lc_flow_key
+		k[2]; /* by enum lc_dir: [LC_C2B] client -> VIP, [LC_B2C] backend -> LB */
 	struct sockaddr_in baddr;
 	uint32_t lb_ip; /* network order: our address towards the backend */
+	int oif_b;	/* interface towards the backend */
 	char *rep;	/* the replay */
 	uint32_t nrep, rep_cap;
 	bool rep_fin;
@@ -112,6 +114,7 @@ struct lb_splice {
 /* Output interface towards an address, as the kernel's routing table said lately. */
 struct sp_route {
 	uint32_t dst; /* network order, 0 = empty */
+	uint32_t src; /* preferred source address (network order), 0 = none given */
 	int oif;
 	uint64_t at_ms;
 };
@@ -179,7 +182,7 @@ static void port_put(struct lb_splicer *sp, uint16_t port)
 /* --------------------------------------------------------------- routes */
 
 /* `ip route get DST`: the interface the kernel would send a packet for dst out of. */
-static int route_lookup(int nl, uint32_t dst, int *oif)
+static int route_lookup(int nl, uint32_t dst, int *oif, uint32_t *src)
 {
 	struct {
 		struct nlmsghdr nh;
@@ -219,17 +222,20 @@ static int route_lookup(int nl, uint32_t dst, int *oif)
 		if (nh->nlmsg_type != RTM_NEWROUTE)
 			continue;
 		len = (int)RTM_PAYLOAD(nh);
+		*oif = 0;
+		*src = 0;
 		for (ra = RTM_RTA(rt); RTA_OK(ra, len); ra = RTA_NEXT(ra, len)) {
-			if (ra->rta_type == RTA_OIF && RTA_PAYLOAD(ra) >= sizeof(int)) {
+			if (ra->rta_type == RTA_OIF && RTA_PAYLOAD(ra) >= sizeof(int))
 				memcpy(oif, RTA_DATA(ra), sizeof(int));
-				return 0;
-			}
+			else if (ra->rta_type == RTA_PREFSRC && RTA_PAYLOAD(ra) >= sizeof(*src))
+				memcpy(src, RTA_DATA(ra), sizeof(*src));
 		}
+		return *oif ? 0 : -EHOSTUNREACH;
 	}
 	return -EHOSTUNREACH;
 }
 
-static int route_oif(struct lb_splicer *sp, uint32_t dst, int *oif)
+static int route_get(struct lb_splicer *sp, uint32_t dst, int *oif, uint32_t *src)
 {
 	struct sp_route *r = &sp->routes[(ntohl(dst) * 2654435761u) >> 24];
 	uint64_t now = ev_now(&sp->w->loop);
@@ -237,13 +243,15 @@ static int route_oif(struct lb_splicer *sp, uint32_t dst, int *oif)
 
 	if (r->dst == dst && now - r->at_ms < SP_ROUTE_MS) {
 		*oif = r->oif;
+		*src = r->src;
 		return 0;
 	}
-	ret = route_lookup(sp->nl, dst, oif);
+	ret = route_lookup(sp->nl, dst, oif, src);
 	if (ret)
 		return ret;
 	r->dst = dst;
 	r->oif = *oif;
+	r->src = *src;
 	r->at_ms = now;
 	return 0;
 }
@@ -357,8 +365,9 @@ static void sp_free(struct lb_splice *s, bool entries)
 	struct lb_worker *w = sp->w;
 
 	if (entries) {
-		agent_flow_del(sp->agent, &s->kc);
-		agent_flow_del(sp->agent, &s->kb);
+		agent_flow_del(sp->agent, &s->k[LC_C2B], s->slot);
+		/* The backend-side key holds our own port: nobody else can have it. */
+		agent_flow_del(sp->agent, &s->k[LC_B2C], UINT32_MAX);
 	}
 	ev_timer_cancel(&w->loop, &s->timer);
 	port_put(sp, s->port);
@@ -429,25 +438,32 @@ static int rep_append(struct lb_splice *s, size_t want)
 	return 0;
 }
 
-/* Client bytes still in the socket join the replay: plain reads, then (repair) peeks. */
+/*
+ * Client bytes still in the socket join the replay. Plain reads until
+ * EAGAIN (usually one call); in repair mode only peeks work, and one peek
+ * of what SIOCINQ counts takes it all.
+ */
 static int drain_client(struct lb_splice *s, bool peek)
 {
 	int avail = 0;
 	ssize_t r;
 
 	for (;;) {
-		if (ioctl(s->cfd, SIOCINQ, &avail) || avail <= 0)
-			avail = peek ? 0 : 4096;
-		if (!avail)
-			return 0;
+		if (peek) {
+			if (ioctl(s->cfd, SIOCINQ, &avail) || avail <= 0)
+				return 0;
+		} else {
+			avail = 4096;
+		}
 		if (rep_append(s, (size_t)avail))
 			return -ENOMEM;
+		avail = (int)(s->rep_cap - s->nrep);
 		r = recv(s->cfd, s->rep + s->nrep, (size_t)avail,
 			 MSG_DONTWAIT | (peek ? MSG_PEEK : 0));
 		if (r > 0) {
 			s->nrep += (uint32_t)r;
 			if (peek)
-				return 0; /* a peek does not consume: one pass takes it all */
+				return 0;
 			continue;
 		}
 		if (r == 0) {
@@ -464,55 +480,57 @@ static bool options_ok(const struct tcp_info *ti)
 }
 
 /*
- * Steps 3-6 of the essay. On failure before the entries are live the
- * connection is answered with a 502 (the caller does it).
+ * Steps 3-6 of the essay, in as few system calls as the kernel allows (a
+ * splice costs about 30; each is microseconds on a paravirtualised guest).
+ * On failure before the entries are live the caller answers 502.
  */
 static int splice_now(struct lb_splice *s, int bfd, const char **why)
 {
 	struct lb_splicer *sp = s->sp;
 	struct tcp_info ci, bi;
-	struct sockaddr_in vip = { 0 }, lb = { 0 };
+	struct sockaddr_in a = { 0 };
 	socklen_t l;
-	struct lc_flow f;
+	struct lc_flow f[2];
 	struct lc_conn *conn;
-	uint32_t rc = 0, sc = 0, data_end, seqlen, ccount;
-	int on = 1, inq = 0, outq = 0, oif_c = 0, oif_b = 0;
-	unsigned wc, lc, wb, lbs;
+	uint32_t rc = 0, sc = 0, data_end, ccount, src;
+	int on = 1, inq = 0, oif_c = 0;
+	unsigned lbs;
 
-	l = sizeof(ci);
-	if (getsockopt(s->cfd, IPPROTO_TCP, TCP_INFO, &ci, &l) ||
-	    (l = sizeof(bi), getsockopt(bfd, IPPROTO_TCP, TCP_INFO, &bi, &l))) {
+	l = sizeof(bi);
+	if (getsockopt(bfd, IPPROTO_TCP, TCP_INFO, &bi, &l)) {
 		*why = "cannot read TCP state";
 		return -errno;
 	}
-	if (!options_ok(&ci) || !options_ok(&bi)) {
-		*why = "a leg negotiated TCP timestamps or SACK (set net.ipv4.tcp_timestamps=0 "
-		       "and net.ipv4.tcp_sack=0)";
-		return -EPROTO;
+	if (!s->lb_ip) {
+		l = sizeof(a);
+		if (getsockname(bfd, (struct sockaddr *)&a, &l)) {
+			*why = "cannot read socket addresses";
+			return -errno;
+		}
+		s->lb_ip = a.sin_addr.s_addr;
 	}
-	l = sizeof(vip);
-	if (getsockname(s->cfd, (struct sockaddr *)&vip, &l) ||
-	    (l = sizeof(lb), getsockname(bfd, (struct sockaddr *)&lb, &l))) {
-		*why = "cannot read socket addresses";
-		return -errno;
+	if (!s->k[LC_C2B].daddr) {
+		l = sizeof(a);
+		if (getsockname(s->cfd, (struct sockaddr *)&a, &l)) {
+			*why = "cannot read socket addresses";
+			return -errno;
+		}
+		s->k[LC_C2B].daddr = a.sin_addr.s_addr;
 	}
-	s->lb_ip = lb.sin_addr.s_addr;
-	s->kb = (struct lc_flow_key){ .saddr = s->baddr.sin_addr.s_addr,
-				      .daddr = lb.sin_addr.s_addr,
-				      .sport = s->baddr.sin_port,
-				      .dport = lb.sin_port };
-	s->kc.daddr = vip.sin_addr.s_addr;
-	s->kc.dport = vip.sin_port;
-	if (route_oif(sp, s->kc.saddr, &oif_c) || route_oif(sp, s->kb.saddr, &oif_b)) {
-		*why = "no route to the client or the backend";
+	s->k[LC_B2C] = (struct lc_flow_key){ .saddr = s->baddr.sin_addr.s_addr,
+					     .daddr = s->lb_ip,
+					     .sport = s->baddr.sin_port,
+					     .dport = htons(s->port) };
+	if (route_get(sp, s->k[LC_C2B].saddr, &oif_c, &src)) {
+		*why = "no route to the client";
 		return -EHOSTUNREACH;
 	}
 
 	/* 3: hold the flow in the fast path. */
-	memset(&f, 0, sizeof(f));
-	f.state = LC_HOLD;
-	f.slot = s->slot;
-	if (agent_flow_put(sp->agent, &s->kc, &f) || agent_flow_put(sp->agent, &s->kb, &f)) {
+	memset(f, 0, sizeof(f));
+	f[0].state = f[1].state = LC_HOLD;
+	f[0].slot = f[1].slot = s->slot;
+	if (agent_flow_put2(sp->agent, s->k, f)) {
 		*why = "the fast-path table is full";
 		return -ENOSPC;
 	}
@@ -533,10 +551,6 @@ static int splice_now(struct lb_splice *s, int bfd, const char **why)
 		*why = "reading sequence numbers";
 		return -EIO;
 	}
-	if (ioctl(s->cfd, SIOCOUTQ, &outq) || outq) {
-		*why = "client socket has unsent data";
-		return -EPROTO;
-	}
 	if (ioctl(bfd, SIOCINQ, &inq) || inq) {
 		*why = "the backend spoke first";
 		return -EPROTO;
@@ -546,14 +560,15 @@ static int splice_now(struct lb_splice *s, int bfd, const char **why)
 		*why = "cannot read TCP state";
 		return -errno;
 	}
+	if (!options_ok(&ci) || !options_ok(&bi)) {
+		*why = "a leg negotiated TCP timestamps or SACK (set net.ipv4.tcp_timestamps=0 "
+		       "and net.ipv4.tcp_sack=0)";
+		return -EPROTO;
+	}
 	/* A FIN the kernel took counts one sequence number after the data. */
 	if (ci.tcpi_state != 1 /* TCP_ESTABLISHED */)
 		s->rep_fin = true;
 	data_end = s->rep_fin ? rc - 1 : rc;
-	seqlen = s->nrep; /* backend bytes the replay takes before client byte data_end */
-	wc = ci.tcpi_snd_wscale;
-	lc = ci.tcpi_rcv_wscale;
-	wb = bi.tcpi_snd_wscale;
 	lbs = bi.tcpi_rcv_wscale;
 
 	/* 5: the slot first, so the fast path never counts into a stale one. */
@@ -561,35 +576,47 @@ static int splice_now(struct lb_splice *s, int bfd, const char **why)
 	memset(conn, 0, sizeof(*conn));
 	conn->ack_b = s->sb;
 	conn->last_ns = coarse_ns();
+	/*
+	 * A client FIN the kernel took before the splice rides in the replay
+	 * and never crosses the fast path, which would otherwise never note it:
+	 * the connection would miss FIN/FIN and wait for the idle timeout.
+	 */
+	if (s->rep_fin)
+		conn->flags = LC_F_FIN_C;
 	__atomic_thread_fence(__ATOMIC_RELEASE); /* slot before the entries that name it */
 
-	f.state = LC_LIVE;
-	f.dir = LC_B2C;
-	f.saddr = vip.sin_addr.s_addr;
-	f.daddr = s->kc.saddr;
-	f.sport = vip.sin_port;
-	f.dport = s->kc.sport;
-	f.seq_off = sc - s->rb;
-	f.ack_off = data_end - (s->sb + seqlen);
-	f.guard_seq = s->rb;
-	f.wnd_shl = (uint8_t)wb;
-	f.wnd_shr = (uint8_t)lc;
-	f.ifindex = (uint32_t)oif_c;
-	if (agent_flow_put(sp->agent, &s->kb, &f))
-		goto fail_live;
-	f.dir = LC_C2B;
-	f.saddr = lb.sin_addr.s_addr;
-	f.daddr = s->baddr.sin_addr.s_addr;
-	f.sport = lb.sin_port;
-	f.dport = s->baddr.sin_port;
-	f.seq_off = s->sb + seqlen - data_end;
-	f.ack_off = s->rb - sc;
-	f.guard_seq = data_end;
-	f.wnd_shl = (uint8_t)wc;
-	f.wnd_shr = (uint8_t)lbs;
-	f.ifindex = (uint32_t)oif_b;
-	if (agent_flow_put(sp->agent, &s->kc, &f))
-		goto fail_live;
+	/* Client -> backend: client byte data_end lands after the replay. */
+	f[LC_C2B] = (struct lc_flow){ .saddr = s->lb_ip,
+				      .daddr = s->baddr.sin_addr.s_addr,
+				      .sport = htons(s->port),
+				      .dport = s->baddr.sin_port,
+				      .seq_off = s->sb + s->nrep - data_end,
+				      .ack_off = s->rb - sc,
+				      .guard_seq = data_end,
+				      .slot = s->slot,
+				      .dir = LC_C2B,
+				      .state = LC_LIVE,
+				      .wnd_shl = (uint8_t)ci.tcpi_snd_wscale,
+				      .wnd_shr = (uint8_t)lbs,
+				      .ifindex = (uint32_t)s->oif_b };
+	/* Backend -> client: backend byte rb lands at the client's sc. */
+	f[LC_B2C] = (struct lc_flow){ .saddr = s->k[LC_C2B].daddr,
+				      .daddr = s->k[LC_C2B].saddr,
+				      .sport = s->k[LC_C2B].dport,
+				      .dport = s->k[LC_C2B].sport,
+				      .seq_off = sc - s->rb,
+				      .ack_off = data_end - (s->sb + s->nrep),
+				      .guard_seq = s->rb,
+				      .slot = s->slot,
+				      .dir = LC_B2C,
+				      .state = LC_LIVE,
+				      .wnd_shl = (uint8_t)bi.tcpi_snd_wscale,
+				      .wnd_shr = (uint8_t)ci.tcpi_rcv_wscale,
+				      .ifindex = (uint32_t)oif_c };
+	if (agent_flow_put2(sp->agent, s->k, f)) {
+		*why = "the fast-path table is full";
+		return -ENOSPC;
+	}
 	/* Repair mode: these closes send nothing, the entries own the connection now. */
 	close(s->cfd);
 	s->cfd = -1;
@@ -606,9 +633,6 @@ static int splice_now(struct lb_splice *s, int bfd, const char **why)
 		log_debug("splice: replay to %s: %s", s->be->cfg->addr.text, log_errstr(errno));
 	ev_timer_arm(&sp->w->loop, &s->timer, ev_now(&sp->w->loop) + s->rto_ms);
 	return 0;
-fail_live:
-	*why = "the fast-path table is full";
-	return -ENOSPC;
 }
 
 static void on_connect(struct ev_loop *loop, struct ev_io *io, uint32_t ev)
@@ -624,10 +648,11 @@ static void on_connect(struct ev_loop *loop, struct ev_io *io, uint32_t ev)
 		sp_fail(s, bfd, 502, "backend connection failed");
 		return;
 	}
-	ev_io_del(loop, &s->io);
+	/* No EPOLL_CTL_DEL: bfd is closed before this callback returns, which
+	 * removes it from the epoll set, in both outcomes. */
 	ev_timer_cancel(loop, &s->timer);
+	s->state = SP_REPLAY; /* for sp_fail: the watcher needs no removal */
 	if (splice_now(s, bfd, &why)) {
-		s->state = SP_REPLAY; /* io already removed */
 		sp_fail(s, bfd, 502, why);
 		return;
 	}
@@ -720,14 +745,15 @@ static void on_tick(struct ev_loop *loop, struct ev_timer *t)
 }
 
 int splice_start(struct lb_worker *w, struct lb_wrt *wrt, struct lb_backend *be, int cfd,
-		 const struct sockaddr_storage *peer, const struct iovec *iov, int iovcnt)
+		 const struct sockaddr_storage *peer, const struct sockaddr_storage *local,
+		 const struct iovec *iov, int iovcnt)
 {
 	struct lb_splicer *sp = w->splicer;
 	const struct sockaddr_in *pin = (const struct sockaddr_in *)peer;
 	struct lb_splice *s;
 	uint32_t pidx = 0, mss = 0;
 	socklen_t l = sizeof(mss);
-	int bfd = -1, one = 1, ret, i, tries;
+	int bfd = -1, ret, i, tries;
 
 	if (!sp || peer->ss_family != AF_INET || be->cfg->addr.ss.ss_family != AF_INET)
 		return -EAFNOSUPPORT;
@@ -744,8 +770,21 @@ int splice_start(struct lb_worker *w, struct lb_wrt *wrt, struct lb_backend *be,
 	s->wrt = wrt;
 	s->t_start_us = mono_us();
 	memcpy(&s->baddr, &be->cfg->addr.ss, sizeof(s->baddr));
-	s->kc.saddr = pin->sin_addr.s_addr;
-	s->kc.sport = pin->sin_port;
+	s->k[LC_C2B].saddr = pin->sin_addr.s_addr;
+	s->k[LC_C2B].sport = pin->sin_port;
+	if (local->ss_family == AF_INET) {
+		const struct sockaddr_in *lin = (const struct sockaddr_in *)local;
+
+		/* A wildcard listener leaves the VIP to getsockname() at splice time. */
+		s->k[LC_C2B].daddr = lin->sin_addr.s_addr;
+		s->k[LC_C2B].dport = lin->sin_port;
+		if (!lin->sin_addr.s_addr)
+			s->k[LC_C2B].daddr = 0;
+	}
+	/* The route gives the interface and our source address towards the backend. */
+	ret = route_get(sp, s->baddr.sin_addr.s_addr, &s->oif_b, &s->lb_ip);
+	if (ret)
+		goto err;
 	inet_ntop(AF_INET, &pin->sin_addr, s->client_ip, sizeof(s->client_ip));
 	for (i = 0; i < iovcnt; i++) {
 		ret = rep_append(s, iov[i].iov_len);
@@ -759,12 +798,11 @@ int splice_start(struct lb_worker *w, struct lb_wrt *wrt, struct lb_backend *be,
 		ret = -errno;
 		goto err;
 	}
-	setsockopt(bfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	/* Mirror the client's MSS, so the backend's segments fit the client's path. */
 	if (!getsockopt(cfd, IPPROTO_TCP, TCP_MAXSEG, &mss, &l) && mss)
 		setsockopt(bfd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof(mss));
 	for (tries = 0;; tries++) {
-		struct sockaddr_in a = { .sin_family = AF_INET };
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = s->lb_ip };
 
 		ret = port_get(sp, &s->port, &pidx);
 		if (ret) {
