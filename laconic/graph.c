@@ -244,7 +244,8 @@ char *graph_json_summary(struct lb_graph *lg)
 	o = json_object();
 	json_object_set_new(o, "edges", json_integer((json_int_t)st.edges));
 	json_object_set_new(o, "nodes", json_integer((json_int_t)st.ids));
-	json_object_set_new(o, "bytes",
+	/* The sketch's own memory, not traffic: named so nobody adds it up with them. */
+	json_object_set_new(o, "sketch_bytes",
 			    json_integer((json_int_t)st.matrix_bytes + (json_int_t)st.aux_bytes +
 					 (json_int_t)st.id_bytes));
 	json_object_set_new(o, "edge_error", json_real(st.edge_error));
