@@ -102,7 +102,9 @@ struct lc_conn {
 	__u64 last_ns;	/* bpf_ktime_get_coarse_ns() of the last packet */
 	__u64 bytes[2]; /* payload bytes by enum lc_dir */
 	__u64 pkts[2];
-	__u64 pad[2]; /* one cache line per connection */
+	__u32 wnd_b; /* the backend's last window field, unscaled (paces the replay) */
+	__u32 pad32;
+	__u64 pad; /* one cache line per connection */
 };
 
 /* Fast-path counters (per-CPU array). */

@@ -105,6 +105,11 @@ struct lb_splice {
 	uint32_t mss;	 /* backend's MSS */
 	uint32_t rto_ms;
 	unsigned tries;
+	uint32_t sent;	     /* replay bytes sent at least once */
+	uint32_t acked;	     /* replay bytes the backend acknowledged, as last seen */
+	uint32_t wnd0;	     /* the backend's window at the splice, bytes */
+	uint8_t wsb;	     /* the backend's window scale */
+	uint64_t progress;   /* ms: last ACK progress (or first send) */
 	uint64_t closing_ms; /* FIN/FIN or RST seen at this time, 0 = not yet */
 	uint64_t t_start_us;
 	char client_ip[INET_ADDRSTRLEN];
@@ -327,8 +332,8 @@ static int replay_segment(struct lb_splice *s, uint32_t off, uint32_t len, bool 
 	return 0;
 }
 
-/* Sends the replay from byte `from` on; the FIN rides on the last segment. */
-static int replay_send(struct lb_splice *s, uint32_t from)
+/* Sends replay bytes [from, to); the FIN rides on the segment that ends the replay. */
+static int replay_send(struct lb_splice *s, uint32_t from, uint32_t to)
 {
 	uint32_t mss = s->mss ? s->mss : 536, off = from;
 	int ret = 0;
@@ -336,18 +341,19 @@ static int replay_send(struct lb_splice *s, uint32_t from)
 	if (mss > 1400)
 		mss = 1400; /* pkt.data above; the backend's MSS is 1460 on Ethernet anyway */
 	do {
-		uint32_t len = s->nrep - off < mss ? s->nrep - off : mss;
+		uint32_t len = to - off < mss ? to - off : mss;
 		bool last = off + len == s->nrep;
 
 		ret = replay_segment(s, off, len, last && s->rep_fin);
 		off += len;
-	} while (!ret && off < s->nrep);
+	} while (!ret && off < to);
 	return ret;
 }
 
 /* ------------------------------------------------------------ life cycle */
 
 static void on_sp_timer(struct ev_loop *loop, struct ev_timer *t);
+static void replay_pump(struct lb_splice *s, uint64_t now);
 
 static void sp_unlink(struct lb_splice *s)
 {
@@ -626,12 +632,11 @@ static int splice_now(struct lb_splice *s, int bfd, const char **why)
 	ccount = ci.tcpi_snd_wnd >> lbs;
 	s->rwin = (uint16_t)(ccount > 0xffff ? 0xffff : ccount);
 	s->mss = bi.tcpi_snd_mss;
+	s->wnd0 = bi.tcpi_snd_wnd;
+	s->wsb = (uint8_t)bi.tcpi_snd_wscale;
 	s->state = SP_REPLAY;
-	s->rto_ms = SP_RTO_MS;
 	STAT_ADD(sp->w->ws.sp_live, 1);
-	if (replay_send(s, 0))
-		log_debug("splice: replay to %s: %s", s->be->cfg->addr.text, log_errstr(errno));
-	ev_timer_arm(&sp->w->loop, &s->timer, ev_now(&sp->w->loop) + s->rto_ms);
+	replay_pump(s, ev_now(&sp->w->loop));
 	return 0;
 }
 
@@ -659,42 +664,79 @@ static void on_connect(struct ev_loop *loop, struct ev_io *io, uint32_t ev)
 	STAT_ADD(s->wrt->bstats[s->be->gidx].requests, 1);
 }
 
+/*
+ * The replay as a tiny TCP sender: within the backend's window (the fast
+ * path records its ACK and window in the slot), polling every millisecond
+ * while the window holds it back, go-back-N from the acknowledged byte with
+ * exponential back-off when nothing moves. Usually the first send is all
+ * of it and the first look finds it acknowledged.
+ */
+static void replay_pump(struct lb_splice *s, uint64_t now)
+{
+	struct lb_worker *w = s->sp->w;
+	const struct lc_conn *c = &s->sp->conns[s->slot];
+	uint32_t ack = __atomic_load_n(&c->ack_b, __ATOMIC_RELAXED);
+	uint32_t raw = __atomic_load_n(&c->wnd_b, __ATOMIC_RELAXED);
+	uint32_t acked = ack - s->sb, need = s->nrep + (s->rep_fin ? 1u : 0u), wnd, limit;
+
+	if ((int32_t)acked < 0)
+		acked = 0;
+	if (acked >= need) {
+		s->state = SP_LIVE;
+		free(s->rep);
+		s->rep = NULL;
+		return;
+	}
+	if (acked > s->acked || !s->progress) {
+		s->acked = acked;
+		s->tries = 0;
+		s->rto_ms = SP_RTO_MS;
+		s->progress = now;
+	}
+	/* No ACK through the fast path yet: the window the socket had. */
+	wnd = ack == s->sb && !raw ? s->wnd0 : raw << s->wsb;
+	limit = acked + wnd < s->nrep ? acked + wnd : s->nrep;
+	if (s->sent < acked)
+		s->sent = acked;
+	if (s->sent < limit || (s->sent == s->nrep && !s->sent)) {
+		replay_send(s, s->sent, limit);
+		s->sent = limit;
+	} else if (now - s->progress >= s->rto_ms) {
+		if (++s->tries > SP_RTO_TRIES) {
+			/* Forgotten: the next packet of either end meets the kernel, which resets
+			 * it. */
+			log_warn(
+				"splice %s -> %s: backend never acknowledged the request; dropping",
+				s->client_ip, s->be->cfg->addr.text);
+			STAT_ADD(w->ws.sp_failed, 1);
+			STAT_ADD(w->ws.sp_live, -1);
+			sp_free(s, true);
+			return;
+		}
+		STAT_ADD(w->ws.sp_rtx, 1);
+		/* At least one segment, as a window probe when the window is shut. */
+		if (acked < s->nrep)
+			replay_send(s, acked, limit > acked ? limit : s->nrep);
+		else
+			replay_segment(s, s->nrep, 0, true);
+		s->rto_ms *= 2;
+		s->progress = now;
+	}
+	ev_timer_arm(&w->loop, &s->timer,
+		     s->sent < s->nrep && s->sent == limit && wnd ? now + 1
+								  : s->progress + s->rto_ms);
+}
+
 static void on_sp_timer(struct ev_loop *loop, struct ev_timer *t)
 {
 	struct lb_splice *s = container_of(t, struct lb_splice, timer);
-	uint32_t acked, need;
 
 	if (s->state == SP_CONNECT) {
 		rt_backend_failed(s->wrt->rt, s->be, ev_now(loop));
 		sp_fail(s, s->io.fd, 504, "backend connect timed out");
 		return;
 	}
-	acked = __atomic_load_n(&s->sp->conns[s->slot].ack_b, __ATOMIC_RELAXED) - s->sb;
-	need = s->nrep + (s->rep_fin ? 1u : 0u);
-	if ((int32_t)acked >= (int32_t)need) {
-		s->state = SP_LIVE;
-		free(s->rep);
-		s->rep = NULL;
-		return;
-	}
-	if (++s->tries > SP_RTO_TRIES) {
-		/* Forgotten: the next packet of either end meets the kernel, which resets it. */
-		log_warn("splice %s -> %s: backend never acknowledged the request; dropping",
-			 s->client_ip, s->be->cfg->addr.text);
-		STAT_ADD(s->sp->w->ws.sp_failed, 1);
-		STAT_ADD(s->sp->w->ws.sp_live, -1);
-		sp_free(s, true);
-		return;
-	}
-	if ((int32_t)acked < 0)
-		acked = 0;
-	STAT_ADD(s->sp->w->ws.sp_rtx, 1);
-	if (acked < s->nrep)
-		replay_send(s, acked);
-	else
-		replay_segment(s, s->nrep, 0, true);
-	s->rto_ms *= 2;
-	ev_timer_arm(loop, t, ev_now(loop) + s->rto_ms);
+	replay_pump(s, ev_now(loop));
 }
 
 /* Removes a spliced connection's entries and accounts for it. */

@@ -151,8 +151,11 @@ int lc_splice(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 	}
 
-	if (dir == LC_B2C && tcp->ack && (__s32)(ack - conn->ack_b) > 0)
-		conn->ack_b = ack; /* racing CPUs may lose a step; the next ACK repairs it */
+	if (dir == LC_B2C && tcp->ack && (__s32)(ack - conn->ack_b) >= 0) {
+		/* Racing CPUs may lose a step; the next ACK repairs it. */
+		conn->ack_b = ack;
+		conn->wnd_b = bpf_ntohs(tcp->window);
+	}
 	if (fin) {
 		__sync_fetch_and_or(&conn->flags, dir == LC_C2B ? LC_F_FIN_C : LC_F_FIN_B);
 		stat_add(LC_S_FIN, 1);
