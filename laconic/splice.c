@@ -636,6 +636,7 @@ static int splice_now(struct lb_splice *s, int bfd, const char **why)
 	s->wsb = (uint8_t)bi.tcpi_snd_wscale;
 	s->state = SP_REPLAY;
 	STAT_ADD(sp->w->ws.sp_live, 1);
+	STAT_ADD(s->wrt->bstats[s->be->gidx].requests, 1);
 	replay_pump(s, ev_now(&sp->w->loop));
 	return 0;
 }
@@ -657,11 +658,9 @@ static void on_connect(struct ev_loop *loop, struct ev_io *io, uint32_t ev)
 	 * removes it from the epoll set, in both outcomes. */
 	ev_timer_cancel(loop, &s->timer);
 	s->state = SP_REPLAY; /* for sp_fail: the watcher needs no removal */
-	if (splice_now(s, bfd, &why)) {
+	/* s may be gone when splice_now() returns 0 (the replay can end it). */
+	if (splice_now(s, bfd, &why))
 		sp_fail(s, bfd, 502, why);
-		return;
-	}
-	STAT_ADD(s->wrt->bstats[s->be->gidx].requests, 1);
 }
 
 /*
