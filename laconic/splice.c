@@ -131,8 +131,13 @@ struct lb_splicer {
 	struct lc_agent *agent;
 	struct lc_conn *conns;
 	int raw; /* IPPROTO_RAW socket for replay segments */
+	/*
+	 * Free connection slots, a FIFO ring: a freed slot is reused last, long
+	 * after any fast-path run that still held its deleted entries (RCU)
+	 * could write to it.
+	 */
 	uint32_t *free_slots;
-	uint32_t nfree;
+	uint32_t nslots, nfree, free_head;
 	uint32_t port_first, port_step, nports, cursor;
 	uint8_t *port_used; /* by port index */
 	uint32_t linger_ms;
@@ -377,7 +382,7 @@ static void sp_free(struct lb_splice *s, bool entries)
 	}
 	ev_timer_cancel(&w->loop, &s->timer);
 	port_put(sp, s->port);
-	sp->free_slots[sp->nfree++] = s->slot;
+	sp->free_slots[(sp->free_head + sp->nfree++) % sp->nslots] = s->slot;
 	STAT_ADD(s->wrt->bstats[s->be->gidx].active, -1);
 	bal_conn_end(s->wrt->bal[s->be->pool], s->be->idx);
 	wrt_unuse(s->wrt);
@@ -874,7 +879,9 @@ int splice_start(struct lb_worker *w, struct lb_wrt *wrt, struct lb_backend *be,
 		port_put(sp, s->port);
 		goto err;
 	}
-	s->slot = sp->free_slots[--sp->nfree];
+	s->slot = sp->free_slots[sp->free_head];
+	sp->free_head = (sp->free_head + 1) % sp->nslots;
+	sp->nfree--;
 	ev_timer_arm(&w->loop, &s->timer, ev_now(&w->loop) + wrt->rt->cfg->timeout_connect_ms);
 	wrt->users++;
 	STAT_ADD(w->ws.sp_started, 1);
@@ -935,7 +942,8 @@ int splicer_create(struct lb_worker *w, const struct cfg *cfg, struct lb_splicer
 		goto err;
 	}
 	for (i = 0; i < per; i++)
-		sp->free_slots[sp->nfree++] = lo + per - 1 - i;
+		sp->free_slots[sp->nfree++] = lo + i;
+	sp->nslots = per ? per : 1;
 	ev_timer_init(&sp->tick, on_tick);
 	*out = sp;
 	return 0;
