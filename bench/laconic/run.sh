@@ -35,7 +35,10 @@
 #                  it is missing or refuses a mode
 #   --only         a comma-separated subset of: nginx, haproxy, laconic-proxy,
 #                  laconic-splice (laconic = both), haproxy-splice (HAProxy
-#                  with `option splice-auto`; only when asked for)
+#                  with `option splice-auto`; only when asked for),
+#                  laconic-splice1 (splice mode with splice_oneshot = on, so
+#                  that `Connection: close` requests are spliced rather than
+#                  proxied; only when asked for)
 #
 # Environment: DUR (seconds per run when not --quick), BENCH_NGINX_EXTRA
 # (directives added to nginx's proxy location, to try variants; by default
@@ -86,9 +89,9 @@ else
 	IFS=, read -ra want <<<"$only"
 	for w in "${want[@]}"; do
 		case $w in
-		nginx | haproxy | haproxy-splice | laconic-proxy | laconic-splice) lbs+=("$w") ;;
+		nginx | haproxy | haproxy-splice | laconic-proxy | laconic-splice | laconic-splice1) lbs+=("$w") ;;
 		laconic) lbs+=(laconic-proxy laconic-splice) ;;
-		*) echo "run.sh: unknown LB '$w' in --only (nginx, haproxy, haproxy-splice, laconic-proxy, laconic-splice, laconic)" >&2; exit 2 ;;
+		*) echo "run.sh: unknown LB '$w' in --only (nginx, haproxy, haproxy-splice, laconic-proxy, laconic-splice, laconic-splice1, laconic)" >&2; exit 2 ;;
 		esac
 	done
 fi
@@ -248,6 +251,15 @@ lb_start() {
 		fi
 		cmd=("$laconic_bin" --listen "$LC_LB_IP:$lb_port" "${backend_args[@]}"
 			--mode "${name#laconic-}" --balance roundrobin --workers 1)
+		if [ "$name" = laconic-splice1 ]; then
+			{
+				printf '[global]\nworkers = 1\nsplice_oneshot = on\n'
+				printf '[listener main]\nlisten = %s:%s\nmode = splice\npool = main\n' "$LC_LB_IP" "$lb_port"
+				printf '[pool main]\n'
+				printf 'backend = %s:80\n' "${LC_BACKEND_IPS[@]}"
+			} >"$dir/laconic.ini"
+			cmd=("$laconic_bin" -c "$dir/laconic.ini")
+		fi
 		;;
 	esac
 	if [ -z "${cg[$name]:-}" ]; then
@@ -292,6 +304,7 @@ lb_start() {
 		case $name in
 		nginx) note "nginx.conf:" && note "$(cat "$dir/nginx.conf")" ;;
 		haproxy*) note "haproxy.cfg:" && note "$(cat "$dir/haproxy.cfg")" ;;
+		laconic-splice1) note "laconic.ini:" && note "$(cat "$dir/laconic.ini")" ;;
 		esac
 	fi
 	lc_in client wrk -t1 -c50 -d1s "http://$LC_LB_IP:$lb_port/small" >/dev/null 2>&1 || true # warm-up
