@@ -90,7 +90,7 @@ int lc_splice(struct __sk_buff *skb)
 	struct lc_flow_key key;
 	struct lc_flow *f;
 	struct lc_conn *conn;
-	__u32 ihl, doff, seq, ack, paylen, slot, ifindex;
+	__u32 ihl, doff, iplen, seq, ack, paylen, slot, ifindex;
 	__u32 from[6], to[6];
 	__u16 win;
 	__s64 d;
@@ -132,9 +132,17 @@ int lc_splice(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 
 	doff = tcp->doff * 4u;
-	if (doff < sizeof(*tcp) || skb->len < ETH_HLEN + ihl + doff)
+	/*
+	 * The IP length, not the frame's: Ethernet pads short frames (a bare
+	 * ACK) to 60 bytes. A GSO skb carries its whole length there; only BIG
+	 * TCP writes 0, and then the frame length is the one to trust.
+	 */
+	iplen = bpf_ntohs(ip->tot_len);
+	if (!iplen || iplen > skb->len - ETH_HLEN)
+		iplen = skb->len - ETH_HLEN;
+	if (doff < sizeof(*tcp) || iplen < ihl + doff)
 		return TC_ACT_SHOT;
-	paylen = skb->len - ETH_HLEN - ihl - doff;
+	paylen = iplen - ihl - doff;
 	seq = bpf_ntohl(tcp->seq);
 	ack = bpf_ntohl(tcp->ack_seq);
 	fin = tcp->fin;

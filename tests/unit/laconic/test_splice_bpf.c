@@ -1,0 +1,1026 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Description: laconic's splice fast path (laconic/bpf/splice.bpf.c), the
+ * real BPF object the program links (lc_bpf_obj), loaded with libbpf and run
+ * on hand-built Ethernet/IPv4/TCP frames with BPF_PROG_TEST_RUN.
+ *
+ * Why: the program rewrites addresses, ports, seq, ack and window and patches
+ * both checksums incrementally; a wrong offset, a ones'-complement slip on a
+ * sequence wrap or a window clamp corrupts every spliced connection, and the
+ * integration tests only notice as stalls. Here each output frame is compared
+ * byte for byte with the frame the test builds itself from the translated
+ * fields (the contract in splice-abi.h: offsets added modulo 2^32, window
+ * (win << shl) >> shr clamped to 16 bits, unchanged on RST), with checksums
+ * computed by a plain full recomputation, and both checksums of the output
+ * are recomputed again. That oracle is exact here because BPF_PROG_TEST_RUN
+ * builds a CHECKSUM_NONE skb, so the program takes its "complete checksum"
+ * branch; the CHECKSUM_PARTIAL branch (veth with offload: only the
+ * pseudo-header sum is patched) is not reachable from this harness and is
+ * left to the integration tests. Also checked: the slot (flags, ack_b,
+ * wnd_b, bytes, pkts), the per-CPU counters, and every path that must leave
+ * a frame to the kernel untouched (TC_ACT_OK) or drop it (TC_ACT_SHOT).
+ *
+ * Needs root (CAP_BPF + CAP_NET_ADMIN): without the privilege or without BPF
+ * in the kernel it prints why and exits 77 (skipped). Any other failure,
+ * including the verifier rejecting the object, fails.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "log.h"
+#include "splice-abi.h"
+
+extern const unsigned char lc_bpf_obj[];
+extern const size_t lc_bpf_obj_len;
+
+#define NSLOTS	     64u
+#define NFLOWS	     256u
+#define MAXFRAME     2048u
+#define RANDOM_CASES 1000u
+
+/* TCP flags (byte 13 of the header). */
+#define F_FIN 0x01u
+#define F_SYN 0x02u
+#define F_RST 0x04u
+#define F_PSH 0x08u
+#define F_ACK 0x10u
+
+#define ETH_LEN	     14u
+#define ETHERTYPE_IP 0x0800u
+
+static struct bpf_object *obj;
+static int prog_fd = -1, flows_fd = -1, conns_fd = -1, stats_fd = -1, ncpus;
+
+/* ------------------------------------------------------------ frames */
+
+/* One TCP segment as the test describes it; addresses and ports host order. */
+struct seg {
+	uint32_t saddr, daddr;
+	uint16_t sport, dport;
+	uint32_t seq, ack;
+	uint8_t flags;
+	uint16_t win;
+	uint16_t paylen;
+	uint8_t ipopt, tcpopt; /* option bytes, multiples of 4 (NOPs) */
+	uint8_t fill;	       /* first payload byte; the rest follow from it */
+};
+
+static void put16(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, v >> 16);
+	put16(p + 2, v);
+}
+
+static uint32_t get16(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 8 | p[1];
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return get16(p) << 16 | get16(p + 2);
+}
+
+/* Ones'-complement sum of big-endian 16-bit words, not folded. */
+static uint64_t sum16(const uint8_t *p, size_t n, uint64_t acc)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < n; i += 2)
+		acc += get16(p + i);
+	if (n & 1)
+		acc += (uint32_t)p[n - 1] << 8;
+	return acc;
+}
+
+static uint16_t fold(uint64_t acc)
+{
+	while (acc >> 16)
+		acc = (acc & 0xffff) + (acc >> 16);
+	return (uint16_t)~acc;
+}
+
+/* Full recomputations over a frame, ignoring the checksum fields' contents. */
+static uint16_t ip_csum(const uint8_t *f)
+{
+	const uint8_t *ip = f + ETH_LEN;
+	size_t ihl = (size_t)(ip[0] & 0xfu) * 4u;
+
+	return fold(sum16(ip, ihl, 0) - get16(ip + 10));
+}
+
+static uint16_t tcp_csum(const uint8_t *f)
+{
+	const uint8_t *ip = f + ETH_LEN;
+	size_t ihl = (size_t)(ip[0] & 0xfu) * 4u, tlen = get16(ip + 2) - ihl;
+	const uint8_t *tcp = ip + ihl;
+	uint64_t acc = sum16(ip + 12, 8, 0) + 6u /* IPPROTO_TCP */ + tlen;
+
+	return fold(sum16(tcp, tlen, acc) - get16(tcp + 16));
+}
+
+static int build(const struct seg *s, uint8_t *f, size_t cap, size_t *len)
+{
+	static const uint8_t macs[12] = { 2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2 };
+	size_t ihl = 20u + s->ipopt, doff = 20u + s->tcpopt, n;
+	uint8_t *ip = f + ETH_LEN, *tcp;
+
+	n = ETH_LEN + ihl + doff + s->paylen;
+	if (s->ipopt % 4 || s->tcpopt % 4 || ihl > 60 || doff > 60 || n > cap)
+		return -EINVAL;
+	memset(f, 0, n);
+	memcpy(f, macs, sizeof(macs));
+	put16(f + 12, ETHERTYPE_IP);
+	ip[0] = (uint8_t)(0x40 | ihl / 4);
+	put16(ip + 2, (uint32_t)(ihl + doff + s->paylen));
+	put16(ip + 4, 0x1234);
+	put16(ip + 6, 0x4000); /* DF */
+	ip[8] = 64;
+	ip[9] = 6;
+	put32(ip + 12, s->saddr);
+	put32(ip + 16, s->daddr);
+	memset(ip + 20, 1, s->ipopt);
+	tcp = ip + ihl;
+	put16(tcp, s->sport);
+	put16(tcp + 2, s->dport);
+	put32(tcp + 4, s->seq);
+	put32(tcp + 8, s->ack);
+	tcp[12] = (uint8_t)(doff / 4 << 4);
+	tcp[13] = s->flags;
+	put16(tcp + 14, s->win);
+	memset(tcp + 20, 1, s->tcpopt);
+	for (size_t i = 0; i < s->paylen; i++)
+		tcp[doff + i] = (uint8_t)(s->fill + i * 7);
+	put16(ip + 10, ip_csum(f));
+	put16(tcp + 16, tcp_csum(f));
+	*len = n;
+	return 0;
+}
+
+/* What the contract says the fast path makes of s under entry fl. */
+static void translate(const struct seg *s, const struct lc_flow *fl, struct seg *out)
+{
+	*out = *s;
+	out->saddr = ntohl(fl->saddr);
+	out->daddr = ntohl(fl->daddr);
+	out->sport = ntohs(fl->sport);
+	out->dport = ntohs(fl->dport);
+	out->seq = s->seq + fl->seq_off;
+	if (s->flags & F_ACK)
+		out->ack = s->ack + fl->ack_off;
+	if (!(s->flags & F_RST)) {
+		uint64_t w = ((uint64_t)s->win << fl->wnd_shl) >> fl->wnd_shr;
+
+		out->win = (uint16_t)(w > 0xffff ? 0xffff : w);
+	}
+}
+
+/* Both checksums of an output frame against a full recomputation. */
+static int csums_ok(const uint8_t *f, size_t len)
+{
+	const uint8_t *ip = f + ETH_LEN;
+	size_t ihl = (size_t)(ip[0] & 0xfu) * 4u;
+
+	if (len < ETH_LEN + ihl + 20 || len != ETH_LEN + get16(ip + 2))
+		return -EINVAL;
+	if (get16(ip + 10) != ip_csum(f)) {
+		fprintf(stderr, "IP checksum %#x, recomputed %#x\n", get16(ip + 10), ip_csum(f));
+		return -EBADMSG;
+	}
+	if (get16(ip + ihl + 16) != tcp_csum(f)) {
+		fprintf(stderr, "TCP checksum %#x, recomputed %#x\n", get16(ip + ihl + 16),
+			tcp_csum(f));
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+/* The output frame must be exactly the expected segment, checksums included. */
+static int frame_is(const uint8_t *out, size_t outlen, const struct seg *want)
+{
+	uint8_t exp[MAXFRAME];
+	size_t len = 0, i;
+	int r = build(want, exp, sizeof(exp), &len);
+
+	if (r)
+		return r;
+	if (outlen != len) {
+		fprintf(stderr, "output %zu bytes, expected %zu\n", outlen, len);
+		return -EBADMSG;
+	}
+	for (i = 0; i < len && out[i] == exp[i]; i++)
+		;
+	if (i < len) {
+		fprintf(stderr,
+			"byte %zu: %#x, expected %#x (seq %#x ack %#x win %u flags %#x len %u)\n",
+			i, out[i], exp[i], want->seq, want->ack, want->win, want->flags,
+			want->paylen);
+		return -EBADMSG;
+	}
+	return csums_ok(out, outlen);
+}
+
+/* ------------------------------------------------------------ maps and runs */
+
+static int run(const uint8_t *in, size_t len, void *out, size_t *outlen, uint32_t *ret)
+{
+	struct bpf_test_run_opts o = { .sz = sizeof(struct bpf_test_run_opts),
+				       .data_in = in,
+				       .data_size_in = (uint32_t)len,
+				       .data_out = out,
+				       .data_size_out = MAXFRAME,
+				       .repeat = 1 };
+
+	if (bpf_prog_test_run_opts(prog_fd, &o))
+		return -errno;
+	*outlen = o.data_size_out;
+	*ret = o.retval;
+	return 0;
+}
+
+/* Runs a frame expecting `want` back and the frame itself unchanged. */
+static void run_untouched(const uint8_t *in, size_t len, uint32_t want)
+{
+	uint8_t out[MAXFRAME];
+	size_t outlen = 0;
+	uint32_t ret = 0;
+	int r = run(in, len, out, &outlen, &ret);
+
+	if (r)
+		fail_msg("BPF_PROG_TEST_RUN on %zu bytes: %s", len, log_errstr(-r));
+	assert_int_equal(ret, want);
+	assert_int_equal(outlen, len);
+	assert_memory_equal(out, in, len);
+}
+
+static struct lc_flow_key key_of(const struct seg *s)
+{
+	struct lc_flow_key k = { .saddr = htonl(s->saddr),
+				 .daddr = htonl(s->daddr),
+				 .sport = htons(s->sport),
+				 .dport = htons(s->dport) };
+
+	return k;
+}
+
+static int flow_put(const struct seg *s, const struct lc_flow *fl)
+{
+	struct lc_flow_key k = key_of(s);
+
+	return bpf_map_update_elem(flows_fd, &k, fl, BPF_ANY) ? -errno : 0;
+}
+
+static int flow_del(const struct seg *s)
+{
+	struct lc_flow_key k = key_of(s);
+
+	return bpf_map_delete_elem(flows_fd, &k) ? -errno : 0;
+}
+
+static int slot_get(uint32_t slot, struct lc_conn *c)
+{
+	return bpf_map_lookup_elem(conns_fd, &slot, c) ? -errno : 0;
+}
+
+static int slot_set(uint32_t slot, const struct lc_conn *c)
+{
+	return bpf_map_update_elem(conns_fd, &slot, c, BPF_ANY) ? -errno : 0;
+}
+
+static uint64_t stat_sum(uint32_t which)
+{
+	uint64_t v[1024], sum = 0;
+
+	assert_true(ncpus > 0 && ncpus <= 1024);
+	assert_int_equal(bpf_map_lookup_elem(stats_fd, &which, v), 0);
+	for (int i = 0; i < ncpus; i++)
+		sum += v[i];
+	return sum;
+}
+
+/* Before each test: no entries, zeroed slots and counters. */
+static int reset(void **state)
+{
+	struct lc_flow_key k;
+	struct lc_conn zero = { 0 };
+	uint64_t v[1024] = { 0 };
+	uint32_t i;
+
+	(void)state;
+	while (!bpf_map_get_next_key(flows_fd, NULL, &k))
+		if (bpf_map_delete_elem(flows_fd, &k))
+			return -errno;
+	for (i = 0; i < NSLOTS; i++)
+		if (slot_set(i, &zero))
+			return -errno;
+	for (i = 0; i < LC_S_MAX; i++)
+		if (bpf_map_update_elem(stats_fd, &i, v, BPF_ANY))
+			return -errno;
+	return 0;
+}
+
+/*
+ * A spliced pair as splice.c would write it: client 10.0.0.1:40000 -> VIP
+ * 10.0.0.100:80 becomes LB 10.1.0.100:50000 -> backend 10.1.0.2:8080 and
+ * back. Offsets chosen so both directions wrap around 2^32.
+ */
+static const struct seg c2b_seg = { .saddr = 0x0a000001,
+				    .daddr = 0x0a000064,
+				    .sport = 40000,
+				    .dport = 80,
+				    .seq = 0xfffff000,
+				    .ack = 0x00000100,
+				    .flags = F_ACK | F_PSH,
+				    .win = 1000,
+				    .paylen = 100,
+				    .fill = 3 };
+static const struct seg b2c_seg = { .saddr = 0x0a010002,
+				    .daddr = 0x0a010064,
+				    .sport = 8080,
+				    .dport = 50000,
+				    .seq = 0x7ffffff0,
+				    .ack = 0x12345678,
+				    .flags = F_ACK,
+				    .win = 0xfff0,
+				    .paylen = 0,
+				    .fill = 5 };
+
+static struct lc_flow c2b_flow(uint32_t slot)
+{
+	struct lc_flow f = { .saddr = htonl(0x0a010064),
+			     .daddr = htonl(0x0a010002),
+			     .sport = htons(50000),
+			     .dport = htons(8080),
+			     .seq_off = 0x12345678u - 0xfffff000u,
+			     .ack_off = 0x00002000u,
+			     .guard_seq = 0xffffef00u,
+			     .slot = slot,
+			     .dir = LC_C2B,
+			     .state = LC_LIVE,
+			     .wnd_shl = 7,
+			     .wnd_shr = 2,
+			     .ifindex = 2 };
+
+	return f;
+}
+
+static struct lc_flow b2c_flow(uint32_t slot)
+{
+	struct lc_flow f = { .saddr = htonl(0x0a000064),
+			     .daddr = htonl(0x0a000001),
+			     .sport = htons(80),
+			     .dport = htons(40000),
+			     .seq_off = 0x90000000u,
+			     .ack_off = 0u - 0x00002000u,
+			     .guard_seq = 0x7fffff00u,
+			     .slot = slot,
+			     .dir = LC_B2C,
+			     .state = LC_LIVE,
+			     .wnd_shl = 2,
+			     .wnd_shr = 7,
+			     .ifindex = 3 };
+
+	return f;
+}
+
+static void put_pair(uint32_t slot)
+{
+	struct lc_flow c = c2b_flow(slot), b = b2c_flow(slot);
+
+	assert_int_equal(flow_put(&c2b_seg, &c), 0);
+	assert_int_equal(flow_put(&b2c_seg, &b), 0);
+}
+
+/* Runs s through the program expecting a translation under fl. */
+static void run_translated(const struct seg *s, const struct lc_flow *fl)
+{
+	uint8_t in[MAXFRAME], out[MAXFRAME];
+	size_t len = 0, outlen = 0;
+	uint32_t ret = 0;
+	struct seg want;
+
+	assert_int_equal(build(s, in, sizeof(in), &len), 0);
+	assert_int_equal(run(in, len, out, &outlen, &ret), 0);
+	assert_int_equal(ret, TC_ACT_REDIRECT);
+	translate(s, fl, &want);
+	assert_int_equal(frame_is(out, outlen, &want), 0);
+}
+
+/* ------------------------------------------------------------ tests */
+
+static void test_translate_both_ways(void **state)
+{
+	struct lc_flow c = c2b_flow(1), b = b2c_flow(1);
+	const struct seg hand = { .saddr = 0x0a010064,
+				  .daddr = 0x0a010002,
+				  .sport = 50000,
+				  .dport = 8080,
+				  .seq = 0x12345678,
+				  .ack = 0x2100,
+				  .flags = F_ACK | F_PSH,
+				  .win = 32000,
+				  .paylen = 100,
+				  .fill = 3 };
+	uint8_t in[MAXFRAME], out[MAXFRAME];
+	const uint8_t *ip = out + ETH_LEN, *tcp = ip + 20;
+	size_t len = 0, outlen = 0;
+	uint32_t ret = 0;
+
+	(void)state;
+	put_pair(1);
+
+	/* Field by field, against numbers worked out by hand. */
+	assert_int_equal(build(&c2b_seg, in, sizeof(in), &len), 0);
+	assert_int_equal(run(in, len, out, &outlen, &ret), 0);
+	assert_int_equal(ret, TC_ACT_REDIRECT);
+	assert_int_equal(outlen, len);
+	assert_int_equal(get32(ip + 12), 0x0a010064);
+	assert_int_equal(get32(ip + 16), 0x0a010002);
+	assert_int_equal(get16(tcp), 50000);
+	assert_int_equal(get16(tcp + 2), 8080);
+	assert_int_equal(get32(tcp + 4), 0x12345678);
+	assert_int_equal(get32(tcp + 8), 0x00002100);
+	assert_int_equal(get16(tcp + 14), (1000u << 7) >> 2);
+	assert_int_equal(tcp[13], F_ACK | F_PSH);
+	assert_memory_equal(out, in, 12); /* MACs: bpf_redirect_neigh's business */
+	assert_memory_equal(tcp + 20, in + ETH_LEN + 40, c2b_seg.paylen);
+	assert_int_equal(csums_ok(out, outlen), 0);
+	assert_int_equal(frame_is(out, outlen, &hand), 0);
+
+	assert_int_equal(build(&b2c_seg, in, sizeof(in), &len), 0);
+	assert_int_equal(run(in, len, out, &outlen, &ret), 0);
+	assert_int_equal(ret, TC_ACT_REDIRECT);
+	assert_int_equal(get32(ip + 12), 0x0a000064);
+	assert_int_equal(get32(ip + 16), 0x0a000001);
+	assert_int_equal(get16(tcp), 80);
+	assert_int_equal(get16(tcp + 2), 40000);
+	assert_int_equal(get32(tcp + 4), 0x0ffffff0);		/* 0x7ffffff0 + 0x90000000 */
+	assert_int_equal(get32(tcp + 8), 0x12343678);		/* 0x12345678 - 0x2000 */
+	assert_int_equal(get16(tcp + 14), (0xfff0u << 2) >> 7); /* shrunk */
+	assert_int_equal(csums_ok(out, outlen), 0);
+
+	/* The same through the generic oracle, and a window that clamps. */
+	run_translated(&c2b_seg, &c);
+	run_translated(&b2c_seg, &b);
+	{
+		struct seg s = c2b_seg;
+
+		s.win = 0xffff;
+		run_translated(&s, &c);
+		assert_int_equal(build(&s, in, sizeof(in), &len), 0);
+		assert_int_equal(run(in, len, out, &outlen, &ret), 0);
+		assert_int_equal(get16(tcp + 14), 0xffff);
+	}
+	/* Without ACK the ack field is left as it is. */
+	{
+		struct seg s = c2b_seg;
+
+		s.flags = F_PSH;
+		s.ack = 0xdeadbeef;
+		run_translated(&s, &c);
+		assert_int_equal(build(&s, in, sizeof(in), &len), 0);
+		assert_int_equal(run(in, len, out, &outlen, &ret), 0);
+		assert_int_equal(get32(tcp + 8), 0xdeadbeef);
+	}
+	/* IP and TCP options move the headers; odd payload lengths pad the sum. */
+	{
+		struct seg s = c2b_seg;
+
+		s.ipopt = 8;
+		s.tcpopt = 12;
+		s.paylen = 333;
+		run_translated(&s, &c);
+	}
+}
+
+static uint64_t rng = 0x9e3779b97f4a7c15u;
+
+static uint32_t rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (uint32_t)(rng >> 16);
+}
+
+/* Uniform, or close to 0 or to 2^32 half of the time, so sums wrap often. */
+static uint32_t rnd_seq(void)
+{
+	switch (rnd() % 4) {
+	case 0:
+		return 0u - 1u - rnd() % 4096;
+	case 1:
+		return rnd() % 4096;
+	default:
+		return rnd();
+	}
+}
+
+static void test_random(void **state)
+{
+	uint64_t bytes = 0, fins = 0, rsts = 0;
+	uint8_t in[MAXFRAME], out[MAXFRAME];
+	size_t len = 0, outlen = 0;
+	uint32_t ret = 0, i;
+
+	(void)state;
+	for (i = 0; i < RANDOM_CASES; i++) {
+		struct seg s = { .saddr = rnd(),
+				 .daddr = rnd(),
+				 .sport = (uint16_t)rnd(),
+				 .dport = (uint16_t)rnd(),
+				 .seq = rnd_seq(),
+				 .ack = rnd_seq(),
+				 .flags = (uint8_t)(F_ACK | (rnd() % 2 ? F_PSH : 0)),
+				 .win = (uint16_t)rnd(),
+				 .paylen = (uint16_t)(rnd() % 1401),
+				 .ipopt = (uint8_t)(rnd() % 3 ? 0 : 4 * (rnd() % 11)),
+				 .tcpopt = (uint8_t)(rnd() % 3 ? 0 : 4 * (rnd() % 11)),
+				 .fill = (uint8_t)rnd() };
+		struct lc_flow fl = { .saddr = rnd(),
+				      .daddr = rnd(),
+				      .sport = (uint16_t)rnd(),
+				      .dport = (uint16_t)rnd(),
+				      .seq_off = rnd_seq(),
+				      .ack_off = rnd_seq(),
+				      .slot = i % NSLOTS,
+				      .dir = (uint8_t)(rnd() % 2),
+				      .state = LC_LIVE,
+				      .wnd_shl = (uint8_t)(rnd() % 15),
+				      .wnd_shr = (uint8_t)(rnd() % 15),
+				      .ifindex = 1 + rnd() % 8 };
+		struct lc_conn zero = { 0 }, c = { 0 };
+		struct seg want;
+		uint32_t r = rnd() % 16;
+
+		if (r == 0)
+			s.flags = F_RST; /* no ACK: the ack field stays */
+		else if (r == 1)
+			s.flags |= F_RST;
+		else if (r < 4)
+			s.flags |= F_FIN;
+		/* Guard at or before seq: never a drop here (wraps included). */
+		fl.guard_seq = s.seq - (rnd() % 2 ? 0 : rnd() % 100000);
+		fins += !!(s.flags & F_FIN);
+		rsts += !!(s.flags & F_RST);
+		bytes += s.paylen;
+
+		assert_int_equal(slot_set(fl.slot, &zero), 0);
+		assert_int_equal(flow_put(&s, &fl), 0);
+		assert_int_equal(build(&s, in, sizeof(in), &len), 0);
+		assert_int_equal(run(in, len, out, &outlen, &ret), 0);
+		translate(&s, &fl, &want);
+		if (ret != TC_ACT_REDIRECT || frame_is(out, outlen, &want))
+			fail_msg("case %u: ret %u, seq %#x+%#x ack %#x+%#x win %u<<%u>>%u len %u "
+				 "flags %#x ipopt %u tcpopt %u",
+				 i, ret, s.seq, fl.seq_off, s.ack, fl.ack_off, s.win, fl.wnd_shl,
+				 fl.wnd_shr, s.paylen, s.flags, s.ipopt, s.tcpopt);
+		assert_int_equal(slot_get(fl.slot, &c), 0);
+		assert_int_equal(c.pkts[fl.dir], 1);
+		assert_int_equal(c.bytes[fl.dir], s.paylen);
+		assert_int_equal(c.pkts[!fl.dir] + c.bytes[!fl.dir], 0);
+		assert_int_equal(flow_del(&s), 0);
+	}
+	assert_int_equal(stat_sum(LC_S_TRANSLATED), RANDOM_CASES);
+	assert_int_equal(stat_sum(LC_S_BYTES), bytes);
+	assert_int_equal(stat_sum(LC_S_FIN), fins);
+	assert_int_equal(stat_sum(LC_S_RST), rsts);
+}
+
+static void test_no_entry(void **state)
+{
+	uint8_t in[MAXFRAME];
+	size_t len = 0;
+	struct seg s = c2b_seg;
+
+	(void)state;
+	put_pair(0);
+	s.sport++; /* one field off the entry's key */
+	assert_int_equal(build(&s, in, sizeof(in), &len), 0);
+	run_untouched(in, len, TC_ACT_OK);
+	s = b2c_seg;
+	s.daddr++;
+	assert_int_equal(build(&s, in, sizeof(in), &len), 0);
+	run_untouched(in, len, TC_ACT_OK);
+	assert_int_equal(stat_sum(LC_S_TRANSLATED), 0);
+}
+
+static void test_syn_passes(void **state)
+{
+	static const uint8_t syns[] = { F_SYN, F_SYN | F_ACK };
+	uint8_t in[MAXFRAME];
+	size_t len = 0, i;
+	struct lc_conn c = { 0 };
+
+	(void)state;
+	put_pair(2);
+	for (i = 0; i < sizeof(syns); i++) {
+		struct seg s = i ? b2c_seg : c2b_seg;
+
+		s.flags = syns[i];
+		s.paylen = 0;
+		assert_int_equal(build(&s, in, sizeof(in), &len), 0);
+		run_untouched(in, len, TC_ACT_OK);
+		assert_int_equal(stat_sum(LC_S_SYN_PASS), i + 1);
+	}
+	assert_int_equal(slot_get(2, &c), 0);
+	assert_int_equal(c.pkts[0] + c.pkts[1] + c.flags, 0);
+	assert_int_equal(stat_sum(LC_S_TRANSLATED), 0);
+}
+
+static void test_hold_drops(void **state)
+{
+	struct lc_flow f = c2b_flow(3);
+	uint8_t in[MAXFRAME], out[MAXFRAME];
+	size_t len = 0, outlen = 0;
+	uint32_t ret = 0;
+	struct lc_conn c = { 0 };
+
+	(void)state;
+	f.state = LC_HOLD;
+	assert_int_equal(flow_put(&c2b_seg, &f), 0);
+	assert_int_equal(build(&c2b_seg, in, sizeof(in), &len), 0);
+	assert_int_equal(run(in, len, out, &outlen, &ret), 0);
+	assert_int_equal(ret, TC_ACT_SHOT);
+	assert_int_equal(stat_sum(LC_S_HOLD_DROP), 1);
+	assert_int_equal(stat_sum(LC_S_TRANSLATED), 0);
+	assert_int_equal(slot_get(3, &c), 0);
+	assert_int_equal(c.pkts[0], 0);
+
+	/* A slot outside lc_conns: dropped, never translated blind. */
+	f = c2b_flow(NSLOTS + 5);
+	assert_int_equal(flow_put(&c2b_seg, &f), 0);
+	assert_int_equal(run(in, len, out, &outlen, &ret), 0);
+	assert_int_equal(ret, TC_ACT_SHOT);
+	assert_int_equal(stat_sum(LC_S_TRANSLATED), 0);
+}
+
+static void test_guard(void **state)
+{
+	struct lc_flow f = c2b_flow(4);
+	uint8_t in[MAXFRAME], out[MAXFRAME];
+	size_t len = 0, outlen = 0;
+	uint32_t ret = 0;
+	struct seg s = c2b_seg;
+	struct lc_conn c = { 0 };
+
+	(void)state;
+	f.guard_seq = 0x00000010; /* just past the wrap: seq 0xfffff000 is before it */
+	assert_int_equal(flow_put(&s, &f), 0);
+
+	/* Payload starting before the guard, even if it reaches past it. */
+	s.seq = 0x00000010 - 50;
+	assert_int_equal(build(&s, in, sizeof(in), &len), 0);
+	assert_int_equal(run(in, len, out, &outlen, &ret), 0);
+	assert_int_equal(ret, TC_ACT_SHOT);
+	s.seq = 0xfffff000;
+	assert_int_equal(build(&s, in, sizeof(in), &len), 0);
+	assert_int_equal(run(in, len, out, &outlen, &ret), 0);
+	assert_int_equal(ret, TC_ACT_SHOT);
+	/* A FIN before the guard too. */
+	s.paylen = 0;
+	s.flags = F_ACK | F_FIN;
+	assert_int_equal(build(&s, in, sizeof(in), &len), 0);
+	assert_int_equal(run(in, len, out, &outlen, &ret), 0);
+	assert_int_equal(ret, TC_ACT_SHOT);
+	assert_int_equal(stat_sum(LC_S_GUARD_DROP), 3);
+	assert_int_equal(slot_get(4, &c), 0);
+	assert_int_equal(c.pkts[0] + c.flags, 0);
+
+	/* A pure ACK before the guard carries nothing the replay covers. */
+	s.flags = F_ACK;
+	run_translated(&s, &f);
+	/*
+	 * The same ACK padded to Ethernet's 60-byte minimum, as a NIC delivers
+	 * it: the padding is not payload (the IP length says so), so it is
+	 * translated, not dropped as data before the guard.
+	 */
+	assert_int_equal(build(&s, in, sizeof(in), &len), 0);
+	assert_true(len < 60);
+	memset(in + len, 0, 60 - len);
+	assert_int_equal(run(in, 60, out, &outlen, &ret), 0);
+	assert_int_equal(ret, TC_ACT_REDIRECT);
+	assert_int_equal(slot_get(4, &c), 0);
+	assert_int_equal(c.bytes[0], 0);
+	/* Payload starting exactly at the guard. */
+	s.seq = f.guard_seq;
+	s.paylen = 10;
+	run_translated(&s, &f);
+	assert_int_equal(stat_sum(LC_S_GUARD_DROP), 3);
+	assert_int_equal(stat_sum(LC_S_TRANSLATED), 3);
+}
+
+static void test_fin_rst(void **state)
+{
+	struct lc_flow c = c2b_flow(5), b = b2c_flow(5);
+	struct seg s;
+	struct lc_conn k = { 0 };
+
+	(void)state;
+	put_pair(5);
+	s = c2b_seg;
+	s.flags = F_ACK | F_FIN;
+	run_translated(&s, &c);
+	assert_int_equal(slot_get(5, &k), 0);
+	assert_int_equal(k.flags, LC_F_FIN_C);
+	s = b2c_seg;
+	s.flags = F_ACK | F_FIN | F_PSH;
+	s.paylen = 7;
+	run_translated(&s, &b);
+	assert_int_equal(slot_get(5, &k), 0);
+	assert_int_equal(k.flags, LC_F_FIN_C | LC_F_FIN_B);
+	assert_int_equal(stat_sum(LC_S_FIN), 2);
+
+	/* RST from the backend: flag set, window left alone (translate() knows). */
+	assert_int_equal(slot_set(5, &(struct lc_conn){ 0 }), 0);
+	s = b2c_seg;
+	s.flags = F_RST | F_ACK;
+	s.win = 0x1234;
+	run_translated(&s, &b);
+	assert_int_equal(slot_get(5, &k), 0);
+	assert_int_equal(k.flags, LC_F_RST);
+	/* And from the client, without ACK. */
+	assert_int_equal(slot_set(5, &(struct lc_conn){ 0 }), 0);
+	s = c2b_seg;
+	s.flags = F_RST;
+	s.paylen = 0;
+	run_translated(&s, &c);
+	assert_int_equal(slot_get(5, &k), 0);
+	assert_int_equal(k.flags, LC_F_RST);
+	assert_int_equal(stat_sum(LC_S_RST), 2);
+}
+
+/*
+ * ack_b and wnd_b: the backend's highest ACK (its own numbers, before the
+ * translation) and the raw window field that came with it; an ACK equal to
+ * ack_b is a window update and takes its window too.
+ */
+static void test_ack_b(void **state)
+{
+	struct lc_flow c = c2b_flow(6), b = b2c_flow(6);
+	struct lc_conn k = { .ack_b = 0xfffffff0 }; /* splice.c starts it at Sb */
+	static const struct {
+		uint32_t ack;
+		uint16_t win;
+		uint8_t flags;
+		bool from_b;
+		uint32_t ack_b, wnd_b;
+	} steps[] = {
+		{ 0xfffffff8, 100, F_ACK, true, 0xfffffff8, 100 },
+		{ 0xfffffff4, 200, F_ACK, true, 0xfffffff8, 100 },	 /* older: kept */
+		{ 0xfffffff8, 300, F_ACK, true, 0xfffffff8, 300 },	 /* window update */
+		{ 0x00000020, 400, F_ACK, true, 0x00000020, 400 },	 /* across the wrap */
+		{ 0x00001000, 500, F_PSH, true, 0x00000020, 400 },	 /* no ACK flag */
+		{ 0x00005000, 600, F_ACK, false, 0x00000020, 400 },	 /* the client's ACK */
+		{ 0x00005000, 0, F_ACK | F_RST, true, 0x00005000, 0 },	 /* RST still acks */
+		{ 0x7fff0000, 0xffff, F_ACK, true, 0x7fff0000, 0xffff }, /* unscaled */
+	};
+	size_t i;
+
+	(void)state;
+	put_pair(6);
+	assert_int_equal(slot_set(6, &k), 0);
+	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		struct seg s = steps[i].from_b ? b2c_seg : c2b_seg;
+
+		s.ack = steps[i].ack;
+		s.win = steps[i].win;
+		s.flags = steps[i].flags;
+		run_translated(&s, steps[i].from_b ? &b : &c);
+		assert_int_equal(slot_get(6, &k), 0);
+		if (k.ack_b != steps[i].ack_b || k.wnd_b != steps[i].wnd_b)
+			fail_msg("step %zu: ack_b %#x wnd_b %u, expected %#x %u", i, k.ack_b,
+				 k.wnd_b, steps[i].ack_b, steps[i].wnd_b);
+	}
+	/* A zeroed slot takes the first ACK in its half of the space. */
+	assert_int_equal(slot_set(6, &(struct lc_conn){ 0 }), 0);
+	run_translated(&b2c_seg, &b);
+	assert_int_equal(slot_get(6, &k), 0);
+	assert_int_equal(k.ack_b, b2c_seg.ack);
+	assert_int_equal(k.wnd_b, b2c_seg.win);
+}
+
+static void test_counters(void **state)
+{
+	struct lc_flow c = c2b_flow(7), b = b2c_flow(7);
+	static const uint16_t lens[] = { 0, 1, 1400, 536, 0, 99 };
+	uint64_t want[2] = { 0, 0 }, pk[2] = { 0, 0 };
+	uint8_t in[MAXFRAME], out[MAXFRAME];
+	size_t i, len = 0, outlen = 0;
+	uint32_t ret = 0;
+	struct lc_conn k = { 0 };
+
+	(void)state;
+	put_pair(7);
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		struct seg s = i % 3 ? b2c_seg : c2b_seg;
+
+		s.paylen = lens[i];
+		run_translated(&s, i % 3 ? &b : &c);
+		want[i % 3 ? 1 : 0] += lens[i];
+		pk[i % 3 ? 1 : 0]++;
+	}
+	/* Dropped and passed packets count nowhere in the slot. */
+	{
+		struct seg s = c2b_seg;
+
+		s.seq = c.guard_seq - 1;
+		assert_int_equal(build(&s, in, sizeof(in), &len), 0);
+		assert_int_equal(run(in, len, out, &outlen, &ret), 0);
+		assert_int_equal(ret, TC_ACT_SHOT);
+		s = b2c_seg;
+		s.flags = F_SYN;
+		assert_int_equal(build(&s, in, sizeof(in), &len), 0);
+		run_untouched(in, len, TC_ACT_OK);
+	}
+	assert_int_equal(slot_get(7, &k), 0);
+	assert_int_equal(k.bytes[LC_C2B], want[0]);
+	assert_int_equal(k.bytes[LC_B2C], want[1]);
+	assert_int_equal(k.pkts[LC_C2B], pk[0]);
+	assert_int_equal(k.pkts[LC_B2C], pk[1]);
+	assert_true(k.last_ns != 0);
+	assert_int_equal(stat_sum(LC_S_TRANSLATED), pk[0] + pk[1]);
+	assert_int_equal(stat_sum(LC_S_BYTES), want[0] + want[1]);
+}
+
+static void test_not_ours(void **state)
+{
+	uint8_t in[MAXFRAME], out[MAXFRAME];
+	size_t len = 0, outlen = 0;
+	uint32_t ret = 0;
+	struct lc_conn k = { 0 };
+
+	(void)state;
+	put_pair(8);
+	assert_int_equal(build(&c2b_seg, in, sizeof(in), &len), 0);
+
+	/* The same bytes as IPv6 or ARP are not IPv4. */
+	put16(in + 12, 0x86dd);
+	run_untouched(in, len, TC_ACT_OK);
+	put16(in + 12, 0x0806);
+	run_untouched(in, len, TC_ACT_OK);
+	put16(in + 12, ETHERTYPE_IP);
+
+	/* UDP with the same ports. */
+	in[ETH_LEN + 9] = 17;
+	run_untouched(in, len, TC_ACT_OK);
+	in[ETH_LEN + 9] = 6;
+
+	/* Fragments: more-fragments set, and a non-zero offset. */
+	put16(in + ETH_LEN + 6, 0x2000);
+	run_untouched(in, len, TC_ACT_OK);
+	put16(in + ETH_LEN + 6, 0x0001);
+	run_untouched(in, len, TC_ACT_OK);
+	put16(in + ETH_LEN + 6, 0x4000);
+
+	/*
+	 * An IHL below 5, with an entry for the tuple the program would read
+	 * if it took the header at its word (ports from the daddr field).
+	 */
+	{
+		struct seg t = c2b_seg;
+		struct lc_flow f = c2b_flow(8);
+
+		t.sport = (uint16_t)(t.daddr >> 16);
+		t.dport = (uint16_t)t.daddr;
+		assert_int_equal(flow_put(&t, &f), 0);
+		in[ETH_LEN] = 0x44;
+		run_untouched(in, len, TC_ACT_OK);
+		in[ETH_LEN] = 0x45;
+		assert_int_equal(flow_del(&t), 0);
+	}
+
+	/*
+	 * Truncated inside the TCP header. (Shorter IPv4 frames cannot be
+	 * tested: BPF_PROG_TEST_RUN refuses them with EINVAL.)
+	 */
+	run_untouched(in, ETH_LEN + 20 + 19, TC_ACT_OK);
+	run_untouched(in, ETH_LEN + 20 + 1, TC_ACT_OK);
+	assert_int_equal(stat_sum(LC_S_TRANSLATED), 0);
+	assert_int_equal(slot_get(8, &k), 0);
+	assert_int_equal(k.pkts[0] + k.pkts[1], 0);
+
+	/* A data offset past the frame or below 5 on a live tuple: dropped. */
+	in[ETH_LEN + 20 + 12] = 15 << 4;
+	assert_int_equal(run(in, ETH_LEN + 20 + 40, out, &outlen, &ret), 0);
+	assert_int_equal(ret, TC_ACT_SHOT);
+	in[ETH_LEN + 20 + 12] = 4 << 4;
+	assert_int_equal(run(in, len, out, &outlen, &ret), 0);
+	assert_int_equal(ret, TC_ACT_SHOT);
+	assert_int_equal(stat_sum(LC_S_TRANSLATED), 0);
+}
+
+/* ------------------------------------------------------------ loading */
+
+/*
+ * Whether this process may load a SCHED_CLS program at all: a two-instruction
+ * program no verifier rejects, so EPERM/EACCES here mean privilege and not
+ * our object (the verifier also answers EACCES when it rejects a program).
+ */
+static int probe(void)
+{
+	const struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	int fd = bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, "lc_probe", "GPL", insns, 2, NULL);
+
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+static int load(void)
+{
+	struct bpf_object_open_opts oo = { .sz = sizeof(struct bpf_object_open_opts),
+					   .object_name = "laconic_splice_test" };
+	struct bpf_program *prog;
+	struct bpf_map *m;
+	int r;
+
+	obj = bpf_object__open_mem(lc_bpf_obj, lc_bpf_obj_len, &oo);
+	if (!obj)
+		return -errno;
+	m = bpf_object__find_map_by_name(obj, LC_MAP_FLOWS);
+	if (!m || bpf_map__set_max_entries(m, NFLOWS))
+		return -ENOENT;
+	m = bpf_object__find_map_by_name(obj, LC_MAP_CONNS);
+	if (!m || bpf_map__set_max_entries(m, NSLOTS))
+		return -ENOENT;
+	r = bpf_object__load(obj);
+	if (r)
+		return r;
+	prog = bpf_object__find_program_by_name(obj, LC_PROG);
+	if (!prog || bpf_program__type(prog) != BPF_PROG_TYPE_SCHED_CLS)
+		return -ENOENT;
+	prog_fd = bpf_program__fd(prog);
+	flows_fd = bpf_object__find_map_fd_by_name(obj, LC_MAP_FLOWS);
+	conns_fd = bpf_object__find_map_fd_by_name(obj, LC_MAP_CONNS);
+	stats_fd = bpf_object__find_map_fd_by_name(obj, LC_MAP_STATS);
+	ncpus = libbpf_num_possible_cpus();
+	if (prog_fd < 0 || flows_fd < 0 || conns_fd < 0 || stats_fd < 0 || ncpus <= 0 ||
+	    ncpus > 1024)
+		return -ENOENT;
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_translate_both_ways, reset),
+		cmocka_unit_test_setup(test_random, reset),
+		cmocka_unit_test_setup(test_no_entry, reset),
+		cmocka_unit_test_setup(test_syn_passes, reset),
+		cmocka_unit_test_setup(test_hold_drops, reset),
+		cmocka_unit_test_setup(test_guard, reset),
+		cmocka_unit_test_setup(test_fin_rst, reset),
+		cmocka_unit_test_setup(test_ack_b, reset),
+		cmocka_unit_test_setup(test_counters, reset),
+		cmocka_unit_test_setup(test_not_ours, reset),
+	};
+	int r = probe();
+
+	if (r == -EPERM || r == -EACCES || r == -ENOSYS) {
+		printf("skip: cannot load a BPF_PROG_TYPE_SCHED_CLS program (%s); "
+		       "this test needs root or CAP_BPF+CAP_NET_ADMIN and a kernel with BPF\n",
+		       log_errstr(-r));
+		return 77;
+	}
+	if (r) {
+		fprintf(stderr, "loading a trivial TC program: %s\n", log_errstr(-r));
+		return 1;
+	}
+	r = load();
+	if (r) {
+		fprintf(stderr, "loading the splice BPF object: %s\n", log_errstr(-r));
+		bpf_object__close(obj);
+		return 1;
+	}
+	r = cmocka_run_group_tests(tests, NULL, NULL);
+	bpf_object__close(obj);
+	return r;
+}
