@@ -121,22 +121,33 @@ out:
 	return 0;
 }
 
+/* Where our filter sits on interface i: its ingress hook, our handle and priority. */
+static void tc_ids(const struct lc_iface *i, struct bpf_tc_hook *hook, struct bpf_tc_opts *opts)
+{
+	*hook = (struct bpf_tc_hook){ .sz = sizeof(*hook),
+				      .ifindex = i->ifindex,
+				      .attach_point = BPF_TC_INGRESS };
+	*opts = (struct bpf_tc_opts){ .sz = sizeof(*opts),
+				      .handle = LC_TC_HANDLE,
+				      .priority = LC_TC_PRIORITY };
+}
+
 static void detach(struct lc_agent *a)
 {
 	size_t n;
 
 	for (n = 0; n < a->nifs; n++) {
 		struct lc_iface *i = &a->ifs[n];
-		struct bpf_tc_hook hook = { .sz = sizeof(struct bpf_tc_hook),
-					    .ifindex = i->ifindex,
-					    .attach_point = BPF_TC_INGRESS };
-		struct bpf_tc_opts opts = { .sz = sizeof(struct bpf_tc_opts),
-					    .handle = LC_TC_HANDLE,
-					    .priority = LC_TC_PRIORITY };
+		struct bpf_tc_hook hook;
+		struct bpf_tc_opts opts;
 
+		tc_ids(i, &hook, &opts);
 		bpf_tc_detach(&hook, &opts);
-		if (i->created_hook)
+		if (i->created_hook) {
+			/* Both points named: libbpf then removes the clsact qdisc itself. */
+			hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
 			bpf_tc_hook_destroy(&hook);
+		}
 	}
 	a->nifs = 0;
 }
@@ -148,15 +159,12 @@ static int attach(struct lc_agent *a, char *err, size_t errlen)
 
 	for (n = 0; n < a->nifs; n++) {
 		struct lc_iface *i = &a->ifs[n];
-		struct bpf_tc_hook hook = { .sz = sizeof(struct bpf_tc_hook),
-					    .ifindex = i->ifindex,
-					    .attach_point = BPF_TC_INGRESS };
-		struct bpf_tc_opts opts = { .sz = sizeof(struct bpf_tc_opts),
-					    .handle = LC_TC_HANDLE,
-					    .priority = LC_TC_PRIORITY,
-					    .prog_fd = a->prog_fd,
-					    .flags = BPF_TC_F_REPLACE };
+		struct bpf_tc_hook hook;
+		struct bpf_tc_opts opts;
 
+		tc_ids(i, &hook, &opts);
+		opts.prog_fd = a->prog_fd;
+		opts.flags = BPF_TC_F_REPLACE;
 		r = bpf_tc_hook_create(&hook);
 		if (r && r != -EEXIST) {
 			errbuf_set(err, errlen, "splice: clsact qdisc on %s: %s", i->name,
