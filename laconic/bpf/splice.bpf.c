@@ -120,6 +120,22 @@ int lc_splice(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	if (tcp->syn) {
 		stat_add(LC_S_SYN_PASS, 1);
+		/*
+		 * A client SYN on a tuple whose connection is over (FIN both
+		 * ways, or RST) and lingering: the client reuses its port for a
+		 * new connection. Its packets must reach the kernel from now on,
+		 * not the old backend connection. A SYN on a live connection is
+		 * left to the kernel alone (no socket: its SYN-ACK draws only a
+		 * challenge ACK), so a blind spoofed SYN cannot cut a connection.
+		 */
+		if (f->dir == LC_C2B && !tcp->ack) {
+			slot = f->slot;
+			conn = bpf_map_lookup_elem(&lc_conns, &slot);
+			if (conn && ((conn->flags & LC_F_RST) ||
+				     (conn->flags & (LC_F_FIN_C | LC_F_FIN_B)) ==
+					     (LC_F_FIN_C | LC_F_FIN_B)))
+				bpf_map_delete_elem(&lc_flows, &key);
+		}
 		return TC_ACT_OK;
 	}
 	if (f->state != LC_LIVE) {

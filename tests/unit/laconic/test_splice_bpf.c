@@ -651,6 +651,46 @@ static void test_syn_passes(void **state)
 	assert_int_equal(stat_sum(LC_S_TRANSLATED), 0);
 }
 
+/*
+ * A client SYN on a tuple whose connection is over (FIN both ways, or RST)
+ * removes the client-side entry: the client reuses its port, and the new
+ * connection belongs to the kernel. On a live connection (even half
+ * closed) the entry stays, so a spoofed SYN cannot cut it.
+ */
+static void test_syn_reuse(void **state)
+{
+	static const uint32_t closed[] = { LC_F_FIN_C | LC_F_FIN_B, LC_F_RST };
+	static const uint32_t live[] = { 0, LC_F_FIN_C, LC_F_FIN_B };
+	uint8_t in[MAXFRAME];
+	size_t len = 0, i;
+	struct lc_flow_key k = key_of(&c2b_seg), kb = key_of(&b2c_seg);
+	struct lc_flow f;
+	struct seg s = c2b_seg;
+
+	(void)state;
+	s.flags = F_SYN;
+	s.paylen = 0;
+	assert_int_equal(build(&s, in, sizeof(in), &len), 0);
+	for (i = 0; i < sizeof(live) / sizeof(live[0]); i++) {
+		struct lc_conn c = { .flags = live[i] };
+
+		put_pair(3);
+		assert_int_equal(slot_set(3, &c), 0);
+		run_untouched(in, len, TC_ACT_OK);
+		assert_int_equal(bpf_map_lookup_elem(flows_fd, &k, &f), 0);
+	}
+	for (i = 0; i < sizeof(closed) / sizeof(closed[0]); i++) {
+		struct lc_conn c = { .flags = closed[i] };
+
+		put_pair(3);
+		assert_int_equal(slot_set(3, &c), 0);
+		run_untouched(in, len, TC_ACT_OK);
+		assert_int_equal(bpf_map_lookup_elem(flows_fd, &k, &f), -ENOENT);
+		/* The backend side keeps its entry until the slow path's teardown. */
+		assert_int_equal(bpf_map_lookup_elem(flows_fd, &kb, &f), 0);
+	}
+}
+
 static void test_hold_drops(void **state)
 {
 	struct lc_flow f = c2b_flow(3);
@@ -995,6 +1035,7 @@ int main(void)
 		cmocka_unit_test_setup(test_random, reset),
 		cmocka_unit_test_setup(test_no_entry, reset),
 		cmocka_unit_test_setup(test_syn_passes, reset),
+		cmocka_unit_test_setup(test_syn_reuse, reset),
 		cmocka_unit_test_setup(test_hold_drops, reset),
 		cmocka_unit_test_setup(test_guard, reset),
 		cmocka_unit_test_setup(test_fin_rst, reset),
