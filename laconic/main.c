@@ -269,6 +269,66 @@ static int splice_sysctls_ok(void)
 	return bad ? -EPROTO : 0;
 }
 
+/*
+ * The LB-side ports of spliced connections belong to no kernel socket once
+ * the splice is done, so nothing stops the kernel from picking one for an
+ * unrelated connect() to the same backend, which would collide with a live
+ * spliced flow. Where the range overlaps the ephemeral range, reserve it
+ * (net.ipv4.ip_local_reserved_ports keeps automatic allocation off it;
+ * explicit binds, ours, still work).
+ */
+static int splice_reserve_ports(const struct cfg *c)
+{
+	const char *path = "/proc/sys/net/ipv4/ip_local_reserved_ports";
+	char range[64], cur[4096], want[32];
+	long lo, hi;
+	ssize_t n;
+	int fd, ret = 0;
+
+	fd = open("/proc/sys/net/ipv4/ip_local_port_range", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0; /* no such sysctl: nothing allocates ports from a range */
+	n = read(fd, range, sizeof(range) - 1);
+	close(fd);
+	if (n <= 0 || (range[n] = '\0', sscanf(range, "%ld %ld", &lo, &hi) != 2) ||
+	    (long)c->splice_port_max < lo || (long)c->splice_port_min > hi)
+		return 0;
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		goto refuse;
+	n = read(fd, cur, sizeof(cur) - 1);
+	snprintf(want, sizeof(want), "%u-%u", c->splice_port_min, c->splice_port_max);
+	if (n >= 0) {
+		cur[n] = '\0';
+		cur[strcspn(cur, "\n")] = '\0';
+		if (strstr(cur, want)) {
+			close(fd);
+			return 0;
+		}
+		if (cur[0] && strlen(cur) + strlen(want) + 2 < sizeof(cur)) {
+			strcat(cur, ",");
+			strcat(cur, want);
+		} else {
+			snprintf(cur, sizeof(cur), "%s", want);
+		}
+		if (pwrite(fd, cur, strlen(cur), 0) >= 0) {
+			close(fd);
+			log_info("reserved LB-side ports %s (net.ipv4.ip_local_reserved_ports) so "
+				 "that the kernel's own connect() never picks them",
+				 want);
+			return 0;
+		}
+	}
+	ret = -errno;
+	close(fd);
+refuse:
+	log_err("splice ports %u-%u overlap net.ipv4.ip_local_port_range (%ld-%ld) and cannot "
+		"be reserved (%s); set net.ipv4.ip_local_reserved_ports or move "
+		"splice_port_min/max",
+		c->splice_port_min, c->splice_port_max, lo, hi, log_errstr(ret ? -ret : errno));
+	return ret ? ret : -EPERM;
+}
+
 static int open_agent(const struct cfg *c, struct lc_agent **out)
 {
 	struct lc_agent_opts ao = { .max_conns = c->splice_max_conns,
@@ -279,6 +339,8 @@ static int open_agent(const struct cfg *c, struct lc_agent **out)
 	if (!any_splice(c))
 		return 0;
 	ret = splice_sysctls_ok();
+	if (!ret)
+		ret = splice_reserve_ports(c);
 	if (ret)
 		return ret;
 	ret = agent_open(&ao, out, err, sizeof(err));
