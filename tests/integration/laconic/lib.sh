@@ -64,8 +64,11 @@
 #                                    `tc qdisc ... netem ARGS` where the kernel
 #                                    has sch_netem; without it (the dev kernel)
 #                                    only "loss N%", as an nftables netdev
-#                                    egress rule (needs nft). Both drop whole
-#                                    skbs, and with TSO one skb is up to 64 KB.
+#                                    ingress rule on IFACE's veth peer (needs
+#                                    nft). Both drop whole skbs, and with TSO
+#                                    one skb is up to 64 KB.
+#   lc_retrans ROLE                  TCP segments retransmitted in ROLE's
+#                                    namespace so far (proof that loss bit)
 #   lc_have_netem [loss]             true if lc_netem can work here (with
 #                                    "loss": if it can at least drop packets)
 #   lc_offloads_set ETHTOOL_K_ARGS...  `ethtool -K` on all four veths, re-recorded
@@ -485,6 +488,22 @@ lc_echo_backend() {
 
 # lc__iface IFACE: "ns ifname" for a role alias (client, lb-client,
 # lb-backend, backend) or for one of the four veth names.
+lc_retrans() {
+	# shellcheck disable=SC2016 # awk's $
+	lc_in "$1" awk '$1 == "Tcp:" { if (!c) { for (i = 2; i <= NF; i++) if ($i == "RetransSegs") c = i } else print $c }' /proc/net/snmp
+}
+
+# lc__peer IFACE: the other end of one of the topology's two veth pairs.
+lc__peer() {
+	case $1 in
+	"$LC_IF_CLIENT") echo "$LC_IF_LB_CLIENT" ;;
+	"$LC_IF_LB_CLIENT") echo "$LC_IF_CLIENT" ;;
+	"$LC_IF_LB_BACKEND") echo "$LC_IF_BACKEND" ;;
+	"$LC_IF_BACKEND") echo "$LC_IF_LB_BACKEND" ;;
+	*) echo "$1" ;;
+	esac
+}
+
 lc__iface() {
 	local ns ifc
 	case $1 in
@@ -531,6 +550,7 @@ lc_netem() {
 	lc_have_netem loss || true
 	if [ "$*" = off ]; then
 		ip netns exec "$ns" tc qdisc del dev "$ifc" root 2>/dev/null || true
+		read -r ns ifc <<<"$(lc__iface "$(lc__peer "$ifc")")"
 		ip netns exec "$ns" nft delete table netdev "lc_netem_$ifc" 2>/dev/null || true
 		return 0
 	fi
@@ -540,14 +560,19 @@ lc_netem() {
 		return
 	fi
 	# No sch_netem in this kernel: random loss, and only that, through an
-	# nftables netdev egress hook. Like netem it drops whole (GSO) skbs.
+	# nftables netdev hook. Like netem it drops whole (GSO) skbs. The drop
+	# is at the ingress of IFACE's veth peer, not at IFACE's egress: a drop
+	# at the sender's own egress is reported back to TCP, which resends at
+	# once without any loss showing, and packets a TC program redirects
+	# (splice mode) never pass the egress hook.
 	if [ "$LC__NETEM" = nft ] && [ $# -eq 2 ] && [ "$1" = loss ] && [[ "$2" =~ ^([0-9]+(\.[0-9]+)?)%$ ]]; then
 		pct=$(awk -v p="${BASH_REMATCH[1]}" 'BEGIN { v = int(p * 10000 + 0.5); if (v > 1000000) v = 1000000; print v }')
+		read -r ns ifc <<<"$(lc__iface "$(lc__peer "$ifc")")"
 		ip netns exec "$ns" nft delete table netdev "lc_netem_$ifc" 2>/dev/null || true
 		ip netns exec "$ns" nft -f - <<EOF
 table netdev lc_netem_$ifc {
-	chain egress {
-		type filter hook egress device "$ifc" priority 0;
+	chain ingress {
+		type filter hook ingress device "$ifc" priority 0;
 		numgen random mod 1000000 < $pct counter drop
 	}
 }

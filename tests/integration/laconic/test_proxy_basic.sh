@@ -117,12 +117,16 @@ done
 
 # 11. Loss on both legs: end-to-end TCP recovers through the proxy.
 if lc_have_netem loss; then
+	r0=$(lc_retrans lb)
 	lc_netem lb-client loss 3%
 	lc_netem lb-backend loss 3%
 	got=$(lc_in client curl -fsS --max-time 60 "http://$LB/rand10m" | sha256sum | cut -d' ' -f1)
 	lc_netem lb-client off
 	lc_netem lb-backend off
 	[ "$got" = "$LC_RAND10M_SHA256" ] || fail "download checksum under loss"
+	r1=$(lc_retrans lb)
+	echo "balancer retransmissions under loss: $r0 -> $r1"
+	[ "$r1" -gt "$r0" ] || fail "no retransmission under 3% loss: was the loss applied?"
 else
 	echo "note: no netem or nft here, loss case not run"
 fi

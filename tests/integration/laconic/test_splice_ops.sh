@@ -1,0 +1,243 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Splice mode (`mode = splice`) when things go wrong and while it is
+# operated: a backend dying in the middle of a spliced download (the client
+# must see a truncated transfer, never a complete-looking one, and must not
+# hang), the errors the balancer still answers itself because they happen
+# before the splice (400, 431, 502 with passive ejection, then 503), the
+# refusal to start when the namespace negotiates TCP timestamps or SACK
+# (the fast path does not rewrite them), a SYN flood on the VIP (the kernel
+# handles handshakes, so the balancer neither leaks connections nor grows),
+# and a hot reload under load and a graceful stop.
+# Numbering continues test_splice_basic.sh (checks 8-12). Like it, this
+# skips (77) without root or when the BPF program cannot be loaded or
+# attached here; every other failure is a FAIL.
+# Usage: test_splice_ops.sh LACONIC_BINARY
+set -euo pipefail
+LACONIC=$1
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+lc_need_root
+lc_need_cmd nginx curl wrk python3
+raw() { lc_in client python3 "$LC_LIB_DIR/rawhttp.py" "$@"; } # raw HOST PORT [OPTIONS] PIECE...
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+lc_topology 3
+B=("${LC_BACKEND_IPS[@]}")
+lc_nginx_backend b1 "${B[0]}" 80
+lc_nginx_backend b2 "${B[1]}" 80
+lc_nginx_backend b3 "${B[2]}" 80
+LB=$LC_LB_IP
+lc_in lb sysctl -qw net.ipv4.tcp_timestamps=0 net.ipv4.tcp_sack=0
+
+write_cfg() { # write_cfg BACKEND-OF-POOL-WEB...
+	{
+		printf '[global]\nworkers = 2\nadmin = 127.0.0.1:9100\nsplice_linger = 1s\n'
+		printf 'max_header = 4k\n'
+		printf '\n[listener web]\nlisten = %s:80\nmode = splice\npool = web\n' "$LB"
+		printf '\n[listener one]\nlisten = %s:82\nmode = splice\npool = one\n' "$LB"
+		printf '\n[listener dead]\nlisten = %s:83\nmode = splice\npool = dead\n' "$LB"
+		printf '\n[pool web]\n'
+		for b in "$@"; do printf 'backend = %s\n' "$b"; done
+		printf '\n[pool one]\nbackend = %s:80\n' "${B[2]}"
+		# nothing listens on port 9: refused
+		printf '\n[pool dead]\nbackend = %s:9\nmax_fails = 2\nfail_window = 30s\n' "${B[0]}"
+	} >"$LC_TMP/lb.ini.new"
+	mv "$LC_TMP/lb.ini.new" "$LC_TMP/lb.ini"
+}
+write_cfg "${B[0]}:80" "${B[1]}:80"
+lc_spawn --log "$LC_LOGDIR/laconic.log" lb "$LACONIC" -c "$LC_TMP/lb.ini"
+LPID=$LC_LAST_PID
+if ! lc_wait_port lb "$LB" 80 10 "$LPID"; then
+	if ! lc_alive "$LPID" && lc_has 'splice:' "$LC_LOGDIR/laconic.log"; then
+		lc_skip "the splice fast path cannot be loaded here: $(grep -m1 'splice:' "$LC_LOGDIR/laconic.log")"
+	fi
+	fail "laconic did not start in splice mode"
+fi
+
+metric() { # metric NAME: its value in /metrics (NAME may carry labels)
+	lc_in lb curl -fsS http://127.0.0.1:9100/metrics | awk -v n="$1" '$1 == n { print $2; f = 1 } END { if (!f) print "missing" }'
+}
+wait_metric() { # wait_metric NAME VALUE SECONDS: until NAME is VALUE
+	for _ in $(seq $(($3 * 10))); do
+		[ "$(metric "$1")" = "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# 8. A backend dies in the middle of a slow spliced download: it is killed
+# once the client has 1 MiB. curl --limit-rate alone reads in bursts of
+# megabytes, so its output goes through a pipe to a slow reader, and small
+# socket buffers on both ends keep most of the 10 MiB in nginx's file. The
+# client must see an error (18: transfer closed with bytes outstanding, or
+# 56: a reset), never a whole-looking body, and well before curl's own
+# deadline (28 would be a hang).
+rmem=$(lc_in client sysctl -n net.ipv4.tcp_rmem)
+wmem=$(lc_in backend sysctl -n net.ipv4.tcp_wmem)
+lc_in client sysctl -qw net.ipv4.tcp_rmem="4096 65536 262144"
+lc_in backend sysctl -qw net.ipv4.tcp_wmem="4096 16384 262144"
+cat >"$LC_TMP/slowcat.py" <<'PY'
+import sys, time
+out = open(sys.argv[1], "wb", 0)
+while True:
+    b = sys.stdin.buffer.read1(65536)
+    if not b:
+        break
+    out.write(b)
+    time.sleep(0.05)
+PY
+# shellcheck disable=SC2016 # expanded by bash -c
+lc_spawn --log "$LC_LOGDIR/curl-death.log" client bash -c \
+	'curl -sS -m 20 --limit-rate 500k "$3" | python3 "$1" "$2"; echo "curl exit ${PIPESTATUS[0]}"' \
+	sh "$LC_TMP/slowcat.py" "$LC_TMP/death.out" "http://$LB:82/rand10m"
+CPID=$LC_LAST_PID
+for _ in $(seq 100); do
+	[ "$(stat -c %s "$LC_TMP/death.out" 2>/dev/null || echo 0)" -lt 1048576 ] || break
+	sleep 0.05
+done
+size=$(stat -c %s "$LC_TMP/death.out" 2>/dev/null || echo 0)
+if [ "$size" -lt 1048576 ] || [ "$size" -ge 5242880 ]; then
+	fail "8: the slow download is not slow: $size bytes at the kill"
+fi
+kill "$(cat "$LC_TMP/nginx-b3/nginx.pid")"
+lc_wait "$CPID" || true
+lc_in client sysctl -qw net.ipv4.tcp_rmem="$rmem"
+lc_in backend sysctl -qw net.ipv4.tcp_wmem="$wmem"
+size=$(stat -c %s "$LC_TMP/death.out")
+rc=$(sed -n 's/^curl exit //p' "$LC_LOGDIR/curl-death.log")
+echo "backend death: $(cat "$LC_LOGDIR/curl-death.log"), $size bytes"
+[ "$rc" = 18 ] || [ "$rc" = 56 ] || fail "8: backend death mid-download: curl exit '$rc' (want 18 or 56)"
+[ "$size" -lt 10485760 ] || fail "8: backend death mid-download: a whole-looking body ($size bytes)"
+wait_metric laconic_splice_connections 0 6 || fail "8: $(metric laconic_splice_connections) spliced connections left after the backend died"
+lc_in client curl -fsS -m 5 "http://$LB/" >/dev/null || fail "8: balancer broken after a backend died"
+lc_nginx_backend b3 "${B[2]}" 80
+
+# 9. Errors before the splice are answered by the balancer itself.
+expect() { # expect PORT STATUS PIECE...
+	local port=$1 want=$2 out
+	shift 2
+	out=$(raw "$LB" "$port" --timeout 4 "$@")
+	lc_has "^HTTP/1.1 $want" <<<"${out%%$'\n'*}" || fail "9: want $want for $*: $out"
+}
+expect 80 400 'GET / HTTP/1.1\r\n\r\n'
+expect 80 400 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'
+expect 80 400 'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n'
+big=$(head -c 6000 /dev/zero | tr '\0' a)
+expect 80 431 "GET / HTTP/1.1\r\nHost: a\r\nX-Big: $big\r\n\r\n"
+# A refused backend: 502 twice (max_fails = 2), then it is ejected and
+# the pool has no backend left: 503.
+failed0=$(metric laconic_splice_failed_total)
+s=""
+for _ in 1 2 3; do
+	s+="$(lc_in client curl -s -m 5 -o /dev/null -w '%{http_code}' "http://$LB:83/") "
+done
+echo "refused backend: $s"
+[ "$s" = "502 502 503 " ] || fail "9: refused backend: $s (want 502 502 503)"
+failed=$(metric laconic_splice_failed_total)
+[ "$failed" -ge $((failed0 + 2)) ] || fail "9: laconic_splice_failed_total $failed0 -> $failed"
+up=$(lc_in lb curl -fsS http://127.0.0.1:9100/status |
+	python3 -c 'import json,sys; s=json.load(sys.stdin); print([b["up"] for p in s["pools"] if p["name"]=="dead" for b in p["backends"]])')
+[ "$up" = "[False]" ] || fail "9: the refused backend is not marked down: $up"
+lc_in client curl -fsS -m 5 "http://$LB/" >/dev/null || fail "9: service broken after errors"
+
+# 10. Start-up refusal: a namespace that negotiates TCP timestamps (or SACK)
+# cannot be spliced; laconic exits 1 and names the sysctl.
+ns=$LC_TAG-ts
+ip netns add "$ns"
+lc_atexit "ip netns del $ns 2>/dev/null"
+ip -n "$ns" link set lo up
+for bad in net.ipv4.tcp_timestamps net.ipv4.tcp_sack; do
+	ip netns exec "$ns" sysctl -qw net.ipv4.tcp_timestamps=0 net.ipv4.tcp_sack=0 "$bad=1"
+	rc=0
+	ip netns exec "$ns" timeout 10 "$LACONIC" --mode splice --listen 127.0.0.1:8080 \
+		--backend 127.0.0.1:9 --workers 1 2>"$LC_TMP/refusal.err" || rc=$?
+	cat "$LC_TMP/refusal.err"
+	[ "$rc" = 1 ] || fail "10: laconic --mode splice with $bad=1: exit status $rc (want 1)"
+	lc_has -F "$bad=0" "$LC_TMP/refusal.err" || fail "10: the message does not name $bad: $(cat "$LC_TMP/refusal.err")"
+done
+
+# 11. A SYN flood on the VIP from random ports: the kernel answers (SYN
+# cookies once the queue is full), the fast path passes SYNs untouched,
+# requests keep succeeding, and the balancer keeps no state for it.
+cat >"$LC_TMP/synflood.py" <<'PY'
+"""synflood.py SRC DST PORT COUNT: SYNs from SRC:random to DST:PORT over ~3 s."""
+import random
+import socket
+import struct
+import sys
+import time
+
+
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+src, dst = socket.inet_aton(sys.argv[1]), socket.inet_aton(sys.argv[2])
+port, count = int(sys.argv[3]), int(sys.argv[4])
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+for i in range(count):
+    # Below the client's ephemeral range (10000-65535): no real connection is hit.
+    sport = random.randint(1024, 9999)
+    tcp = struct.pack("!HHIIBBHHH", sport, port, random.getrandbits(32), 0, 5 << 4, 0x02, 64240, 0, 0)
+    tcp = tcp[:16] + struct.pack("!H", csum(struct.pack("!4s4sBBH", src, dst, 0, 6, len(tcp)) + tcp)) + tcp[18:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), random.getrandbits(16), 0x4000, 64, 6, 0, src, dst)
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    s.sendto(ip + tcp, (sys.argv[2], 0))
+    if i % 100 == 99:
+        time.sleep(0.015)
+print("sent", count)
+PY
+for _ in $(seq 10); do lc_in client curl -fsS -m 5 "http://$LB/" >/dev/null; done # warm up
+LPID_RSS() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$LPID/status"; }
+rss0=$(LPID_RSS)
+rx0=$(lc_in lb cat "/sys/class/net/$LC_IF_LB_CLIENT/statistics/rx_packets")
+lc_spawn --log "$LC_LOGDIR/synflood.log" client python3 "$LC_TMP/synflood.py" "$LC_CLIENT_IP" "$LB" 80 20000
+FPID=$LC_LAST_PID
+ok=0 bad=0
+while lc_alive "$FPID"; do
+	if lc_in client curl -fsS -m 5 -o /dev/null "http://$LB/"; then ok=$((ok + 1)); else bad=$((bad + 1)); fi
+done
+lc_wait "$FPID" || fail "11: the SYN flood script failed: $(cat "$LC_LOGDIR/synflood.log")"
+rx=$(lc_in lb cat "/sys/class/net/$LC_IF_LB_CLIENT/statistics/rx_packets")
+echo "during the flood: $ok requests served, $bad failed; $(cat "$LC_LOGDIR/synflood.log"), $((rx - rx0)) packets in"
+[ $((rx - rx0)) -ge 20000 ] || fail "11: the flood did not reach the balancer ($((rx - rx0)) packets)"
+[ "$bad" = 0 ] || fail "11: $bad of $((ok + bad)) requests failed during the SYN flood"
+[ "$ok" -ge 5 ] || fail "11: only $ok requests ran during the SYN flood"
+wait_metric laconic_splice_connections 0 6 || fail "11: $(metric laconic_splice_connections) spliced connections left after the flood"
+[ "$(metric laconic_client_connections)" = 0 ] || fail "11: client connections left after the flood"
+rss=$(LPID_RSS)
+echo "RSS: $rss0 kB -> $rss kB"
+[ "$rss" -le $((rss0 + 4096)) ] || fail "11: RSS grew from $rss0 kB to $rss kB during the SYN flood"
+
+# 12. Hot reload under load: wrk's 20 keep-alive connections are spliced
+# (and pinned) while the pool changes twice; not one request fails. Then a
+# graceful stop exits 0 once the spliced connections are gone.
+lc_spawn --log "$LC_LOGDIR/wrk.log" client wrk -t1 -c20 -d4s "http://$LB/small"
+WPID=$LC_LAST_PID
+sleep 1
+write_cfg "${B[0]}:80" "${B[1]}:80" "${B[2]}:80"
+kill -HUP "$LPID"
+sleep 1.5
+write_cfg "${B[0]}:80" "${B[1]}:80"
+kill -HUP "$LPID"
+lc_wait "$WPID" || true
+cat "$LC_LOGDIR/wrk.log"
+lc_has 'requests in' "$LC_LOGDIR/wrk.log" || fail "12: wrk did not run"
+lc_has -E 'Non-2xx|Socket errors' "$LC_LOGDIR/wrk.log" && fail "12: requests failed during reload"
+lc_has "generation 3" "$LC_LOGDIR/laconic.log" || fail "12: reloads not applied"
+[ "$(metric laconic_splice_started_total)" -ge 20 ] || fail "12: wrk's connections were not spliced"
+lc_stop "$LPID" 15
+st=0
+lc_wait "$LPID" || st=$?
+[ "$st" = 0 ] || fail "12: laconic exit status $st after SIGTERM"
+echo PASS
