@@ -37,6 +37,8 @@ lc_in lb sysctl -qw net.ipv4.tcp_timestamps=0 net.ipv4.tcp_sack=0
 write_cfg() { # write_cfg BACKEND-OF-POOL-WEB...
 	{
 		printf '[global]\nworkers = 2\nadmin = 127.0.0.1:9100\nsplice_linger = 1s\n'
+		# One-shot connections are spliced too (check 12 loads it with them).
+		printf 'splice_oneshot = on\n'
 		printf 'max_header = 4k\n'
 		printf '\n[listener web]\nlisten = %s:80\nmode = splice\npool = web\n' "$LB"
 		printf '\n[listener one]\nlisten = %s:82\nmode = splice\npool = one\n' "$LB"
@@ -236,6 +238,20 @@ lc_has 'requests in' "$LC_LOGDIR/wrk.log" || fail "12: wrk did not run"
 lc_has -E 'Non-2xx|Socket errors' "$LC_LOGDIR/wrk.log" && fail "12: requests failed during reload"
 lc_has "generation 3" "$LC_LOGDIR/laconic.log" || fail "12: reloads not applied"
 [ "$(metric laconic_splice_started_total)" -ge 20 ] || fail "12: wrk's connections were not spliced"
+# The same with a new connection per request, all spliced: clients reuse
+# their ports while the old entries linger, and the pool changes once more.
+s0=$(metric laconic_splice_started_total)
+lc_spawn --log "$LC_LOGDIR/wrk-close.log" client wrk -t1 -c20 -d3s -H 'Connection: close' "http://$LB/small"
+WPID=$LC_LAST_PID
+sleep 1.5
+write_cfg "${B[0]}:80" "${B[1]}:80" "${B[2]}:80"
+kill -HUP "$LPID"
+lc_wait "$WPID" || true
+cat "$LC_LOGDIR/wrk-close.log"
+lc_has 'requests in' "$LC_LOGDIR/wrk-close.log" || fail "12: wrk (close) did not run"
+lc_has -E 'Non-2xx|Socket errors' "$LC_LOGDIR/wrk-close.log" && fail "12: close requests failed"
+n=$(awk '/requests in/ { print $1 }' "$LC_LOGDIR/wrk-close.log")
+[ $(($(metric laconic_splice_started_total) - s0)) -ge "$n" ] || fail "12: not every close request was spliced"
 lc_stop "$LPID" 15
 st=0
 lc_wait "$LPID" || st=$?
