@@ -280,7 +280,8 @@ static int splice_sysctls_ok(void)
 static int splice_reserve_ports(const struct cfg *c)
 {
 	const char *path = "/proc/sys/net/ipv4/ip_local_reserved_ports";
-	char range[64], cur[4096], want[32];
+	char range[64], cur[4096], want[32], *end;
+	size_t len;
 	long lo, hi;
 	ssize_t n;
 	int fd, ret = 0;
@@ -290,8 +291,12 @@ static int splice_reserve_ports(const struct cfg *c)
 		return 0; /* no such sysctl: nothing allocates ports from a range */
 	n = read(fd, range, sizeof(range) - 1);
 	close(fd);
-	if (n <= 0 || (range[n] = '\0', sscanf(range, "%ld %ld", &lo, &hi) != 2) ||
-	    (long)c->splice_port_max < lo || (long)c->splice_port_min > hi)
+	if (n <= 0)
+		return 0;
+	range[n] = '\0';
+	lo = strtol(range, &end, 10);
+	hi = strtol(end, NULL, 10);
+	if ((long)c->splice_port_max < lo || (long)c->splice_port_min > hi)
 		return 0;
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
@@ -305,12 +310,11 @@ static int splice_reserve_ports(const struct cfg *c)
 			close(fd);
 			return 0;
 		}
-		if (cur[0] && strlen(cur) + strlen(want) + 2 < sizeof(cur)) {
-			strcat(cur, ",");
-			strcat(cur, want);
-		} else {
+		len = strlen(cur);
+		if (len && len + strlen(want) + 2 < sizeof(cur))
+			snprintf(cur + len, sizeof(cur) - len, ",%s", want);
+		else
 			snprintf(cur, sizeof(cur), "%s", want);
-		}
 		if (pwrite(fd, cur, strlen(cur), 0) >= 0) {
 			close(fd);
 			log_info("reserved LB-side ports %s (net.ipv4.ip_local_reserved_ports) so "
