@@ -52,6 +52,9 @@ struct lc_agent {
 	char names[LC_MAX_IFACES * (IF_NAMESIZE + 1)];
 };
 
+/* libbpf's messages, one line each, at debug level (its warnings repeat our errors). */
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap) ATTR_PRINTF(2, 0);
+
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	char line[512];
