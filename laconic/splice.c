@@ -638,7 +638,12 @@ static int splice_now(struct lb_splice *s, int bfd, const char **why)
 	 */
 	if (s->rep_fin)
 		conn->flags = LC_F_FIN_C;
-	__atomic_thread_fence(__ATOMIC_RELEASE); /* slot before the entries that name it */
+	/*
+	 * Slot before the entries that name it: no fence needed. The entries
+	 * go in through bpf(2), and the kernel publishes a hash element with a
+	 * release store, which orders every earlier store of this CPU (these,
+	 * made in user mode, included) before the element becomes visible.
+	 */
 
 	/* Client -> backend: client byte data_end lands after the replay. */
 	f[LC_C2B] = (struct lc_flow){ .saddr = s->lb_ip,
