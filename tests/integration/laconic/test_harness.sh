@@ -139,7 +139,8 @@ while time.process_time() - t < 0.3: pass'
 			got=$(lc_in client curl -fsS -m 60 --data-binary "@$LC_TMP/up" "http://$LC_LB_IP:8080/upload")
 			[ "$got" = "$want" ] || fail "3 MiB upload under 5% loss: got '$got'"
 			[ "$LC__NETEM" = nft ] || break
-			drops=$(lc_in client nft list table netdev "lc_netem_$LC_IF_CLIENT" | sed -n 's/.*counter packets \([0-9]*\).*/\1/p')
+			# The nft fallback drops at the far end: lb's ingress from the client.
+			drops=$(lc_in lb nft list table netdev "lc_netem_$LC_IF_LB_CLIENT" | sed -n 's/.*counter packets \([0-9]*\).*/\1/p')
 			[ "${drops:-0}" -eq 0 ] || break
 		done
 		lc_netem client off
