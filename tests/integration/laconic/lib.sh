@@ -67,6 +67,10 @@
 #                                    ingress rule on IFACE's veth peer (needs
 #                                    nft). Both drop whole skbs, and with TSO
 #                                    one skb is up to 64 KB.
+#   lc_metric NAME [ADMIN] / lc_wait_metric NAME VALUE SECONDS
+#                                    a value from laconic's /metrics
+#   lc_wait_splice PID LOG IP PORT   wait for laconic in splice mode; exit 77
+#                                    if its fast path cannot load here
 #   lc_retrans ROLE                  TCP segments retransmitted in ROLE's
 #                                    namespace so far (proof that loss bit)
 #   lc_have_netem [loss]             true if lc_netem can work here (with
@@ -488,6 +492,34 @@ lc_echo_backend() {
 
 # lc__iface IFACE: "ns ifname" for a role alias (client, lb-client,
 # lb-backend, backend) or for one of the four veth names.
+# lc_metric NAME [ADMIN]: NAME's value in laconic's /metrics (labels allowed),
+# "missing" if absent. ADMIN defaults to 127.0.0.1:9100 in the lb namespace.
+lc_metric() {
+	lc_in lb curl -fsS "http://${2:-127.0.0.1:9100}/metrics" |
+		awk -v n="$1" '$1 == n { print $2; f = 1 } END { if (!f) print "missing" }'
+}
+
+# lc_wait_metric NAME VALUE SECONDS: until NAME is VALUE (1 if it never is).
+lc_wait_metric() {
+	local _i
+	for _i in $(seq $(($3 * 10))); do
+		[ "$(lc_metric "$1")" = "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# lc_wait_splice PID LOG IP PORT: wait for a laconic in splice mode to listen;
+# skip (77) when it exited because the fast path cannot be loaded here, the
+# one failure a machine may legitimately have; 1 for anything else.
+lc_wait_splice() {
+	lc_wait_port lb "$3" "$4" 10 "$1" && return 0
+	if ! lc_alive "$1" && lc_has 'splice:' "$2"; then
+		lc_skip "the splice fast path cannot be loaded here: $(grep -m1 'splice:' "$2")"
+	fi
+	return 1
+}
+
 lc_retrans() {
 	# shellcheck disable=SC2016 # awk's $
 	lc_in "$1" awk '$1 == "Tcp:" { if (!c) { for (i = 2; i <= NF; i++) if ($i == "RetransSegs") c = i } else print $c }' /proc/net/snmp

@@ -71,23 +71,9 @@ INI
 write_cfg ""
 lc_spawn --log "$LC_LOGDIR/laconic.log" lb "$LACONIC" -c "$LC_TMP/lb.ini"
 LPID=$LC_LAST_PID
-if ! lc_wait_port lb "$LB" 80 10 "$LPID"; then
-	if ! lc_alive "$LPID" && lc_has 'splice:' "$LC_LOGDIR/laconic.log"; then
-		lc_skip "the splice fast path cannot be loaded here: $(grep -m1 'splice:' "$LC_LOGDIR/laconic.log")"
-	fi
-	fail "laconic did not start in splice mode"
-fi
-
-metric() { # metric NAME: its value in /metrics (NAME may carry labels)
-	lc_in lb curl -fsS http://127.0.0.1:9100/metrics | awk -v n="$1" '$1 == n { print $2; f = 1 } END { if (!f) print "missing" }'
-}
-wait_metric() { # wait_metric NAME VALUE SECONDS: until NAME is VALUE
-	for _ in $(seq $(($3 * 10))); do
-		[ "$(metric "$1")" = "$2" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
+lc_wait_splice "$LPID" "$LC_LOGDIR/laconic.log" "$LB" 80 || fail "laconic did not start in splice mode"
+metric() { lc_metric "$@"; }
+wait_metric() { lc_wait_metric "$@"; }
 sha() { sha256sum | cut -d' ' -f1; }
 retrans() { lc_retrans "$@"; }
 
