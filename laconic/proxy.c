@@ -704,15 +704,13 @@ static bool target_host_ok(const struct h1_request *rq)
  * directly, so hop-by-hop headers stay), then whatever followed the head.
  * The client socket goes to splice.c; this client object ends here.
  */
-static int splice_request(struct lb_client *c, const struct h1_request *rq, size_t n,
-			  struct lb_backend *be)
+static int splice_request(struct lb_client *c, size_t n, struct lb_backend *be)
 {
 	char *head = c->in.p + c->in.head - n;
 	char xff[INET6_ADDRSTRLEN + 24];
 	struct iovec iov[4];
 	int k = 0, ret, xl = 0;
 
-	(void)rq;
 	iov[k++] = (struct iovec){ head, n - 2 };
 	if (c->wrt->rt->cfg->listeners[c->listener].xff) {
 		xl = snprintf(xff, sizeof(xff), "X-Forwarded-For: %s\r\n", c->peer_ip);
@@ -791,7 +789,7 @@ static int handle_request(struct lb_client *c, struct h1_request *rq, size_t n)
 	 * cost more than proxying one exchange on a pooled connection.
 	 */
 	if (li->mode == CFG_MODE_SPLICE && (!c->req_close || cfg->splice_oneshot))
-		return splice_request(c, rq, n, &wrt->rt->pools[pool].be[idx]);
+		return splice_request(c, n, &wrt->rt->pools[pool].be[idx]);
 	c->pool = pool;
 	c->picked = idx;
 	c->rs = RESP_HEAD;

@@ -116,7 +116,6 @@ struct lb_splice {
 	uint8_t wsb;	     /* the backend's window scale */
 	uint64_t progress;   /* ms: last ACK progress (or first send) */
 	uint64_t closing_ms; /* FIN/FIN or RST seen at this time, 0 = not yet */
-	uint64_t t_start_us;
 	char client_ip[INET_ADDRSTRLEN];
 	struct lb_splice *next, **pprev;
 };
@@ -167,14 +166,6 @@ static uint64_t coarse_ns(void)
 	/* The clock bpf_ktime_get_coarse_ns() reads. */
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 /* ------------------------------------------------------ ports and slots */
@@ -863,7 +854,6 @@ int splice_start(struct lb_worker *w, struct lb_wrt *wrt, struct lb_backend *be,
 	s->cfd = cfd;
 	s->be = be;
 	s->wrt = wrt;
-	s->t_start_us = mono_us();
 	memcpy(&s->baddr, &be->cfg->addr.ss, sizeof(s->baddr));
 	s->k[LC_C2B].saddr = pin->sin_addr.s_addr;
 	s->k[LC_C2B].sport = pin->sin_port;
