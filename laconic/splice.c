@@ -823,7 +823,14 @@ static void on_tick(struct ev_loop *loop, struct ev_timer *t)
 				s->closing_ms = now;
 			else if (now - s->closing_ms >= sp->linger_ms)
 				sp_teardown(s, false);
-		} else if (ns - __atomic_load_n(&c->last_ns, __ATOMIC_RELAXED) > idle_ns) {
+		} else if ((int64_t)(ns - __atomic_load_n(&c->last_ns, __ATOMIC_RELAXED)) >
+			   (int64_t)idle_ns) {
+			/*
+			 * Signed: the fast path on the other CPU may stamp a
+			 * packet after ns was read, one coarse tick later; as
+			 * an unsigned difference that busy connection would
+			 * look idle for 584 years and be torn down.
+			 */
 			sp_teardown(s, true);
 		}
 	}

@@ -210,6 +210,7 @@ echo "RSS: $rss0 kB -> $rss kB"
 # 12. Hot reload under load: wrk's 20 keep-alive connections are spliced
 # (and pinned) while the pool changes twice; not one request fails. Then a
 # graceful stop exits 0 once the spliced connections are gone.
+idle0=$(metric laconic_splice_idle_total)
 lc_spawn --log "$LC_LOGDIR/wrk.log" client wrk -t1 -c20 -d4s "http://$LB/small"
 WPID=$LC_LAST_PID
 sleep 1
@@ -221,6 +222,9 @@ kill -HUP "$LPID"
 lc_wait "$WPID" || true
 cat "$LC_LOGDIR/wrk.log"
 lc_has 'requests in' "$LC_LOGDIR/wrk.log" || fail "12: wrk did not run"
+# A busy connection once looked idle when the fast path stamped it after the
+# reaper read the clock (an unsigned difference): wrk saw it reset.
+[ "$(metric laconic_splice_idle_total)" = "$idle0" ] || fail "12: busy spliced connections were reaped as idle"
 lc_has -E 'Non-2xx|Socket errors' "$LC_LOGDIR/wrk.log" && fail "12: requests failed during reload"
 lc_has "generation 3" "$LC_LOGDIR/laconic.log" || fail "12: reloads not applied"
 [ "$(metric laconic_splice_started_total)" -ge 20 ] || fail "12: wrk's connections were not spliced"
