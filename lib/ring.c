@@ -15,6 +15,7 @@
 #include <linux/futex.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,7 +68,7 @@ static void futex_wake(_Atomic uint32_t *word)
  * The waker's half of the sleep protocol (ring.h), called right after this
  * side published a new index with a release store.
  */
-static void wake_peer(_Atomic uint32_t *flag)
+static void wake_peer(const struct ring *r, _Atomic uint32_t *flag)
 {
 	/* Full fence: orders our index store before the flag load (Dekker with
 	 * the waiter's flag store then fence then index load). Without it the
@@ -79,8 +80,13 @@ static void wake_peer(_Atomic uint32_t *flag)
 	 * sleeper) a read of a shared, clean line; the exchange makes exactly
 	 * one waker pay for the syscall. */
 	if (atomic_load_explicit(flag, memory_order_relaxed) != 0 &&
-	    atomic_exchange_explicit(flag, 0, memory_order_relaxed) != 0)
-		futex_wake(flag);
+	    atomic_exchange_explicit(flag, 0, memory_order_relaxed) != 0) {
+		if (r->wake_fd >= 0)
+			/* EAGAIN (counter saturated) still leaves it readable. */
+			(void)eventfd_write(r->wake_fd, 1);
+		else
+			futex_wake(flag);
+	}
 }
 
 static int fail(struct ring *r)
@@ -187,6 +193,7 @@ static void setup(struct ring *r, void *mem, uint32_t size, enum ring_role role)
 	r->mask = size - 1;
 	r->spin = RING_SPIN_DEFAULT;
 	r->role = role;
+	r->wake_fd = -1;
 }
 
 int ring_init(struct ring *r, void *mem, size_t len, enum ring_role role)
@@ -264,7 +271,7 @@ static ssize_t publish(struct ring *r, uint32_t n)
 	 * load_peer(); the bytes copied before are visible before the index
 	 * that covers them. */
 	atomic_store_explicit(&r->hdr->tail, r->pos, memory_order_release);
-	wake_peer(&r->hdr->cons_wait);
+	wake_peer(r, &r->hdr->cons_wait);
 	return n;
 }
 
@@ -362,7 +369,7 @@ static uint32_t consume(struct ring *r, uint32_t n)
 		 * producer reuse the space below it. */
 		atomic_store_explicit(&r->hdr->credit, r->pos, memory_order_release);
 	}
-	wake_peer(&r->hdr->prod_wait);
+	wake_peer(r, &r->hdr->prod_wait);
 	return credited;
 }
 
@@ -478,4 +485,27 @@ ssize_t ring_wait_writable(struct ring *r, int timeout_ms)
 	if (r->role != RING_PRODUCER)
 		return -EINVAL;
 	return wait_for(r, timeout_ms, ring_writable, &r->hdr->prod_wait);
+}
+
+void ring_set_wake_fd(struct ring *r, int fd)
+{
+	r->wake_fd = fd < 0 ? -1 : fd;
+}
+
+ssize_t ring_arm_wait(struct ring *r)
+{
+	_Atomic uint32_t *flag;
+
+	if (r->role == RING_CONSUMER)
+		flag = &r->hdr->cons_wait;
+	else if (r->role == RING_PRODUCER)
+		flag = &r->hdr->prod_wait;
+	else
+		return -EINVAL;
+	/* The same store-fence-load as wait_for(): pairs with the fence in
+	 * the peer's wake_peer(), so either we see its index or it sees our
+	 * flag. Not cleared afterwards: see "Doorbells" in ring.h. */
+	atomic_store_explicit(flag, 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_seq_cst);
+	return r->role == RING_CONSUMER ? ring_readable(r) : ring_writable(r);
 }

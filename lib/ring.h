@@ -101,6 +101,16 @@
  * cache), 6-24 times loopback TCP. Each publish costs one full fence (the
  * sleep protocol's Dekker half), the price of never losing a wake-up.
  *
+ * Doorbells. A waiter that must sleep in poll()/epoll_wait() together with
+ * other file descriptors (TSoR's interposer does) cannot sleep on a futex.
+ * ring_set_wake_fd() makes this handle's wake-ups write 1 to an eventfd
+ * instead of FUTEX_WAKE, and ring_arm_wait() is the waiter's half of the
+ * protocol without the sleep: set the flag, full fence, re-check. The caller
+ * sleeps in poll() on the eventfd only when the re-check found nothing. The
+ * flag is left set (the waker clears it with its exchange), so two waiters
+ * in one process can never clear each other's flag; a stale flag costs the
+ * peer at most one eventfd write.
+ *
  * Threading: one thread drives each handle (the producer's or the
  * consumer's); the two handles may be in different threads or processes.
  *
@@ -188,6 +198,7 @@ struct ring {
 	uint32_t spin;	 /* pause rounds before sleeping in ring_wait_*(); 0 = sleep at once */
 	enum ring_role role; /* which side this handle drives */
 	int err;	     /* 0, or -EPROTO for good once the peer broke an invariant */
+	int wake_fd;	     /* eventfd our wake-ups write, or -1 for FUTEX_WAKE */
 };
 
 /*
@@ -250,5 +261,24 @@ ssize_t ring_credit(struct ring *r);
  */
 ssize_t ring_wait_readable(struct ring *r, int timeout_ms);
 ssize_t ring_wait_writable(struct ring *r, int timeout_ms);
+
+/*
+ * Makes the wake-ups this handle sends (when the peer's sleep flag is set)
+ * write 1 to eventfd `fd` (not owned; the caller keeps it open for the
+ * handle's life) instead of calling FUTEX_WAKE; fd < 0 restores the futex.
+ * A peer then sleeping in ring_wait_*() is not woken, only one sleeping in
+ * poll() on that eventfd. The write is eventfd_write(), which is safe from
+ * a library that interposes write().
+ */
+void ring_set_wake_fd(struct ring *r, int fd);
+
+/*
+ * The waiter's half of the sleep protocol without the sleep: sets this
+ * side's sleep flag, issues the full fence, and re-checks. Returns the
+ * readable (consumer) or writable (producer) bytes: > 0 means do not sleep;
+ * 0 means sleep now (in poll() on the eventfd the peer's wake-ups write):
+ * any publish after this call finds the flag and wakes. -EPROTO as usual.
+ */
+ssize_t ring_arm_wait(struct ring *r);
 
 #endif /* LIB_RING_H */

@@ -14,6 +14,8 @@ pkgs=(
 	libxxhash-dev libcmocka-dev libinih-dev libjansson-dev libbpf-dev
 	# laconic: the llhttp test oracle, and real peers for its tests and demo
 	node-llhttp nginx-light haproxy wrk curl iproute2 ethtool nftables
+	# tsor: real programs for its tests and bench/tsor (nginx and wrk are above)
+	redis-server redis-tools
 	# fuzzing (libFuzzer runtime) and static analysis in CI
 	clang libclang-rt-14-dev clang-format clang-tidy cppcheck
 )

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 cmake --preset dev -B build/lint -DPROJ_BENCH=ON >/dev/null
 # Generated sources named in the compile database must exist (the BPF object as C).
 cmake --build build/lint --target laconic_bpf_obj >/dev/null
-mapfile -t srcs < <(git ls-files -co --exclude-standard 'lib/*.c' 'gss/*.c' 'laconic/*.c' 'bench/*.c' ':!laconic/bpf/*')
+mapfile -t srcs < <(git ls-files -co --exclude-standard 'lib/*.c' 'gss/*.c' 'laconic/*.c' 'tsor/*.c' 'bench/*.c' ':!laconic/bpf/*')
 
 echo "cppcheck: ${#srcs[@]} files"
 cppcheck --project=build/lint/compile_commands.json --enable=warning,performance,portability \

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Description: TSoR end to end with unmodified programs under `tsor run`:
+# python3 echo client/server (IPv4 and IPv6, concurrent checksummed
+# transfers, blocking and poll()-driven sockets), redis-server with
+# redis-cli SET/GET and a short redis-benchmark, a plain kernel client
+# against a TSoR listener and a TSoR client against a plain server. After
+# each step `tsor stats` must show exactly the expected accelerated and
+# fallback connections and bytes, so a silent fallback fails the test.
+#
+# usage: test_tsor_basic.sh TSOR_BIN_DIR   (holds tsor, tsord, libtsor.so)
+set -euo pipefail
+
+bin=${1:?usage: $0 TSOR_BIN_DIR}
+here=$(cd "$(dirname "$0")" && pwd)
+tsor=$bin/tsor
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*" >&2; [ -f "$tmp/tsord.log" ] && sed 's/^/  tsord.log: /' "$tmp/tsord.log" >&2; exit 1; }
+
+for p in python3 redis-server redis-cli redis-benchmark; do
+	command -v "$p" >/dev/null || skip "$p not installed (scripts/deps.sh installs it)"
+done
+[ -x "$tsor" ] && [ -x "$bin/tsord" ] && [ -f "$bin/libtsor.so" ] || fail "no tsor build in $bin"
+
+tmp=$(mktemp -d /tmp/tsor-test.XXXXXX)
+export TSOR_SOCK=$tmp/tsord.sock
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	"$tsor" stop >/dev/null 2>&1 || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+stat() { "$tsor" stats | awk -v k="$1" '$1 == k { print $2 }'; }
+# expect NAME DELTA BEFORE: the counter moved by exactly DELTA.
+expect() {
+	local now; now=$(stat "$1")
+	[ "$((now - $3))" -eq "$2" ] || fail "$1 moved by $((now - $3)), expected $2 ($4)"
+}
+wait_file() { for _ in $(seq 100); do [ -s "$1" ] && return 0; sleep 0.05; done; fail "no $1"; }
+
+# --- tsord on demand, CLI surface ---
+"$tsor" --help | grep -q "tsor run" || fail "tsor --help"
+"$tsor" stats >/dev/null 2>&1 && fail "stats answered before any tsord ran"
+out=$("$tsor" bogus 2>&1) && fail "unknown command accepted"
+grep -q "unknown command 'bogus'" <<<"$out" || fail "unclear error: $out"
+"$tsor" run -- true || fail "tsor run true"
+[ -S "$TSOR_SOCK" ] || fail "tsor run did not start tsord"
+"$tsor" stats | grep -Eq '^tsor_connections_accelerated [0-9]+$' || fail "stats format"
+
+# --- python echo, IPv4 and IPv6, blocking and poll()-driven ---
+for fam in 4 6; do
+	if [ "$fam" = 6 ] && ! python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null; then
+		echo "note: no IPv6 loopback, IPv6 step skipped"
+		continue
+	fi
+	a0=$(stat tsor_connections_accelerated); b0=$(stat tsor_bytes_accelerated)
+	rm -f "$tmp/port"
+	"$tsor" run -- python3 "$here/echo.py" server "$fam" "$tmp/port" 4 &
+	srv=$!; pids+=("$srv")
+	wait_file "$tmp/port"
+	port=$(cat "$tmp/port")
+	"$tsor" run -- python3 "$here/echo.py" client "$fam" "$port" 3 8388608 ||
+		fail "IPv$fam echo: blocking sockets"
+	"$tsor" run -- python3 "$here/echo.py" client "$fam" "$port" 1 3000000 --timeout ||
+		fail "IPv$fam echo: sockets with a timeout (poll)"
+	wait "$srv" || fail "IPv$fam echo server exited $?"
+	expect tsor_connections_accelerated 4 "$a0" "IPv$fam python echo"
+	expect tsor_bytes_accelerated $((2 * (3 * 8388608 + 3000000))) "$b0" "IPv$fam python echo"
+done
+
+# --- fallback both ways: a plain client to a TSoR listener, a TSoR client to a plain server ---
+a0=$(stat tsor_connections_accelerated); f0=$(stat tsor_connections_fallback)
+rm -f "$tmp/port"
+"$tsor" run -- python3 "$here/echo.py" server 4 "$tmp/port" 1 &
+srv=$!; pids+=("$srv")
+wait_file "$tmp/port"
+python3 "$here/echo.py" client 4 "$(cat "$tmp/port")" 1 1000000 || fail "plain client to a TSoR server"
+wait "$srv" || fail "TSoR server with a plain client exited $?"
+rm -f "$tmp/port"
+python3 "$here/echo.py" server 4 "$tmp/port" 1 &
+srv=$!; pids+=("$srv")
+wait_file "$tmp/port"
+"$tsor" run -- python3 "$here/echo.py" client 4 "$(cat "$tmp/port")" 1 1000000 ||
+	fail "TSoR client to a plain server"
+wait "$srv" || fail "plain server with a TSoR client exited $?"
+expect tsor_connections_accelerated 0 "$a0" "fallback steps"
+expect tsor_connections_fallback 2 "$f0" "fallback steps"
+
+# --- redis ---
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$tsor" run -- redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+	--daemonize no --logfile "$tmp/redis.log" &
+pids+=("$!")
+for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+a0=$(stat tsor_connections_accelerated); f0=$(stat tsor_connections_fallback)
+[ "$("$tsor" run -- redis-cli -p "$port" SET tsor:key "shared memory")" = OK ] || fail "redis-cli SET"
+[ "$("$tsor" run -- redis-cli -p "$port" GET tsor:key)" = "shared memory" ] || fail "redis-cli GET"
+big=$(head -c 300000 /dev/urandom | base64 -w0)
+"$tsor" run -- redis-cli -p "$port" -x SET tsor:big <<<"$big" >/dev/null || fail "redis-cli SET big"
+[ "$("$tsor" run -- redis-cli -p "$port" GET tsor:big)" = "$big" ] || fail "redis-cli GET big value differs"
+expect tsor_connections_accelerated 4 "$a0" "redis-cli"
+"$tsor" run -- redis-benchmark -p "$port" -n 20000 -c 4 -t set,get -q >"$tmp/bench.out" 2>&1 ||
+	fail "redis-benchmark: $(tail -3 "$tmp/bench.out")"
+grep -q "GET: .* requests per second" "$tmp/bench.out" || fail "redis-benchmark output: $(cat "$tmp/bench.out")"
+acc=$(( $(stat tsor_connections_accelerated) - a0 - 4 ))
+# 4 clients per test plus redis-benchmark's CONFIG GET probe connections.
+[ "$acc" -ge 8 ] || fail "redis-benchmark: only $acc accelerated connections"
+cmds=$(redis-cli -p "$port" INFO stats | tr -d '\r' | awk -F: '$1 == "total_commands_processed" { print $2 }')
+[ "$cmds" -ge 40000 ] || fail "redis processed $cmds commands, expected >= 40000"
+[ "$(redis-cli -p "$port" GET tsor:key)" = "shared memory" ] || fail "plain redis-cli to a TSoR redis"
+expect tsor_connections_fallback 2 "$f0" "the two plain redis-cli (INFO, GET)"
+
+echo "PASS: $("$tsor" stats | tr '\n' ' ')"

@@ -1,0 +1,404 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Description: tsor channels and connections: a channel maps only when
+ * sealed and consistent; data both ways through the rings (iovecs, peek,
+ * waitall, partial writes on a full ring); readiness (in, out, EOF by
+ * shut_wr, FIN, peer death -> EPIPE); the connector's confirmation
+ * (UNCONFIRMED until tsord's accepted flag, PLAIN after a successful
+ * cancel, OPEN when the cancel finds the match); a blocked reader and a
+ * blocked writer woken through the eventfd doorbell; and lib/ring's
+ * doorbell mode itself (no lost wake-up in 20 000 ping-pongs that sleep in
+ * poll()).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "pair.h"
+
+static ssize_t send1(struct tsor_conn *c, int fd, const void *b, size_t n, int flags)
+{
+	struct iovec v = { (void *)(uintptr_t)b, n };
+
+	return tsor_conn_send(c, fd, &v, 1, flags | MSG_NOSIGNAL);
+}
+
+static ssize_t recv1(struct tsor_conn *c, int fd, void *b, size_t n, int flags)
+{
+	struct iovec v = { b, n };
+
+	return tsor_conn_recv(c, fd, &v, 1, flags);
+}
+
+static void test_chan_map_checks(void **state)
+{
+	struct tsor_map m;
+	int fd, plain;
+
+	(void)state;
+	tsor_libc_direct();
+	assert_int_equal(tsor_chan_create(4096, 1, &fd), 0);
+	assert_int_equal(tsor_chan_map(fd, &m), 0);
+	assert_int_equal(m.ring_size, 4096);
+	assert_int_equal(m.len, TSOR_CHAN_SIZE(4096));
+	assert_int_equal(m.hdr->id, 1);
+	/* The seals hold: the peer cannot shrink the file under us. */
+	assert_int_equal(ftruncate(fd, 100), -1);
+	tsor_chan_unmap(&m);
+	close(fd);
+	assert_int_equal(tsor_chan_create(5000, 1, &fd), -EINVAL); /* not a power of two */
+
+	/* Unsealed: refused even with a perfect header. */
+	plain = memfd_create("x", MFD_CLOEXEC);
+	assert_true(plain >= 0);
+	assert_int_equal(ftruncate(plain, (off_t)TSOR_CHAN_SIZE(4096)), 0);
+	assert_int_equal(tsor_chan_map(plain, &m), -EPROTO);
+	close(plain);
+
+	/* Sealed, but the header claims another ring size than fstat allows. */
+	plain = memfd_create("y", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	assert_int_equal(ftruncate(plain, (off_t)TSOR_CHAN_SIZE(4096)), 0);
+	{
+		struct tsor_chan h = { .magic = TSOR_CHAN_MAGIC,
+				       .version = TSOR_VERSION,
+				       .ring_size = 8192 };
+
+		assert_int_equal(pwrite(plain, &h, sizeof(h), 0), (ssize_t)sizeof(h));
+		assert_int_equal(
+			fcntl(plain, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL), 0);
+		assert_int_equal(tsor_chan_map(plain, &m), -EPROTO);
+		h.ring_size = 4096;
+		h.magic = 0;
+		assert_int_equal(pwrite(plain, &h, sizeof(h), 0), (ssize_t)sizeof(h));
+		assert_int_equal(tsor_chan_map(plain, &m), -EPROTO);
+		h.magic = TSOR_CHAN_MAGIC;
+		assert_int_equal(pwrite(plain, &h, sizeof(h), 0), (ssize_t)sizeof(h));
+		assert_int_equal(tsor_chan_map(plain, &m), 0);
+		tsor_chan_unmap(&m);
+	}
+	close(plain);
+}
+
+static void test_data_both_ways(void **state)
+{
+	struct pair p;
+	char buf[10000], a[3000], b[5000];
+	struct iovec iov[2] = { { a, sizeof(a) }, { b, sizeof(b) } };
+	short rev;
+
+	(void)state;
+	assert_int_equal(pair_open(&p, 4096), 0);
+	pair_accept(&p);
+	atomic_store(&p.c.nonblock, true);
+	atomic_store(&p.a.nonblock, true);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (char)(i * 7 + 3);
+
+	/* Nothing yet: EAGAIN, not readable, writable. */
+	assert_int_equal(recv1(&p.a, p.afd, a, 10, 0), -EAGAIN);
+	assert_int_equal(tsor_conn_ready(&p.a, POLLIN | POLLOUT, &rev), 0);
+	assert_int_equal(rev, POLLOUT);
+
+	/* A full ring takes 4096 of 10000 bytes; the rest is EAGAIN. */
+	assert_int_equal(send1(&p.c, p.cfd, buf, sizeof(buf), 0), 4096);
+	assert_int_equal(send1(&p.c, p.cfd, buf, 1, 0), -EAGAIN);
+	assert_int_equal(tsor_conn_ready(&p.c, POLLOUT, &rev), 0);
+	assert_int_equal(rev, 0);
+	assert_int_equal(tsor_conn_ready(&p.a, POLLIN, &rev), 0);
+	assert_int_equal(rev, POLLIN);
+	assert_int_equal(tsor_conn_nread(&p.a), 4096);
+
+	/* Peek leaves the bytes; readv scatters them. */
+	assert_int_equal(recv1(&p.a, p.afd, a, 100, MSG_PEEK), 100);
+	assert_memory_equal(a, buf, 100);
+	assert_int_equal(tsor_conn_recv(&p.a, p.afd, iov, 2, 0), 4096);
+	assert_memory_equal(a, buf, sizeof(a));
+	assert_memory_equal(b, buf + sizeof(a), 4096 - sizeof(a));
+	assert_int_equal(tsor_conn_nread(&p.a), 0);
+
+	/* The other direction. */
+	assert_int_equal(send1(&p.a, p.afd, "pong", 4, 0), 4);
+	memset(a, 0, 8);
+	assert_int_equal(recv1(&p.c, p.cfd, a, sizeof(a), 0), 4);
+	assert_memory_equal(a, "pong", 4);
+	assert_int_equal(p.c.bytes_sent, 4096);
+	assert_int_equal(p.a.bytes_sent, 4);
+	pair_close(&p);
+}
+
+static void test_eof_and_peer_death(void **state)
+{
+	struct pair p;
+	char buf[64];
+	short rev;
+
+	(void)state;
+	assert_int_equal(pair_open(&p, 4096), 0);
+	pair_accept(&p);
+	atomic_store(&p.a.nonblock, true);
+
+	/* Voluntary half close: data first, then EOF, no syscall needed. */
+	assert_int_equal(send1(&p.c, p.cfd, "last", 4, 0), 4);
+	assert_int_equal(tsor_conn_shutdown(&p.c, p.cfd, SHUT_WR), 0);
+	assert_int_equal(send1(&p.c, p.cfd, "x", 1, 0), -EPIPE);
+	assert_int_equal(tsor_conn_ready(&p.a, POLLIN | POLLRDHUP, &rev), 0);
+	assert_true(rev & POLLIN);
+	assert_true(rev & POLLRDHUP);
+	assert_int_equal(recv1(&p.a, p.afd, buf, sizeof(buf), 0), 4);
+	assert_int_equal(recv1(&p.a, p.afd, buf, sizeof(buf), 0), 0);
+	/* The acceptor may still write to a half-closed peer. */
+	assert_int_equal(send1(&p.a, p.afd, "ok", 2, 0), 2);
+	pair_close(&p);
+
+	/* Death: the kernel socket closes with no shut_wr flag. */
+	assert_int_equal(pair_open(&p, 4096), 0);
+	pair_accept(&p);
+	atomic_store(&p.a.nonblock, true);
+	assert_int_equal(send1(&p.c, p.cfd, "bye", 3, 0), 3);
+	close(p.cfd);
+	p.cfd = -1;
+	/* Buffered bytes still arrive, then EOF (kernel TCP does the same). */
+	assert_int_equal(recv1(&p.a, p.afd, buf, sizeof(buf), 0), 3);
+	assert_int_equal(recv1(&p.a, p.afd, buf, sizeof(buf), 0), 0);
+	assert_true(atomic_load(&p.a.kernel_fin));
+	assert_int_equal(send1(&p.a, p.afd, "x", 1, 0), -EPIPE);
+	assert_int_equal(tsor_conn_ready(&p.a, POLLOUT, &rev), 0);
+	assert_true(rev & POLLOUT); /* writable, so that the write reports EPIPE */
+	pair_close(&p);
+}
+
+static int cancel_ok(uint64_t id)
+{
+	(void)id;
+	return 0;
+}
+
+static int cancel_late(uint64_t id)
+{
+	(void)id;
+	return -EALREADY;
+}
+
+static void test_confirm(void **state)
+{
+	struct pair p;
+	char b[8];
+	short rev;
+
+	(void)state;
+	/* Before tsord's match the connector must not touch the ring. */
+	assert_int_equal(pair_open(&p, 4096), 0);
+	assert_int_equal(atomic_load(&p.c.state), TSOR_CONN_UNCONFIRMED);
+	assert_int_equal(atomic_load(&p.a.state), TSOR_CONN_OPEN);
+	assert_int_equal(tsor_conn_ready(&p.c, POLLOUT, &rev), -EXDEV);
+	pair_accept(&p);
+	assert_int_equal(tsor_conn_ready(&p.c, POLLOUT, &rev), 0);
+	assert_int_equal(atomic_load(&p.c.state), TSOR_CONN_OPEN);
+	pair_close(&p);
+
+	/* No match within confirm_ns and the cancel succeeds: kernel TCP. */
+	assert_int_equal(pair_open(&p, 4096), 0);
+	p.c.confirm_ns = 20 * 1000000u;
+	p.c.cancel = cancel_ok;
+	assert_int_equal(send1(&p.c, p.cfd, "x", 1, 0), -EXDEV);
+	assert_int_equal(atomic_load(&p.c.state), TSOR_CONN_PLAIN);
+	assert_int_equal(tsor_conn_nread(&p.a), 0); /* nothing went to the ring */
+	pair_close(&p);
+
+	/* The cancel lost the race to a match: the ring after all. */
+	assert_int_equal(pair_open(&p, 4096), 0);
+	p.c.confirm_ns = 1000000u;
+	p.c.cancel = cancel_late;
+	pair_accept(&p);
+	atomic_store(&p.c.state, TSOR_CONN_UNCONFIRMED);
+	assert_int_equal(tsor_conn_confirm(&p.c, p.cfd), 0);
+	assert_int_equal(atomic_load(&p.c.state), TSOR_CONN_OPEN);
+	pair_close(&p);
+
+	/* A plain server that speaks first ends the wait at once. */
+	assert_int_equal(pair_open(&p, 4096), 0);
+	p.c.confirm_ns = 10ull * 1000000000u;
+	p.c.cancel = cancel_ok;
+	assert_int_equal(write(p.afd, "220", 3), 3);
+	{
+		uint64_t t0 = tsor_now_ns();
+
+		assert_int_equal(recv1(&p.c, p.cfd, b, sizeof(b), 0), -EXDEV);
+		assert_true(tsor_now_ns() - t0 < 1000000000u);
+	}
+	assert_int_equal(atomic_load(&p.c.state), TSOR_CONN_PLAIN);
+	pair_close(&p);
+}
+
+struct waker {
+	struct pair *p;
+	int delay_ms;
+	bool drain; /* read from the acceptor instead of writing to it */
+};
+
+static void *waker_main(void *arg)
+{
+	struct waker *w = arg;
+	char b[4096];
+
+	nanosleep(&(struct timespec){ .tv_nsec = w->delay_ms * 1000000L }, NULL);
+	if (w->drain)
+		assert_true(recv1(&w->p->a, w->p->afd, b, sizeof(b), 0) > 0);
+	else
+		assert_int_equal(send1(&w->p->c, w->p->cfd, "wake", 4, 0), 4);
+	return NULL;
+}
+
+static void test_blocking_wakeups(void **state)
+{
+	struct pair p;
+	struct waker w = { .p = &p, .delay_ms = 50 };
+	pthread_t t;
+	char b[8192];
+	uint64_t t0;
+
+	(void)state;
+	assert_int_equal(pair_open(&p, 4096), 0);
+	pair_accept(&p);
+	/* A reader blocked (spin 0) is woken by the peer's write via the bell,
+	 * well before the 100 ms sleep slice would have re-checked. */
+	assert_int_equal(pthread_create(&t, NULL, waker_main, &w), 0);
+	t0 = tsor_now_ns();
+	assert_int_equal(recv1(&p.a, p.afd, b, sizeof(b), 0), 4);
+	assert_true(tsor_now_ns() - t0 < 95 * 1000000u);
+	pthread_join(t, NULL);
+
+	/* A writer blocked on a full ring is woken when the reader drains. */
+	memset(b, 'z', sizeof(b));
+	assert_int_equal(send1(&p.a, p.afd, b, 4096, 0), 4096);
+	w = (struct waker){ .p = &p, .delay_ms = 50, .drain = true };
+	/* The drainer reads the connector->acceptor direction: fill that. */
+	assert_int_equal(send1(&p.c, p.cfd, b, 4096, 0), 4096);
+	assert_int_equal(pthread_create(&t, NULL, waker_main, &w), 0);
+	t0 = tsor_now_ns();
+	assert_int_equal(send1(&p.c, p.cfd, b, 100, 0), 100);
+	assert_true(tsor_now_ns() - t0 < 95 * 1000000u);
+	pthread_join(t, NULL);
+
+	/* SO_RCVTIMEO: a blocking read with nothing coming times out. */
+	assert_int_equal(recv1(&p.c, p.cfd, b, sizeof(b), 0), 4096); /* drain s2c */
+	p.c.rcvtimeo_ms = 30;
+	assert_int_equal(recv1(&p.c, p.cfd, b, sizeof(b), 0), -EAGAIN);
+	pair_close(&p);
+}
+
+/* lib/ring in doorbell mode: two threads ping-pong, each sleeping in poll(). */
+struct pp {
+	struct ring *rx, *tx;
+	int bell;
+	int rounds;
+};
+
+static void *pingpong(void *arg)
+{
+	struct pp *q = arg;
+	uint32_t v = 0;
+
+	for (int i = 0; i < q->rounds; i++) {
+		struct pollfd pfd = { .fd = q->bell, .events = POLLIN };
+		ssize_t n;
+
+		while ((n = ring_arm_wait(q->rx)) == 0) {
+			/* A lost wake-up hangs here: 2 s is a failure, not a slowdown. */
+			assert_int_equal(poll(&pfd, 1, 2000), 1);
+			(void)eventfd_read(q->bell, &(eventfd_t){ 0 });
+		}
+		assert_true(n > 0);
+		assert_int_equal(ring_read(q->rx, &v, 4), 4);
+		v++;
+		assert_int_equal(ring_write(q->tx, &v, 4), 4);
+	}
+	return NULL;
+}
+
+static void test_ring_doorbell(void **state)
+{
+	size_t len = RING_REGION_SIZE(64);
+	void *m1 = aligned_alloc(64, len), *m2 = aligned_alloc(64, len);
+	struct ring ap, ac, bp, bc;
+	int bell_a = eventfd(0, EFD_NONBLOCK), bell_b = eventfd(0, EFD_NONBLOCK);
+	struct pp qa = { &ac, &ap, bell_a, 20000 }, qb = { &bc, &bp, bell_b, 20000 };
+	eventfd_t v;
+	uint32_t x = 0;
+	pthread_t t;
+
+	(void)state;
+	/* ring 1: a -> b; ring 2: b -> a. */
+	assert_int_equal(ring_init(&ap, m1, len, RING_PRODUCER), 0);
+	assert_int_equal(ring_attach(&bc, m1, len, RING_CONSUMER), 0);
+	assert_int_equal(ring_init(&bp, m2, len, RING_PRODUCER), 0);
+	assert_int_equal(ring_attach(&ac, m2, len, RING_CONSUMER), 0);
+	ring_set_wake_fd(&ap, bell_b);
+	ring_set_wake_fd(&ac, bell_b);
+	ring_set_wake_fd(&bp, bell_a);
+	ring_set_wake_fd(&bc, bell_a);
+
+	/* Coalescing: no flag, no bell; flag armed, exactly one bell. */
+	assert_int_equal(ring_write(&ap, &x, 4), 4);
+	assert_int_equal(eventfd_read(bell_b, &v), -1);
+	assert_int_equal(ring_read(&bc, &x, 4), 4);
+	assert_int_equal(ring_arm_wait(&bc), 0);
+	assert_int_equal(ring_write(&ap, &x, 4), 4);
+	assert_int_equal(ring_write(&ap, &x, 4), 4);
+	assert_int_equal(eventfd_read(bell_b, &v), 0);
+	assert_int_equal(v, 1);
+	{
+		uint32_t two[2];
+
+		assert_int_equal(ring_read(&bc, two, 8), 8);
+	}
+	/* Armed with data present: reports it instead of sleeping. */
+	assert_int_equal(ring_write(&ap, &x, 4), 4);
+	assert_int_equal(ring_arm_wait(&bc), 4);
+	assert_int_equal(ring_read(&bc, &x, 4), 4);
+	(void)eventfd_read(bell_b, &v);
+
+	assert_int_equal(pthread_create(&t, NULL, pingpong, &qb), 0);
+	x = 0;
+	assert_int_equal(ring_write(&ap, &x, 4), 4); /* serve */
+	qa.rounds = 19999;
+	pingpong(&qa);
+	{
+		struct pollfd pfd = { .fd = bell_a, .events = POLLIN };
+
+		while (ring_arm_wait(&ac) == 0)
+			assert_int_equal(poll(&pfd, 1, 2000), 1);
+	}
+	assert_int_equal(ring_read(&ac, &x, 4), 4);
+	assert_int_equal(x, 2 * 20000 - 1);
+	pthread_join(t, NULL);
+	close(bell_a);
+	close(bell_b);
+	free(m1);
+	free(m2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_chan_map_checks),	   cmocka_unit_test(test_data_both_ways),
+		cmocka_unit_test(test_eof_and_peer_death), cmocka_unit_test(test_confirm),
+		cmocka_unit_test(test_blocking_wakeups),   cmocka_unit_test(test_ring_doorbell),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

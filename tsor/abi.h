@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * TSoR's two binary interfaces: the messages between libtsor.so and tsord
+ * on a Unix stream socket, and the layout of one connection's channel (a
+ * sealed memfd shared by the connection's two endpoints).
+ *
+ * The model. Every TCP socket an application creates stays a real kernel
+ * socket with a real fd. For an accelerated connection the kernel TCP
+ * connection carries no application data; it still gives identity (the
+ * 4-tuple, getsockname/getpeername), accept() readiness through the real
+ * listening socket, liveness (a peer that closes or dies makes the kernel
+ * send FIN/RST) and reference counting across fork/dup (FIN goes out only
+ * when the last reference closes). The bytes travel through two SPSC rings
+ * (lib/ring.h) in the channel. Anything that cannot be accelerated stays
+ * plain kernel TCP, by construction.
+ *
+ * Connection set-up (tsord is single-threaded, so each step is atomic):
+ *
+ *   connector (lib)                 tsord                     acceptor (lib)
+ *   socket(); listen() ...                                    listen()
+ *                                   <- LISTEN(fd) ----------  registers the
+ *                                      reads addr+netns of fd  listener
+ *   QUERY(fd, dst) -------------->  listener at dst in fd's
+ *   <---------------- 0 / -ENOENT   netns, dst local there?
+ *   bind(port 0) if unbound
+ *   INTENT(fd, dst, ring) ------->  reads port+netns of fd,
+ *                                   creates memfd + 2 eventfds,
+ *   <--- memfd, bell0, bell1, id    records the intent
+ *   connect() (SYN)  ==== kernel TCP handshake ====>          accept()
+ *                                   <------------ ASK(fd) --  (new fd)
+ *                                   matches (netns, peer port,
+ *                                   local addr, local port),
+ *                                   sets accepted=1 in the
+ *                                   channel, writes bell0
+ *                                   --- memfd, bells, id ---> accelerated
+ *   first data op: waits for accepted=1 (bounded, TSOR_CONFIRM_MS), else
+ *   CANCEL(id) -----------------> removes the intent if still unmatched
+ *   <--------- 0 (cancelled: use kernel TCP) / -EALREADY (matched: use ring)
+ *
+ * The intent is recorded before the SYN, so an acceptor never asks too
+ * early. The connector never puts a byte in the ring before tsord has
+ * matched its intent with a real accepted socket, so the two sides always
+ * agree: a listener that turns out not to be the one accepting (SO_REUSEPORT
+ * groups mixing preloaded and plain processes, NAT) costs a bounded wait
+ * and a fallback, never lost data. An ASK without an intent is answered
+ * -ENOENT: an ordinary kernel client, served over kernel TCP.
+ *
+ * Ownership proof: clients hand tsord the actual socket (SCM_RIGHTS) and
+ * tsord reads getsockname/getpeername and the network namespace
+ * (SIOCGSKNS, then the inode) from it; no address a client claims is
+ * trusted except the destination of a connect, which only steers the
+ * client's own connection. A channel's memfd goes to its two endpoints
+ * only. tsord closes its copies of every socket right after reading them,
+ * so it never keeps a connection or a listener alive.
+ *
+ * Message: a fixed 96-byte frame, both directions, host byte order (both
+ * ends are on one host). Replies carry up to TSOR_MAX_FDS descriptors.
+ *
+ *     0      magic "TSOR"       4  version  6  type     8  status (-errno)
+ *     12     ring_size          16 id (channel / listener / intent)
+ *     24     struct tsor_addr (family, port, 16 address bytes) = 20 bytes
+ *     44     pad                48 u64 val[6] (stats, byte counters)
+ *
+ * Channel (the memfd; size sealed with F_SEAL_GROW|SHRINK|SEAL, so neither
+ * endpoint can truncate it under the other and fault it):
+ *
+ *     0                +---------------------------------------------+
+ *                      | struct tsor_chan: magic version ring_size id |
+ *                      | accepted (tsord)  | shut_wr[0] | shut_wr[1]  |
+ *     256              +---------------------------------------------+
+ *                      | ring c2s: connector produces, acceptor reads |
+ *     256+R(s)         +---------------------------------------------+
+ *                      | ring s2c: acceptor produces, connector reads |
+ *     256+2R(s)        +---------------------------------------------+
+ *     R(s) = RING_REGION_SIZE(s) = 256 + s, s a power of two
+ *
+ * Side 0 is the connector, side 1 the acceptor. bell[i] is the eventfd side
+ * i sleeps on; side i's rings wake the peer by writing bell[1 - i] (ring
+ * doorbells, lib/ring.h). Per-connection bells (not per-process) because a
+ * connection can be shared by fork: whichever process sleeps on it is the
+ * one to wake, and no process-wide bell would know which connections a
+ * wake-up was for. It costs two fds per accelerated connection per side.
+ *
+ * shut_wr[i] is set (release) by side i before its real shutdown(SHUT_WR):
+ * a reader that finds its ring empty and the flag set returns EOF without
+ * a syscall; a kernel FIN without the flag means the peer closed or died,
+ * so writes get EPIPE. Every field is untrusted: a peer can only lie about
+ * its own stream (claim EOF), which it could do anyway.
+ *
+ * Costs: one tsord round trip per listen, two per connect (one when QUERY
+ * is cached), one per accept, one on close; none per byte. Memory: 2 rings
+ * of TSOR_RING_SIZE (default 256 KiB) per accelerated connection.
+ */
+#ifndef TSOR_ABI_H
+#define TSOR_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ring.h"
+
+#define TSOR_MAGIC	    0x524f5354u /* "TSOR" in little-endian memory */
+#define TSOR_VERSION	    1u
+#define TSOR_MAX_FDS	    3		/* memfd, bell0, bell1 */
+#define TSOR_CHAN_MAGIC	    0x4e414843u /* "CHAN" */
+#define TSOR_CHAN_HDR	    256u
+#define TSOR_RING_DEFAULT   (256u * 1024)
+#define TSOR_RING_MIN	    4096u
+#define TSOR_RING_MAX	    (64u * 1024 * 1024)
+#define TSOR_SIDE_CONNECTOR 0
+#define TSOR_SIDE_ACCEPTOR  1
+
+/* Bytes of the channel memfd for rings of `size` data bytes each. */
+#define TSOR_CHAN_SIZE(size) ((size_t)TSOR_CHAN_HDR + 2 * RING_REGION_SIZE(size))
+
+enum tsor_msg_type {
+	TSOR_MSG_PING = 0,  /* -> 0; liveness probe (tsor run, tsor stop) */
+	TSOR_MSG_LISTEN,    /* fd: listening socket -> id of the registration */
+	TSOR_MSG_UNLISTEN,  /* id -> 0; only the registering connection may */
+	TSOR_MSG_QUERY,	    /* fd: any socket of the netns, addr: destination -> 0 / -ENOENT */
+	TSOR_MSG_INTENT,    /* fd: bound unconnected socket, addr, ring_size -> fds + id */
+	TSOR_MSG_CANCEL,    /* id -> 0 (intent removed) / -EALREADY (it was matched) */
+	TSOR_MSG_ASK,	    /* fd: accepted socket -> fds + id / -ENOENT (plain client) */
+	TSOR_MSG_CLOSED,    /* id, val[0] bytes this side sent -> no reply */
+	TSOR_MSG_FALLBACK,  /* a connect that found no listener -> no reply */
+	TSOR_MSG_STATS,	    /* -> val[] = the counters below */
+	TSOR_MSG_STOP,	    /* -> 0, then tsord exits */
+	TSOR_MSG_TYPE_COUNT /* number of types, not a type */
+};
+
+/* The order of val[] in a STATS reply; names are what `tsor stats` prints. */
+enum tsor_stat {
+	TSOR_STAT_ACCEL = 0, /* ASKs matched: connections on shared memory */
+	TSOR_STAT_FALLBACK,  /* ASKs unmatched + connects without listener + cancels */
+	TSOR_STAT_BYTES,     /* bytes sent over channels, as reported on close */
+	TSOR_STAT_LISTENERS, /* registered listeners now */
+	TSOR_STAT_INTENTS,   /* intents now waiting for their ASK */
+	TSOR_STAT_CLIENTS,   /* client connections now */
+	TSOR_STAT_COUNT
+};
+
+/*
+ * An address as tsord compares them: IPv4-mapped IPv6 is folded to IPv4 so
+ * that a v4 client meets a dual-stack listener. port in host order.
+ */
+struct tsor_addr {
+	uint16_t family;  /* AF_INET or AF_INET6; 0 = none */
+	uint16_t port;	  /* host byte order */
+	uint8_t addr[16]; /* 4 bytes for AF_INET, 16 for AF_INET6 */
+};
+
+struct tsor_msg {
+	uint32_t magic;	       /* TSOR_MAGIC */
+	uint16_t version;      /* TSOR_VERSION */
+	uint16_t type;	       /* enum tsor_msg_type */
+	int32_t status;	       /* replies: 0 or -errno; requests: 0 */
+	uint32_t ring_size;    /* INTENT and its reply: data bytes per ring */
+	uint64_t id;	       /* channel, listener or intent id */
+	struct tsor_addr addr; /* QUERY/INTENT: destination */
+	uint32_t pad;	       /* zero; keeps val[] 8-aligned */
+	uint64_t val[6];       /* STATS counters; CLOSED: val[0] bytes sent */
+};
+
+_Static_assert(sizeof(struct tsor_addr) == 20, "tsor_addr is ABI");
+_Static_assert(sizeof(struct tsor_msg) == 96, "tsor_msg is ABI");
+_Static_assert(offsetof(struct tsor_msg, id) == 16, "tsor_msg layout is ABI");
+_Static_assert(offsetof(struct tsor_msg, addr) == 24, "tsor_msg layout is ABI");
+_Static_assert(offsetof(struct tsor_msg, val) == 48, "tsor_msg layout is ABI");
+_Static_assert(TSOR_STAT_COUNT <= 6, "stats fit in val[]");
+
+/* The channel header at offset 0 of the memfd. */
+struct tsor_chan {
+	uint32_t magic;		     /* TSOR_CHAN_MAGIC (tsord) */
+	uint32_t version;	     /* TSOR_VERSION (tsord) */
+	uint32_t ring_size;	     /* data bytes per ring (tsord); checked against fstat */
+	uint32_t pad0;		     /* zero */
+	uint64_t id;		     /* channel id (tsord) */
+	uint8_t pad1[40];	     /* line 0 is written once, by tsord */
+	_Atomic uint32_t accepted;   /* 1 once tsord matched the ASK (release) */
+	uint8_t pad2[60];	     /* line 1: tsord's only later store */
+	_Atomic uint32_t shut_wr[2]; /* side i shut down writing (release) */
+	uint8_t pad3[120];	     /* rounds up to TSOR_CHAN_HDR */
+};
+
+_Static_assert(sizeof(struct tsor_chan) == TSOR_CHAN_HDR, "channel header is ABI");
+_Static_assert(offsetof(struct tsor_chan, accepted) == 64, "accepted owns line 1");
+_Static_assert(offsetof(struct tsor_chan, shut_wr) == 128, "flags own line 2");
+_Static_assert(TSOR_CHAN_HDR % RING_CACHELINE == 0, "rings stay 64-byte aligned");
+
+#endif /* TSOR_ABI_H */

@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tsor: the command-line front end.
+ *   tsor run [--spin-us N] [--ring-size N] -- CMD ARGS   preload libtsor.so into CMD
+ *   tsor daemon [--foreground]                           start tsord
+ *   tsor stop                                            stop tsord
+ *   tsor stats                                           counters as "name value"
+ * tsord and libtsor.so are found next to this binary (TSOR_TSORD and
+ * TSOR_LIB override), the socket as tsord finds it (TSOR_SOCK).
+ *
+ * Single-threaded: getenv/setenv/dirname/exit are safe here.
+ * NOLINTBEGIN(concurrency-mt-unsafe)
+ */
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "tsor-int.h"
+
+static const char *const stat_names[TSOR_STAT_COUNT] = {
+	[TSOR_STAT_ACCEL] = "tsor_connections_accelerated",
+	[TSOR_STAT_FALLBACK] = "tsor_connections_fallback",
+	[TSOR_STAT_BYTES] = "tsor_bytes_accelerated",
+	[TSOR_STAT_LISTENERS] = "tsor_listeners",
+	[TSOR_STAT_INTENTS] = "tsor_intents_pending",
+	[TSOR_STAT_CLIENTS] = "tsor_clients",
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: tsor run [--spin-us N] [--ring-size BYTES] -- CMD [ARGS...]\n"
+		   "       tsor daemon [--foreground]\n"
+		   "       tsor stop\n"
+		   "       tsor stats\n"
+		   "TCP connections between programs run under 'tsor run' on this host move\n"
+		   "through shared memory; everything else stays kernel TCP.\n"
+		   "Environment: TSOR_SOCK (broker socket), TSOR_LIB (libtsor.so),\n"
+		   "TSOR_TSORD (tsord binary), TSOR_SPIN_US, TSOR_RING_SIZE, TSOR_CONFIRM_MS.\n");
+}
+
+/* dir/name for the directory holding this executable. */
+static int beside_me(const char *name, char *out, size_t len)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n < 0)
+		return -errno;
+	self[n] = '\0';
+	if (snprintf(out, len, "%s/%s", dirname(self), name) >= (int)len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static int ping(const char *path, enum tsor_msg_type type, struct tsor_msg *reply)
+{
+	struct tsor_msg m;
+	int fd = tsor_unix_connect(path), ret;
+
+	if (fd < 0)
+		return fd;
+	tsor_msg_init(&m, type);
+	ret = tsor_call(fd, &m, -1, reply, NULL, NULL);
+	close(fd);
+	return ret;
+}
+
+/* Runs tsord (--daemon unless foreground); waits until it answers. */
+static int start_daemon(const char *path, bool foreground)
+{
+	char tsord[PATH_MAX], logf[PATH_MAX + 16], *slash;
+	const char *env = getenv("TSOR_TSORD");
+	struct tsor_msg r;
+	pid_t pid;
+	int st;
+
+	if (env && *env)
+		snprintf(tsord, sizeof(tsord), "%s", env);
+	else if (beside_me("tsord", tsord, sizeof(tsord)))
+		return -ENOENT;
+	if (access(tsord, X_OK) < 0) {
+		log_err("%s: %s (set TSOR_TSORD)", tsord, log_errstr(errno));
+		return -errno;
+	}
+	if (foreground) {
+		execl(tsord, "tsord", "--socket", path, (char *)NULL);
+		log_err("exec %s: %s", tsord, log_errstr(errno));
+		return -errno;
+	}
+	snprintf(logf, sizeof(logf), "%s", path);
+	slash = strrchr(logf, '/');
+	snprintf(slash ? slash + 1 : logf, sizeof(logf) - (size_t)(slash ? slash + 1 - logf : 0),
+		 "tsord.log");
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		execl(tsord, "tsord", "--daemon", "--socket", path, "--log", logf, (char *)NULL);
+		_exit(127);
+	}
+	if (waitpid(pid, &st, 0) < 0)
+		return -errno;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		/* Lost a race with another starter? Then one answers now. */
+		if (ping(path, TSOR_MSG_PING, &r) == 0)
+			return 0;
+		log_err("tsord failed to start (exit %d); see %s",
+			WIFEXITED(st) ? WEXITSTATUS(st) : -1, logf);
+		return -EIO;
+	}
+	return ping(path, TSOR_MSG_PING, &r);
+}
+
+static int cmd_run(const char *path, int argc, char **argv)
+{
+	char lib[PATH_MAX], pre[2 * PATH_MAX];
+	const char *env = getenv("TSOR_LIB"), *old = getenv("LD_PRELOAD");
+	struct tsor_msg r;
+	int i, ret;
+
+	for (i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			i++;
+			break;
+		}
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return 0;
+		}
+		if (!strcmp(argv[i], "--spin-us") && i + 1 < argc) {
+			setenv("TSOR_SPIN_US", argv[++i], 1);
+		} else if (!strcmp(argv[i], "--ring-size") && i + 1 < argc) {
+			setenv("TSOR_RING_SIZE", argv[++i], 1);
+		} else if (argv[i][0] == '-') {
+			log_err("run: unknown option '%s'", argv[i]);
+			usage(stderr);
+			return 2;
+		} else {
+			break;
+		}
+	}
+	if (i >= argc) {
+		log_err("run: no command given (tsor run -- CMD ARGS)");
+		return 2;
+	}
+	if (env && *env)
+		snprintf(lib, sizeof(lib), "%s", env);
+	else if (beside_me("libtsor.so", lib, sizeof(lib)))
+		return 1;
+	if (access(lib, R_OK) < 0) {
+		log_err("%s: %s (set TSOR_LIB)", lib, log_errstr(errno));
+		return 1;
+	}
+	if (ping(path, TSOR_MSG_PING, &r) != 0) {
+		ret = start_daemon(path, false);
+		if (ret) {
+			log_err("no tsord at %s and starting one failed: %s", path,
+				log_errstr(-ret));
+			return 1;
+		}
+	}
+	setenv("TSOR_SOCK", path, 1);
+	snprintf(pre, sizeof(pre), "%s%s%s", lib, old && *old ? ":" : "", old ? old : "");
+	setenv("LD_PRELOAD", pre, 1);
+	execvp(argv[i], &argv[i]);
+	log_err("%s: %s", argv[i], log_errstr(errno));
+	return 127;
+}
+
+int main(int argc, char **argv)
+{
+	char path[108];
+	struct tsor_msg r;
+	int ret;
+
+	log_init("tsor", LOG_INFO);
+	tsor_libc_direct();
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (tsor_sock_path(path, sizeof(path))) {
+		log_err("socket path too long (TSOR_SOCK / XDG_RUNTIME_DIR)");
+		return 2;
+	}
+	if (!strcmp(argv[1], "run"))
+		return cmd_run(path, argc - 2, argv + 2);
+	if (argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "daemon")) {
+		bool fg = argc > 2 && !strcmp(argv[2], "--foreground");
+
+		if (argc > 2 + fg) {
+			log_err("daemon: unexpected argument '%s'", argv[2 + fg]);
+			return 2;
+		}
+		if (ping(path, TSOR_MSG_PING, &r) == 0) {
+			log_err("a tsord already answers at %s", path);
+			return 1;
+		}
+		ret = start_daemon(path, fg);
+		return ret ? 1 : 0;
+	}
+	if (argc > 2) {
+		log_err("%s: unexpected argument '%s'", argv[1], argv[2]);
+		return 2;
+	}
+	if (!strcmp(argv[1], "stop")) {
+		ret = ping(path, TSOR_MSG_STOP, &r);
+		if (ret) {
+			log_err("no tsord answers at %s: %s", path, log_errstr(-ret));
+			return 1;
+		}
+		/* Wait until it let go of the socket, so a restart can bind. */
+		for (int i = 0; i < 200 && access(path, F_OK) == 0; i++)
+			nanosleep(&(struct timespec){ .tv_nsec = 10000000 }, NULL);
+		return 0;
+	}
+	if (!strcmp(argv[1], "stats")) {
+		ret = ping(path, TSOR_MSG_STATS, &r);
+		if (ret) {
+			log_err("no tsord answers at %s: %s", path, log_errstr(-ret));
+			return 1;
+		}
+		for (int i = 0; i < TSOR_STAT_COUNT; i++)
+			printf("%s %llu\n", stat_names[i], (unsigned long long)r.val[i]);
+		return 0;
+	}
+	log_err("unknown command '%s'", argv[1]);
+	usage(stderr);
+	return 2;
+}
+/* NOLINTEND(concurrency-mt-unsafe) */

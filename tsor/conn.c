@@ -1,0 +1,534 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One accelerated connection's data path: copies between the application's
+ * buffers and the rings, EOF and peer-death detection, and the
+ * spin-then-sleep wait. The readiness rules are in tsor-int.h, the channel
+ * layout and flags in abi.h.
+ *
+ * Waiting. A blocked call spins on the ring (memory loads only) for up to
+ * spin_ns (adaptive, see tsor_spin_budget()), because a sleep and wake-up costs ~60 us on these
+ * machines against < 1 us for a spinning hand-off; then it arms the ring's sleep flag
+ * (ring_arm_wait(): flag, full fence, re-check) and sleeps in the real
+ * poll() on [kernel socket, our bell]. The peer's ring wakes us through the
+ * bell only when the flag is set; the kernel socket wakes us on FIN/RST.
+ * Each sleep is capped at WAIT_SLICE_MS and followed by a re-check, so even
+ * a wake-up consumed by another thread of this process sleeping on the same
+ * bell (two waiters on one connection) costs a bounded delay, never a hang.
+ *
+ * EOF. The ring is empty and either the peer's shut_wr flag is set (it
+ * shut down writing after its last write, so a re-check of the ring after
+ * seeing the flag sees every byte) or the kernel socket has shown FIN. The
+ * peer's writes precede its shutdown()/exit, which precede the FIN, so
+ * after seeing either we re-check the ring once before reporting EOF.
+ *
+ * Peer death. A kernel FIN without the peer's shut_wr flag means the peer
+ * closed or died: writes then fail with EPIPE (and SIGPIPE unless
+ * MSG_NOSIGNAL), as kernel TCP does once the peer's RST came back.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "compiler.h"
+#include "tsor-int.h"
+
+#define WAIT_SLICE_MS	   100
+#define CONFIRM_SLICE_MS   10
+#define SPIN_US_DEFAULT	   50
+#define CONFIRM_MS_DEFAULT 200
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__asm__ __volatile__("pause" ::: "memory");
+#else
+	atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+
+int tsor_conn_open(struct tsor_conn *c, int memfd, int bell0, int bell1, int side, uint64_t id)
+{
+	size_t rlen;
+	char *c2s, *s2c;
+	int ret;
+
+	memset(c, 0, sizeof(*c));
+	ret = tsor_chan_map(memfd, &c->map);
+	if (ret)
+		goto err_close;
+	rlen = RING_REGION_SIZE(c->map.ring_size);
+	c2s = (char *)c->map.base + TSOR_CHAN_HDR;
+	s2c = c2s + rlen;
+	ret = ring_attach(&c->tx, side == TSOR_SIDE_CONNECTOR ? c2s : s2c, rlen, RING_PRODUCER);
+	if (!ret)
+		ret = ring_attach(&c->rx, side == TSOR_SIDE_CONNECTOR ? s2c : c2s, rlen,
+				  RING_CONSUMER);
+	if (ret)
+		goto err_unmap;
+	c->side = side;
+	c->my_bell = side == TSOR_SIDE_CONNECTOR ? bell0 : bell1;
+	c->peer_bell = side == TSOR_SIDE_CONNECTOR ? bell1 : bell0;
+	ring_set_wake_fd(&c->tx, c->peer_bell);
+	ring_set_wake_fd(&c->rx, c->peer_bell);
+	c->id = id;
+	atomic_store(&c->state,
+		     side == TSOR_SIDE_CONNECTOR ? TSOR_CONN_UNCONFIRMED : TSOR_CONN_OPEN);
+	c->spin_ns = (uint64_t)tsor_env_long("TSOR_SPIN_US", SPIN_US_DEFAULT, 0, 100000) * 1000u;
+	c->confirm_ns =
+		(uint64_t)tsor_env_long("TSOR_CONFIRM_MS", CONFIRM_MS_DEFAULT, 1, 60000) * 1000000u;
+	c->rcvtimeo_ms = -1;
+	c->sndtimeo_ms = -1;
+	pthread_mutex_init(&c->tx_lock, NULL);
+	pthread_mutex_init(&c->rx_lock, NULL);
+	tsor__libc.close(memfd);
+	return 0;
+
+err_unmap:
+	tsor_chan_unmap(&c->map);
+err_close:
+	tsor__libc.close(memfd);
+	tsor__libc.close(bell0);
+	tsor__libc.close(bell1);
+	return ret;
+}
+
+void tsor_conn_close(struct tsor_conn *c)
+{
+	tsor_chan_unmap(&c->map);
+	tsor__libc.close(c->my_bell);
+	tsor__libc.close(c->peer_bell);
+	pthread_mutex_destroy(&c->tx_lock);
+	pthread_mutex_destroy(&c->rx_lock);
+}
+
+static bool peer_shut(const struct tsor_conn *c)
+{
+	/* Acquire: pairs with the peer's release store in its shutdown; its
+	 * ring writes before the flag are then visible to our re-check. */
+	return atomic_load_explicit(&c->map.hdr->shut_wr[1 - c->side], memory_order_acquire) != 0;
+}
+
+/* The peer closed or died: FIN without a voluntary shutdown, or an error. */
+static bool peer_gone(const struct tsor_conn *c)
+{
+	return (atomic_load(&c->kernel_fin) && !peer_shut(c)) ||
+	       (atomic_load(&c->kernel_ev) & POLLERR);
+}
+
+void tsor_conn_kernel(struct tsor_conn *c, short revents)
+{
+	if (revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR))
+		atomic_store(&c->kernel_fin, true);
+	if (revents & (POLLHUP | POLLERR))
+		atomic_fetch_or(&c->kernel_ev, (short)(revents & (POLLHUP | POLLERR)));
+}
+
+/* One non-blocking look at the kernel socket; true when it showed something. */
+static bool kernel_check(struct tsor_conn *c, int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN | POLLRDHUP };
+
+	if (tsor__libc.poll(&p, 1, 0) == 1 && p.revents) {
+		tsor_conn_kernel(c, p.revents);
+		return true;
+	}
+	return false;
+}
+
+void tsor_conn_drain_bell(struct tsor_conn *c)
+{
+	eventfd_t v;
+
+	(void)eventfd_read(c->my_bell, &v);
+}
+
+/* UNCONFIRMED -> OPEN once tsord's match is visible; the current state. */
+static int state_now(struct tsor_conn *c)
+{
+	int st = atomic_load(&c->state);
+
+	/* Acquire: pairs with tsord's release store of accepted after the
+	 * match; nothing else is published through it, it is a decision. */
+	if (st == TSOR_CONN_UNCONFIRMED &&
+	    atomic_load_explicit(&c->map.hdr->accepted, memory_order_acquire)) {
+		atomic_store(&c->state, TSOR_CONN_OPEN);
+		st = TSOR_CONN_OPEN;
+	}
+	return st;
+}
+
+int tsor_conn_ready(struct tsor_conn *c, short events, short *revents)
+{
+	short r = 0;
+	ssize_t rd, wr;
+	bool shut, eof;
+
+	*revents = 0;
+	if (state_now(c) != TSOR_CONN_OPEN)
+		return -EXDEV;
+	shut = peer_shut(c);
+	eof = shut || atomic_load(&c->kernel_fin) || atomic_load(&c->rd_shut);
+	if (events & (POLLIN | POLLRDNORM)) {
+		rd = ring_readable(&c->rx);
+		if (rd != 0 || eof)
+			r = (short)(r | (events & (POLLIN | POLLRDNORM)));
+		if (rd < 0)
+			r |= POLLERR;
+	}
+	if ((events & POLLRDHUP) && (shut || atomic_load(&c->kernel_fin)))
+		r |= POLLRDHUP;
+	if (events & (POLLOUT | POLLWRNORM)) {
+		wr = atomic_load(&c->wr_shut) || peer_gone(c) ? 1 : ring_writable(&c->tx);
+		if (wr != 0)
+			r = (short)(r | (events & (POLLOUT | POLLWRNORM)));
+		if (wr < 0)
+			r |= POLLERR;
+	}
+	r = (short)(r | (atomic_load(&c->kernel_ev) & (POLLHUP | POLLERR)));
+	*revents = r;
+	return 0;
+}
+
+int tsor_conn_arm(struct tsor_conn *c, short events, short *revents)
+{
+	if (state_now(c) != TSOR_CONN_OPEN) {
+		*revents = 0;
+		return -EXDEV;
+	}
+	/* Errors (a lying peer) show up in the readiness check below. */
+	if (events & (POLLIN | POLLRDNORM))
+		(void)ring_arm_wait(&c->rx);
+	if (events & (POLLOUT | POLLWRNORM))
+		(void)ring_arm_wait(&c->tx);
+	return tsor_conn_ready(c, events, revents);
+}
+
+ssize_t tsor_conn_nread(struct tsor_conn *c)
+{
+	ssize_t n;
+
+	if (state_now(c) != TSOR_CONN_OPEN)
+		return -EXDEV;
+	n = ring_readable(&c->rx);
+	return n < 0 ? 0 : n;
+}
+
+/*
+ * Spins, then sleeps until `ev` may be ready or the kernel socket shows
+ * something or deadline_ns (0 = none) passes. Returns 0 to re-check,
+ * -ETIMEDOUT or -EINTR.
+ */
+static int conn_wait(struct tsor_conn *c, int fd, short ev, uint64_t deadline_ns)
+{
+	uint64_t now = tsor_now_ns(), last = now, spin_end = now + tsor_spin_budget(c->spin_ns);
+	struct pollfd p[2];
+	short rev;
+	int tmo;
+
+	for (uint32_t i = 1;; i++) {
+		if (tsor_conn_ready(c, ev, &rev) || rev) {
+			tsor_spin_result(c->spin_ns, true);
+			return 0;
+		}
+		if (!tsor_spin_step(&last, spin_end))
+			break;
+		if ((i & 1023) == 0)
+			sched_yield(); /* a peer sharing our vCPU gets to run */
+		else
+			cpu_relax();
+	}
+	tsor_spin_result(c->spin_ns, false);
+	if (tsor_conn_arm(c, ev, &rev) || rev)
+		return 0;
+	now = tsor_now_ns();
+	if (deadline_ns && now >= deadline_ns)
+		return -ETIMEDOUT;
+	tmo = WAIT_SLICE_MS;
+	if (deadline_ns && (deadline_ns - now) / 1000000u < (uint64_t)tmo)
+		tmo = (int)((deadline_ns - now) / 1000000u) + 1;
+	p[0] = (struct pollfd){ .fd = fd, .events = POLLIN | POLLRDHUP };
+	p[1] = (struct pollfd){ .fd = c->my_bell, .events = POLLIN };
+	if (tsor__libc.poll(p, 2, tmo) < 0)
+		return errno == EINTR ? -EINTR : -errno;
+	if (p[0].revents)
+		tsor_conn_kernel(c, p[0].revents);
+	if (p[1].revents)
+		tsor_conn_drain_bell(c);
+	return 0;
+}
+
+int tsor_conn_confirm(struct tsor_conn *c, int fd)
+{
+	uint64_t deadline = tsor_now_ns() + c->confirm_ns;
+	int ret;
+
+	for (;;) {
+		struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
+				       { .fd = c->my_bell, .events = POLLIN } };
+		uint64_t now;
+		char b;
+		ssize_t n;
+
+		if (state_now(c) != TSOR_CONN_UNCONFIRMED)
+			return 0;
+		/* Kernel data or an error: the server is not on the ring. */
+		n = tsor__libc.recvfrom(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT, NULL, NULL);
+		if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			break;
+		now = tsor_now_ns();
+		if (now >= deadline)
+			break;
+		if (tsor__libc.poll(p, 2, CONFIRM_SLICE_MS) < 0 && errno != EINTR)
+			return -errno;
+		if (p[1].revents)
+			tsor_conn_drain_bell(c);
+	}
+	ret = c->cancel ? c->cancel(c->id) : -ENOTCONN;
+	/* 0: tsord dropped the intent, no acceptor will ever get the channel.
+	 * Otherwise (matched meanwhile, or tsord unreachable) the accepted
+	 * flag, set by tsord before any acceptor could use the ring, decides. */
+	if (ret == 0 || !atomic_load_explicit(&c->map.hdr->accepted, memory_order_acquire))
+		atomic_store(&c->state, TSOR_CONN_PLAIN);
+	else
+		atomic_store(&c->state, TSOR_CONN_OPEN);
+	return 0;
+}
+
+static int ensure_open(struct tsor_conn *c, int fd)
+{
+	int ret;
+
+	if (state_now(c) == TSOR_CONN_UNCONFIRMED) {
+		ret = tsor_conn_confirm(c, fd);
+		if (ret)
+			return ret;
+	}
+	return state_now(c) == TSOR_CONN_OPEN ? 0 : -EXDEV;
+}
+
+static uint64_t deadline_of(int timeo_ms)
+{
+	return timeo_ms > 0 ? tsor_now_ns() + (uint64_t)timeo_ms * 1000000u : 0;
+}
+
+static size_t iov_total(const struct iovec *iov, int iovcnt)
+{
+	size_t t = 0;
+
+	for (int i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len > SSIZE_MAX - t)
+			return SSIZE_MAX;
+		t += iov[i].iov_len;
+	}
+	return t;
+}
+
+/* Reads (or peeks) into iov starting `skip` bytes in. Bytes or -EPROTO. */
+static ssize_t rx_copy(struct tsor_conn *c, const struct iovec *iov, int iovcnt, size_t skip,
+		       bool peek)
+{
+	size_t done = 0;
+
+	if (peek) {
+		/* ring_peek copies from the head, so peek into one buffer and
+		 * scatter; MSG_PEEK is rare and this keeps the ring API small. */
+		size_t want = iov_total(iov, iovcnt) - skip, off = 0;
+		ssize_t n;
+		char *tmp;
+
+		if (want > c->map.ring_size)
+			want = c->map.ring_size;
+		tmp = malloc(want ? want : 1);
+		if (!tmp)
+			return -ENOMEM;
+		n = ring_peek(&c->rx, tmp, want);
+		for (int i = 0; n > 0 && i < iovcnt && off < (size_t)n; i++) {
+			size_t len = iov[i].iov_len, k;
+
+			if (skip >= len) {
+				skip -= len;
+				continue;
+			}
+			k = len - skip < (size_t)n - off ? len - skip : (size_t)n - off;
+			memcpy((char *)iov[i].iov_base + skip, tmp + off, k);
+			off += k;
+			skip = 0;
+		}
+		free(tmp);
+		return n;
+	}
+	for (int i = 0; i < iovcnt; i++) {
+		size_t len = iov[i].iov_len;
+		ssize_t n;
+
+		if (skip >= len) {
+			skip -= len;
+			continue;
+		}
+		n = ring_read(&c->rx, (char *)iov[i].iov_base + skip, len - skip);
+		if (n < 0)
+			return n;
+		done += (size_t)n;
+		if ((size_t)n < len - skip)
+			break;
+		skip = 0;
+	}
+	return (ssize_t)done;
+}
+
+ssize_t tsor_conn_recv(struct tsor_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags)
+{
+	bool nonblock = atomic_load(&c->nonblock) || (flags & MSG_DONTWAIT);
+	bool peek = flags & MSG_PEEK, waitall = (flags & MSG_WAITALL) && !peek;
+	uint64_t deadline;
+	size_t total, done = 0;
+	bool eof = false;
+	ssize_t n, ret;
+
+	ret = ensure_open(c, fd);
+	if (ret)
+		return ret;
+	total = iov_total(iov, iovcnt);
+	if (total == 0)
+		return 0;
+	deadline = deadline_of(c->rcvtimeo_ms);
+	pthread_mutex_lock(&c->rx_lock);
+	for (;;) {
+		if (atomic_load(&c->rd_shut))
+			break;
+		n = rx_copy(c, iov, iovcnt, done, peek);
+		if (n < 0) {
+			/* The peer broke the ring's invariants: a reset. */
+			ret = n == -ENOMEM ? n : -ECONNRESET;
+			break;
+		}
+		done += (size_t)n;
+		if (done == total || (done && !waitall))
+			break;
+		if (eof)
+			break; /* the ring was re-checked after EOF: all drained */
+		if (peer_shut(c) || atomic_load(&c->kernel_fin)) {
+			eof = true;
+			continue;
+		}
+		if (nonblock || done) {
+			/* Only a syscall tells a dead peer from a quiet one. */
+			if (kernel_check(c, fd)) {
+				eof = atomic_load(&c->kernel_fin);
+				continue;
+			}
+			if (nonblock) {
+				if (!done)
+					ret = -EAGAIN;
+				break;
+			}
+		}
+		ret = conn_wait(c, fd, POLLIN, deadline);
+		if (ret == -ETIMEDOUT)
+			ret = -EAGAIN; /* SO_RCVTIMEO expiry reads as EAGAIN */
+		if (ret)
+			break;
+	}
+	pthread_mutex_unlock(&c->rx_lock);
+	if (done)
+		return (ssize_t)done;
+	return ret;
+}
+
+static ssize_t epipe(int flags)
+{
+	if (!(flags & MSG_NOSIGNAL))
+		raise(SIGPIPE);
+	return -EPIPE;
+}
+
+ssize_t tsor_conn_send(struct tsor_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags)
+{
+	bool nonblock = atomic_load(&c->nonblock) || (flags & MSG_DONTWAIT);
+	uint64_t deadline;
+	size_t total, done = 0;
+	ssize_t ret;
+
+	ret = ensure_open(c, fd);
+	if (ret)
+		return ret;
+	if (atomic_load(&c->wr_shut))
+		return epipe(flags);
+	total = iov_total(iov, iovcnt);
+	if (total == 0)
+		return 0;
+	deadline = deadline_of(c->sndtimeo_ms);
+	pthread_mutex_lock(&c->tx_lock);
+	for (;;) {
+		size_t skip = done, before = done;
+
+		if (peer_gone(c)) {
+			ret = -EPIPE;
+			break;
+		}
+		for (int i = 0; i < iovcnt; i++) {
+			size_t len = iov[i].iov_len;
+			ssize_t n;
+
+			if (skip >= len) {
+				skip -= len;
+				continue;
+			}
+			n = ring_write(&c->tx, (const char *)iov[i].iov_base + skip, len - skip);
+			if (n < 0) {
+				ret = -ECONNRESET;
+				goto out;
+			}
+			done += (size_t)n;
+			if ((size_t)n < len - skip)
+				break;
+			skip = 0;
+		}
+		c->bytes_sent += done - before;
+		if (done == total)
+			break;
+		if (done > before)
+			continue; /* the reader made room meanwhile: try again */
+		if (nonblock) {
+			/* Full: before EAGAIN, make sure the reader still lives. */
+			if (kernel_check(c, fd) && peer_gone(c))
+				ret = -EPIPE;
+			else if (!done)
+				ret = -EAGAIN;
+			break;
+		}
+		ret = conn_wait(c, fd, POLLOUT, deadline);
+		if (ret == -ETIMEDOUT)
+			ret = -EAGAIN;
+		if (ret)
+			break;
+	}
+out:
+	pthread_mutex_unlock(&c->tx_lock);
+	if (done)
+		return (ssize_t)done;
+	return ret == -EPIPE ? epipe(flags) : ret;
+}
+
+int tsor_conn_shutdown(struct tsor_conn *c, int fd, int how)
+{
+	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
+		return -EINVAL;
+	if (how != SHUT_RD && state_now(c) != TSOR_CONN_PLAIN) {
+		atomic_store(&c->wr_shut, true);
+		/* Release: our ring writes happen before the flag (abi.h). */
+		atomic_store_explicit(&c->map.hdr->shut_wr[c->side], 1, memory_order_release);
+		/* A peer asleep on the ring learns it now, not at the FIN. */
+		(void)eventfd_write(c->peer_bell, 1);
+	}
+	if (how != SHUT_WR)
+		atomic_store(&c->rd_shut, true);
+	if (tsor__libc.shutdown(fd, how) < 0)
+		return -errno;
+	return 0;
+}

@@ -1,0 +1,572 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Readiness for accelerated fds in poll/ppoll/select and epoll.
+ *
+ * An accelerated fd is never put in the application's real epoll: its
+ * kernel socket carries no data, so the kernel's answer would be wrong
+ * (always writable, readable only at FIN). struct tsor_ep keeps the
+ * application's registrations of accelerated fds (fd, events, data) in a
+ * table beside the real epoll, and a private "shadow" epoll holding, per
+ * item, the kernel socket (EPOLLIN|EPOLLOUT|EPOLLRDHUP, edge-triggered: FIN,
+ * RST and connect completion each show once) and the connection's bell
+ * (level-triggered, drained here). The shadow's data words are ours
+ * (fd << 1 | is_bell), so nothing can collide with the application's data,
+ * which is returned untouched.
+ *
+ * epoll_wait: scan the items (ring loads only), drain the shadow, ask the
+ * real epoll with timeout 0; if nothing, spin doing the same for up to
+ * spin_ns (adaptive: tsor_spin_budget(); a syscall pass every 32 rounds), then arm every item's
+ * sleep flags, re-scan, and sleep in ppoll() on [real epoll, shadow]: the real epoll wakes for the
+ * application's kernel fds, the shadow for bells and kernel events. Each sleep is capped
+ * (WAIT_SLICE_MS) and followed by a re-scan. Level-triggered items report while ready;
+ * edge-triggered ones report when the ring index they watch moved since the last report (new bytes
+ * for EPOLLIN, freed space for EPOLLOUT) or EOF/HUP appeared, which is
+ * what the kernel's edge triggering promises (an event per arrival), and
+ * once after ADD/MOD if ready. EPOLLONESHOT silences an item until MOD.
+ *
+ * Cost: O(items) loads per scan; a process with thousands of accelerated
+ * connections in one epoll would want a ready list fed by the bells. poll()
+ * builds its kernel array per call, as poll itself does.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+
+#include "tsor-int.h"
+
+#define WAIT_SLICE_MS 100
+#define SHADOW_BATCH  64
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__asm__ __volatile__("pause" ::: "memory");
+#else
+	atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+
+static short ev_to_poll(uint32_t e)
+{
+	short p = 0;
+
+	if (e & EPOLLIN)
+		p |= POLLIN;
+	if (e & EPOLLOUT)
+		p |= POLLOUT;
+	if (e & EPOLLRDHUP)
+		p |= POLLRDHUP;
+	if (e & EPOLLPRI)
+		p |= POLLPRI;
+	return p;
+}
+
+static uint32_t poll_to_ev(short p)
+{
+	uint32_t e = 0;
+
+	if (p & POLLIN)
+		e |= EPOLLIN;
+	if (p & POLLOUT)
+		e |= EPOLLOUT;
+	if (p & POLLRDHUP)
+		e |= EPOLLRDHUP;
+	if (p & POLLPRI)
+		e |= EPOLLPRI;
+	if (p & POLLHUP)
+		e |= EPOLLHUP;
+	if (p & POLLERR)
+		e |= EPOLLERR;
+	return e;
+}
+
+/* Remaining ms until deadline (0 = none: -1), capped at the slice. */
+static int slice_ms(uint64_t deadline)
+{
+	uint64_t now = tsor_now_ns();
+
+	if (!deadline)
+		return WAIT_SLICE_MS;
+	if (now >= deadline)
+		return 0;
+	if ((deadline - now) / 1000000u >= WAIT_SLICE_MS)
+		return WAIT_SLICE_MS;
+	return (int)((deadline - now + 999999u) / 1000000u);
+}
+
+/* ============================ epoll ============================ */
+
+int tsor_ep_init(struct tsor_ep *ep, int epfd)
+{
+	memset(ep, 0, sizeof(*ep));
+	ep->epfd = epfd;
+	ep->shadow = -1;
+	pthread_mutex_init(&ep->lock, NULL);
+	return 0;
+}
+
+void tsor_ep_destroy(struct tsor_ep *ep)
+{
+	for (size_t i = 0; i < ep->n; i++)
+		tsor_file_put(ep->items[i].f);
+	free(ep->items);
+	free(ep->pend);
+	if (ep->shadow >= 0)
+		tsor__libc.close(ep->shadow);
+	pthread_mutex_destroy(&ep->lock);
+	memset(ep, 0, sizeof(*ep));
+	ep->shadow = -1;
+}
+
+static struct tsor_ep_item *find(struct tsor_ep *ep, int fd)
+{
+	for (size_t i = 0; i < ep->n; i++)
+		if (ep->items[i].fd == fd)
+			return &ep->items[i];
+	return NULL;
+}
+
+static void shadow_add(struct tsor_ep *ep, int fd, struct tsor_conn *c)
+{
+	struct epoll_event k = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+				 .data.u64 = (uint64_t)fd << 1 };
+	struct epoll_event b = { .events = EPOLLIN, .data.u64 = (uint64_t)fd << 1 | 1 };
+
+	/* EEXIST: the same socket or bell is there under another fd (dup);
+	 * one registration wakes us for both. */
+	(void)tsor__libc.epoll_ctl(ep->shadow, EPOLL_CTL_ADD, fd, &k);
+	(void)tsor__libc.epoll_ctl(ep->shadow, EPOLL_CTL_ADD, c->my_bell, &b);
+}
+
+static void item_drop(struct tsor_ep *ep, struct tsor_ep_item *it)
+{
+	struct tsor_conn *c = it->f->conn;
+	bool bell_shared = false;
+
+	for (size_t i = 0; i < ep->n; i++)
+		if (&ep->items[i] != it && ep->items[i].f == it->f)
+			bell_shared = true;
+	if (ep->shadow >= 0) {
+		(void)tsor__libc.epoll_ctl(ep->shadow, EPOLL_CTL_DEL, it->fd, NULL);
+		if (!bell_shared)
+			(void)tsor__libc.epoll_ctl(ep->shadow, EPOLL_CTL_DEL, c->my_bell, NULL);
+	}
+	tsor_file_put(it->f);
+	*it = ep->items[--ep->n];
+}
+
+int tsor_ep_ctl(struct tsor_ep *ep, int op, int fd, struct tsor_file *f,
+		const struct epoll_event *ev)
+{
+	struct tsor_ep_item *it;
+	int ret = 0;
+
+	if (op != EPOLL_CTL_DEL && !ev)
+		return -EFAULT;
+	pthread_mutex_lock(&ep->lock);
+	it = find(ep, fd);
+	switch (op) {
+	case EPOLL_CTL_ADD:
+		if (it) {
+			ret = -EEXIST;
+			break;
+		}
+		if (ep->shadow < 0) {
+			ep->shadow = tsor__libc.epoll_create1(EPOLL_CLOEXEC);
+			if (ep->shadow < 0) {
+				ret = -errno;
+				break;
+			}
+		}
+		if (ep->n == ep->cap) {
+			size_t cap = ep->cap ? ep->cap * 2 : 16;
+			struct tsor_ep_item *p = realloc(ep->items, cap * sizeof(*p));
+
+			if (!p) {
+				ret = -ENOMEM;
+				break;
+			}
+			ep->items = p;
+			ep->cap = cap;
+		}
+		tsor_file_get(f);
+		it = &ep->items[ep->n++];
+		*it = (struct tsor_ep_item){
+			.fd = fd, .f = f, .events = ev->events, .data = ev->data, .fresh = true
+		};
+		shadow_add(ep, fd, f->conn);
+		break;
+	case EPOLL_CTL_MOD:
+		if (!it) {
+			ret = -ENOENT;
+			break;
+		}
+		it->events = ev->events;
+		it->data = ev->data;
+		it->fresh = true;
+		it->off = false;
+		it->seen_eof = false;
+		break;
+	case EPOLL_CTL_DEL:
+		if (!it) {
+			ret = -ENOENT;
+			break;
+		}
+		item_drop(ep, it);
+		break;
+	default:
+		ret = -EINVAL;
+	}
+	pthread_mutex_unlock(&ep->lock);
+	return ret;
+}
+
+static struct tsor_ep_pend *find_pend(struct tsor_ep *ep, int fd)
+{
+	for (size_t i = 0; i < ep->npend; i++)
+		if (ep->pend[i].fd == fd)
+			return &ep->pend[i];
+	return NULL;
+}
+
+void tsor_ep_forget(struct tsor_ep *ep, int fd)
+{
+	struct tsor_ep_item *it;
+	struct tsor_ep_pend *pd;
+
+	pthread_mutex_lock(&ep->lock);
+	it = find(ep, fd);
+	if (it)
+		item_drop(ep, it);
+	pd = find_pend(ep, fd);
+	if (pd)
+		*pd = ep->pend[--ep->npend];
+	pthread_mutex_unlock(&ep->lock);
+}
+
+void tsor_ep_note(struct tsor_ep *ep, int op, int fd, const struct epoll_event *ev)
+{
+	struct tsor_ep_pend *pd;
+
+	pthread_mutex_lock(&ep->lock);
+	pd = find_pend(ep, fd);
+	if (op == EPOLL_CTL_DEL) {
+		if (pd)
+			*pd = ep->pend[--ep->npend];
+	} else if (ev && pd) {
+		pd->events = ev->events;
+		pd->data = ev->data;
+	} else if (ev && op == EPOLL_CTL_ADD) {
+		if (ep->npend == ep->cappend) {
+			size_t cap = ep->cappend ? 2 * ep->cappend : 8;
+			struct tsor_ep_pend *p = realloc(ep->pend, cap * sizeof(*p));
+
+			if (!p)
+				goto out; /* not adoptable: stays a kernel registration */
+			ep->pend = p;
+			ep->cappend = cap;
+		}
+		ep->pend[ep->npend++] =
+			(struct tsor_ep_pend){ .fd = fd, .events = ev->events, .data = ev->data };
+	}
+out:
+	pthread_mutex_unlock(&ep->lock);
+}
+
+int tsor_ep_adopt(struct tsor_ep *ep, int fd, struct tsor_file *f)
+{
+	struct tsor_ep_pend *pd, p;
+
+	pthread_mutex_lock(&ep->lock);
+	pd = find_pend(ep, fd);
+	if (!pd) {
+		pthread_mutex_unlock(&ep->lock);
+		return 0;
+	}
+	p = *pd;
+	*pd = ep->pend[--ep->npend];
+	pthread_mutex_unlock(&ep->lock);
+	/* From here on the kernel's answer for fd would be wrong. */
+	(void)tsor__libc.epoll_ctl(ep->epfd, EPOLL_CTL_DEL, fd, NULL);
+	return tsor_ep_ctl(ep, EPOLL_CTL_ADD, fd, f,
+			   &(struct epoll_event){ .events = p.events, .data = p.data });
+}
+
+/* Drains the shadow: bells emptied, kernel events folded into their conns. */
+static void shadow_pass(struct tsor_ep *ep)
+{
+	struct epoll_event k[SHADOW_BATCH];
+	int n;
+
+	if (ep->shadow < 0)
+		return;
+	n = tsor__libc.epoll_wait(ep->shadow, k, SHADOW_BATCH, 0);
+	for (int i = 0; i < n; i++) {
+		struct tsor_ep_item *it = find(ep, (int)(k[i].data.u64 >> 1));
+
+		if (!it)
+			continue;
+		if (k[i].data.u64 & 1)
+			tsor_conn_drain_bell(it->f->conn);
+		else if ((k[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) &&
+			 atomic_load(&it->f->conn->state) == TSOR_CONN_OPEN)
+			/* No data flows on an open connection's socket: FIN/RST. */
+			tsor_conn_kernel(it->f->conn,
+					 (short)(POLLIN | ((k[i].events & EPOLLERR) ? POLLERR : 0) |
+						 ((k[i].events & EPOLLHUP) ? POLLHUP : 0)));
+	}
+}
+
+/* What item `it` would report now, level-triggered, as EPOLL bits. */
+static uint32_t item_level(struct tsor_ep_item *it, bool arm)
+{
+	short want = ev_to_poll(it->events), rev = 0;
+	struct tsor_conn *c = it->f->conn;
+	int ret;
+
+	ret = arm ? tsor_conn_arm(c, want, &rev) : tsor_conn_ready(c, want, &rev);
+	if (ret == -EXDEV) {
+		/* Not on the ring (yet): the kernel socket answers. */
+		struct pollfd p = { .fd = it->fd, .events = want };
+
+		if (tsor__libc.poll(&p, 1, 0) == 1)
+			rev = p.revents;
+	}
+	return poll_to_ev(rev) & (it->events | EPOLLHUP | EPOLLERR);
+}
+
+/* Scans items into evs (at most max); arm: set sleep flags first. */
+static int scan(struct tsor_ep *ep, struct epoll_event *evs, int max, bool arm)
+{
+	int n = 0;
+
+	for (size_t k = 0; k < ep->n && n < max; k++) {
+		size_t i = (ep->rot + k) % ep->n;
+		struct tsor_ep_item *it = &ep->items[i];
+		struct tsor_conn *c = it->f->conn;
+		uint32_t e;
+
+		if (it->off)
+			continue;
+		e = item_level(it, arm);
+		if (e && (it->events & EPOLLET)) {
+			uint32_t tail = c->rx.peer, head = c->tx.peer;
+			bool eof = e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR);
+			uint32_t rep = 0;
+
+			if ((e & EPOLLIN) &&
+			    (it->fresh || tail != it->seen_tail || (eof && !it->seen_eof)))
+				rep |= EPOLLIN;
+			if ((e & EPOLLOUT) && (it->fresh || head != it->seen_head))
+				rep |= EPOLLOUT;
+			if (eof && (it->fresh || !it->seen_eof))
+				rep |= e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR);
+			if (rep) {
+				it->seen_tail = tail;
+				it->seen_head = head;
+				it->seen_eof = eof;
+				it->fresh = false;
+			}
+			e = rep;
+		}
+		if (!e)
+			continue;
+		evs[n].events = e;
+		evs[n].data = it->data;
+		n++;
+		if (it->events & EPOLLONESHOT)
+			it->off = true;
+	}
+	if (ep->n)
+		ep->rot = (ep->rot + 1) % ep->n;
+	return n;
+}
+
+/* One full pass: shadow, items, the real epoll. Events or -errno. */
+static int full_pass(struct tsor_ep *ep, struct epoll_event *evs, int max, bool arm)
+{
+	int n, m;
+
+	pthread_mutex_lock(&ep->lock);
+	shadow_pass(ep);
+	n = scan(ep, evs, max, arm);
+	pthread_mutex_unlock(&ep->lock);
+	if (n < max) {
+		m = tsor__libc.epoll_wait(ep->epfd, evs + n, max - n, 0);
+		if (m < 0 && !n)
+			return -errno;
+		if (m > 0)
+			n += m;
+	}
+	return n;
+}
+
+int tsor_ep_wait(struct tsor_ep *ep, struct epoll_event *evs, int max, int timeout_ms,
+		 const sigset_t *sigmask, uint64_t spin_ns)
+{
+	uint64_t deadline = timeout_ms > 0 ? tsor_now_ns() + (uint64_t)timeout_ms * 1000000u : 0;
+	uint64_t spin_end, last;
+	int n;
+
+	if (max <= 0 || !evs)
+		return -EINVAL;
+	n = full_pass(ep, evs, max, false);
+	if (n || timeout_ms == 0)
+		return n;
+	last = tsor_now_ns();
+	spin_end = last + tsor_spin_budget(spin_ns);
+	for (uint32_t i = 1; tsor_spin_step(&last, spin_end); i++) {
+		if ((i & 31) == 0) {
+			n = full_pass(ep, evs, max, false);
+		} else {
+			pthread_mutex_lock(&ep->lock);
+			n = scan(ep, evs, max, false);
+			pthread_mutex_unlock(&ep->lock);
+		}
+		if (n) {
+			tsor_spin_result(spin_ns, true);
+			return n;
+		}
+		if ((i & 1023) == 0)
+			sched_yield();
+		else
+			cpu_relax();
+	}
+	tsor_spin_result(spin_ns, false);
+	for (;;) {
+		struct pollfd p[2] = { { .fd = ep->epfd, .events = POLLIN },
+				       { .fd = ep->shadow, .events = POLLIN } };
+		struct timespec ts;
+		int ms;
+
+		n = full_pass(ep, evs, max, true);
+		if (n)
+			return n;
+		ms = slice_ms(deadline);
+		if (deadline && ms == 0)
+			return 0;
+		ts.tv_sec = ms / 1000;
+		ts.tv_nsec = (long)(ms % 1000) * 1000000;
+		if (tsor__libc.ppoll(p, p[1].fd >= 0 ? 2 : 1, &ts, sigmask) < 0) {
+			if (errno == EINTR)
+				return -EINTR;
+			return -errno;
+		}
+	}
+}
+
+/* ============================ poll ============================ */
+
+/*
+ * One pass over fds: a kernel poll with timeout 0 (accelerated entries ask
+ * for FIN only, and nothing once FIN was seen), then ring readiness for the
+ * accelerated ones. arm: set their sleep flags first. Count or -errno.
+ */
+static int poll_pass(struct pollfd *fds, nfds_t n, struct tsor_file **files, struct pollfd *k,
+		     bool kernel, bool arm)
+{
+	int count = 0;
+
+	if (kernel) {
+		for (nfds_t i = 0; i < n; i++) {
+			k[i] = fds[i];
+			k[i].revents = 0;
+			if (files[i] && tsor_conn_ready(files[i]->conn, 0, &k[i].revents) == 0)
+				k[i].events = atomic_load(&files[i]->conn->kernel_fin)
+						      ? 0
+						      : POLLIN | POLLRDHUP;
+		}
+		if (tsor__libc.poll(k, n, 0) < 0)
+			return -errno;
+	}
+	for (nfds_t i = 0; i < n; i++) {
+		struct tsor_conn *c = files[i] ? files[i]->conn : NULL;
+		short rev = 0;
+
+		if (fds[i].fd < 0) {
+			fds[i].revents = 0;
+			continue;
+		}
+		if (c) {
+			int ret;
+
+			if (kernel && k[i].revents && atomic_load(&c->state) == TSOR_CONN_OPEN)
+				tsor_conn_kernel(c, k[i].revents);
+			ret = arm ? tsor_conn_arm(c, fds[i].events, &rev)
+				  : tsor_conn_ready(c, fds[i].events, &rev);
+			if (ret == -EXDEV)
+				rev = (short)(kernel ? k[i].revents : 0);
+		} else {
+			rev = (short)(kernel ? k[i].revents : fds[i].revents);
+		}
+		fds[i].revents = rev;
+		if (rev)
+			count++;
+	}
+	return count;
+}
+
+int tsor_poll(struct pollfd *fds, nfds_t n, struct tsor_file **files, int timeout_ms,
+	      const sigset_t *sigmask, uint64_t spin_ns)
+{
+	uint64_t deadline = timeout_ms > 0 ? tsor_now_ns() + (uint64_t)timeout_ms * 1000000u : 0;
+	uint64_t spin_end, last;
+	struct pollfd *k;
+	nfds_t nb = 0;
+	int count;
+
+	/* Room for the kernel copy of fds and one bell per accelerated fd. */
+	k = calloc(2 * n + 1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	count = poll_pass(fds, n, files, k, true, false);
+	if (count || timeout_ms == 0)
+		goto out;
+	last = tsor_now_ns();
+	spin_end = last + tsor_spin_budget(spin_ns);
+	for (uint32_t i = 1; tsor_spin_step(&last, spin_end); i++) {
+		/* Between kernel passes fds[].revents of kernel fds keep the
+		 * last kernel answer (0), so only rings can turn up here. */
+		count = poll_pass(fds, n, files, k, (i & 31) == 0, false);
+		if (count) {
+			tsor_spin_result(spin_ns, true);
+			goto out;
+		}
+		if ((i & 1023) == 0)
+			sched_yield();
+		else
+			cpu_relax();
+	}
+	tsor_spin_result(spin_ns, false);
+	for (;;) {
+		struct timespec ts;
+		int ms;
+
+		count = poll_pass(fds, n, files, k, true, true);
+		if (count)
+			goto out;
+		ms = timeout_ms < 0 ? WAIT_SLICE_MS : slice_ms(deadline);
+		if (timeout_ms > 0 && ms == 0)
+			goto out;
+		nb = 0;
+		for (nfds_t i = 0; i < n; i++)
+			if (files[i] && fds[i].fd >= 0 &&
+			    atomic_load(&files[i]->conn->state) != TSOR_CONN_PLAIN)
+				k[n + nb++] = (struct pollfd){ .fd = files[i]->conn->my_bell,
+							       .events = POLLIN };
+		ts.tv_sec = ms / 1000;
+		ts.tv_nsec = (long)(ms % 1000) * 1000000;
+		if (tsor__libc.ppoll(k, n + nb, &ts, sigmask) < 0) {
+			count = errno == EINTR ? -EINTR : -errno;
+			goto out;
+		}
+		for (nfds_t j = 0; j < nb; j++)
+			if (k[n + j].revents)
+				(void)eventfd_read(k[n + j].fd, &(eventfd_t){ 0 });
+	}
+out:
+	free(k);
+	return count;
+}

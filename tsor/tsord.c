@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tsord: TSoR's per-host broker (see abi.h for the protocol and daemon.c
+ * for its state). Usage: tsord [--socket PATH] [--daemon] [--log FILE] [-v].
+ *
+ * Single-threaded: getenv/setenv/dirname/exit are safe here.
+ * NOLINTBEGIN(concurrency-mt-unsafe)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "tsor-int.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: tsord [--socket PATH] [--daemon] [--log FILE] [-v]\n"
+		"  Brokers shared-memory channels for programs run with libtsor.so.\n"
+		"  --socket PATH  Unix socket (default: $TSOR_SOCK, /run/tsor/tsord.sock for root,\n"
+		"                 $XDG_RUNTIME_DIR/tsor/tsord.sock, /tmp/tsor-$UID/tsord.sock)\n"
+		"  --daemon       detach (fork, setsid) once the socket is listening\n"
+		"  --log FILE     append messages to FILE instead of stderr\n"
+		"  -v             debug messages (one per client)\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = { { "socket", required_argument, NULL, 's' },
+					      { "daemon", no_argument, NULL, 'd' },
+					      { "log", required_argument, NULL, 'l' },
+					      { "help", no_argument, NULL, 'h' },
+					      { NULL, 0, NULL, 0 } };
+	char path[108];
+	const char *logfile = NULL;
+	bool daemonize = false;
+	int c, lsock, ret;
+
+	log_init("tsord", LOG_INFO);
+	tsor_libc_direct();
+	if (tsor_sock_path(path, sizeof(path))) {
+		log_err("socket path too long (TSOR_SOCK / XDG_RUNTIME_DIR)");
+		return 2;
+	}
+	while ((c = getopt_long(argc, argv, "s:dl:vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			if (strlen(optarg) >= sizeof(path)) {
+				log_err("--socket %s: path too long (max %zu bytes)", optarg,
+					sizeof(path) - 1);
+				return 2;
+			}
+			snprintf(path, sizeof(path), "%s", optarg);
+			break;
+		case 'd':
+			daemonize = true;
+			break;
+		case 'l':
+			logfile = optarg;
+			break;
+		case 'v':
+			log_set_level(LOG_DEBUG);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		log_err("unexpected argument '%s'", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	{
+		/* Each pending intent holds three fds (memfd, two bells): take
+		 * the hard limit, so a burst of connects does not fall back. */
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			(void)setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
+	ret = tsor_daemon_listen(path, &lsock);
+	if (ret) {
+		log_err("%s: %s", path,
+			ret == -EADDRINUSE ? "a tsord already answers there" : log_errstr(-ret));
+		return 1;
+	}
+	/* After the socket: its directory now exists for a log beside it. */
+	if (logfile) {
+		int fd = open(logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+
+		if (fd < 0) {
+			log_err("%s: %s", logfile, log_errstr(errno));
+			close(lsock);
+			unlink(path);
+			return 1;
+		}
+		dup2(fd, STDERR_FILENO);
+		close(fd);
+	}
+	if (daemonize) {
+		pid_t pid = fork();
+		int null;
+
+		if (pid < 0) {
+			log_err("fork: %s", log_errstr(errno));
+			return 1;
+		}
+		if (pid > 0)
+			return 0; /* the socket already listens: callers may connect */
+		setsid();
+		null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (null >= 0) {
+			dup2(null, STDIN_FILENO);
+			dup2(null, STDOUT_FILENO);
+			if (!logfile)
+				dup2(null, STDERR_FILENO);
+			close(null);
+		}
+	}
+	log_info("listening on %s (pid %d)", path, (int)getpid());
+	ret = tsor_daemon_serve(lsock);
+	close(lsock);
+	unlink(path);
+	if (ret) {
+		log_err("%s", log_errstr(-ret));
+		return 1;
+	}
+	log_info("stopped");
+	return 0;
+}
+/* NOLINTEND(concurrency-mt-unsafe) */
