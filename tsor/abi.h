@@ -25,13 +25,14 @@
  *   bind(port 0) if unbound
  *   INTENT(fd, dst, ring) ------->  reads port+netns of fd,
  *                                   creates memfd + 2 eventfds,
- *   <--- memfd, bell0, bell1, id    records the intent
+ *   <--- memfd, 4 bells, id         records the intent
  *   connect() (SYN)  ==== kernel TCP handshake ====>          accept()
  *                                   <------------ ASK(fd) --  (new fd)
  *                                   matches (netns, peer port,
  *                                   local addr, local port),
  *                                   sets accepted=1 in the
- *                                   channel, writes bell0
+ *                                   channel, writes the
+ *                                   connector's rx bell
  *                                   --- memfd, bells, id ---> accelerated
  *   first data op: waits for accepted=1 (bounded, TSOR_CONFIRM_MS), else
  *   CANCEL(id) -----------------> removes the intent if still unmatched
@@ -74,12 +75,19 @@
  *     256+2R(s)        +---------------------------------------------+
  *     R(s) = RING_REGION_SIZE(s) = 256 + s, s a power of two
  *
- * Side 0 is the connector, side 1 the acceptor. bell[i] is the eventfd side
- * i sleeps on; side i's rings wake the peer by writing bell[1 - i] (ring
- * doorbells, lib/ring.h). Per-connection bells (not per-process) because a
+ * Side 0 is the connector, side 1 the acceptor. Each side has two bells
+ * (eventfds), one a direction: TSOR_BELL(side, TSOR_RX) is written when the
+ * peer produced into the ring side reads, TSOR_BELL(side, TSOR_TX) when the
+ * peer freed room in the ring side writes (ring doorbells, lib/ring.h). One
+ * bell a direction because a reader and a writer thread often wait on one
+ * connection at once: with a single bell, the waiter that drains it can
+ * swallow the wake-up meant for the other, which then sleeps with its ring
+ * ready (sockcheck's bulk cases, a reader and a writer thread a side, ran
+ * 15x slower that way). Per-connection bells (not per-process) because a
  * connection can be shared by fork: whichever process sleeps on it is the
  * one to wake, and no process-wide bell would know which connections a
- * wake-up was for. It costs two fds per accelerated connection per side.
+ * wake-up was for. It costs four fds per accelerated connection per side
+ * (its two bells and the peer's two).
  *
  * shut_wr[i] is set (release) by side i before its real shutdown(SHUT_WR):
  * a reader that finds its ring empty and the flag set returns EOF without
@@ -99,16 +107,21 @@
 
 #include "ring.h"
 
-#define TSOR_MAGIC	    0x524f5354u /* "TSOR" in little-endian memory */
-#define TSOR_VERSION	    1u
-#define TSOR_MAX_FDS	    3		/* memfd, bell0, bell1 */
-#define TSOR_CHAN_MAGIC	    0x4e414843u /* "CHAN" */
-#define TSOR_CHAN_HDR	    256u
-#define TSOR_RING_DEFAULT   (256u * 1024)
-#define TSOR_RING_MIN	    4096u
-#define TSOR_RING_MAX	    (64u * 1024 * 1024)
-#define TSOR_SIDE_CONNECTOR 0
-#define TSOR_SIDE_ACCEPTOR  1
+#define TSOR_MAGIC   0x524f5354u /* "TSOR" in little-endian memory */
+#define TSOR_VERSION 1u
+#define TSOR_MAX_FDS 5 /* memfd, then the TSOR_BELLS bells */
+#define TSOR_BELLS   4 /* two sides x two directions */
+#define TSOR_RX	     0 /* direction: data to read arrived */
+#define TSOR_TX	     1 /* direction: room to write appeared */
+/* Index among the bells (fds 1..4 of an INTENT or ASK reply). */
+#define TSOR_BELL(side, dir) ((side)*2 + (dir))
+#define TSOR_CHAN_MAGIC	     0x4e414843u /* "CHAN" */
+#define TSOR_CHAN_HDR	     256u
+#define TSOR_RING_DEFAULT    (256u * 1024)
+#define TSOR_RING_MIN	     4096u
+#define TSOR_RING_MAX	     (64u * 1024 * 1024)
+#define TSOR_SIDE_CONNECTOR  0
+#define TSOR_SIDE_ACCEPTOR   1
 
 /* Bytes of the channel memfd for rings of `size` data bytes each. */
 #define TSOR_CHAN_SIZE(size) ((size_t)TSOR_CHAN_HDR + 2 * RING_REGION_SIZE(size))

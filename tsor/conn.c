@@ -9,11 +9,14 @@
  * spin_ns (adaptive, see tsor_spin_budget()), because a sleep and wake-up costs ~60 us on these
  * machines against < 1 us for a spinning hand-off; then it arms the ring's sleep flag
  * (ring_arm_wait(): flag, full fence, re-check) and sleeps in the real
- * poll() on [kernel socket, our bell]. The peer's ring wakes us through the
- * bell only when the flag is set; the kernel socket wakes us on FIN/RST.
- * Each sleep is capped at WAIT_SLICE_MS and followed by a re-check, so even
- * a wake-up consumed by another thread of this process sleeping on the same
- * bell (two waiters on one connection) costs a bounded delay, never a hang.
+ * poll() on [kernel socket, the bell of each direction waited for]. The
+ * peer's ring wakes us through that bell only when the flag is set; the
+ * kernel socket wakes us on FIN/RST. A reader and a writer thread of one
+ * connection sleep on different bells, so neither drains the other's
+ * wake-up. Each sleep is capped at WAIT_SLICE_MS and followed by a
+ * re-check, so even two waiters in one direction (two threads reading one
+ * socket), where one may take the other's wake-up, cost a bounded delay,
+ * never a hang.
  *
  * EOF. The ring is empty and either the peer's shut_wr flag is set (it
  * shut down writing after its last write, so a re-check of the ring after
@@ -51,7 +54,8 @@ static inline void cpu_relax(void)
 #endif
 }
 
-int tsor_conn_open(struct tsor_conn *c, int memfd, int bell0, int bell1, int side, uint64_t id)
+int tsor_conn_open(struct tsor_conn *c, int memfd, const int bells[TSOR_BELLS], int side,
+		   uint64_t id)
 {
 	size_t rlen;
 	char *c2s, *s2c;
@@ -71,10 +75,13 @@ int tsor_conn_open(struct tsor_conn *c, int memfd, int bell0, int bell1, int sid
 	if (ret)
 		goto err_unmap;
 	c->side = side;
-	c->my_bell = side == TSOR_SIDE_CONNECTOR ? bell0 : bell1;
-	c->peer_bell = side == TSOR_SIDE_CONNECTOR ? bell1 : bell0;
-	ring_set_wake_fd(&c->tx, c->peer_bell);
-	ring_set_wake_fd(&c->rx, c->peer_bell);
+	for (int d = TSOR_RX; d <= TSOR_TX; d++) {
+		c->bell[d] = bells[TSOR_BELL(side, d)];
+		c->peer_bell[d] = bells[TSOR_BELL(1 - side, d)];
+	}
+	/* Producing wakes the peer's reader; consuming, the peer's writer. */
+	ring_set_wake_fd(&c->tx, c->peer_bell[TSOR_RX]);
+	ring_set_wake_fd(&c->rx, c->peer_bell[TSOR_TX]);
 	c->id = id;
 	atomic_store(&c->state,
 		     side == TSOR_SIDE_CONNECTOR ? TSOR_CONN_UNCONFIRMED : TSOR_CONN_OPEN);
@@ -92,16 +99,18 @@ err_unmap:
 	tsor_chan_unmap(&c->map);
 err_close:
 	tsor__libc.close(memfd);
-	tsor__libc.close(bell0);
-	tsor__libc.close(bell1);
+	for (int i = 0; i < TSOR_BELLS; i++)
+		tsor__libc.close(bells[i]);
 	return ret;
 }
 
 void tsor_conn_close(struct tsor_conn *c)
 {
 	tsor_chan_unmap(&c->map);
-	tsor__libc.close(c->my_bell);
-	tsor__libc.close(c->peer_bell);
+	for (int d = TSOR_RX; d <= TSOR_TX; d++) {
+		tsor__libc.close(c->bell[d]);
+		tsor__libc.close(c->peer_bell[d]);
+	}
 	pthread_mutex_destroy(&c->tx_lock);
 	pthread_mutex_destroy(&c->rx_lock);
 }
@@ -140,11 +149,11 @@ static bool kernel_check(struct tsor_conn *c, int fd)
 	return false;
 }
 
-void tsor_conn_drain_bell(struct tsor_conn *c)
+void tsor_conn_drain_bell(struct tsor_conn *c, int dir)
 {
 	eventfd_t v;
 
-	(void)eventfd_read(c->my_bell, &v);
+	(void)eventfd_read(c->bell[dir], &v);
 }
 
 /* UNCONFIRMED -> OPEN once tsord's match is visible; the current state. */
@@ -226,7 +235,8 @@ ssize_t tsor_conn_nread(struct tsor_conn *c)
 static int conn_wait(struct tsor_conn *c, int fd, short ev, uint64_t deadline_ns)
 {
 	uint64_t now = tsor_now_ns(), last = now, spin_end = now + tsor_spin_budget(c->spin_ns);
-	struct pollfd p[2];
+	struct pollfd p[3];
+	nfds_t n = 1;
 	short rev;
 	int tmo;
 
@@ -251,14 +261,21 @@ static int conn_wait(struct tsor_conn *c, int fd, short ev, uint64_t deadline_ns
 	tmo = WAIT_SLICE_MS;
 	if (deadline_ns && (deadline_ns - now) / 1000000u < (uint64_t)tmo)
 		tmo = (int)((deadline_ns - now) / 1000000u) + 1;
+	/* Only the bells of the directions we wait for: another thread of
+	 * ours may be asleep on the other one, and its wake-up is not ours to
+	 * drain. */
 	p[0] = (struct pollfd){ .fd = fd, .events = POLLIN | POLLRDHUP };
-	p[1] = (struct pollfd){ .fd = c->my_bell, .events = POLLIN };
-	if (tsor__libc.poll(p, 2, tmo) < 0)
+	if (ev & (POLLIN | POLLRDNORM))
+		p[n++] = (struct pollfd){ .fd = c->bell[TSOR_RX], .events = POLLIN };
+	if (ev & (POLLOUT | POLLWRNORM))
+		p[n++] = (struct pollfd){ .fd = c->bell[TSOR_TX], .events = POLLIN };
+	if (tsor__libc.poll(p, n, tmo) < 0)
 		return errno == EINTR ? -EINTR : -errno;
 	if (p[0].revents)
 		tsor_conn_kernel(c, p[0].revents);
-	if (p[1].revents)
-		tsor_conn_drain_bell(c);
+	for (nfds_t i = 1; i < n; i++)
+		if (p[i].revents)
+			(void)eventfd_read(p[i].fd, &(eventfd_t){ 0 });
 	return 0;
 }
 
@@ -269,7 +286,7 @@ int tsor_conn_confirm(struct tsor_conn *c, int fd)
 
 	for (;;) {
 		struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
-				       { .fd = c->my_bell, .events = POLLIN } };
+				       { .fd = c->bell[TSOR_RX], .events = POLLIN } };
 		uint64_t now;
 		char b;
 		ssize_t n;
@@ -286,7 +303,7 @@ int tsor_conn_confirm(struct tsor_conn *c, int fd)
 		if (tsor__libc.poll(p, 2, CONFIRM_SLICE_MS) < 0 && errno != EINTR)
 			return -errno;
 		if (p[1].revents)
-			tsor_conn_drain_bell(c);
+			tsor_conn_drain_bell(c, TSOR_RX);
 	}
 	ret = c->cancel ? c->cancel(c->id) : -ENOTCONN;
 	/* 0: tsord dropped the intent, no acceptor will ever get the channel.
@@ -524,7 +541,7 @@ int tsor_conn_shutdown(struct tsor_conn *c, int fd, int how)
 		/* Release: our ring writes happen before the flag (abi.h). */
 		atomic_store_explicit(&c->map.hdr->shut_wr[c->side], 1, memory_order_release);
 		/* A peer asleep on the ring learns it now, not at the FIN. */
-		(void)eventfd_write(c->peer_bell, 1);
+		(void)eventfd_write(c->peer_bell[TSOR_RX], 1);
 	}
 	if (how != SHUT_WR)
 		atomic_store(&c->rd_shut, true);

@@ -68,7 +68,7 @@ struct intent {
 	uint64_t netns;		 /* the connector's namespace */
 	uint16_t cport;		 /* the connector's bound port, from getsockname */
 	struct tsor_addr server; /* the destination it connects to */
-	int fds[3];		 /* memfd, bell0, bell1 */
+	int fds[TSOR_MAX_FDS];	 /* memfd, then the bells (abi.h) */
 	struct tsor_chan *hdr;	 /* first page of the channel, to set accepted */
 	uint64_t owner;		 /* client id */
 	uint64_t born_ns;	 /* for INTENT_TTL */
@@ -227,7 +227,7 @@ static void intent_free(struct tsor_daemon *d, size_t i)
 	struct intent *it = &d->intents[i];
 
 	munmap(it->hdr, MAP_HDR);
-	for (int k = 0; k < 3; k++)
+	for (int k = 0; k < TSOR_MAX_FDS; k++)
 		close(it->fds[k]);
 	d->intents[i] = d->intents[--d->nintents];
 }
@@ -317,7 +317,7 @@ static int do_query(struct tsor_daemon *d, int sock, const struct tsor_msg *m)
 static int do_intent(struct tsor_daemon *d, struct client *c, int sock, const struct tsor_msg *m,
 		     struct tsor_msg *r, int *fds, int *nfds)
 {
-	struct intent it = { .owner = c->id, .server = m->addr, .fds = { -1, -1, -1 } };
+	struct intent it = { .owner = c->id, .server = m->addr, .fds = { -1, -1, -1, -1, -1 } };
 	struct tsor_addr local;
 	uint32_t rs = m->ring_size ? m->ring_size : TSOR_RING_DEFAULT;
 	void *hdr;
@@ -341,11 +341,12 @@ static int do_intent(struct tsor_daemon *d, struct client *c, int sock, const st
 	ret = tsor_chan_create(rs, it.id, &it.fds[0]);
 	if (ret)
 		return ret;
-	it.fds[1] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	it.fds[2] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (it.fds[1] < 0 || it.fds[2] < 0) {
-		ret = -errno;
-		goto err_close;
+	for (int k = 1; k <= TSOR_BELLS; k++) {
+		it.fds[k] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (it.fds[k] < 0) {
+			ret = -errno;
+			goto err_close;
+		}
 	}
 	hdr = mmap(NULL, MAP_HDR, PROT_READ | PROT_WRITE, MAP_SHARED, it.fds[0], 0);
 	if (hdr == MAP_FAILED) {
@@ -374,7 +375,7 @@ static int do_intent(struct tsor_daemon *d, struct client *c, int sock, const st
 	it.born_ns = tsor_now_ns();
 	d->intents[d->nintents++] = it;
 	memcpy(fds, it.fds, sizeof(it.fds));
-	*nfds = 3;
+	*nfds = TSOR_MAX_FDS;
 	r->id = it.id;
 	r->ring_size = rs;
 	return 0;
@@ -382,7 +383,7 @@ static int do_intent(struct tsor_daemon *d, struct client *c, int sock, const st
 err_unmap:
 	munmap(it.hdr, MAP_HDR);
 err_close:
-	for (int k = 0; k < 3; k++)
+	for (int k = 0; k < TSOR_MAX_FDS; k++)
 		if (it.fds[k] >= 0)
 			close(it.fds[k]);
 	return ret;
@@ -431,9 +432,10 @@ static int do_ask(struct tsor_daemon *d, int sock, struct tsor_msg *r, int *fds,
 		/* Release: pairs with the connector's acquire load in
 		 * state_now(); the decision is final once it is visible. */
 		atomic_store_explicit(&it->hdr->accepted, 1, memory_order_release);
-		(void)eventfd_write(it->fds[1], 1); /* a connector waiting to confirm */
+		/* A connector waiting to confirm sleeps on its rx bell. */
+		(void)eventfd_write(it->fds[1 + TSOR_BELL(TSOR_SIDE_CONNECTOR, TSOR_RX)], 1);
 		memcpy(fds, it->fds, sizeof(it->fds));
-		*nfds = 3;
+		*nfds = TSOR_MAX_FDS;
 		r->id = it->id;
 		r->ring_size = it->hdr->ring_size;
 		*match = (ssize_t)i;

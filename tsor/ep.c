@@ -9,9 +9,9 @@
  * table beside the real epoll, and a private "shadow" epoll holding, per
  * item, the kernel socket (EPOLLIN|EPOLLOUT|EPOLLRDHUP, edge-triggered: FIN,
  * RST and connect completion each show once) and the connection's bell
- * (level-triggered, drained here). The shadow's data words are ours
- * (fd << 1 | is_bell), so nothing can collide with the application's data,
- * which is returned untouched.
+ * and its two bells (level-triggered, drained here). The shadow's data words are ours
+ * (fd << 2 | what: 0 the socket, 1 + TSOR_RX or 1 + TSOR_TX a bell), so nothing can collide with
+ * the application's data, which is returned untouched.
  *
  * epoll_wait: scan the items (ring loads only), drain the shadow, ask the
  * real epoll with timeout 0; if nothing, spin doing the same for up to
@@ -131,13 +131,17 @@ static struct tsor_ep_item *find(struct tsor_ep *ep, int fd)
 static void shadow_add(struct tsor_ep *ep, int fd, struct tsor_conn *c)
 {
 	struct epoll_event k = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-				 .data.u64 = (uint64_t)fd << 1 };
-	struct epoll_event b = { .events = EPOLLIN, .data.u64 = (uint64_t)fd << 1 | 1 };
+				 .data.u64 = (uint64_t)fd << 2 };
 
 	/* EEXIST: the same socket or bell is there under another fd (dup);
 	 * one registration wakes us for both. */
 	(void)tsor__libc.epoll_ctl(ep->shadow, EPOLL_CTL_ADD, fd, &k);
-	(void)tsor__libc.epoll_ctl(ep->shadow, EPOLL_CTL_ADD, c->my_bell, &b);
+	for (int d = TSOR_RX; d <= TSOR_TX; d++) {
+		struct epoll_event b = { .events = EPOLLIN,
+					 .data.u64 = (uint64_t)fd << 2 | (uint64_t)(1 + d) };
+
+		(void)tsor__libc.epoll_ctl(ep->shadow, EPOLL_CTL_ADD, c->bell[d], &b);
+	}
 }
 
 static void item_drop(struct tsor_ep *ep, struct tsor_ep_item *it)
@@ -151,7 +155,9 @@ static void item_drop(struct tsor_ep *ep, struct tsor_ep_item *it)
 	if (ep->shadow >= 0) {
 		(void)tsor__libc.epoll_ctl(ep->shadow, EPOLL_CTL_DEL, it->fd, NULL);
 		if (!bell_shared)
-			(void)tsor__libc.epoll_ctl(ep->shadow, EPOLL_CTL_DEL, c->my_bell, NULL);
+			for (int d = TSOR_RX; d <= TSOR_TX; d++)
+				(void)tsor__libc.epoll_ctl(ep->shadow, EPOLL_CTL_DEL, c->bell[d],
+							   NULL);
 	}
 	tsor_file_put(it->f);
 	*it = ep->items[--ep->n];
@@ -304,12 +310,13 @@ static void shadow_pass(struct tsor_ep *ep)
 		return;
 	n = tsor__libc.epoll_wait(ep->shadow, k, SHADOW_BATCH, 0);
 	for (int i = 0; i < n; i++) {
-		struct tsor_ep_item *it = find(ep, (int)(k[i].data.u64 >> 1));
+		struct tsor_ep_item *it = find(ep, (int)(k[i].data.u64 >> 2));
+		unsigned what = (unsigned)(k[i].data.u64 & 3);
 
 		if (!it)
 			continue;
-		if (k[i].data.u64 & 1)
-			tsor_conn_drain_bell(it->f->conn);
+		if (what)
+			tsor_conn_drain_bell(it->f->conn, (int)what - 1);
 		else if ((k[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) &&
 			 atomic_load(&it->f->conn->state) == TSOR_CONN_OPEN)
 			/* No data flows on an open connection's socket: FIN/RST. */
@@ -517,8 +524,8 @@ int tsor_poll(struct pollfd *fds, nfds_t n, struct tsor_file **files, int timeou
 	nfds_t nb = 0;
 	int count;
 
-	/* Room for the kernel copy of fds and one bell per accelerated fd. */
-	k = calloc(2 * n + 1, sizeof(*k));
+	/* Room for the kernel copy of fds and two bells per accelerated fd. */
+	k = calloc(3 * n + 1, sizeof(*k));
 	if (!k)
 		return -ENOMEM;
 	count = poll_pass(fds, n, files, k, true, false);
@@ -551,11 +558,19 @@ int tsor_poll(struct pollfd *fds, nfds_t n, struct tsor_file **files, int timeou
 		if (timeout_ms > 0 && ms == 0)
 			goto out;
 		nb = 0;
-		for (nfds_t i = 0; i < n; i++)
-			if (files[i] && fds[i].fd >= 0 &&
-			    atomic_load(&files[i]->conn->state) != TSOR_CONN_PLAIN)
-				k[n + nb++] = (struct pollfd){ .fd = files[i]->conn->my_bell,
-							       .events = POLLIN };
+		for (nfds_t i = 0; i < n; i++) {
+			const struct tsor_conn *c = files[i] ? files[i]->conn : NULL;
+
+			if (!c || fds[i].fd < 0 || atomic_load(&c->state) == TSOR_CONN_PLAIN)
+				continue;
+			/* The bells of the directions asked for only (conn.c, Waiting). */
+			if (fds[i].events & (POLLIN | POLLRDNORM))
+				k[n + nb++] =
+					(struct pollfd){ .fd = c->bell[TSOR_RX], .events = POLLIN };
+			if (fds[i].events & (POLLOUT | POLLWRNORM))
+				k[n + nb++] =
+					(struct pollfd){ .fd = c->bell[TSOR_TX], .events = POLLIN };
+		}
 		ts.tv_sec = ms / 1000;
 		ts.tv_nsec = (long)(ms % 1000) * 1000000;
 		if (tsor__libc.ppoll(k, n + nb, &ts, sigmask) < 0) {

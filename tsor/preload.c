@@ -502,7 +502,7 @@ static void accepted(int fd, int nfd, int flags)
 	tsor_msg_init(&m, TSOR_MSG_ASK);
 	if (call(&m, nfd, &r, fds, &nfds) != 0)
 		goto out; /* a plain kernel client (or no tsord): kernel TCP */
-	if (nfds != 3) {
+	if (nfds != TSOR_MAX_FDS) {
 		for (int i = 0; i < nfds; i++)
 			tsor__libc.close(fds[i]);
 		goto out;
@@ -516,7 +516,7 @@ static void accepted(int fd, int nfd, int flags)
 	/* Failing here leaves the connector reading an unserved ring; tsord
 	 * has matched already, so there is nothing better to do than to let
 	 * the kernel socket carry EOF to it when we close. */
-	if (tsor_conn_open(c, fds[0], fds[1], fds[2], TSOR_SIDE_ACCEPTOR, r.id)) {
+	if (tsor_conn_open(c, fds[0], &fds[1], TSOR_SIDE_ACCEPTOR, r.id)) {
 		free(c);
 		tsor__libc.shutdown(nfd, SHUT_RDWR);
 		goto out;
@@ -603,14 +603,14 @@ static struct tsor_conn *intent(int fd, const struct sockaddr *addr, socklen_t l
 	m.ring_size = ring_size;
 	if (call(&m, fd, &r, fds, &nfds) != 0)
 		return NULL;
-	c = nfds == 3 ? calloc(1, sizeof(*c)) : NULL;
+	c = nfds == TSOR_MAX_FDS ? calloc(1, sizeof(*c)) : NULL;
 	if (!c) {
 		for (int i = 0; i < nfds; i++)
 			tsor__libc.close(fds[i]);
 		(void)cancel_intent(r.id);
 		return NULL;
 	}
-	if (tsor_conn_open(c, fds[0], fds[1], fds[2], TSOR_SIDE_CONNECTOR, r.id)) {
+	if (tsor_conn_open(c, fds[0], &fds[1], TSOR_SIDE_CONNECTOR, r.id)) {
 		free(c);
 		(void)cancel_intent(r.id);
 		return NULL;

@@ -182,8 +182,8 @@ struct tsor_conn {
 	struct ring tx;		 /* the ring we produce into */
 	struct ring rx;		 /* the ring we consume from */
 	int side;		 /* TSOR_SIDE_CONNECTOR or TSOR_SIDE_ACCEPTOR */
-	int my_bell;		 /* eventfd we sleep on (peer's rings write it) */
-	int peer_bell;		 /* eventfd our rings write to wake the peer */
+	int bell[2];		 /* eventfds we sleep on, by direction (TSOR_RX, TSOR_TX) */
+	int peer_bell[2];	 /* the peer's: our rings write them to wake it */
 	uint64_t id;		 /* channel id, for CLOSED and CANCEL */
 	_Atomic int state;	 /* enum tsor_conn_state */
 	_Atomic bool nonblock;	 /* O_NONBLOCK of the open file description */
@@ -202,13 +202,15 @@ struct tsor_conn {
 };
 
 /*
- * Maps the channel and sets up side `side`: takes ownership of bell0 and
- * bell1 (bell[side] to sleep on, the other to wake the peer) and closes
- * memfd once mapped. On failure all three are closed. Connectors start
+ * Maps the channel and sets up side `side`: takes ownership of the
+ * TSOR_BELLS bells (indexed by TSOR_BELL(); this side's two to sleep on,
+ * the peer's two to wake it) and closes memfd once mapped. On failure all
+ * five are closed. Connectors start
  * UNCONFIRMED, acceptors OPEN. Spin, confirm and timeouts start from the
  * environment defaults. 0 or -errno.
  */
-int tsor_conn_open(struct tsor_conn *c, int memfd, int bell0, int bell1, int side, uint64_t id);
+int tsor_conn_open(struct tsor_conn *c, int memfd, const int bells[TSOR_BELLS], int side,
+		   uint64_t id);
 
 /* Unmaps and closes the bells. */
 void tsor_conn_close(struct tsor_conn *c);
@@ -245,12 +247,14 @@ void tsor_conn_kernel(struct tsor_conn *c, short revents);
 /*
  * Arms the sleep flags for `events` (ring_arm_wait() on rx for POLLIN, tx
  * for POLLOUT) and returns what is ready after arming, like
- * tsor_conn_ready(). The caller then sleeps on my_bell and the socket.
+ * tsor_conn_ready(). The caller then sleeps on the bells of those
+ * directions (bell[TSOR_RX] for POLLIN, bell[TSOR_TX] for POLLOUT) and the
+ * socket.
  */
 int tsor_conn_arm(struct tsor_conn *c, short events, short *revents);
 
-/* Reads the bell to zero (it is non-blocking). */
-void tsor_conn_drain_bell(struct tsor_conn *c);
+/* Reads bell[dir] to zero (it is non-blocking). */
+void tsor_conn_drain_bell(struct tsor_conn *c, int dir);
 
 /*
  * The connector's wait for tsord's match, at most c->confirm_ns: returns 0

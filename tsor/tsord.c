@@ -84,7 +84,7 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	{
-		/* Each pending intent holds three fds (memfd, two bells): take
+		/* Each pending intent holds five fds (memfd, four bells): take
 		 * the hard limit, so a burst of connects does not fall back. */
 		struct rlimit rl;
 

@@ -25,6 +25,9 @@ done
 
 tmp=$(mktemp -d /tmp/tsor-test.XXXXXX)
 export TSOR_SOCK=$tmp/tsord.sock
+# The counts below are exact: an acceptor slower than the default 200 ms
+# confirm window on a loaded runner would (correctly) fall back and miscount.
+export TSOR_CONFIRM_MS=5000
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done

@@ -21,19 +21,21 @@ struct pair {
 
 static inline int pair_open(struct pair *p, uint32_t ring_size)
 {
-	int memfd, sv[2], b0, b1, ret;
+	int memfd, sv[2], b[TSOR_BELLS], bd[TSOR_BELLS], ret;
 
 	tsor_libc_direct();
 	ret = tsor_chan_create(ring_size, 77, &memfd);
 	if (ret)
 		return ret;
-	b0 = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	b1 = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	for (int i = 0; i < TSOR_BELLS; i++) {
+		b[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		bd[i] = dup(b[i]);
+	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -1;
-	ret = tsor_conn_open(&p->c, dup(memfd), dup(b0), dup(b1), TSOR_SIDE_CONNECTOR, 77);
+	ret = tsor_conn_open(&p->c, dup(memfd), bd, TSOR_SIDE_CONNECTOR, 77);
 	if (!ret)
-		ret = tsor_conn_open(&p->a, memfd, b0, b1, TSOR_SIDE_ACCEPTOR, 77);
+		ret = tsor_conn_open(&p->a, memfd, b, TSOR_SIDE_ACCEPTOR, 77);
 	p->cfd = sv[0];
 	p->afd = sv[1];
 	p->c.spin_ns = p->a.spin_ns = 0; /* sleep at once: the bell path is what is tested */

@@ -6,7 +6,8 @@
  * shut_wr, FIN, peer death -> EPIPE); the connector's confirmation
  * (UNCONFIRMED until tsord's accepted flag, PLAIN after a successful
  * cancel, OPEN when the cancel finds the match); a blocked reader and a
- * blocked writer woken through the eventfd doorbell; and lib/ring's
+ * blocked writer woken through the eventfd doorbells, each direction
+ * ringing only its own bell; and lib/ring's
  * doorbell mode itself (no lost wake-up in 20 000 ping-pongs that sleep in
  * poll()).
  */
@@ -300,6 +301,44 @@ static void test_blocking_wakeups(void **state)
 	pair_close(&p);
 }
 
+/*
+ * One bell a direction (abi.h): with a reader and a writer of one side both
+ * asleep, the peer's read rings only the writer's bell and the peer's write
+ * only the reader's, so neither thread can drain the other's wake-up.
+ */
+static void test_bells_by_direction(void **state)
+{
+	struct pair p;
+	char b[4096];
+	eventfd_t v;
+	short rev;
+
+	(void)state;
+	assert_int_equal(pair_open(&p, 4096), 0);
+	pair_accept(&p);
+	atomic_store(&p.c.nonblock, true);
+	memset(b, 'q', sizeof(b));
+	/* The connector's writer finds its ring full, its reader finds nothing. */
+	assert_int_equal(send1(&p.c, p.cfd, b, sizeof(b), 0), 4096);
+	assert_int_equal(tsor_conn_arm(&p.c, POLLIN | POLLOUT, &rev), 0);
+	assert_int_equal(rev, 0);
+	for (int d = TSOR_RX; d <= TSOR_TX; d++)
+		assert_int_equal(eventfd_read(p.c.bell[d], &v), -1);
+
+	/* The acceptor reads: room for the writer, nothing for the reader. */
+	assert_int_equal(recv1(&p.a, p.afd, b, 100, 0), 100);
+	assert_int_equal(eventfd_read(p.c.bell[TSOR_RX], &v), -1);
+	assert_int_equal(eventfd_read(p.c.bell[TSOR_TX], &v), 0);
+
+	/* Re-armed, the acceptor writes: data for the reader only. */
+	assert_int_equal(tsor_conn_arm(&p.c, POLLIN | POLLOUT, &rev), 0);
+	assert_int_equal(rev, POLLOUT);
+	assert_int_equal(send1(&p.a, p.afd, b, 10, 0), 10);
+	assert_int_equal(eventfd_read(p.c.bell[TSOR_TX], &v), -1);
+	assert_int_equal(eventfd_read(p.c.bell[TSOR_RX], &v), 0);
+	pair_close(&p);
+}
+
 /* lib/ring in doorbell mode: two threads ping-pong, each sleeping in poll(). */
 struct pp {
 	struct ring *rx, *tx;
@@ -397,6 +436,7 @@ int main(void)
 		cmocka_unit_test(test_chan_map_checks),	   cmocka_unit_test(test_data_both_ways),
 		cmocka_unit_test(test_eof_and_peer_death), cmocka_unit_test(test_confirm),
 		cmocka_unit_test(test_blocking_wakeups),   cmocka_unit_test(test_ring_doorbell),
+		cmocka_unit_test(test_bells_by_direction),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -83,7 +83,7 @@ static void test_broker(void **state)
 	struct tsor_msg r;
 	struct tsor_addr la, wa, other;
 	struct tsor_conn cc, ac;
-	int lsock, cl, cl2, lst, wild, s, a, fds[3], nfds;
+	int lsock, cl, cl2, lst, wild, s, a, fds[TSOR_MAX_FDS], nfds;
 	uint64_t chan_id;
 	pthread_t t;
 	void *rv;
@@ -131,10 +131,10 @@ static void test_broker(void **state)
 	close(s);
 	s = bound_socket();
 	assert_int_equal(req(cl, TSOR_MSG_INTENT, s, &la, 0, &r, fds, &nfds), 0);
-	assert_int_equal(nfds, 3);
+	assert_int_equal(nfds, TSOR_MAX_FDS);
 	assert_int_equal(r.ring_size, TSOR_RING_DEFAULT);
 	chan_id = r.id;
-	assert_int_equal(tsor_conn_open(&cc, fds[0], fds[1], fds[2], TSOR_SIDE_CONNECTOR, r.id), 0);
+	assert_int_equal(tsor_conn_open(&cc, fds[0], &fds[1], TSOR_SIDE_CONNECTOR, r.id), 0);
 	assert_int_equal(atomic_load(&cc.state), TSOR_CONN_UNCONFIRMED);
 	{
 		struct sockaddr_in in = sin_of("127.0.0.1", la.port);
@@ -145,7 +145,7 @@ static void test_broker(void **state)
 	assert_true(a >= 0);
 	assert_int_equal(req(cl, TSOR_MSG_ASK, a, NULL, 0, &r, fds, &nfds), 0);
 	assert_int_equal(r.id, chan_id);
-	assert_int_equal(tsor_conn_open(&ac, fds[0], fds[1], fds[2], TSOR_SIDE_ACCEPTOR, r.id), 0);
+	assert_int_equal(tsor_conn_open(&ac, fds[0], &fds[1], TSOR_SIDE_ACCEPTOR, r.id), 0);
 	{
 		short rev;
 		char hi[] = "hi!";

@@ -69,12 +69,12 @@ static bool same_file(int a, int b)
 static void test_send_recv(void **state)
 {
 	struct tsor_msg m, r;
-	int sv[2], fds[3], got[3], n;
+	int sv[2], fds[TSOR_MAX_FDS + 1], got[TSOR_MAX_FDS], n;
 
 	(void)state;
 	tsor_libc_direct();
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	for (int k = 0; k <= 3; k++) {
+	for (int k = 0; k <= TSOR_MAX_FDS; k++) {
 		for (int i = 0; i < k; i++)
 			fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		tsor_msg_init(&m, TSOR_MSG_INTENT);
@@ -91,7 +91,7 @@ static void test_send_recv(void **state)
 			close(got[i]);
 		}
 	}
-	assert_int_equal(tsor_msg_send(sv[0], &m, fds, 4), -EINVAL);
+	assert_int_equal(tsor_msg_send(sv[0], &m, fds, TSOR_MAX_FDS + 1), -EINVAL);
 
 	/* Half a frame, then EOF. */
 	assert_int_equal(write(sv[0], &m, 50), 50);
@@ -101,10 +101,12 @@ static void test_send_recv(void **state)
 	close(sv[1]);
 }
 
+#define TOO_MANY (TSOR_MAX_FDS + 2)
+
 static void test_too_many_fds(void **state)
 {
 	union {
-		char buf[CMSG_SPACE(sizeof(int) * 5)];
+		char buf[CMSG_SPACE(sizeof(int) * TOO_MANY)];
 		struct cmsghdr align;
 	} u;
 	struct tsor_msg m, r;
@@ -112,9 +114,9 @@ static void test_too_many_fds(void **state)
 	struct msghdr mh = { .msg_iov = &iov,
 			     .msg_iovlen = 1,
 			     .msg_control = u.buf,
-			     .msg_controllen = CMSG_SPACE(sizeof(int) * 5) };
+			     .msg_controllen = CMSG_SPACE(sizeof(int) * TOO_MANY) };
 	struct cmsghdr *c;
-	int sv[2], fds[5], got[3], n, probe;
+	int sv[2], fds[TOO_MANY], got[TSOR_MAX_FDS], n, probe;
 
 	(void)state;
 	tsor_libc_direct();
@@ -124,12 +126,12 @@ static void test_too_many_fds(void **state)
 	c = CMSG_FIRSTHDR(&mh);
 	c->cmsg_level = SOL_SOCKET;
 	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int) * 5);
-	for (int i = 0; i < 5; i++)
+	c->cmsg_len = CMSG_LEN(sizeof(int) * TOO_MANY);
+	for (int i = 0; i < TOO_MANY; i++)
 		fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	memcpy(CMSG_DATA(c), fds, sizeof(fds));
 	assert_int_equal(sendmsg(sv[0], &mh, 0), (ssize_t)sizeof(m));
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < TOO_MANY; i++)
 		close(fds[i]);
 	probe = open("/dev/null", O_RDONLY); /* lowest free fd before */
 	close(probe);
