@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tsor: the command-line front end.
- *   tsor run [--spin-us N] [--ring-size N] -- CMD ARGS   preload libtsor.so into CMD
- *   tsor daemon [--foreground]                           start tsord
- *   tsor stop                                            stop tsord
- *   tsor stats                                           counters as "name value"
+ *   tsor run [--spin-us N] [--ring-size BYTES] -- CMD ARGS  preload libtsor.so into CMD
+ *   tsor daemon [--foreground]                              start tsord
+ *   tsor stop                                               stop tsord
+ *   tsor stats                                              counters as "name value"
+ * The manual is docs/tsor.1: keep usage() and it in step.
  * tsord and libtsor.so are found next to this binary (TSOR_TSORD and
  * TSOR_LIB override), the socket as tsord finds it (TSOR_SOCK).
  *
@@ -39,10 +40,12 @@ static void usage(FILE *f)
 		   "       tsor daemon [--foreground]\n"
 		   "       tsor stop\n"
 		   "       tsor stats\n"
+		   "       tsor [COMMAND] --help\n"
 		   "TCP connections between programs run under 'tsor run' on this host move\n"
 		   "through shared memory; everything else stays kernel TCP.\n"
 		   "Environment: TSOR_SOCK (broker socket), TSOR_LIB (libtsor.so),\n"
-		   "TSOR_TSORD (tsord binary), TSOR_SPIN_US, TSOR_RING_SIZE, TSOR_CONFIRM_MS.\n");
+		   "TSOR_TSORD (tsord binary), TSOR_SPIN_US, TSOR_RING_SIZE, TSOR_CONFIRM_MS.\n"
+		   "See tsor(1).\n");
 }
 
 /* dir/name for the directory holding this executable. */

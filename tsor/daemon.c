@@ -70,6 +70,7 @@ struct intent {
 	struct tsor_addr server; /* the destination it connects to */
 	int fds[TSOR_MAX_FDS];	 /* memfd, then the bells (abi.h) */
 	struct tsor_chan *hdr;	 /* first page of the channel, to set accepted */
+	uint32_t ring_size;	 /* as created: the connector can rewrite the header's */
 	uint64_t owner;		 /* client id */
 	uint64_t born_ns;	 /* for INTENT_TTL */
 };
@@ -372,6 +373,7 @@ static int do_intent(struct tsor_daemon *d, struct client *c, int sock, const st
 			intent_free(d, i);
 			break;
 		}
+	it.ring_size = rs;
 	it.born_ns = tsor_now_ns();
 	d->intents[d->nintents++] = it;
 	memcpy(fds, it.fds, sizeof(it.fds));
@@ -437,7 +439,9 @@ static int do_ask(struct tsor_daemon *d, int sock, struct tsor_msg *r, int *fds,
 		memcpy(fds, it->fds, sizeof(it->fds));
 		*nfds = TSOR_MAX_FDS;
 		r->id = it->id;
-		r->ring_size = it->hdr->ring_size;
+		/* Not hdr->ring_size: the connector maps the header read-write,
+		 * and a value it forged would make our reply an invalid frame. */
+		r->ring_size = it->ring_size;
 		*match = (ssize_t)i;
 		d->stats[TSOR_STAT_ACCEL]++;
 		return 0;
@@ -570,34 +574,76 @@ static void add_client(struct tsor_daemon *d, int fd)
 		(struct client){ .fd = fd, .pid = cr.pid, .uid = cr.uid, .id = ++d->next_id };
 }
 
+struct tsor_daemon *tsor_daemon_new(void)
+{
+	struct tsor_daemon *d = calloc(1, sizeof(*d));
+	int ns;
+	struct stat st;
+
+	if (!d)
+		return NULL;
+	d->clients = calloc(MAX_CLIENTS, sizeof(*d->clients));
+	if (!d->clients) {
+		free(d);
+		return NULL;
+	}
+	ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (ns >= 0 && fstat(ns, &st) == 0)
+		d->own_netns = st.st_ino;
+	if (ns >= 0)
+		close(ns);
+	return d;
+}
+
+void tsor_daemon_add(struct tsor_daemon *d, int fd)
+{
+	add_client(d, fd);
+}
+
+bool tsor_daemon_serve_one(struct tsor_daemon *d, size_t i)
+{
+	if (handle(d, &d->clients[i]))
+		return true;
+	drop_client(d, i);
+	return false;
+}
+
+bool tsor_daemon_stopping(const struct tsor_daemon *d)
+{
+	return d->stop;
+}
+
+void tsor_daemon_free(struct tsor_daemon *d)
+{
+	if (!d)
+		return;
+	while (d->nclients)
+		drop_client(d, d->nclients - 1);
+	while (d->nintents)
+		intent_free(d, d->nintents - 1);
+	free(d->listeners);
+	free(d->intents);
+	free(d->clients);
+	free(d);
+}
+
 int tsor_daemon_serve(int lsock)
 {
-	struct tsor_daemon d = { 0 };
-	struct pollfd *p;
+	struct tsor_daemon *d = tsor_daemon_new();
+	struct pollfd *p = calloc(MAX_CLIENTS + 1, sizeof(*p));
 	int ret = 0;
 
-	d.clients = calloc(MAX_CLIENTS, sizeof(*d.clients));
-	p = calloc(MAX_CLIENTS + 1, sizeof(*p));
-	if (!d.clients || !p) {
+	if (!d || !p) {
 		ret = -ENOMEM;
 		goto out;
 	}
-	{
-		int ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-		struct stat st;
-
-		if (ns >= 0 && fstat(ns, &st) == 0)
-			d.own_netns = st.st_ino;
-		if (ns >= 0)
-			close(ns);
-	}
-	while (!d.stop) {
-		size_t n = d.nclients;
+	while (!d->stop) {
+		size_t n = d->nclients;
 		int k;
 
 		p[0] = (struct pollfd){ .fd = lsock, .events = POLLIN };
 		for (size_t i = 0; i < n; i++)
-			p[i + 1] = (struct pollfd){ .fd = d.clients[i].fd, .events = POLLIN };
+			p[i + 1] = (struct pollfd){ .fd = d->clients[i].fd, .events = POLLIN };
 		k = poll(p, n + 1, 1000);
 		if (k < 0) {
 			if (errno == EINTR)
@@ -605,31 +651,24 @@ int tsor_daemon_serve(int lsock)
 			ret = -errno;
 			break;
 		}
-		expire(&d);
+		expire(d);
 		/* Clients first, from the end: drop_client moves the last one. */
 		for (size_t i = n; i-- > 0;) {
 			if (!p[i + 1].revents)
 				continue;
-			if (!handle(&d, &d.clients[i]))
-				drop_client(&d, i);
-			if (d.stop)
+			(void)tsor_daemon_serve_one(d, i);
+			if (d->stop)
 				break;
 		}
 		if (p[0].revents & POLLIN) {
 			int fd = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
 
 			if (fd >= 0)
-				add_client(&d, fd);
+				add_client(d, fd);
 		}
 	}
 out:
-	while (d.nclients)
-		drop_client(&d, d.nclients - 1);
-	while (d.nintents)
-		intent_free(&d, d.nintents - 1);
-	free(d.listeners);
-	free(d.intents);
-	free(d.clients);
+	tsor_daemon_free(d);
 	free(p);
 	return ret;
 }

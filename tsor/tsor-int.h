@@ -423,6 +423,24 @@ int tsor_poll(struct pollfd *fds, nfds_t n, struct tsor_file **files, int timeou
 int tsor_daemon_serve(int lsock);
 
 /*
+ * The broker without its poll loop, for tsor_daemon_serve() and for the
+ * fuzzer (tests/fuzz/fuzz_tsor_msg.c), which drives it with hostile frames
+ * on a socket pair, no live daemon needed. tsor_daemon_new(): the empty
+ * registry, NULL on ENOMEM. tsor_daemon_add(): takes a connected Unix
+ * stream socket as a client (closed when refused). tsor_daemon_serve_one():
+ * reads and serves one request of client i (blocking), false when the
+ * client was dropped (EOF, bad frame; the last client then moves to i).
+ * tsor_daemon_stopping(): a STOP was served. tsor_daemon_free(): drops
+ * every client, intent and registration.
+ */
+struct tsor_daemon;
+struct tsor_daemon *tsor_daemon_new(void);
+void tsor_daemon_add(struct tsor_daemon *d, int fd);
+bool tsor_daemon_serve_one(struct tsor_daemon *d, size_t i);
+bool tsor_daemon_stopping(const struct tsor_daemon *d);
+void tsor_daemon_free(struct tsor_daemon *d);
+
+/*
  * Creates tsord's listening socket at path: makes the parent directory
  * (0755), refuses with -EADDRINUSE when a tsord answers there, replaces a
  * stale socket file, and opens the socket to every local user (0666; the
