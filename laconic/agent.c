@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -42,7 +43,7 @@ struct lc_iface {
 
 struct lc_agent {
 	struct bpf_object *obj;
-	int prog_fd, flows_fd, conns_fd, stats_fd;
+	int prog_fd, flows_fd, flows6_fd, conns_fd, stats_fd;
 	uint32_t max_conns;
 	struct lc_conn *conns;
 	size_t conns_len;
@@ -211,7 +212,7 @@ int agent_open(const struct lc_agent_opts *o, struct lc_agent **out, char *err, 
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return -ENOMEM;
-	a->prog_fd = a->flows_fd = a->conns_fd = a->stats_fd = -1;
+	a->prog_fd = a->flows_fd = a->flows6_fd = a->conns_fd = a->stats_fd = -1;
 	a->max_conns = o->max_conns ? o->max_conns : LC_DEFAULT_CONNS;
 	libbpf_set_print(libbpf_log);
 	r = pick_ifaces(a, o->interfaces, err, errlen);
@@ -223,7 +224,17 @@ int agent_open(const struct lc_agent_opts *o, struct lc_agent **out, char *err, 
 		errbuf_set(err, errlen, "splice: opening the BPF object: %s", log_errstr(-r));
 		goto fail;
 	}
+	/*
+	 * Both flow tables get room for every connection: a connection may be
+	 * of either family. A preallocated IPv6 entry (key, value and the
+	 * kernel's element header) takes about 170 bytes, so the IPv6 table
+	 * adds 22 MB at the default capacity (the IPv4 one takes 16 MB); one
+	 * map with a key wide enough for both would take as much and slow
+	 * every IPv4 look-up.
+	 */
 	r = map_fd(a, LC_MAP_FLOWS, 2 * a->max_conns, err, errlen);
+	if (!r)
+		r = map_fd(a, LC_MAP_FLOWS6, 2 * a->max_conns, err, errlen);
 	if (!r)
 		r = map_fd(a, LC_MAP_CONNS, a->max_conns, err, errlen);
 	if (r)
@@ -239,9 +250,11 @@ int agent_open(const struct lc_agent_opts *o, struct lc_agent **out, char *err, 
 	prog = bpf_object__find_program_by_name(a->obj, LC_PROG);
 	a->prog_fd = prog ? bpf_program__fd(prog) : -1;
 	a->flows_fd = bpf_object__find_map_fd_by_name(a->obj, LC_MAP_FLOWS);
+	a->flows6_fd = bpf_object__find_map_fd_by_name(a->obj, LC_MAP_FLOWS6);
 	a->conns_fd = bpf_object__find_map_fd_by_name(a->obj, LC_MAP_CONNS);
 	a->stats_fd = bpf_object__find_map_fd_by_name(a->obj, LC_MAP_STATS);
-	if (a->prog_fd < 0 || a->flows_fd < 0 || a->conns_fd < 0 || a->stats_fd < 0) {
+	if (a->prog_fd < 0 || a->flows_fd < 0 || a->flows6_fd < 0 || a->conns_fd < 0 ||
+	    a->stats_fd < 0) {
 		errbuf_set(err, errlen, "splice: the BPF object lacks its program or maps");
 		r = -ENOENT;
 		goto fail;
@@ -303,27 +316,25 @@ const char *agent_interfaces(const struct lc_agent *a)
 	return a->names;
 }
 
-int agent_flow_put(const struct lc_agent *a, const struct lc_flow_key *k, const struct lc_flow *f)
-{
-	return bpf_map_update_elem(a->flows_fd, k, f, BPF_ANY) ? -errno : 0;
-}
-
-int agent_flow_put2(const struct lc_agent *a, const struct lc_flow_key k[2],
-		    const struct lc_flow f[2])
+int agent_flow_put2(const struct lc_agent *a, int family, const void *k, const void *f)
 {
 	struct bpf_map_batch_opts o = { .sz = sizeof(o) };
 	uint32_t n = 2;
 
 	/* One system call for both directions: on a paravirtualised guest a
 	 * system call costs microseconds, and a splice makes dozens. */
-	if (bpf_map_update_batch(a->flows_fd, k, f, &n, &o))
+	if (bpf_map_update_batch(family == AF_INET6 ? a->flows6_fd : a->flows_fd, k, f, &n, &o))
 		return -errno;
 	return n == 2 ? 0 : -EIO;
 }
 
-int agent_flow_del(const struct lc_agent *a, const struct lc_flow_key *k, uint32_t slot)
+int agent_flow_del(const struct lc_agent *a, int family, const void *k, uint32_t slot)
 {
-	struct lc_flow f;
+	int fd = family == AF_INET6 ? a->flows6_fd : a->flows_fd;
+	union {
+		struct lc_flow f4;
+		struct lc_flow6 f6;
+	} f;
 
 	/*
 	 * A client that reuses its port while our entry lingers opens a new
@@ -332,12 +343,12 @@ int agent_flow_del(const struct lc_agent *a, const struct lc_flow_key *k, uint32
 	 * window is one system call, against a new handshake and head read.)
 	 */
 	if (slot != UINT32_MAX) {
-		if (bpf_map_lookup_elem(a->flows_fd, k, &f))
+		if (bpf_map_lookup_elem(fd, k, &f))
 			return -errno;
-		if (f.slot != slot)
+		if ((family == AF_INET6 ? f.f6.x.slot : f.f4.x.slot) != slot)
 			return -ESTALE;
 	}
-	return bpf_map_delete_elem(a->flows_fd, k) ? -errno : 0;
+	return bpf_map_delete_elem(fd, k) ? -errno : 0;
 }
 
 int agent_stats(const struct lc_agent *a, uint64_t *out)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The splice fast path as seen from user space: loading the TC program,
- * attaching it to the balancer's interfaces, and the three maps it shares
+ * attaching it to the balancer's interfaces, and the four maps it shares
  * with the slow path (layouts in splice-abi.h). One agent per process,
  * opened by the main thread before the workers start; the map calls are
  * plain bpf(2) system calls and safe from any thread.
@@ -32,12 +32,19 @@ struct lc_conn *agent_conns(const struct lc_agent *a);
 /* Names of the interfaces the program is attached to, for logs and /status. */
 const char *agent_interfaces(const struct lc_agent *a);
 
-int agent_flow_put(const struct lc_agent *a, const struct lc_flow_key *k, const struct lc_flow *f);
-/* Both directions of one connection at once. */
-int agent_flow_put2(const struct lc_agent *a, const struct lc_flow_key k[2],
-		    const struct lc_flow f[2]);
-/* Deletes k's entry if it still belongs to connection slot `slot` (UINT32_MAX: in any case). */
-int agent_flow_del(const struct lc_agent *a, const struct lc_flow_key *k, uint32_t slot);
+/*
+ * Both directions of one connection at once: k and f are two keys and two
+ * entries of the family's layout (AF_INET: struct lc_flow_key and struct
+ * lc_flow; AF_INET6: struct lc_flow6_key and struct lc_flow6), in the
+ * table of that family. -errno.
+ */
+int agent_flow_put2(const struct lc_agent *a, int family, const void *k, const void *f);
+/*
+ * Deletes key k (the family's layout) if its entry still belongs to
+ * connection slot `slot` (UINT32_MAX: in any case). -ESTALE if another
+ * connection owns it now.
+ */
+int agent_flow_del(const struct lc_agent *a, int family, const void *k, uint32_t slot);
 /* Sums the per-CPU fast-path counters into out[LC_S_MAX]. */
 int agent_stats(const struct lc_agent *a, uint64_t *out);
 

@@ -1392,21 +1392,45 @@ static size_t find_pool(const struct cfg *c, const char *name)
 	return SIZE_MAX;
 }
 
-/* The fast path translates IPv4 only: a splice listener and its pools must be IPv4. */
+static const char *family_name(int family)
+{
+	return family == AF_INET6 ? "IPv6" : "IPv4";
+}
+
+/*
+ * The fast path rewrites packets in place, so it cannot translate between
+ * families: a splice listener's pools hold backends of the listener's own
+ * family. (Its IPv6 socket is IPV6_V6ONLY, so IPv4 clients never arrive on
+ * it as v4-mapped addresses.) Link-local backends are refused too: their
+ * address means nothing without an interface, which a flow entry and the
+ * replay's route look-up do not carry.
+ */
+enum splice_fit {
+	SPLICE_FITS = 0,
+	SPLICE_FAMILY,	   /* not the listener's address family */
+	SPLICE_LINK_LOCAL, /* an IPv6 link-local backend */
+};
+
+static enum splice_fit splice_fit(int family, const struct cfg_backend *be)
+{
+	const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&be->addr.ss;
+
+	if (be->addr.ss.ss_family != family)
+		return SPLICE_FAMILY;
+	if (family == AF_INET6 && IN6_IS_ADDR_LINKLOCAL(&a6->sin6_addr))
+		return SPLICE_LINK_LOCAL;
+	return SPLICE_FITS;
+}
+
 static void validate_splice(struct parse *p, size_t i)
 {
 	const struct cfg *c = p->c;
 	const struct cfg_listener *l = &c->listeners[i];
+	int family = l->addr.ss.ss_family;
 	size_t r;
 
 	if (l->mode != CFG_MODE_SPLICE || !p->lmeta[i].listen_line)
 		return;
-	if (l->addr.ss.ss_family != AF_INET) {
-		fail(p, -EINVAL, p->lmeta[i].listen_line,
-		     "listener '%s': splice mode supports IPv4 only (listen = %s)", l->name,
-		     l->addr.text);
-		return;
-	}
 	for (r = 0; r <= l->nroutes; r++) {
 		size_t pi = r < l->nroutes ? l->routes[r].pool : l->pool;
 
@@ -1414,11 +1438,21 @@ static void validate_splice(struct parse *p, size_t i)
 			continue;
 		for (size_t b = 0; b < c->pools[pi].nbackends; b++) {
 			const struct cfg_backend *be = &c->pools[pi].backends[b];
+			enum splice_fit fit = splice_fit(family, be);
 
-			if (be->addr.ss.ss_family != AF_INET) {
+			if (fit == SPLICE_FAMILY) {
 				fail(p, -EINVAL, p->pmeta[pi].line,
-				     "pool '%s': backend %s is not IPv4, but splice listener '%s' "
-				     "uses the pool (splice mode supports IPv4 only)",
+				     "pool '%s': backend %s is %s, but splice listener '%s' (%s) "
+				     "uses the pool (a splice cannot cross address families)",
+				     c->pools[pi].name, be->addr.text,
+				     family_name(be->addr.ss.ss_family), l->name, l->addr.text);
+				return;
+			}
+			if (fit == SPLICE_LINK_LOCAL) {
+				fail(p, -EINVAL, p->pmeta[pi].line,
+				     "pool '%s': backend %s is link-local, which splice listener "
+				     "'%s' cannot reach (splice needs a global or unique-local "
+				     "address)",
 				     c->pools[pi].name, be->addr.text, l->name);
 				return;
 			}
@@ -1645,6 +1679,39 @@ int cfg_load_file(const char *path, struct cfg **out, char *err, size_t errlen)
 	return ret;
 }
 
+/*
+ * The quick form's backend i (parsed from arg) against the ones before it,
+ * and against the listener as the file's validate_splice() would check it,
+ * naming options instead of lines. 0 or -EINVAL with err set.
+ */
+static int quick_backend_fits(const struct cfg_listener *l, const struct cfg_pool *pl, size_t i,
+			      const char *arg, char *err, size_t errlen)
+{
+	const struct cfg_backend *b = &pl->backends[i];
+	enum splice_fit fit =
+		l->mode == CFG_MODE_SPLICE ? splice_fit(l->addr.ss.ss_family, b) : SPLICE_FITS;
+
+	for (size_t j = 0; j < i; j++) {
+		if (!strcmp(pl->backends[j].addr.text, b->addr.text)) {
+			errbuf_set(err, errlen, "--backend '%s': duplicate backend %s", arg,
+				   b->addr.text);
+			return -EINVAL;
+		}
+	}
+	if (fit == SPLICE_FAMILY)
+		errbuf_set(err, errlen,
+			   "--backend '%s': %s, but --listen %s is %s (a splice cannot cross "
+			   "address families)",
+			   arg, family_name(b->addr.ss.ss_family), l->addr.text,
+			   family_name(l->addr.ss.ss_family));
+	else if (fit == SPLICE_LINK_LOCAL)
+		errbuf_set(err, errlen,
+			   "--backend '%s': link-local, which splice mode cannot reach (it needs a "
+			   "global or unique-local address)",
+			   arg);
+	return fit == SPLICE_FITS ? 0 : -EINVAL;
+}
+
 int cfg_quick(const char *listen, const char *const *backends, size_t nbackends, const char *mode,
 	      const char *balance, const char *admin, struct cfg **out, char *err, size_t errlen)
 {
@@ -1733,15 +1800,10 @@ int cfg_quick(const char *listen, const char *const *backends, size_t nbackends,
 			errbuf_set(err, errlen, "--backend '%s': %s", backends[i], why);
 			goto err_free;
 		}
-		for (size_t j = 0; j < i; j++) {
-			if (!strcmp(pl->backends[j].addr.text, b->addr.text)) {
-				errbuf_set(err, errlen, "--backend '%s': duplicate backend %s",
-					   backends[i], b->addr.text);
-				ret = -EINVAL;
-				goto err_free;
-			}
-		}
 		pl->nbackends = i + 1;
+		ret = quick_backend_fits(l, pl, i, backends[i], err, errlen);
+		if (ret)
+			goto err_free;
 	}
 	*out = c;
 	return 0;

@@ -60,7 +60,8 @@
  *
  *   [listener NAME]              # at least one
  *   listen = 0.0.0.0:8080        # required, unique among listeners and admin
- *   mode = proxy                 # proxy | splice
+ *   mode = proxy                 # proxy | splice (splice: IPv4 or IPv6, and every
+ *                                #   backend of its pools in the listener's family)
  *   pool = NAME                  # default pool, required (may be defined below)
  *   route = host=a.example path=/api pool=NAME   # repeatable, first match
  *                                # host and path optional: host a name or [IPV6]
@@ -186,8 +187,9 @@ int cfg_load_string(const char *text, const char *name, struct cfg **out, char *
 
 /*
  * The quick form: one proxy listener, one pool of the given backends.
- * listen and each backend are "host:port"; mode "proxy" or "splice"; balance
- * as bal_algo_parse(); admin may be NULL. Same error contract.
+ * listen and each backend are "host:port"; mode "proxy" or "splice" (which
+ * needs the backends in the listener's address family); balance as
+ * bal_algo_parse(); admin may be NULL. Same error contract.
  */
 int cfg_quick(const char *listen, const char *const *backends, size_t nbackends, const char *mode,
 	      const char *balance, const char *admin, struct cfg **out, char *err, size_t errlen);

@@ -55,6 +55,13 @@
  *
  * SYN segments are never translated: a SYN that matches an entry is a new
  * connection reusing the 4-tuple and belongs to the kernel.
+ *
+ * Families. A spliced connection is IPv4 on both legs or IPv6 on both legs:
+ * the configuration gives a splice listener and every backend of its pools
+ * one family, and IPv6 listeners are IPV6_V6ONLY, so an IPv4 client never
+ * arrives as a v4-mapped address on an IPv6 splice (translating between
+ * the families would change header sizes, which a rewrite in place cannot).
+ * Everything above holds for both; only the addresses and the map differ.
  */
 #ifndef LACONIC_SPLICE_ABI_H
 #define LACONIC_SPLICE_ABI_H
@@ -64,6 +71,18 @@
 /* Flow key: the packet's own fields, network byte order. */
 struct lc_flow_key {
 	__be32 saddr, daddr;
+	__be16 sport, dport;
+};
+
+/*
+ * IPv6 flows live in a map of their own (LC_MAP_FLOWS6) with this key
+ * rather than in one map with a key wide enough for both: the IPv4 key
+ * stays 12 bytes, so an IPv4 look-up hashes and compares what it always
+ * did, and neither family pays for the other's entries. 36 bytes, no
+ * padding (a hash map key is compared bytewise, padding included).
+ */
+struct lc_flow6_key {
+	__be32 saddr[4], daddr[4];
 	__be16 sport, dport;
 };
 
@@ -77,10 +96,13 @@ enum lc_dir {
 	LC_B2C = 1, /* backend -> client */
 };
 
-/* What to do with a matching packet. Addresses and ports network order. */
-struct lc_flow {
-	__be32 saddr, daddr; /* after translation */
-	__be16 sport, dport;
+/*
+ * What to do with a matching packet, apart from its addresses: the part of
+ * an entry both families share, so the fast path handles it with one piece
+ * of code. Ports network order.
+ */
+struct lc_xlate {
+	__be16 sport, dport;	/* after translation */
 	__u32 seq_off, ack_off; /* added modulo 2^32, host order */
 	__u32 guard_seq;	/* payload starting before this is dropped */
 	__u32 slot;		/* index in lc_conns */
@@ -89,6 +111,23 @@ struct lc_flow {
 	__u8 wnd_shl, wnd_shr;	/* window rescaling */
 	__u32 ifindex;		/* output interface; the neighbour table gives the MACs */
 };
+
+/* An IPv4 entry (LC_MAP_FLOWS). Addresses network order. */
+struct lc_flow {
+	__be32 saddr, daddr; /* after translation */
+	struct lc_xlate x;
+};
+
+/* An IPv6 entry (LC_MAP_FLOWS6). */
+struct lc_flow6 {
+	__be32 saddr[4], daddr[4]; /* after translation */
+	struct lc_xlate x;
+};
+
+/* The IPv4 layouts are what they were before IPv6 (the entry only gained a name for its tail). */
+_Static_assert(sizeof(struct lc_flow_key) == 12, "lc_flow_key layout");
+_Static_assert(sizeof(struct lc_flow) == 36, "lc_flow layout");
+_Static_assert(sizeof(struct lc_flow6_key) == 36, "lc_flow6_key has no padding");
 
 /* lc_conns[slot].flags */
 #define LC_F_FIN_C 0x1u /* client sent FIN */
@@ -116,15 +155,20 @@ enum lc_stat {
 	LC_S_SYN_PASS,	     /* SYN on a spliced tuple handed to the kernel */
 	LC_S_FIN,
 	LC_S_RST,
+	LC_S_TRANSLATED6, /* of LC_S_TRANSLATED, the IPv6 ones */
 	LC_S_MAX,
 };
 
-#define LC_MAP_FLOWS "lc_flows"
-#define LC_MAP_CONNS "lc_conns"
-#define LC_MAP_STATS "lc_stats"
-#define LC_PROG	     "lc_splice"
+#define LC_MAP_FLOWS  "lc_flows"
+#define LC_MAP_FLOWS6 "lc_flows6"
+#define LC_MAP_CONNS  "lc_conns"
+#define LC_MAP_STATS  "lc_stats"
+#define LC_PROG	      "lc_splice"
 
-/* Default capacity; the loader resizes lc_flows (2 per connection) and lc_conns. */
+/*
+ * Default capacity; the loader resizes lc_flows and lc_flows6 (2 entries per
+ * connection each, as a connection may be of either family) and lc_conns.
+ */
 #define LC_DEFAULT_CONNS 65536
 
 #endif /* LACONIC_SPLICE_ABI_H */

@@ -53,6 +53,20 @@
  * each backend address gets the worker's whole slice: with the default
  * range, a 3 s linger and two workers, ~4000 new spliced connections per
  * second per backend before the slice runs out (503, counted).
+ *
+ * IPv6. A connection is of one family end to end (splice-abi.h), so the
+ * procedure is the same for both; what differs is held in struct sp_end
+ * (an address of either family), the entries' layout (lc_flow6 in
+ * lc_flows6), the route query (RTM_GETROUTE with an AF_INET6 rtmsg) and
+ * the replay's header: an IPPROTO_RAW socket of AF_INET6 implies
+ * IPV6_HDRINCL on Linux (inet6_create() sets hdrincl for it, as for IPv4),
+ * so the replay carries its own 40-byte header, and the kernel fills in
+ * nothing: there is no IP checksum, but payload length and hop limit are
+ * ours to write, and the destination's port must be 0 (for a raw IPv6
+ * socket it names the protocol). TCP_REPAIR, the sequence arithmetic and
+ * the slot are family-blind. An IPv6 listener is IPV6_V6ONLY
+ * (runtime.c), so IPv4 clients cannot reach a v6 splice as v4-mapped
+ * addresses: they need an IPv4 listener, whose splice is IPv4.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -61,6 +75,7 @@
 #include <linux/sockios.h>
 #include <linux/tcp.h>
 #include <netinet/ip.h>
+#include <netinet/ip6.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -86,6 +101,18 @@ enum sp_state {
 	SP_LIVE,	/* spliced; only the slot is watched */
 };
 
+/* An IP address of the connection's family, network order (IPv4: a4). */
+union sp_ip {
+	uint32_t a4;
+	struct in6_addr a6;
+};
+
+/* One end of one leg: address and port (network order). */
+struct sp_end {
+	union sp_ip ip;
+	uint16_t port;
+};
+
 struct lb_splice {
 	struct lb_splicer *sp;
 	struct lb_wrt *wrt;
@@ -95,14 +122,19 @@ struct lb_splice {
 	int cfd;
 	enum sp_state state;
 	uint32_t slot;
-	uint16_t port; /* host order */
-	size_t bports; /* index of its backend's port pool */
-	struct lc_flow_key
-		k[2]; /* by enum lc_dir: [LC_C2B] client -> VIP, [LC_B2C] backend -> LB */
-	struct sockaddr_in baddr;
-	uint32_t lb_ip; /* network order: our address towards the backend */
-	int oif_b;	/* interface towards the backend */
-	char *rep;	/* the replay */
+	uint16_t port;	      /* host order */
+	size_t bports;	      /* index of its backend's port pool */
+	int family;	      /* AF_INET or AF_INET6, both legs */
+	struct sp_end client; /* the client leg's far end */
+	struct sp_end vip;    /* and ours; address unset = a wildcard listener's, read later */
+	struct sp_end backend;
+	struct sp_end lb; /* our end towards the backend; address unset = the route gave none */
+	union {
+		struct lc_flow_key v4[2];
+		struct lc_flow6_key v6[2];
+	} k;	   /* by enum lc_dir: [LC_C2B] client -> VIP, [LC_B2C] backend -> LB */
+	int oif_b; /* interface towards the backend */
+	char *rep; /* the replay */
 	uint32_t nrep, rep_cap;
 	bool rep_fin;
 	uint32_t sb, rb; /* backend socket's snd_nxt and rcv_nxt at the splice */
@@ -116,22 +148,23 @@ struct lb_splice {
 	uint8_t wsb;	     /* the backend's window scale */
 	uint64_t progress;   /* ms: last ACK progress (or first send) */
 	uint64_t closing_ms; /* FIN/FIN or RST seen at this time, 0 = not yet */
-	char client_ip[INET_ADDRSTRLEN];
+	char client_ip[INET6_ADDRSTRLEN];
 	struct lb_splice *next, **pprev;
 };
 
 /* Output interface towards an address, as the kernel's routing table said lately. */
 struct sp_route {
-	uint32_t dst; /* network order, 0 = empty */
-	uint32_t src; /* preferred source address (network order), 0 = none given */
+	int family; /* 0 = empty */
+	union sp_ip dst;
+	union sp_ip src; /* preferred source address, all zero = none given */
 	int oif;
 	uint64_t at_ms;
 };
 
 /* LB-side ports in use towards one backend address. */
 struct sp_ports {
-	uint32_t addr; /* network order */
-	uint16_t port; /* network order */
+	int family;
+	struct sp_end addr; /* the backend's */
 	uint32_t cursor;
 	uint8_t *used; /* by index in the worker's slice */
 };
@@ -142,7 +175,7 @@ struct lb_splicer {
 	struct sp_route routes[SP_ROUTES];
 	struct lc_agent *agent;
 	struct lc_conn *conns;
-	int raw; /* IPPROTO_RAW socket for replay segments */
+	int raw, raw6; /* IPPROTO_RAW sockets for replay segments (raw6: -1 = no IPv6) */
 	/*
 	 * Free connection slots, a FIFO ring: a freed slot is reused last, long
 	 * after any fast-path run that still held its deleted entries (RCU)
@@ -168,19 +201,90 @@ static uint64_t coarse_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static size_t ip_len(int family)
+{
+	return family == AF_INET6 ? sizeof(struct in6_addr) : sizeof(uint32_t);
+}
+
+static bool ip_unset(int family, const union sp_ip *ip)
+{
+	return family == AF_INET6 ? IN6_IS_ADDR_UNSPECIFIED(&ip->a6) : !ip->a4;
+}
+
+static bool end_eq(int family, const struct sp_end *a, const struct sp_end *b)
+{
+	return a->port == b->port && !memcmp(&a->ip, &b->ip, ip_len(family));
+}
+
+/* An AF_INET or AF_INET6 socket address as an sp_end. */
+static void end_of(const struct sockaddr_storage *ss, struct sp_end *e)
+{
+	memset(e, 0, sizeof(*e));
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+
+		e->ip.a6 = a->sin6_addr;
+		e->port = a->sin6_port;
+	} else {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+
+		e->ip.a4 = a->sin_addr.s_addr;
+		e->port = a->sin_port;
+	}
+}
+
+/* The reverse; returns the address's length. */
+static socklen_t sa_of(int family, const struct sp_end *e, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+
+		a->sin6_family = AF_INET6;
+		a->sin6_addr = e->ip.a6;
+		a->sin6_port = e->port;
+		return sizeof(*a);
+	}
+	((struct sockaddr_in *)ss)->sin_family = AF_INET;
+	((struct sockaddr_in *)ss)->sin_addr.s_addr = e->ip.a4;
+	((struct sockaddr_in *)ss)->sin_port = e->port;
+	return sizeof(struct sockaddr_in);
+}
+
+/* A socket's local address, for what the route or the listener left open. */
+static int local_end(int fd, int family, struct sp_end *e)
+{
+	struct sockaddr_in6 a6 = { 0 };
+	struct sockaddr_in a4 = { 0 };
+	socklen_t l = family == AF_INET6 ? sizeof(a6) : sizeof(a4);
+
+	memset(e, 0, sizeof(*e));
+	if (getsockname(fd, family == AF_INET6 ? (struct sockaddr *)&a6 : (struct sockaddr *)&a4,
+			&l))
+		return -errno;
+	if (family == AF_INET6) {
+		e->ip.a6 = a6.sin6_addr;
+		e->port = a6.sin6_port;
+	} else {
+		e->ip.a4 = a4.sin_addr.s_addr;
+		e->port = a4.sin_port;
+	}
+	return 0;
+}
+
 /* ------------------------------------------------------ ports and slots */
 
 /*
  * The port pool of one backend address: a port needs to be unique only per
  * backend (the 4-tuple is), so each backend has the worker's whole slice.
  */
-static int ports_of(struct lb_splicer *sp, const struct sockaddr_in *b, size_t *out)
+static int ports_of(struct lb_splicer *sp, int family, const struct sp_end *b, size_t *out)
 {
 	struct sp_ports *p;
 	size_t i;
 
 	for (i = 0; i < sp->nbports; i++) {
-		if (sp->bports[i].addr == b->sin_addr.s_addr && sp->bports[i].port == b->sin_port) {
+		if (sp->bports[i].family == family && end_eq(family, &sp->bports[i].addr, b)) {
 			*out = i;
 			return 0;
 		}
@@ -190,8 +294,8 @@ static int ports_of(struct lb_splicer *sp, const struct sockaddr_in *b, size_t *
 		return -ENOMEM;
 	sp->bports = p;
 	p = &sp->bports[sp->nbports];
-	p->addr = b->sin_addr.s_addr;
-	p->port = b->sin_port;
+	p->family = family;
+	p->addr = *b;
 	p->cursor = 0;
 	p->used = calloc(sp->nports ? sp->nports : 1, 1);
 	if (!p->used)
@@ -227,7 +331,7 @@ static void port_put(struct lb_splicer *sp, size_t pool, uint16_t port)
 /* --------------------------------------------------------------- routes */
 
 /* `ip route get DST`: the interface the kernel would send a packet for dst out of. */
-static int route_lookup(int nl, uint32_t dst, int *oif, uint32_t *src)
+static int route_lookup(int nl, int family, const union sp_ip *dst, int *oif, union sp_ip *src)
 {
 	struct {
 		struct nlmsghdr nh;
@@ -244,12 +348,12 @@ static int route_lookup(int nl, uint32_t dst, int *oif, uint32_t *src)
 	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(req.rt));
 	req.nh.nlmsg_type = RTM_GETROUTE;
 	req.nh.nlmsg_flags = NLM_F_REQUEST;
-	req.rt.rtm_family = AF_INET;
-	req.rt.rtm_dst_len = 32;
+	req.rt.rtm_family = (unsigned char)family;
+	req.rt.rtm_dst_len = (unsigned char)(ip_len(family) * 8);
 	ra = (struct rtattr *)((char *)&req + NLMSG_ALIGN(req.nh.nlmsg_len));
 	ra->rta_type = RTA_DST;
-	ra->rta_len = RTA_LENGTH(sizeof(dst));
-	memcpy(RTA_DATA(ra), &dst, sizeof(dst));
+	ra->rta_len = (unsigned short)RTA_LENGTH(ip_len(family));
+	memcpy(RTA_DATA(ra), dst, ip_len(family));
 	req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_ALIGN(ra->rta_len);
 	if (send(nl, &req, req.nh.nlmsg_len, 0) < 0)
 		return -errno;
@@ -268,33 +372,38 @@ static int route_lookup(int nl, uint32_t dst, int *oif, uint32_t *src)
 			continue;
 		len = (int)RTM_PAYLOAD(nh);
 		*oif = 0;
-		*src = 0;
+		memset(src, 0, sizeof(*src));
 		for (ra = RTM_RTA(rt); RTA_OK(ra, len); ra = RTA_NEXT(ra, len)) {
 			if (ra->rta_type == RTA_OIF && RTA_PAYLOAD(ra) >= sizeof(int))
 				memcpy(oif, RTA_DATA(ra), sizeof(int));
-			else if (ra->rta_type == RTA_PREFSRC && RTA_PAYLOAD(ra) >= sizeof(*src))
-				memcpy(src, RTA_DATA(ra), sizeof(*src));
+			else if (ra->rta_type == RTA_PREFSRC && RTA_PAYLOAD(ra) >= ip_len(family))
+				memcpy(src, RTA_DATA(ra), ip_len(family));
 		}
 		return *oif ? 0 : -EHOSTUNREACH;
 	}
 	return -EHOSTUNREACH;
 }
 
-static int route_get(struct lb_splicer *sp, uint32_t dst, int *oif, uint32_t *src)
+static int route_get(struct lb_splicer *sp, int family, const union sp_ip *dst, int *oif,
+		     union sp_ip *src)
 {
-	struct sp_route *r = &sp->routes[(ntohl(dst) * 2654435761u) >> 24];
+	/* IPv6: the low word, where hosts of one subnet differ. */
+	uint32_t h = family == AF_INET6 ? dst->a6.s6_addr32[3] ^ dst->a6.s6_addr32[2] : dst->a4;
+	struct sp_route *r = &sp->routes[(ntohl(h) * 2654435761u) >> 24];
 	uint64_t now = ev_now(&sp->w->loop);
 	int ret;
 
-	if (r->dst == dst && now - r->at_ms < SP_ROUTE_MS) {
+	if (r->family == family && !memcmp(&r->dst, dst, ip_len(family)) &&
+	    now - r->at_ms < SP_ROUTE_MS) {
 		*oif = r->oif;
 		*src = r->src;
 		return 0;
 	}
-	ret = route_lookup(sp->nl, dst, oif, src);
+	ret = route_lookup(sp->nl, family, dst, oif, src);
 	if (ret)
 		return ret;
-	r->dst = dst;
+	r->family = family;
+	r->dst = *dst;
 	r->oif = *oif;
 	r->src = *src;
 	r->at_ms = now;
@@ -324,50 +433,93 @@ static uint16_t csum_fold(uint32_t sum)
 /* One segment of the backend connection, from the LB side, carrying rep[off, off+len). */
 static int replay_segment(struct lb_splice *s, uint32_t off, uint32_t len, bool fin)
 {
-	struct {
-		struct iphdr ip;
-		struct tcphdr tcp;
-		char data[1500];
+	union {
+		struct {
+			struct iphdr ip;
+			struct tcphdr tcp;
+			char data[1500];
+		} v4;
+		struct {
+			struct ip6_hdr ip;
+			struct tcphdr tcp;
+			char data[1500];
+		} v6;
 	} pkt;
+	struct {
+		struct in6_addr saddr, daddr;
+		uint32_t len;
+		uint8_t zero[3], proto;
+	} ph6;
 	struct {
 		uint32_t saddr, daddr;
 		uint8_t zero, proto;
 		uint16_t len;
 	} ph;
+	struct sockaddr_storage to;
+	struct sp_end dst = s->backend;
+	struct tcphdr *tcp;
+	char *data;
 	uint32_t sum;
-	size_t tlen = sizeof(pkt.tcp) + len;
+	size_t tlen = sizeof(*tcp) + len, hlen;
+	socklen_t tolen;
+	int fd;
 
-	memset(&ph, 0, sizeof(ph));
 	memset(&pkt, 0, sizeof(pkt));
-	pkt.ip.version = 4;
-	pkt.ip.ihl = 5;
-	pkt.ip.tot_len = htons((uint16_t)(sizeof(pkt.ip) + tlen));
-	pkt.ip.frag_off = htons(IP_DF);
-	pkt.ip.ttl = 64;
-	pkt.ip.protocol = IPPROTO_TCP;
-	pkt.ip.saddr = s->lb_ip;
-	pkt.ip.daddr = s->baddr.sin_addr.s_addr;
-	/* The kernel fills id and the IP checksum for IPPROTO_RAW. */
-	pkt.tcp.source = htons(s->port);
-	pkt.tcp.dest = s->baddr.sin_port;
-	pkt.tcp.seq = htonl(s->sb + off);
-	pkt.tcp.ack_seq = htonl(s->rb);
-	pkt.tcp.doff = 5;
-	pkt.tcp.ack = 1;
-	pkt.tcp.psh = len > 0;
-	pkt.tcp.fin = fin;
-	pkt.tcp.window = htons(s->rwin);
-	memcpy(pkt.data, s->rep + off, len);
-	ph.saddr = pkt.ip.saddr;
-	ph.daddr = pkt.ip.daddr;
-	ph.zero = 0;
-	ph.proto = IPPROTO_TCP;
-	ph.len = htons((uint16_t)tlen);
-	sum = csum_add(0, &ph, sizeof(ph));
-	sum = csum_add(sum, &pkt.tcp, tlen);
-	pkt.tcp.check = csum_fold(sum);
-	if (sendto(s->sp->raw, &pkt, sizeof(pkt.ip) + tlen, 0, (const struct sockaddr *)&s->baddr,
-		   sizeof(s->baddr)) < 0)
+	if (s->family == AF_INET6) {
+		hlen = sizeof(pkt.v6.ip);
+		tcp = &pkt.v6.tcp;
+		data = pkt.v6.data;
+		/* No IP checksum, and the kernel fills nothing in: flow label 0. */
+		pkt.v6.ip.ip6_flow = htonl(6u << 28);
+		pkt.v6.ip.ip6_plen = htons((uint16_t)tlen);
+		pkt.v6.ip.ip6_nxt = IPPROTO_TCP;
+		pkt.v6.ip.ip6_hlim = 64;
+		pkt.v6.ip.ip6_src = s->lb.ip.a6;
+		pkt.v6.ip.ip6_dst = s->backend.ip.a6;
+		memset(&ph6, 0, sizeof(ph6));
+		ph6.saddr = s->lb.ip.a6;
+		ph6.daddr = s->backend.ip.a6;
+		ph6.len = htonl((uint32_t)tlen);
+		ph6.proto = IPPROTO_TCP;
+		sum = csum_add(0, &ph6, sizeof(ph6));
+		fd = s->sp->raw6;
+		/* For a raw IPv6 socket the port names the protocol: 0 = the socket's. */
+		dst.port = 0;
+	} else {
+		hlen = sizeof(pkt.v4.ip);
+		tcp = &pkt.v4.tcp;
+		data = pkt.v4.data;
+		pkt.v4.ip.version = 4;
+		pkt.v4.ip.ihl = 5;
+		pkt.v4.ip.tot_len = htons((uint16_t)(hlen + tlen));
+		pkt.v4.ip.frag_off = htons(IP_DF);
+		pkt.v4.ip.ttl = 64;
+		pkt.v4.ip.protocol = IPPROTO_TCP;
+		pkt.v4.ip.saddr = s->lb.ip.a4;
+		pkt.v4.ip.daddr = s->backend.ip.a4;
+		/* The kernel fills id and the IP checksum for IPPROTO_RAW. */
+		memset(&ph, 0, sizeof(ph));
+		ph.saddr = s->lb.ip.a4;
+		ph.daddr = s->backend.ip.a4;
+		ph.proto = IPPROTO_TCP;
+		ph.len = htons((uint16_t)tlen);
+		sum = csum_add(0, &ph, sizeof(ph));
+		fd = s->sp->raw;
+	}
+	tcp->source = s->lb.port;
+	tcp->dest = s->backend.port;
+	tcp->seq = htonl(s->sb + off);
+	tcp->ack_seq = htonl(s->rb);
+	tcp->doff = 5;
+	tcp->ack = 1;
+	tcp->psh = len > 0;
+	tcp->fin = fin;
+	tcp->window = htons(s->rwin);
+	memcpy(data, s->rep + off, len);
+	sum = csum_add(sum, tcp, tlen);
+	tcp->check = csum_fold(sum);
+	tolen = sa_of(s->family, &dst, &to);
+	if (sendto(fd, &pkt, hlen + tlen, 0, (const struct sockaddr *)&to, tolen) < 0)
 		return -errno;
 	return 0;
 }
@@ -405,15 +557,82 @@ static void sp_unlink(struct lb_splice *s)
 	sp->count--;
 }
 
+/* The connection's key for direction dir, in its family's layout. */
+static const void *key_of(const struct lb_splice *s, enum lc_dir dir)
+{
+	return s->family == AF_INET6 ? (const void *)&s->k.v6[dir] : (const void *)&s->k.v4[dir];
+}
+
+/* Both keys from the four ends: C -> VIP, and B -> LB. */
+static void keys_fill(struct lb_splice *s)
+{
+	memset(&s->k, 0, sizeof(s->k));
+	if (s->family == AF_INET6) {
+		struct lc_flow6_key *k = s->k.v6;
+
+		memcpy(k[LC_C2B].saddr, &s->client.ip.a6, 16);
+		memcpy(k[LC_C2B].daddr, &s->vip.ip.a6, 16);
+		k[LC_C2B].sport = s->client.port;
+		k[LC_C2B].dport = s->vip.port;
+		memcpy(k[LC_B2C].saddr, &s->backend.ip.a6, 16);
+		memcpy(k[LC_B2C].daddr, &s->lb.ip.a6, 16);
+		k[LC_B2C].sport = s->backend.port;
+		k[LC_B2C].dport = s->lb.port;
+	} else {
+		struct lc_flow_key *k = s->k.v4;
+
+		k[LC_C2B] = (struct lc_flow_key){ .saddr = s->client.ip.a4,
+						  .daddr = s->vip.ip.a4,
+						  .sport = s->client.port,
+						  .dport = s->vip.port };
+		k[LC_B2C] = (struct lc_flow_key){ .saddr = s->backend.ip.a4,
+						  .daddr = s->lb.ip.a4,
+						  .sport = s->backend.port,
+						  .dport = s->lb.port };
+	}
+}
+
+/*
+ * Writes both entries: x[dir] with the addresses a packet of that
+ * direction leaves with (C -> B as LB -> B, B -> C as VIP -> C).
+ */
+static int flows_put(const struct lb_splice *s, const struct lc_xlate x[2])
+{
+	if (s->family == AF_INET6) {
+		struct lc_flow6 f[2];
+
+		memset(f, 0, sizeof(f));
+		memcpy(f[LC_C2B].saddr, &s->lb.ip.a6, 16);
+		memcpy(f[LC_C2B].daddr, &s->backend.ip.a6, 16);
+		memcpy(f[LC_B2C].saddr, &s->vip.ip.a6, 16);
+		memcpy(f[LC_B2C].daddr, &s->client.ip.a6, 16);
+		f[LC_C2B].x = x[LC_C2B];
+		f[LC_B2C].x = x[LC_B2C];
+		return agent_flow_put2(s->sp->agent, AF_INET6, s->k.v6, f);
+	}
+	{
+		struct lc_flow f[2];
+
+		memset(f, 0, sizeof(f));
+		f[LC_C2B].saddr = s->lb.ip.a4;
+		f[LC_C2B].daddr = s->backend.ip.a4;
+		f[LC_B2C].saddr = s->vip.ip.a4;
+		f[LC_B2C].daddr = s->client.ip.a4;
+		f[LC_C2B].x = x[LC_C2B];
+		f[LC_B2C].x = x[LC_B2C];
+		return agent_flow_put2(s->sp->agent, AF_INET, s->k.v4, f);
+	}
+}
+
 static void sp_free(struct lb_splice *s, bool entries)
 {
 	struct lb_splicer *sp = s->sp;
 	struct lb_worker *w = sp->w;
 
 	if (entries) {
-		agent_flow_del(sp->agent, &s->k[LC_C2B], s->slot);
+		agent_flow_del(sp->agent, s->family, key_of(s, LC_C2B), s->slot);
 		/* The backend-side key holds our own port: nobody else can have it. */
-		agent_flow_del(sp->agent, &s->k[LC_B2C], UINT32_MAX);
+		agent_flow_del(sp->agent, s->family, key_of(s, LC_B2C), UINT32_MAX);
 	}
 	ev_timer_cancel(&w->loop, &s->timer);
 	port_put(sp, s->bports, s->port);
@@ -534,11 +753,12 @@ static int splice_now(struct lb_splice *s, int bfd, const char **why)
 {
 	struct lb_splicer *sp = s->sp;
 	struct tcp_info ci, bi;
-	struct sockaddr_in a = { 0 };
 	socklen_t l;
-	struct lc_flow f[2];
+	struct lc_xlate x[2];
+	struct sp_end e;
+	union sp_ip src;
 	struct lc_conn *conn;
-	uint32_t rc = 0, sc = 0, data_end, ccount, src;
+	uint32_t rc = 0, sc = 0, data_end, ccount;
 	int on = 1, inq = 0, oif_c = 0;
 	unsigned lbs;
 
@@ -547,36 +767,31 @@ static int splice_now(struct lb_splice *s, int bfd, const char **why)
 		*why = "cannot read TCP state";
 		return -errno;
 	}
-	if (!s->lb_ip) {
-		l = sizeof(a);
-		if (getsockname(bfd, (struct sockaddr *)&a, &l)) {
+	if (ip_unset(s->family, &s->lb.ip)) {
+		if (local_end(bfd, s->family, &e)) {
 			*why = "cannot read socket addresses";
 			return -errno;
 		}
-		s->lb_ip = a.sin_addr.s_addr;
+		s->lb.ip = e.ip;
 	}
-	if (!s->k[LC_C2B].daddr) {
-		l = sizeof(a);
-		if (getsockname(s->cfd, (struct sockaddr *)&a, &l)) {
+	if (ip_unset(s->family, &s->vip.ip)) {
+		if (local_end(s->cfd, s->family, &e)) {
 			*why = "cannot read socket addresses";
 			return -errno;
 		}
-		s->k[LC_C2B].daddr = a.sin_addr.s_addr;
+		s->vip.ip = e.ip;
 	}
-	s->k[LC_B2C] = (struct lc_flow_key){ .saddr = s->baddr.sin_addr.s_addr,
-					     .daddr = s->lb_ip,
-					     .sport = s->baddr.sin_port,
-					     .dport = htons(s->port) };
-	if (route_get(sp, s->k[LC_C2B].saddr, &oif_c, &src)) {
+	keys_fill(s);
+	if (route_get(sp, s->family, &s->client.ip, &oif_c, &src)) {
 		*why = "no route to the client";
 		return -EHOSTUNREACH;
 	}
 
 	/* 3: hold the flow in the fast path. */
-	memset(f, 0, sizeof(f));
-	f[0].state = f[1].state = LC_HOLD;
-	f[0].slot = f[1].slot = s->slot;
-	if (agent_flow_put2(sp->agent, s->k, f)) {
+	memset(x, 0, sizeof(x));
+	x[0].state = x[1].state = LC_HOLD;
+	x[0].slot = x[1].slot = s->slot;
+	if (flows_put(s, x)) {
 		*why = "the fast-path table is full";
 		return -ENOSPC;
 	}
@@ -637,34 +852,30 @@ static int splice_now(struct lb_splice *s, int bfd, const char **why)
 	 */
 
 	/* Client -> backend: client byte data_end lands after the replay. */
-	f[LC_C2B] = (struct lc_flow){ .saddr = s->lb_ip,
-				      .daddr = s->baddr.sin_addr.s_addr,
-				      .sport = htons(s->port),
-				      .dport = s->baddr.sin_port,
-				      .seq_off = s->sb + s->nrep - data_end,
-				      .ack_off = s->rb - sc,
-				      .guard_seq = data_end,
-				      .slot = s->slot,
-				      .dir = LC_C2B,
-				      .state = LC_LIVE,
-				      .wnd_shl = (uint8_t)ci.tcpi_snd_wscale,
-				      .wnd_shr = (uint8_t)lbs,
-				      .ifindex = (uint32_t)s->oif_b };
+	x[LC_C2B] = (struct lc_xlate){ .sport = s->lb.port,
+				       .dport = s->backend.port,
+				       .seq_off = s->sb + s->nrep - data_end,
+				       .ack_off = s->rb - sc,
+				       .guard_seq = data_end,
+				       .slot = s->slot,
+				       .dir = LC_C2B,
+				       .state = LC_LIVE,
+				       .wnd_shl = (uint8_t)ci.tcpi_snd_wscale,
+				       .wnd_shr = (uint8_t)lbs,
+				       .ifindex = (uint32_t)s->oif_b };
 	/* Backend -> client: backend byte rb lands at the client's sc. */
-	f[LC_B2C] = (struct lc_flow){ .saddr = s->k[LC_C2B].daddr,
-				      .daddr = s->k[LC_C2B].saddr,
-				      .sport = s->k[LC_C2B].dport,
-				      .dport = s->k[LC_C2B].sport,
-				      .seq_off = sc - s->rb,
-				      .ack_off = data_end - (s->sb + s->nrep),
-				      .guard_seq = s->rb,
-				      .slot = s->slot,
-				      .dir = LC_B2C,
-				      .state = LC_LIVE,
-				      .wnd_shl = (uint8_t)bi.tcpi_snd_wscale,
-				      .wnd_shr = (uint8_t)ci.tcpi_rcv_wscale,
-				      .ifindex = (uint32_t)oif_c };
-	if (agent_flow_put2(sp->agent, s->k, f)) {
+	x[LC_B2C] = (struct lc_xlate){ .sport = s->vip.port,
+				       .dport = s->client.port,
+				       .seq_off = sc - s->rb,
+				       .ack_off = data_end - (s->sb + s->nrep),
+				       .guard_seq = s->rb,
+				       .slot = s->slot,
+				       .dir = LC_B2C,
+				       .state = LC_LIVE,
+				       .wnd_shl = (uint8_t)bi.tcpi_snd_wscale,
+				       .wnd_shr = (uint8_t)ci.tcpi_rcv_wscale,
+				       .ifindex = (uint32_t)oif_c };
+	if (flows_put(s, x)) {
 		*why = "the fast-path table is full";
 		return -ENOSPC;
 	}
@@ -842,13 +1053,22 @@ int splice_start(struct lb_worker *w, struct lb_wrt *wrt, struct lb_backend *be,
 		 const struct iovec *iov, int iovcnt)
 {
 	struct lb_splicer *sp = w->splicer;
-	const struct sockaddr_in *pin = (const struct sockaddr_in *)peer;
 	struct lb_splice *s;
 	uint32_t mss = 0;
-	socklen_t l = sizeof(mss);
-	int bfd = -1, one = 1, ret, i, tries;
+	socklen_t l = sizeof(mss), alen;
+	int bfd = -1, one = 1, ret, i, tries, family = peer->ss_family;
 
-	if (!sp || peer->ss_family != AF_INET || be->cfg->addr.ss.ss_family != AF_INET)
+	/*
+	 * One family end to end (config.c checks listeners against their
+	 * pools; this is the backstop). A v4-mapped IPv6 peer should not occur
+	 * (IPv6 listeners are IPV6_V6ONLY); its packets would arrive as IPv4
+	 * and miss an IPv6 entry, so it is refused rather than spliced.
+	 */
+	if (!sp || (family != AF_INET && family != AF_INET6) ||
+	    be->cfg->addr.ss.ss_family != family || (family == AF_INET6 && sp->raw6 < 0))
+		return -EAFNOSUPPORT;
+	if (family == AF_INET6 &&
+	    IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)peer)->sin6_addr))
 		return -EAFNOSUPPORT;
 	if (!sp->nfree) {
 		STAT_ADD(w->ws.sp_no_port, 1);
@@ -861,31 +1081,27 @@ int splice_start(struct lb_worker *w, struct lb_wrt *wrt, struct lb_backend *be,
 	s->cfd = cfd;
 	s->be = be;
 	s->wrt = wrt;
-	memcpy(&s->baddr, &be->cfg->addr.ss, sizeof(s->baddr));
-	s->k[LC_C2B].saddr = pin->sin_addr.s_addr;
-	s->k[LC_C2B].sport = pin->sin_port;
-	if (local->ss_family == AF_INET) {
-		const struct sockaddr_in *lin = (const struct sockaddr_in *)local;
-
-		/* A wildcard listener leaves the VIP to getsockname() at splice time. */
-		s->k[LC_C2B].daddr = lin->sin_addr.s_addr;
-		s->k[LC_C2B].dport = lin->sin_port;
-		if (!lin->sin_addr.s_addr)
-			s->k[LC_C2B].daddr = 0;
-	}
+	s->family = family;
+	end_of(&be->cfg->addr.ss, &s->backend);
+	end_of(peer, &s->client);
+	/* A wildcard listener leaves the VIP (unset) to getsockname() at splice time. */
+	if (local->ss_family == family)
+		end_of(local, &s->vip);
 	/* The route gives the interface and our source address towards the backend. */
-	ret = route_get(sp, s->baddr.sin_addr.s_addr, &s->oif_b, &s->lb_ip);
+	ret = route_get(sp, family, &s->backend.ip, &s->oif_b, &s->lb.ip);
 	if (ret)
 		goto err;
-	inet_ntop(AF_INET, &pin->sin_addr, s->client_ip, sizeof(s->client_ip));
+	inet_ntop(family, &s->client.ip, s->client_ip, sizeof(s->client_ip));
 	for (i = 0; i < iovcnt; i++) {
+		if (!iov[i].iov_len)
+			continue; /* nothing to copy, and maybe no buffer yet */
 		ret = rep_append(s, iov[i].iov_len);
 		if (ret)
 			goto err;
 		memcpy(s->rep + s->nrep, iov[i].iov_base, iov[i].iov_len);
 		s->nrep += (uint32_t)iov[i].iov_len;
 	}
-	bfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	bfd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (bfd < 0) {
 		ret = -errno;
 		goto err;
@@ -895,11 +1111,11 @@ int splice_start(struct lb_worker *w, struct lb_wrt *wrt, struct lb_backend *be,
 		setsockopt(bfd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof(mss));
 	/* Another backend's connection may hold the same port while it connects. */
 	setsockopt(bfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	ret = ports_of(sp, &s->baddr, &s->bports);
+	ret = ports_of(sp, family, &s->backend, &s->bports);
 	if (ret)
 		goto err;
 	for (tries = 0;; tries++) {
-		struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = s->lb_ip };
+		struct sockaddr_storage a;
 
 		ret = port_get(sp, s->bports, &s->port);
 		if (ret) {
@@ -907,8 +1123,9 @@ int splice_start(struct lb_worker *w, struct lb_wrt *wrt, struct lb_backend *be,
 			ret = -EBUSY;
 			goto err;
 		}
-		a.sin_port = htons(s->port);
-		if (!bind(bfd, (struct sockaddr *)&a, sizeof(a)))
+		s->lb.port = htons(s->port);
+		alen = sa_of(family, &s->lb, &a);
+		if (!bind(bfd, (struct sockaddr *)&a, alen))
 			break;
 		ret = -errno;
 		/* A foreign socket holds it (the round robin moves past it): try the next. */
@@ -917,7 +1134,7 @@ int splice_start(struct lb_worker *w, struct lb_wrt *wrt, struct lb_backend *be,
 		if (ret != -EADDRINUSE || tries == SP_BIND_TRIES)
 			goto err;
 	}
-	if (connect(bfd, (const struct sockaddr *)&s->baddr, sizeof(s->baddr)) &&
+	if (connect(bfd, (const struct sockaddr *)&be->cfg->addr.ss, be->cfg->addr.len) &&
 	    errno != EINPROGRESS) {
 		ret = -errno;
 		port_put(sp, s->bports, s->port);
@@ -972,6 +1189,13 @@ int splicer_create(struct lb_worker *w, const struct cfg *cfg, struct lb_splicer
 	sp->raw = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
 	if (sp->raw < 0) {
 		ret = -errno;
+		sp->raw6 = -1;
+		goto err;
+	}
+	/* A kernel without IPv6 splices IPv4 only (splice_start() refuses the rest). */
+	sp->raw6 = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	if (sp->raw6 < 0 && errno != EAFNOSUPPORT) {
+		ret = -errno;
 		goto err;
 	}
 	sp->nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
@@ -1024,6 +1248,8 @@ void splicer_free(struct lb_splicer *sp)
 		ev_timer_cancel(&sp->w->loop, &sp->tick);
 	if (sp->raw >= 0)
 		close(sp->raw);
+	if (sp->raw6 >= 0)
+		close(sp->raw6);
 	if (sp->nl >= 0)
 		close(sp->nl);
 	free(sp->free_slots);

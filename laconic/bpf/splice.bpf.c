@@ -4,11 +4,31 @@
  * that translates the packets of spliced connections (see ../splice-abi.h
  * for the sequence arithmetic and the entry life cycle).
  *
- * Per packet: parse Ethernet/IPv4/TCP, look the 4-tuple up in lc_flows,
- * and for a live entry rewrite addresses, ports, seq, ack and window,
- * patch the checksums incrementally, set the MACs of the output interface
- * and redirect to it. Packets without an entry go to the kernel untouched,
- * so the proxy mode, health checks and handshakes share the interfaces.
+ * Per packet: parse Ethernet/IPv4/TCP or Ethernet/IPv6/TCP, look the
+ * 4-tuple up in lc_flows or lc_flows6, and for a live entry rewrite
+ * addresses, ports, seq, ack and window, patch the checksums
+ * incrementally, set the MACs of the output interface and redirect to it.
+ * Packets without an entry go to the kernel untouched, so the proxy mode,
+ * health checks and handshakes share the interfaces.
+ *
+ * The two families differ only in the parse, the key and the addresses;
+ * everything after the look-up (SYN, HOLD, guard, slot bookkeeping, the
+ * TCP words, the redirect) is one set of inline helpers over struct
+ * lc_xlate, the part of an entry they share. IPv4 keeps its own map and
+ * 12-byte key, so its cost is what it was plus one ethertype comparison
+ * (clang 14 emits 363 instructions for the IPv4 path alone, 357 before).
+ *
+ * IPv6 specifics. Only a fixed 40-byte header whose next header is TCP is
+ * translated; a packet with extension headers (fragments included) goes
+ * to the kernel untouched. A spliced flow never carries them: neither
+ * end's kernel adds extension headers to its TCP segments, IPv6 routers
+ * never fragment, and TCP sizes segments to the path MTU instead of
+ * fragmenting. Walking a chain of them would cost a bounded loop in the
+ * verifier for packets that are not ours. There is no IP checksum; the
+ * addresses enter the TCP checksum through the pseudo-header, all 32 bytes
+ * of them in one bpf_csum_diff(). The payload length comes from the
+ * header's payload_len, not from the frame (anything after it is not
+ * payload; a 74-byte minimum frame is never padded, but trailers exist).
  *
  * Checksums. TC sees skbs straight from a veth, usually CHECKSUM_PARTIAL
  * (the sender offloaded the TCP checksum, whose field then holds only the
@@ -22,17 +42,20 @@
  *
  * Output. The slow path stores the output interface in the entry (from a
  * route lookup at splice time); bpf_redirect_neigh() fills in the MACs from
- * the neighbour table. bpf_fib_lookup() would do that here, but from the
- * ingress side it refuses to work unless the host forwards, and a balancer
- * that forwards would route clients straight to the backends' network.
+ * the neighbour table (for IPv6 through an IPv6 route and neighbour
+ * discovery: the same call). bpf_fib_lookup() would do that here, but from
+ * the ingress side it refuses to work unless the host forwards, and a
+ * balancer that forwards would route clients straight to the backends'
+ * network.
  *
- * Cost: one hash lookup, one array lookup, three checksum helpers and a
- * neighbour-resolving redirect.
+ * Cost: one hash lookup, one array lookup, three checksum helpers (two for
+ * IPv6: no IP checksum) and a neighbour-resolving redirect.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/pkt_cls.h>
 #include <linux/tcp.h>
 
@@ -55,6 +78,13 @@ struct {
 } lc_flows SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * LC_DEFAULT_CONNS);
+	__type(key, struct lc_flow6_key);
+	__type(value, struct lc_flow6);
+} lc_flows6 SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, LC_DEFAULT_CONNS);
 	__uint(map_flags, BPF_F_MMAPABLE);
@@ -72,6 +102,9 @@ struct {
 #define IP_CSUM_OFF  (ETH_HLEN + __builtin_offsetof(struct iphdr, check))
 #define TCP_CSUM_OFF 16 /* inside the TCP header */
 
+/* lc_track()'s "go on translating"; the TC_ACT_* verdicts are all >= -1. */
+#define LC_GO (-2)
+
 static __always_inline void stat_add(__u32 which, __u64 v)
 {
 	__u64 *p = bpf_map_lookup_elem(&lc_stats, &which);
@@ -80,25 +113,154 @@ static __always_inline void stat_add(__u32 which, __u64 v)
 		*p += v;
 }
 
-SEC("tc")
-int lc_splice(struct __sk_buff *skb)
+/*
+ * A SYN on a spliced tuple: never translated (see splice-abi.h). `map`
+ * and `key` are the family's table and the packet's key.
+ */
+static __always_inline int lc_syn(const struct tcphdr *tcp, const struct lc_xlate *x, void *map,
+				  const void *key)
 {
-	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
-	struct ethhdr *eth = data;
-	struct iphdr *ip;
+	struct lc_conn *conn;
+	__u32 slot;
+
+	stat_add(LC_S_SYN_PASS, 1);
+	/*
+	 * A client SYN on a tuple whose connection is over (FIN both ways, or
+	 * RST) and lingering: the client reuses its port for a new
+	 * connection. Its packets must reach the kernel from now on, not the
+	 * old backend connection. A SYN on a live connection is left to the
+	 * kernel alone (no socket: its SYN-ACK draws only a challenge ACK), so
+	 * a blind spoofed SYN cannot cut a connection.
+	 */
+	if (x->dir == LC_C2B && !tcp->ack) {
+		slot = x->slot;
+		conn = bpf_map_lookup_elem(&lc_conns, &slot);
+		if (conn &&
+		    ((conn->flags & LC_F_RST) ||
+		     (conn->flags & (LC_F_FIN_C | LC_F_FIN_B)) == (LC_F_FIN_C | LC_F_FIN_B)))
+			bpf_map_delete_elem(map, key);
+	}
+	return TC_ACT_OK;
+}
+
+/*
+ * Everything between the look-up and the rewrite: HOLD, the slot, the
+ * guard, and the slot's bookkeeping (FIN, RST, the backend's ACK and
+ * window, time, bytes). l4len is the TCP header plus payload as the IP
+ * header gives it. LC_GO with the payload length in *paylen, or a verdict.
+ */
+static __always_inline int lc_track(const struct tcphdr *tcp, const struct lc_xlate *x, __u32 l4len,
+				    __u32 *paylen)
+{
+	struct lc_conn *conn;
+	__u32 doff, seq, ack, slot, n;
+	__u8 dir;
+
+	if (x->state != LC_LIVE) {
+		stat_add(LC_S_HOLD_DROP, 1);
+		return TC_ACT_SHOT;
+	}
+	slot = x->slot;
+	conn = bpf_map_lookup_elem(&lc_conns, &slot);
+	if (!conn)
+		return TC_ACT_SHOT;
+
+	doff = tcp->doff * 4u;
+	if (doff < sizeof(*tcp) || l4len < doff)
+		return TC_ACT_SHOT;
+	n = l4len - doff;
+	seq = bpf_ntohl(tcp->seq);
+	ack = bpf_ntohl(tcp->ack_seq);
+	dir = x->dir & 1;
+
+	/*
+	 * Bytes before guard_seq were acknowledged by the kernel socket and
+	 * are carried by the replay; translating them would write them over
+	 * the replay at the backend.
+	 */
+	if ((n || tcp->fin) && (__s32)(seq - x->guard_seq) < 0) {
+		stat_add(LC_S_GUARD_DROP, 1);
+		return TC_ACT_SHOT;
+	}
+
+	if (dir == LC_B2C && tcp->ack && (__s32)(ack - conn->ack_b) >= 0) {
+		/* Racing CPUs may lose a step; the next ACK repairs it. */
+		conn->ack_b = ack;
+		conn->wnd_b = bpf_ntohs(tcp->window);
+	}
+	if (tcp->fin) {
+		__sync_fetch_and_or(&conn->flags, dir == LC_C2B ? LC_F_FIN_C : LC_F_FIN_B);
+		stat_add(LC_S_FIN, 1);
+	}
+	if (tcp->rst) {
+		__sync_fetch_and_or(&conn->flags, LC_F_RST);
+		stat_add(LC_S_RST, 1);
+	}
+	conn->last_ns = bpf_ktime_get_coarse_ns();
+	conn->bytes[dir] += n;
+	conn->pkts[dir] += 1;
+	*paylen = n;
+	return LC_GO;
+}
+
+/*
+ * Rewrites ports, seq, ack and window in place and returns the checksum
+ * difference of the four TCP words that hold them (ports, seq, ack, and
+ * doff/flags/window), to be applied without BPF_F_PSEUDO_HDR. Negative on
+ * a helper failure.
+ */
+static __always_inline __s64 lc_rewrite_tcp(struct tcphdr *tcp, const struct lc_xlate *x)
+{
+	__u32 from[4], to[4], seq, ack;
+	__u16 win;
+
+	seq = bpf_ntohl(tcp->seq);
+	ack = bpf_ntohl(tcp->ack_seq);
+	from[0] = ((__u32 *)tcp)[0];
+	from[1] = tcp->seq;
+	from[2] = tcp->ack_seq;
+	from[3] = ((__u32 *)tcp)[3];
+	win = bpf_ntohs(tcp->window);
+	if (!tcp->rst) {
+		__u32 w = ((__u32)win << x->wnd_shl) >> x->wnd_shr;
+
+		win = w > 0xffff ? 0xffff : (__u16)w;
+	}
+	tcp->source = x->sport;
+	tcp->dest = x->dport;
+	tcp->seq = bpf_htonl(seq + x->seq_off);
+	if (tcp->ack)
+		tcp->ack_seq = bpf_htonl(ack + x->ack_off);
+	tcp->window = bpf_htons(win);
+	to[0] = ((__u32 *)tcp)[0];
+	to[1] = tcp->seq;
+	to[2] = tcp->ack_seq;
+	to[3] = ((__u32 *)tcp)[3];
+	return bpf_csum_diff(from, 16, to, 16, 0);
+}
+
+/* The common end: counters, then the neighbour-resolving redirect. */
+static __always_inline int lc_out(const struct lc_xlate *x, __u32 paylen)
+{
+	stat_add(LC_S_TRANSLATED, 1);
+	stat_add(LC_S_BYTES, paylen);
+	/*
+	 * The neighbour subsystem fills in the MACs (and resolves them if it
+	 * must), after an output route lookup on ifindex: no forwarding needed.
+	 */
+	return bpf_redirect_neigh(x->ifindex, NULL, 0, 0);
+}
+
+static __always_inline int lc_splice4(struct __sk_buff *skb, void *data, void *end)
+{
+	struct iphdr *ip = data + ETH_HLEN;
 	struct tcphdr *tcp;
 	struct lc_flow_key key;
 	struct lc_flow *f;
-	struct lc_conn *conn;
-	__u32 ihl, doff, iplen, seq, ack, paylen, slot, ifindex;
-	__u32 from[6], to[6];
-	__u16 win;
+	__u32 ihl, iplen, paylen = 0, from[2], to[2];
 	__s64 d;
-	__u8 dir, fin, rst;
+	int r;
 
-	if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
-		return TC_ACT_OK;
-	ip = (void *)(eth + 1);
 	if ((void *)(ip + 1) > end || ip->protocol != IPPROTO_TCP)
 		return TC_ACT_OK;
 	ihl = ip->ihl * 4u;
@@ -118,36 +280,9 @@ int lc_splice(struct __sk_buff *skb)
 	f = bpf_map_lookup_elem(&lc_flows, &key);
 	if (!f)
 		return TC_ACT_OK;
-	if (tcp->syn) {
-		stat_add(LC_S_SYN_PASS, 1);
-		/*
-		 * A client SYN on a tuple whose connection is over (FIN both
-		 * ways, or RST) and lingering: the client reuses its port for a
-		 * new connection. Its packets must reach the kernel from now on,
-		 * not the old backend connection. A SYN on a live connection is
-		 * left to the kernel alone (no socket: its SYN-ACK draws only a
-		 * challenge ACK), so a blind spoofed SYN cannot cut a connection.
-		 */
-		if (f->dir == LC_C2B && !tcp->ack) {
-			slot = f->slot;
-			conn = bpf_map_lookup_elem(&lc_conns, &slot);
-			if (conn && ((conn->flags & LC_F_RST) ||
-				     (conn->flags & (LC_F_FIN_C | LC_F_FIN_B)) ==
-					     (LC_F_FIN_C | LC_F_FIN_B)))
-				bpf_map_delete_elem(&lc_flows, &key);
-		}
-		return TC_ACT_OK;
-	}
-	if (f->state != LC_LIVE) {
-		stat_add(LC_S_HOLD_DROP, 1);
-		return TC_ACT_SHOT;
-	}
-	slot = f->slot;
-	conn = bpf_map_lookup_elem(&lc_conns, &slot);
-	if (!conn)
-		return TC_ACT_SHOT;
+	if (tcp->syn)
+		return lc_syn(tcp, &f->x, &lc_flows, &key);
 
-	doff = tcp->doff * 4u;
 	/*
 	 * The IP length, not the frame's: Ethernet pads short frames (a bare
 	 * ACK) to 60 bytes. A GSO skb carries its whole length there; only BIG
@@ -156,88 +291,96 @@ int lc_splice(struct __sk_buff *skb)
 	iplen = bpf_ntohs(ip->tot_len);
 	if (!iplen || iplen > skb->len - ETH_HLEN)
 		iplen = skb->len - ETH_HLEN;
-	if (doff < sizeof(*tcp) || iplen < ihl + doff)
+	if (iplen < ihl)
 		return TC_ACT_SHOT;
-	paylen = iplen - ihl - doff;
-	seq = bpf_ntohl(tcp->seq);
-	ack = bpf_ntohl(tcp->ack_seq);
-	fin = tcp->fin;
-	rst = tcp->rst;
-	dir = f->dir & 1;
+	r = lc_track(tcp, &f->x, iplen - ihl, &paylen);
+	if (r != LC_GO)
+		return r;
 
-	/*
-	 * Bytes before guard_seq were acknowledged by the kernel socket and
-	 * are carried by the replay; translating them would write them over
-	 * the replay at the backend.
-	 */
-	if ((paylen || fin) && (__s32)(seq - f->guard_seq) < 0) {
-		stat_add(LC_S_GUARD_DROP, 1);
-		return TC_ACT_SHOT;
-	}
-
-	if (dir == LC_B2C && tcp->ack && (__s32)(ack - conn->ack_b) >= 0) {
-		/* Racing CPUs may lose a step; the next ACK repairs it. */
-		conn->ack_b = ack;
-		conn->wnd_b = bpf_ntohs(tcp->window);
-	}
-	if (fin) {
-		__sync_fetch_and_or(&conn->flags, dir == LC_C2B ? LC_F_FIN_C : LC_F_FIN_B);
-		stat_add(LC_S_FIN, 1);
-	}
-	if (rst) {
-		__sync_fetch_and_or(&conn->flags, LC_F_RST);
-		stat_add(LC_S_RST, 1);
-	}
-	conn->last_ns = bpf_ktime_get_coarse_ns();
-	conn->bytes[dir] += paylen;
-	conn->pkts[dir] += 1;
-
-	ifindex = f->ifindex;
-
-	/* The TCP words that change: ports, seq, ack, and doff/flags/window. */
-	from[0] = ((__u32 *)tcp)[0];
-	from[1] = tcp->seq;
-	from[2] = tcp->ack_seq;
-	from[3] = ((__u32 *)tcp)[3];
-	win = bpf_ntohs(tcp->window);
-	if (!rst) {
-		__u32 w = ((__u32)win << f->wnd_shl) >> f->wnd_shr;
-
-		win = w > 0xffff ? 0xffff : (__u16)w;
-	}
-	tcp->source = f->sport;
-	tcp->dest = f->dport;
-	tcp->seq = bpf_htonl(seq + f->seq_off);
-	if (tcp->ack)
-		tcp->ack_seq = bpf_htonl(ack + f->ack_off);
-	tcp->window = bpf_htons(win);
-	to[0] = ((__u32 *)tcp)[0];
-	to[1] = tcp->seq;
-	to[2] = tcp->ack_seq;
-	to[3] = ((__u32 *)tcp)[3];
+	d = lc_rewrite_tcp(tcp, &f->x);
 	/* Addresses: in the IP header and the TCP pseudo header. */
-	from[4] = ip->saddr;
-	from[5] = ip->daddr;
+	from[0] = ip->saddr;
+	from[1] = ip->daddr;
 	ip->saddr = f->saddr;
 	ip->daddr = f->daddr;
-	to[4] = f->saddr;
-	to[5] = f->daddr;
+	to[0] = f->saddr;
+	to[1] = f->daddr;
 
-	d = bpf_csum_diff(from, 16, to, 16, 0);
 	if (d < 0 || bpf_l4_csum_replace(skb, ETH_HLEN + ihl + TCP_CSUM_OFF, 0, (__u32)d, 0))
 		return TC_ACT_SHOT;
-	d = bpf_csum_diff(&from[4], 8, &to[4], 8, 0);
+	d = bpf_csum_diff(from, 8, to, 8, 0);
 	if (d < 0 ||
 	    bpf_l4_csum_replace(skb, ETH_HLEN + ihl + TCP_CSUM_OFF, 0, (__u32)d,
 				BPF_F_PSEUDO_HDR) ||
 	    bpf_l3_csum_replace(skb, IP_CSUM_OFF, 0, (__u32)d, 0))
 		return TC_ACT_SHOT;
+	return lc_out(&f->x, paylen);
+}
 
-	stat_add(LC_S_TRANSLATED, 1);
-	stat_add(LC_S_BYTES, paylen);
-	/*
-	 * The neighbour subsystem fills in the MACs (and resolves them if it
-	 * must), after an output route lookup on ifindex: no forwarding needed.
-	 */
-	return bpf_redirect_neigh(ifindex, NULL, 0, 0);
+static __always_inline int lc_splice6(struct __sk_buff *skb, void *data, void *end)
+{
+	struct ipv6hdr *ip6 = data + ETH_HLEN;
+	struct tcphdr *tcp;
+	struct lc_flow6_key key;
+	struct lc_flow6 *f;
+	__u32 plen, paylen = 0, from[8], to[8];
+	__s64 d;
+	int r;
+
+	/* Extension headers and fragments: not a spliced flow (see above). */
+	if ((void *)(ip6 + 1) > end || ip6->nexthdr != IPPROTO_TCP)
+		return TC_ACT_OK;
+	tcp = (void *)(ip6 + 1);
+	if ((void *)(tcp + 1) > end)
+		return TC_ACT_OK;
+
+	__builtin_memcpy(key.saddr, &ip6->saddr, 16);
+	__builtin_memcpy(key.daddr, &ip6->daddr, 16);
+	key.sport = tcp->source;
+	key.dport = tcp->dest;
+	f = bpf_map_lookup_elem(&lc_flows6, &key);
+	if (!f)
+		return TC_ACT_OK;
+	if (tcp->syn)
+		return lc_syn(tcp, &f->x, &lc_flows6, &key);
+
+	/* As for IPv4: the header's length, the frame's only for BIG TCP (0). */
+	plen = bpf_ntohs(ip6->payload_len);
+	if (!plen || plen > skb->len - ETH_HLEN - sizeof(*ip6))
+		plen = skb->len - ETH_HLEN - sizeof(*ip6);
+	r = lc_track(tcp, &f->x, plen, &paylen);
+	if (r != LC_GO)
+		return r;
+
+	d = lc_rewrite_tcp(tcp, &f->x);
+	/* Addresses: only in the pseudo header, all 32 bytes in one diff. */
+	__builtin_memcpy(from, &key, 32);
+	__builtin_memcpy(to, f, 32);
+	__builtin_memcpy(&ip6->saddr, f->saddr, 16);
+	__builtin_memcpy(&ip6->daddr, f->daddr, 16);
+
+	if (d < 0 ||
+	    bpf_l4_csum_replace(skb, ETH_HLEN + sizeof(*ip6) + TCP_CSUM_OFF, 0, (__u32)d, 0))
+		return TC_ACT_SHOT;
+	d = bpf_csum_diff(from, 32, to, 32, 0);
+	if (d < 0 || bpf_l4_csum_replace(skb, ETH_HLEN + sizeof(*ip6) + TCP_CSUM_OFF, 0, (__u32)d,
+					 BPF_F_PSEUDO_HDR))
+		return TC_ACT_SHOT;
+	stat_add(LC_S_TRANSLATED6, 1);
+	return lc_out(&f->x, paylen);
+}
+
+SEC("tc")
+int lc_splice(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+
+	if ((void *)(eth + 1) > end)
+		return TC_ACT_OK;
+	if (eth->h_proto == bpf_htons(ETH_P_IP))
+		return lc_splice4(skb, data, end);
+	if (eth->h_proto == bpf_htons(ETH_P_IPV6))
+		return lc_splice6(skb, data, end);
+	return TC_ACT_OK;
 }

@@ -31,6 +31,7 @@ Usage: echo_server.py --name NAME --bind IP --port PORT [--verbose]
 
 import argparse
 import hashlib
+import socket
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -222,6 +223,8 @@ def main():
     args = ap.parse_args()
     Handler.backend_name = args.name
     Handler.verbose = args.verbose
+    if ":" in args.bind:
+        Server.address_family = socket.AF_INET6
     srv = Server((args.bind, args.port), Handler)
     sys.stderr.write("echo_server %s listening on %s:%d\n" % (args.name, args.bind, args.port))
     sys.stderr.flush()

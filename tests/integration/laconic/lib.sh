@@ -39,6 +39,11 @@
 #   lc_skip MSG / lc_die MSG / lc_log MSG
 #   lc_has GREP-ARGS...               grep -q that is safe in pipelines (pipefail)
 #   lc_topology [NBACKENDS=3]        the three namespaces, veths, addresses
+#   lc_topology_v6                   after lc_topology: IPv6 addresses on the
+#                                    same veths (fd00:X:1::/64 client side,
+#                                    fd00:X:2::/64 backend side, the same host
+#                                    numbers as IPv4); exit 77 without IPv6
+#   lc_url IP PORT [PATH]            http://IP:PORT/PATH, IPv6 in brackets
 #   lc_ns ROLE                       prints the namespace name
 #   lc_in [--cgroup DIR] ROLE CMD... runs CMD in the namespace (foreground)
 #   lc_spawn [--cgroup DIR] [--log FILE] ROLE CMD...
@@ -89,8 +94,9 @@
 # Variables set by lc_topology: LC_NS_CLIENT LC_NS_LB LC_NS_BACKEND,
 # LC_IF_CLIENT LC_IF_LB_CLIENT LC_IF_LB_BACKEND LC_IF_BACKEND, LC_CLIENT_IP
 # LC_LB_IP LC_LB_BACKSIDE_IP, LC_BACKEND_IPS (array), LC_OFFLOADS (ethtool -k
-# of all four veths), LC_OFFLOADS_SUMMARY (one line). Always set: LC_TAG,
-# LC_TMP, LC_LOGDIR, LC_LIB_DIR. Set by the first lc_nginx_backend:
+# of all four veths), LC_OFFLOADS_SUMMARY (one line). Set by lc_topology_v6:
+# LC_CLIENT_IP6 LC_LB_IP6 LC_LB_BACKSIDE_IP6, LC_BACKEND_IPS6 (array). Always
+# set: LC_TAG, LC_TMP, LC_LOGDIR, LC_LIB_DIR. Set by the first lc_nginx_backend:
 # LC_CONTENT_DIR, LC_SHA256_1K, LC_SHA256_1M, LC_RAND10M_SHA256.
 #
 # nginx backend routes (1 worker, keepalive_requests 100000, access_log off,
@@ -115,6 +121,8 @@ LC_NS_CLIENT="" LC_NS_LB="" LC_NS_BACKEND=""
 LC_IF_CLIENT="" LC_IF_LB_CLIENT="" LC_IF_LB_BACKEND="" LC_IF_BACKEND=""
 LC_CLIENT_IP="" LC_LB_IP="" LC_LB_BACKSIDE_IP=""
 LC_BACKEND_IPS=()
+LC_CLIENT_IP6="" LC_LB_IP6="" LC_LB_BACKSIDE_IP6=""
+LC_BACKEND_IPS6=()
 LC_OFFLOADS="" LC_OFFLOADS_SUMMARY=""
 LC_CONTENT_DIR="" LC_SHA256_1K="" LC_SHA256_1M="" LC_RAND10M_SHA256=""
 LC_LAST_PID="" LC_LAST_LOG="" LC_LAST_CGROUP=""
@@ -243,6 +251,41 @@ lc_topology() {
 	done
 	lc__record_offloads
 	lc_log "topology up: client $LC_CLIENT_IP -> lb $LC_LB_IP | $LC_LB_BACKSIDE_IP -> backends ${LC_BACKEND_IPS[*]}"
+}
+
+# lc_topology_v6: IPv6 beside IPv4 on the same links. nodad: the addresses
+# are usable at once instead of after duplicate address detection (~1 s).
+# The balancer does not forward IPv6 either (the namespace default).
+lc_topology_v6() {
+	local x=$LC_NET_X i ns
+	[ -n "$LC_NS_CLIENT" ] || lc_die "lc_topology_v6: lc_topology has not run"
+	[ -e /proc/sys/net/ipv6 ] || lc_skip "the kernel has no IPv6"
+	LC_CLIENT_IP6=fd00:$x:1::1
+	LC_LB_IP6=fd00:$x:1::2
+	LC_LB_BACKSIDE_IP6=fd00:$x:2::1
+	LC_BACKEND_IPS6=()
+	for ((i = 0; i < ${#LC_BACKEND_IPS[@]}; i++)); do
+		LC_BACKEND_IPS6+=("fd00:$x:2::$((11 + i))")
+	done
+	for ns in "$LC_NS_CLIENT" "$LC_NS_LB" "$LC_NS_BACKEND"; do
+		lc__sysctl "$ns" net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0
+	done
+	lc__sysctl "$LC_NS_LB" net.ipv6.conf.all.forwarding=0
+	ip -n "$LC_NS_CLIENT" addr add "$LC_CLIENT_IP6/64" dev "$LC_IF_CLIENT" nodad
+	ip -n "$LC_NS_LB" addr add "$LC_LB_IP6/64" dev "$LC_IF_LB_CLIENT" nodad
+	ip -n "$LC_NS_LB" addr add "$LC_LB_BACKSIDE_IP6/64" dev "$LC_IF_LB_BACKEND" nodad
+	for i in "${LC_BACKEND_IPS6[@]}"; do
+		ip -n "$LC_NS_BACKEND" addr add "$i/64" dev "$LC_IF_BACKEND" nodad
+	done
+	lc_log "IPv6 up: client $LC_CLIENT_IP6 -> lb $LC_LB_IP6 | $LC_LB_BACKSIDE_IP6 -> backends ${LC_BACKEND_IPS6[*]}"
+}
+
+# lc_url IP PORT [PATH]: an http URL, with an IPv6 address in brackets.
+lc_url() {
+	case $1 in
+	*:*) printf 'http://[%s]:%s/%s\n' "$1" "$2" "${3:-}" ;;
+	*) printf 'http://%s:%s/%s\n' "$1" "$2" "${3:-}" ;;
+	esac
 }
 
 # lc__veths: "ns ifname" lines for the four veth ends.
@@ -433,9 +476,10 @@ lc__content() {
 }
 
 lc_nginx_backend() {
-	local name=$1 ip=$2 port=$3 dir
+	local name=$1 ip=$2 port=$3 dir listen=$2:$3
 	[ $# -eq 3 ] || lc_die "usage: lc_nginx_backend NAME IP PORT"
 	lc__check_name "$name"
+	[[ "$ip" != *:* ]] || listen="[$ip]:$port"
 	lc__content
 	dir=$LC_TMP/nginx-$name
 	mkdir -p "$dir/logs" "$dir/tmp"
@@ -463,7 +507,7 @@ http {
     uwsgi_temp_path $dir/tmp/uwsgi;
     scgi_temp_path $dir/tmp/scgi;
     server {
-        listen $ip:$port backlog=4096;
+        listen $listen backlog=4096;
         add_header X-Backend $name always;
         location = / { default_type text/plain; return 200 "$name\n"; }
         location = /health { default_type text/plain; return 200 "ok\n"; }
@@ -476,7 +520,7 @@ http {
 EOF
 	lc_spawn --log "$dir/logs/stderr.log" backend \
 		nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log"
-	lc_wait_http backend "http://$ip:$port/health" 10 "$LC_LAST_PID" ||
+	lc_wait_http backend "$(lc_url "$ip" "$port" health)" 10 "$LC_LAST_PID" ||
 		lc_die "nginx backend $name did not come up on $ip:$port; $(tail -n 5 "$dir/logs/error.log" 2>/dev/null)"
 }
 
@@ -486,7 +530,7 @@ lc_echo_backend() {
 	lc__check_name "$name"
 	lc_spawn --log "$LC_LOGDIR/echo-$name.log" backend \
 		python3 "$LC_LIB_DIR/echo_server.py" --name "$name" --bind "$ip" --port "$port"
-	lc_wait_http backend "http://$ip:$port/health" 10 "$LC_LAST_PID" ||
+	lc_wait_http backend "$(lc_url "$ip" "$port" health)" 10 "$LC_LAST_PID" ||
 		lc_die "echo backend $name did not come up on $ip:$port; $(tail -n 5 "$LC_LAST_LOG")"
 }
 

@@ -443,17 +443,38 @@ static void test_errors_validation(void **state)
 		   "t.ini:1: pool 'empty' has no backends (backend = HOST:PORT)");
 	expect_err("[listener web]\nlisten = :80\npool = nope\n[pool empty]\n" TAIL,
 		   "t.ini:3: listener 'web': pool 'nope' is not defined");
-	/* Splice mode: a sane port range, and IPv4 only (the fast path's limit). */
+	/*
+	 * Splice mode: a sane port range, and one address family from the
+	 * listener to every backend of its pools (the fast path rewrites in
+	 * place), reported at the pool's line with both families named.
+	 */
 	expect_err("[global]\nsplice_port_min = 3000\nsplice_port_max = 2000\n" TAIL,
 		   "t.ini: splice_port_min 3000 is above splice_port_max 2000");
 	expect_err("[listener web]\nlisten = [::1]:80\nmode = splice\npool = p\n"
 		   "[pool p]\nbackend = 1.2.3.4:80\n",
-		   "t.ini:2: listener 'web': splice mode supports IPv4 only (listen = [::1]:80)");
-	expect_err(
-		"[listener web]\nlisten = :80\nmode = splice\npool = p\n"
-		"[pool p]\nbackend = [::1]:80\n",
-		"t.ini:5: pool 'p': backend [::1]:80 is not IPv4, but splice listener 'web' uses "
-		"the pool (splice mode supports IPv4 only)");
+		   "t.ini:5: pool 'p': backend 1.2.3.4:80 is IPv4, but splice listener 'web' "
+		   "([::1]:80) uses the pool (a splice cannot cross address families)");
+	expect_err("[listener web]\nlisten = :80\nmode = splice\npool = p\n"
+		   "[pool p]\nbackend = [::1]:80\n",
+		   "t.ini:5: pool 'p': backend [::1]:80 is IPv6, but splice listener 'web' "
+		   "(0.0.0.0:80) uses the pool (a splice cannot cross address families)");
+	/* A route's pool counts as much as the default one. */
+	expect_err("[listener web]\nlisten = [::]:80\nmode = splice\npool = p\n"
+		   "route = path=/api pool=api\n[pool p]\nbackend = [fd00::2]:80\n\n[pool api]\n"
+		   "backend = 10.0.0.2:80\n",
+		   "t.ini:9: pool 'api': backend 10.0.0.2:80 is IPv4, but splice listener 'web' "
+		   "([::]:80) uses the pool (a splice cannot cross address families)");
+	expect_err("[listener web]\nlisten = [::]:80\nmode = splice\npool = p\n"
+		   "[pool p]\nbackend = [fd00::2]:80\nbackend = [fe80::1]:80\n",
+		   "t.ini:5: pool 'p': backend [fe80::1]:80 is link-local, which splice listener "
+		   "'web' cannot reach (splice needs a global or unique-local address)");
+	/* Proxy mode crosses families freely, and an all-IPv6 splice is fine. */
+	cfg_free(load_ok("[listener web]\nlisten = [::1]:80\npool = p\n"
+			 "[pool p]\nbackend = 1.2.3.4:80\nbackend = [fe80::1]:80\n"));
+	cfg_free(
+		load_ok("[listener web]\nlisten = [::]:80\nmode = splice\npool = p\n"
+			"route = path=/api pool=api\n[pool p]\nbackend = [fd00::2]:80\n[pool api]\n"
+			"backend = [2001:db8::2]:80\n"));
 }
 
 static void test_lines(void **state)
@@ -670,6 +691,38 @@ static void test_quick(void **state)
 	assert_int_equal(cfg_quick(":8080", dup, 2, NULL, NULL, NULL, &c, err, sizeof(err)),
 			 -EINVAL);
 	assert_string_equal(err, "--backend '10.0.0.1:80': duplicate backend 10.0.0.1:80");
+	/* Splice mode keeps one address family, here too. */
+	{
+		static const char *const v6[] = { "[fd00::2]:80", "[fd00::3]:80" };
+		static const char *const mixed[] = { "[fd00::2]:80", "10.0.0.1:80" };
+		static const char *const ll[] = { "[fe80::2]:80" };
+
+		assert_int_equal(
+			cfg_quick("[::]:80", v6, 2, "splice", NULL, NULL, &c, err, sizeof(err)), 0);
+		cfg_free(c);
+		assert_int_equal(
+			cfg_quick("[::]:80", mixed, 2, "splice", NULL, NULL, &c, err, sizeof(err)),
+			-EINVAL);
+		assert_null(c);
+		assert_string_equal(err, "--backend '10.0.0.1:80': IPv4, but --listen [::]:80 is "
+					 "IPv6 (a splice cannot cross address families)");
+		assert_int_equal(
+			cfg_quick(":80", v6, 1, "splice", NULL, NULL, &c, err, sizeof(err)),
+			-EINVAL);
+		assert_string_equal(err, "--backend '[fd00::2]:80': IPv6, but --listen 0.0.0.0:80 "
+					 "is IPv4 (a splice cannot cross address families)");
+		assert_int_equal(
+			cfg_quick("[::]:80", ll, 1, "splice", NULL, NULL, &c, err, sizeof(err)),
+			-EINVAL);
+		assert_string_equal(err,
+				    "--backend '[fe80::2]:80': link-local, which splice mode "
+				    "cannot reach (it needs a global or unique-local address)");
+		/* Proxy mode mixes them. */
+		assert_int_equal(
+			cfg_quick("[::]:80", mixed, 2, "proxy", NULL, NULL, &c, err, sizeof(err)),
+			0);
+		cfg_free(c);
+	}
 	assert_int_equal(cfg_quick("8080", be, 1, NULL, NULL, NULL, &c, err, sizeof(err)), -EINVAL);
 	assert_true(!strncmp(err, "--listen '8080': invalid address", 32));
 	assert_int_equal(cfg_quick(":8080", be, 1, "tcp", NULL, NULL, &c, err, sizeof(err)),

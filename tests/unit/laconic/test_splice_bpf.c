@@ -2,7 +2,8 @@
 /*
  * Description: laconic's splice fast path (laconic/bpf/splice.bpf.c), the
  * real BPF object the program links (lc_bpf_obj), loaded with libbpf and run
- * on hand-built Ethernet/IPv4/TCP frames with BPF_PROG_TEST_RUN.
+ * on hand-built Ethernet/IPv4/TCP and Ethernet/IPv6/TCP frames with
+ * BPF_PROG_TEST_RUN.
  *
  * Why: the program rewrites addresses, ports, seq, ack and window and patches
  * both checksums incrementally; a wrong offset, a ones'-complement slip on a
@@ -16,9 +17,18 @@
  * builds a CHECKSUM_NONE skb, so the program takes its "complete checksum"
  * branch; the CHECKSUM_PARTIAL branch (veth with offload: only the
  * pseudo-header sum is patched) is not reachable from this harness and is
- * left to the integration tests. Also checked: the slot (flags, ack_b,
- * wnd_b, bytes, pkts), the per-CPU counters, and every path that must leave
- * a frame to the kernel untouched (TC_ACT_OK) or drop it (TC_ACT_SHOT).
+ * left to the integration tests. IPv6 frames get the same checks (there is
+ * no IP checksum; the TCP one covers both 16-byte addresses), plus what only
+ * IPv6 has: extension headers and fragments must pass untouched even where
+ * a parser that took the next header for TCP would find an entry, and the
+ * payload length is the header's, not the frame's. Each IPv6 check was run
+ * against deliberately broken copies of the program (payload length from
+ * the frame, half the address diff, no next-header check, the SYN deleting
+ * from the IPv4 table, no IPv6 counter, the destination left unwritten, the
+ * pseudo-header diff skipped) and caught each. Also checked: the slot
+ * (flags, ack_b, wnd_b, bytes, pkts), the per-CPU counters, and every path
+ * that must leave a frame to the kernel untouched (TC_ACT_OK) or drop it
+ * (TC_ACT_SHOT).
  *
  * Needs root (CAP_BPF + CAP_NET_ADMIN): without the privilege or without BPF
  * in the kernel it prints why and exits 77 (skipped). Any other failure,
@@ -62,11 +72,13 @@ extern const size_t lc_bpf_obj_len;
 #define F_PSH 0x08u
 #define F_ACK 0x10u
 
-#define ETH_LEN	     14u
-#define ETHERTYPE_IP 0x0800u
+#define ETH_LEN	       14u
+#define ETHERTYPE_IP   0x0800u
+#define ETHERTYPE_IPV6 0x86ddu
+#define IP6_LEN	       40u
 
 static struct bpf_object *obj;
-static int prog_fd = -1, flows_fd = -1, conns_fd = -1, stats_fd = -1, ncpus;
+static int prog_fd = -1, flows_fd = -1, flows6_fd = -1, conns_fd = -1, stats_fd = -1, ncpus;
 
 /* ------------------------------------------------------------ frames */
 
@@ -80,6 +92,10 @@ struct seg {
 	uint16_t paylen;
 	uint8_t ipopt, tcpopt; /* option bytes, multiples of 4 (NOPs) */
 	uint8_t fill;	       /* first payload byte; the rest follow from it */
+	/* IPv6 instead of IPv4: these addresses, and ipopt means extension header bytes. */
+	bool v6;
+	uint8_t saddr6[16], daddr6[16];
+	uint8_t ext_type; /* the extension header's type when ipopt > 0 (0 = hop-by-hop) */
 };
 
 static void put16(uint8_t *p, uint32_t v)
@@ -132,18 +148,91 @@ static uint16_t ip_csum(const uint8_t *f)
 	return fold(sum16(ip, ihl, 0) - get16(ip + 10));
 }
 
-static uint16_t tcp_csum(const uint8_t *f)
+static bool is_v6(const uint8_t *f)
+{
+	return get16(f + 12) == ETHERTYPE_IPV6;
+}
+
+/*
+ * The TCP checksum over the pseudo-header of the frame's family (IPv6: both
+ * 16-byte addresses, the upper-layer length, next header 6; RFC 8200 8.1).
+ * For IPv6 the TCP header follows the fixed header plus `ext` bytes.
+ */
+static uint16_t tcp_csum_at(const uint8_t *f, size_t ext)
 {
 	const uint8_t *ip = f + ETH_LEN;
-	size_t ihl = (size_t)(ip[0] & 0xfu) * 4u, tlen = get16(ip + 2) - ihl;
-	const uint8_t *tcp = ip + ihl;
-	uint64_t acc = sum16(ip + 12, 8, 0) + 6u /* IPPROTO_TCP */ + tlen;
+	size_t ihl, tlen;
+	uint64_t acc;
 
-	return fold(sum16(tcp, tlen, acc) - get16(tcp + 16));
+	if (is_v6(f)) {
+		ihl = IP6_LEN + ext;
+		tlen = get16(ip + 4) - ext;
+		acc = sum16(ip + 8, 32, 0) + 6u + tlen;
+	} else {
+		ihl = (size_t)(ip[0] & 0xfu) * 4u;
+		tlen = get16(ip + 2) - ihl;
+		acc = sum16(ip + 12, 8, 0) + 6u /* IPPROTO_TCP */ + tlen;
+	}
+	return fold(sum16(ip + ihl, tlen, acc) - get16(ip + ihl + 16));
+}
+
+static uint16_t tcp_csum(const uint8_t *f)
+{
+	return tcp_csum_at(f, 0);
+}
+
+static int build6(const struct seg *s, uint8_t *f, size_t cap, size_t *len)
+{
+	static const uint8_t macs[12] = { 2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2 };
+	size_t doff = 20u + s->tcpopt, n = ETH_LEN + IP6_LEN + s->ipopt + doff + s->paylen;
+	uint8_t *ip = f + ETH_LEN, *tcp = ip + IP6_LEN + s->ipopt;
+
+	if (s->ipopt % 8 || s->tcpopt % 4 || doff > 60 || n > cap)
+		return -EINVAL;
+	memset(f, 0, n);
+	memcpy(f, macs, sizeof(macs));
+	put16(f + 12, ETHERTYPE_IPV6);
+	put32(ip, 0x60000000u | 0x12345u); /* a flow label the program must keep */
+	put16(ip + 4, (uint32_t)(s->ipopt + doff + s->paylen));
+	ip[6] = s->ipopt ? s->ext_type : 6;
+	ip[7] = 64;
+	memcpy(ip + 8, s->saddr6, 16);
+	memcpy(ip + 24, s->daddr6, 16);
+	if (s->ipopt) {
+		/* One extension header: next header TCP, length in 8-byte units past the first 8.
+		 */
+		ip[IP6_LEN] = 6;
+		if (s->ext_type == 44) {
+			/* Fragment (8 bytes): offset 0, more fragments, an id. */
+			put16(ip + IP6_LEN + 2, 1);
+			put32(ip + IP6_LEN + 4, 0xabcd);
+		} else {
+			/* Options or routing header filled with one PadN. */
+			ip[IP6_LEN + 1] = (uint8_t)(s->ipopt / 8 - 1);
+			ip[IP6_LEN + 2] = 1;
+			ip[IP6_LEN + 3] = (uint8_t)(s->ipopt - 4);
+		}
+	}
+	put16(tcp, s->sport);
+	put16(tcp + 2, s->dport);
+	put32(tcp + 4, s->seq);
+	put32(tcp + 8, s->ack);
+	tcp[12] = (uint8_t)(doff / 4 << 4);
+	tcp[13] = s->flags;
+	put16(tcp + 14, s->win);
+	memset(tcp + 20, 1, s->tcpopt);
+	for (size_t i = 0; i < s->paylen; i++)
+		tcp[doff + i] = (uint8_t)(s->fill + i * 7);
+	put16(tcp + 16, tcp_csum_at(f, s->ipopt));
+	*len = n;
+	return 0;
 }
 
 static int build(const struct seg *s, uint8_t *f, size_t cap, size_t *len)
 {
+	if (s->v6)
+		return build6(s, f, cap, len);
+
 	static const uint8_t macs[12] = { 2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2 };
 	size_t ihl = 20u + s->ipopt, doff = 20u + s->tcpopt, n;
 	uint8_t *ip = f + ETH_LEN, *tcp;
@@ -180,19 +269,36 @@ static int build(const struct seg *s, uint8_t *f, size_t cap, size_t *len)
 	return 0;
 }
 
+static void translate_x(const struct seg *s, const struct lc_xlate *x, struct seg *out);
+
 /* What the contract says the fast path makes of s under entry fl. */
 static void translate(const struct seg *s, const struct lc_flow *fl, struct seg *out)
 {
 	*out = *s;
 	out->saddr = ntohl(fl->saddr);
 	out->daddr = ntohl(fl->daddr);
-	out->sport = ntohs(fl->sport);
-	out->dport = ntohs(fl->dport);
-	out->seq = s->seq + fl->seq_off;
+	translate_x(s, &fl->x, out);
+}
+
+/* The same for an IPv6 entry. */
+static void translate6(const struct seg *s, const struct lc_flow6 *fl, struct seg *out)
+{
+	*out = *s;
+	memcpy(out->saddr6, fl->saddr, 16);
+	memcpy(out->daddr6, fl->daddr, 16);
+	translate_x(s, &fl->x, out);
+}
+
+/* Ports, seq, ack and window: the part of the contract both families share. */
+static void translate_x(const struct seg *s, const struct lc_xlate *x, struct seg *out)
+{
+	out->sport = ntohs(x->sport);
+	out->dport = ntohs(x->dport);
+	out->seq = s->seq + x->seq_off;
 	if (s->flags & F_ACK)
-		out->ack = s->ack + fl->ack_off;
+		out->ack = s->ack + x->ack_off;
 	if (!(s->flags & F_RST)) {
-		uint64_t w = ((uint64_t)s->win << fl->wnd_shl) >> fl->wnd_shr;
+		uint64_t w = ((uint64_t)s->win << x->wnd_shl) >> x->wnd_shr;
 
 		out->win = (uint16_t)(w > 0xffff ? 0xffff : w);
 	}
@@ -204,6 +310,17 @@ static int csums_ok(const uint8_t *f, size_t len)
 	const uint8_t *ip = f + ETH_LEN;
 	size_t ihl = (size_t)(ip[0] & 0xfu) * 4u;
 
+	if (is_v6(f)) {
+		/* No IP checksum; the frame is exactly the header's length. */
+		if (len < ETH_LEN + IP6_LEN + 20 || len != ETH_LEN + IP6_LEN + get16(ip + 4))
+			return -EINVAL;
+		if (get16(ip + IP6_LEN + 16) != tcp_csum(f)) {
+			fprintf(stderr, "TCP checksum %#x, recomputed %#x\n",
+				get16(ip + IP6_LEN + 16), tcp_csum(f));
+			return -EBADMSG;
+		}
+		return 0;
+	}
 	if (len < ETH_LEN + ihl + 20 || len != ETH_LEN + get16(ip + 2))
 		return -EINVAL;
 	if (get16(ip + 10) != ip_csum(f)) {
@@ -330,8 +447,13 @@ static int reset(void **state)
 	uint32_t i;
 
 	(void)state;
+	struct lc_flow6_key k6;
+
 	while (!bpf_map_get_next_key(flows_fd, NULL, &k))
 		if (bpf_map_delete_elem(flows_fd, &k))
+			return -errno;
+	while (!bpf_map_get_next_key(flows6_fd, NULL, &k6))
+		if (bpf_map_delete_elem(flows6_fd, &k6))
 			return -errno;
 	for (i = 0; i < NSLOTS; i++)
 		if (slot_set(i, &zero))
@@ -368,21 +490,46 @@ static const struct seg b2c_seg = { .saddr = 0x0a010002,
 				    .paylen = 0,
 				    .fill = 5 };
 
+/* The translation half of the pair, shared with the IPv6 tests. */
+static struct lc_xlate c2b_x(uint32_t slot)
+{
+	struct lc_xlate x = { .sport = htons(50000),
+			      .dport = htons(8080),
+			      .seq_off = 0x12345678u - 0xfffff000u,
+			      .ack_off = 0x00002000u,
+			      .guard_seq = 0xffffef00u,
+			      .slot = slot,
+			      .dir = LC_C2B,
+			      .state = LC_LIVE,
+			      .wnd_shl = 7,
+			      .wnd_shr = 2,
+			      .ifindex = 2 };
+
+	return x;
+}
+
+static struct lc_xlate b2c_x(uint32_t slot)
+{
+	struct lc_xlate x = { .sport = htons(80),
+			      .dport = htons(40000),
+			      .seq_off = 0x90000000u,
+			      .ack_off = 0u - 0x00002000u,
+			      .guard_seq = 0x7fffff00u,
+			      .slot = slot,
+			      .dir = LC_B2C,
+			      .state = LC_LIVE,
+			      .wnd_shl = 2,
+			      .wnd_shr = 7,
+			      .ifindex = 3 };
+
+	return x;
+}
+
 static struct lc_flow c2b_flow(uint32_t slot)
 {
 	struct lc_flow f = { .saddr = htonl(0x0a010064),
 			     .daddr = htonl(0x0a010002),
-			     .sport = htons(50000),
-			     .dport = htons(8080),
-			     .seq_off = 0x12345678u - 0xfffff000u,
-			     .ack_off = 0x00002000u,
-			     .guard_seq = 0xffffef00u,
-			     .slot = slot,
-			     .dir = LC_C2B,
-			     .state = LC_LIVE,
-			     .wnd_shl = 7,
-			     .wnd_shr = 2,
-			     .ifindex = 2 };
+			     .x = c2b_x(slot) };
 
 	return f;
 }
@@ -391,17 +538,7 @@ static struct lc_flow b2c_flow(uint32_t slot)
 {
 	struct lc_flow f = { .saddr = htonl(0x0a000064),
 			     .daddr = htonl(0x0a000001),
-			     .sport = htons(80),
-			     .dport = htons(40000),
-			     .seq_off = 0x90000000u,
-			     .ack_off = 0u - 0x00002000u,
-			     .guard_seq = 0x7fffff00u,
-			     .slot = slot,
-			     .dir = LC_B2C,
-			     .state = LC_LIVE,
-			     .wnd_shl = 2,
-			     .wnd_shr = 7,
-			     .ifindex = 3 };
+			     .x = b2c_x(slot) };
 
 	return f;
 }
@@ -539,6 +676,22 @@ static uint32_t rnd_seq(void)
 	}
 }
 
+static struct lc_xlate rnd_x(uint32_t i)
+{
+	struct lc_xlate x = { .sport = (uint16_t)rnd(),
+			      .dport = (uint16_t)rnd(),
+			      .seq_off = rnd_seq(),
+			      .ack_off = rnd_seq(),
+			      .slot = i % NSLOTS,
+			      .dir = (uint8_t)(rnd() % 2),
+			      .state = LC_LIVE,
+			      .wnd_shl = (uint8_t)(rnd() % 15),
+			      .wnd_shr = (uint8_t)(rnd() % 15),
+			      .ifindex = 1 + rnd() % 8 };
+
+	return x;
+}
+
 static void test_random(void **state)
 {
 	uint64_t bytes = 0, fins = 0, rsts = 0;
@@ -560,18 +713,7 @@ static void test_random(void **state)
 				 .ipopt = (uint8_t)(rnd() % 3 ? 0 : 4 * (rnd() % 11)),
 				 .tcpopt = (uint8_t)(rnd() % 3 ? 0 : 4 * (rnd() % 11)),
 				 .fill = (uint8_t)rnd() };
-		struct lc_flow fl = { .saddr = rnd(),
-				      .daddr = rnd(),
-				      .sport = (uint16_t)rnd(),
-				      .dport = (uint16_t)rnd(),
-				      .seq_off = rnd_seq(),
-				      .ack_off = rnd_seq(),
-				      .slot = i % NSLOTS,
-				      .dir = (uint8_t)(rnd() % 2),
-				      .state = LC_LIVE,
-				      .wnd_shl = (uint8_t)(rnd() % 15),
-				      .wnd_shr = (uint8_t)(rnd() % 15),
-				      .ifindex = 1 + rnd() % 8 };
+		struct lc_flow fl = { .saddr = rnd(), .daddr = rnd(), .x = rnd_x(i) };
 		struct lc_conn zero = { 0 }, c = { 0 };
 		struct seg want;
 		uint32_t r = rnd() % 16;
@@ -583,12 +725,12 @@ static void test_random(void **state)
 		else if (r < 4)
 			s.flags |= F_FIN;
 		/* Guard at or before seq: never a drop here (wraps included). */
-		fl.guard_seq = s.seq - (rnd() % 2 ? 0 : rnd() % 100000);
+		fl.x.guard_seq = s.seq - (rnd() % 2 ? 0 : rnd() % 100000);
 		fins += !!(s.flags & F_FIN);
 		rsts += !!(s.flags & F_RST);
 		bytes += s.paylen;
 
-		assert_int_equal(slot_set(fl.slot, &zero), 0);
+		assert_int_equal(slot_set(fl.x.slot, &zero), 0);
 		assert_int_equal(flow_put(&s, &fl), 0);
 		assert_int_equal(build(&s, in, sizeof(in), &len), 0);
 		assert_int_equal(run(in, len, out, &outlen, &ret), 0);
@@ -596,12 +738,12 @@ static void test_random(void **state)
 		if (ret != TC_ACT_REDIRECT || frame_is(out, outlen, &want))
 			fail_msg("case %u: ret %u, seq %#x+%#x ack %#x+%#x win %u<<%u>>%u len %u "
 				 "flags %#x ipopt %u tcpopt %u",
-				 i, ret, s.seq, fl.seq_off, s.ack, fl.ack_off, s.win, fl.wnd_shl,
-				 fl.wnd_shr, s.paylen, s.flags, s.ipopt, s.tcpopt);
-		assert_int_equal(slot_get(fl.slot, &c), 0);
-		assert_int_equal(c.pkts[fl.dir], 1);
-		assert_int_equal(c.bytes[fl.dir], s.paylen);
-		assert_int_equal(c.pkts[!fl.dir] + c.bytes[!fl.dir], 0);
+				 i, ret, s.seq, fl.x.seq_off, s.ack, fl.x.ack_off, s.win,
+				 fl.x.wnd_shl, fl.x.wnd_shr, s.paylen, s.flags, s.ipopt, s.tcpopt);
+		assert_int_equal(slot_get(fl.x.slot, &c), 0);
+		assert_int_equal(c.pkts[fl.x.dir], 1);
+		assert_int_equal(c.bytes[fl.x.dir], s.paylen);
+		assert_int_equal(c.pkts[!fl.x.dir] + c.bytes[!fl.x.dir], 0);
 		assert_int_equal(flow_del(&s), 0);
 	}
 	assert_int_equal(stat_sum(LC_S_TRANSLATED), RANDOM_CASES);
@@ -700,7 +842,7 @@ static void test_hold_drops(void **state)
 	struct lc_conn c = { 0 };
 
 	(void)state;
-	f.state = LC_HOLD;
+	f.x.state = LC_HOLD;
 	assert_int_equal(flow_put(&c2b_seg, &f), 0);
 	assert_int_equal(build(&c2b_seg, in, sizeof(in), &len), 0);
 	assert_int_equal(run(in, len, out, &outlen, &ret), 0);
@@ -728,7 +870,7 @@ static void test_guard(void **state)
 	struct lc_conn c = { 0 };
 
 	(void)state;
-	f.guard_seq = 0x00000010; /* just past the wrap: seq 0xfffff000 is before it */
+	f.x.guard_seq = 0x00000010; /* just past the wrap: seq 0xfffff000 is before it */
 	assert_int_equal(flow_put(&s, &f), 0);
 
 	/* Payload starting before the guard, even if it reaches past it. */
@@ -766,7 +908,7 @@ static void test_guard(void **state)
 	assert_int_equal(slot_get(4, &c), 0);
 	assert_int_equal(c.bytes[0], 0);
 	/* Payload starting exactly at the guard. */
-	s.seq = f.guard_seq;
+	s.seq = f.x.guard_seq;
 	s.paylen = 10;
 	run_translated(&s, &f);
 	assert_int_equal(stat_sum(LC_S_GUARD_DROP), 3);
@@ -887,7 +1029,7 @@ static void test_counters(void **state)
 	{
 		struct seg s = c2b_seg;
 
-		s.seq = c.guard_seq - 1;
+		s.seq = c.x.guard_seq - 1;
 		assert_int_equal(build(&s, in, sizeof(in), &len), 0);
 		assert_int_equal(run(in, len, out, &outlen, &ret), 0);
 		assert_int_equal(ret, TC_ACT_SHOT);
@@ -973,6 +1115,479 @@ static void test_not_ours(void **state)
 	assert_int_equal(stat_sum(LC_S_TRANSLATED), 0);
 }
 
+/* ------------------------------------------------------------ IPv6 */
+
+/* fd00:NET::HOST, the addresses of the IPv6 pair below. */
+static void addr6(uint8_t *a, uint16_t net, uint16_t host)
+{
+	memset(a, 0, 16);
+	a[0] = 0xfd;
+	put16(a + 2, net);
+	put16(a + 14, host);
+}
+
+static struct lc_flow6_key key6_of(const struct seg *s)
+{
+	struct lc_flow6_key k;
+
+	memset(&k, 0, sizeof(k));
+	memcpy(k.saddr, s->saddr6, 16);
+	memcpy(k.daddr, s->daddr6, 16);
+	k.sport = htons(s->sport);
+	k.dport = htons(s->dport);
+	return k;
+}
+
+static int flow6_put(const struct seg *s, const struct lc_flow6 *fl)
+{
+	struct lc_flow6_key k = key6_of(s);
+
+	return bpf_map_update_elem(flows6_fd, &k, fl, BPF_ANY) ? -errno : 0;
+}
+
+static int flow6_del(const struct seg *s)
+{
+	struct lc_flow6_key k = key6_of(s);
+
+	return bpf_map_delete_elem(flows6_fd, &k) ? -errno : 0;
+}
+
+/*
+ * The IPv4 pair's numbers with IPv6 addresses: client fd00:c::1 port 40000
+ * -> VIP fd00:c::100 port 80 becomes LB fd00:b::100 port 50000 -> backend
+ * fd00:b::2 port 8080. The addresses differ in their second and last
+ * words, so a checksum diff that skipped any part of them would show.
+ */
+static struct seg c2b6_seg(void)
+{
+	struct seg s = c2b_seg;
+
+	s.v6 = true;
+	addr6(s.saddr6, 0xc, 1);
+	addr6(s.daddr6, 0xc, 0x100);
+	return s;
+}
+
+static struct seg b2c6_seg(void)
+{
+	struct seg s = b2c_seg;
+
+	s.v6 = true;
+	addr6(s.saddr6, 0xb, 2);
+	addr6(s.daddr6, 0xb, 0x100);
+	return s;
+}
+
+static struct lc_flow6 c2b6_flow(uint32_t slot)
+{
+	struct lc_flow6 f = { .x = c2b_x(slot) };
+
+	addr6((uint8_t *)f.saddr, 0xb, 0x100);
+	addr6((uint8_t *)f.daddr, 0xb, 2);
+	return f;
+}
+
+static struct lc_flow6 b2c6_flow(uint32_t slot)
+{
+	struct lc_flow6 f = { .x = b2c_x(slot) };
+
+	addr6((uint8_t *)f.saddr, 0xc, 0x100);
+	addr6((uint8_t *)f.daddr, 0xc, 1);
+	return f;
+}
+
+static void put_pair6(uint32_t slot)
+{
+	struct seg c = c2b6_seg(), b = b2c6_seg();
+	struct lc_flow6 fc = c2b6_flow(slot), fb = b2c6_flow(slot);
+
+	assert_int_equal(flow6_put(&c, &fc), 0);
+	assert_int_equal(flow6_put(&b, &fb), 0);
+}
+
+static void run_translated6(const struct seg *s, const struct lc_flow6 *fl)
+{
+	uint8_t in[MAXFRAME], out[MAXFRAME];
+	size_t len = 0, outlen = 0;
+	uint32_t ret = 0;
+	struct seg want;
+
+	assert_int_equal(build(s, in, sizeof(in), &len), 0);
+	assert_int_equal(run(in, len, out, &outlen, &ret), 0);
+	assert_int_equal(ret, TC_ACT_REDIRECT);
+	translate6(s, fl, &want);
+	assert_int_equal(frame_is(out, outlen, &want), 0);
+}
+
+static void test_v6_translate_both_ways(void **state)
+{
+	struct lc_flow6 c = c2b6_flow(1), b = b2c6_flow(1);
+	struct seg sc = c2b6_seg(), sb = b2c6_seg(), hand = sc;
+	uint8_t in[MAXFRAME], out[MAXFRAME], a[16];
+	const uint8_t *ip = out + ETH_LEN, *tcp = ip + IP6_LEN;
+	size_t len = 0, outlen = 0;
+	uint32_t ret = 0;
+
+	(void)state;
+	put_pair6(1);
+
+	/* Field by field, against numbers worked out by hand. */
+	assert_int_equal(build(&sc, in, sizeof(in), &len), 0);
+	assert_int_equal(run(in, len, out, &outlen, &ret), 0);
+	assert_int_equal(ret, TC_ACT_REDIRECT);
+	assert_int_equal(outlen, len);
+	/* Version, flow label, payload length, next header, hop limit: as they were. */
+	assert_memory_equal(ip, in + ETH_LEN, 8);
+	addr6(a, 0xb, 0x100);
+	assert_memory_equal(ip + 8, a, 16);
+	addr6(a, 0xb, 2);
+	assert_memory_equal(ip + 24, a, 16);
+	assert_int_equal(get16(tcp), 50000);
+	assert_int_equal(get16(tcp + 2), 8080);
+	assert_int_equal(get32(tcp + 4), 0x12345678);
+	assert_int_equal(get32(tcp + 8), 0x00002100);
+	assert_int_equal(get16(tcp + 14), (1000u << 7) >> 2);
+	assert_int_equal(tcp[13], F_ACK | F_PSH);
+	assert_memory_equal(out, in, 12);
+	assert_memory_equal(tcp + 20, in + ETH_LEN + IP6_LEN + 20, sc.paylen);
+	assert_int_equal(csums_ok(out, outlen), 0);
+	memcpy(hand.saddr6, c.saddr, 16);
+	memcpy(hand.daddr6, c.daddr, 16);
+	hand.sport = 50000;
+	hand.dport = 8080;
+	hand.seq = 0x12345678;
+	hand.ack = 0x2100;
+	hand.win = 32000;
+	assert_int_equal(frame_is(out, outlen, &hand), 0);
+
+	assert_int_equal(build(&sb, in, sizeof(in), &len), 0);
+	assert_int_equal(run(in, len, out, &outlen, &ret), 0);
+	assert_int_equal(ret, TC_ACT_REDIRECT);
+	addr6(a, 0xc, 0x100);
+	assert_memory_equal(ip + 8, a, 16);
+	addr6(a, 0xc, 1);
+	assert_memory_equal(ip + 24, a, 16);
+	assert_int_equal(get16(tcp), 80);
+	assert_int_equal(get16(tcp + 2), 40000);
+	assert_int_equal(get32(tcp + 4), 0x0ffffff0);
+	assert_int_equal(get32(tcp + 8), 0x12343678);
+	assert_int_equal(get16(tcp + 14), (0xfff0u << 2) >> 7);
+	assert_int_equal(csums_ok(out, outlen), 0);
+
+	/* Through the generic oracle; clamp, no ACK, TCP options, odd lengths. */
+	run_translated6(&sc, &c);
+	run_translated6(&sb, &b);
+	{
+		struct seg s = sc;
+
+		s.win = 0xffff;
+		run_translated6(&s, &c);
+		s = sc;
+		s.flags = F_PSH;
+		s.ack = 0xdeadbeef;
+		run_translated6(&s, &c);
+		s = sc;
+		s.tcpopt = 12;
+		s.paylen = 333;
+		run_translated6(&s, &c);
+	}
+	assert_int_equal(stat_sum(LC_S_TRANSLATED), 7);
+	assert_int_equal(stat_sum(LC_S_TRANSLATED6), 7);
+	/* An IPv4 packet counts only as translated. */
+	{
+		struct lc_flow c4 = c2b_flow(2);
+
+		put_pair(2);
+		run_translated(&c2b_seg, &c4);
+	}
+	assert_int_equal(stat_sum(LC_S_TRANSLATED), 8);
+	assert_int_equal(stat_sum(LC_S_TRANSLATED6), 7);
+}
+
+/* Uniform bytes, or addresses that differ from each other in one word only. */
+static void rnd_addr6(uint8_t *a)
+{
+	for (int i = 0; i < 16; i += 4)
+		put32(a + i, rnd() % 4 ? rnd() : 0);
+}
+
+static void test_v6_random(void **state)
+{
+	uint64_t bytes = 0, fins = 0, rsts = 0;
+	uint8_t in[MAXFRAME], out[MAXFRAME];
+	size_t len = 0, outlen = 0;
+	uint32_t ret = 0, i;
+
+	(void)state;
+	for (i = 0; i < RANDOM_CASES; i++) {
+		struct seg s = { .v6 = true,
+				 .sport = (uint16_t)rnd(),
+				 .dport = (uint16_t)rnd(),
+				 .seq = rnd_seq(),
+				 .ack = rnd_seq(),
+				 .flags = (uint8_t)(F_ACK | (rnd() % 2 ? F_PSH : 0)),
+				 .win = (uint16_t)rnd(),
+				 .paylen = (uint16_t)(rnd() % 1401),
+				 .tcpopt = (uint8_t)(rnd() % 3 ? 0 : 4 * (rnd() % 11)),
+				 .fill = (uint8_t)rnd() };
+		struct lc_flow6 fl = { .x = rnd_x(i) };
+		struct lc_conn zero = { 0 }, c = { 0 };
+		struct seg want;
+		uint32_t r = rnd() % 16;
+
+		rnd_addr6(s.saddr6);
+		rnd_addr6(s.daddr6);
+		rnd_addr6((uint8_t *)fl.saddr);
+		rnd_addr6((uint8_t *)fl.daddr);
+		if (r == 0)
+			s.flags = F_RST;
+		else if (r == 1)
+			s.flags |= F_RST;
+		else if (r < 4)
+			s.flags |= F_FIN;
+		fl.x.guard_seq = s.seq - (rnd() % 2 ? 0 : rnd() % 100000);
+		fins += !!(s.flags & F_FIN);
+		rsts += !!(s.flags & F_RST);
+		bytes += s.paylen;
+
+		assert_int_equal(slot_set(fl.x.slot, &zero), 0);
+		assert_int_equal(flow6_put(&s, &fl), 0);
+		assert_int_equal(build(&s, in, sizeof(in), &len), 0);
+		assert_int_equal(run(in, len, out, &outlen, &ret), 0);
+		translate6(&s, &fl, &want);
+		if (ret != TC_ACT_REDIRECT || frame_is(out, outlen, &want))
+			fail_msg("case %u: ret %u, seq %#x+%#x ack %#x+%#x win %u<<%u>>%u len %u "
+				 "flags %#x tcpopt %u",
+				 i, ret, s.seq, fl.x.seq_off, s.ack, fl.x.ack_off, s.win,
+				 fl.x.wnd_shl, fl.x.wnd_shr, s.paylen, s.flags, s.tcpopt);
+		assert_int_equal(slot_get(fl.x.slot, &c), 0);
+		assert_int_equal(c.pkts[fl.x.dir], 1);
+		assert_int_equal(c.bytes[fl.x.dir], s.paylen);
+		assert_int_equal(c.pkts[!fl.x.dir] + c.bytes[!fl.x.dir], 0);
+		assert_int_equal(flow6_del(&s), 0);
+	}
+	assert_int_equal(stat_sum(LC_S_TRANSLATED), RANDOM_CASES);
+	assert_int_equal(stat_sum(LC_S_TRANSLATED6), RANDOM_CASES);
+	assert_int_equal(stat_sum(LC_S_BYTES), bytes);
+	assert_int_equal(stat_sum(LC_S_FIN), fins);
+	assert_int_equal(stat_sum(LC_S_RST), rsts);
+}
+
+/* HOLD, the guard, the payload length, FIN/RST and the backend's ACK, over IPv6. */
+static void test_v6_slot_rules(void **state)
+{
+	struct lc_flow6 c = c2b6_flow(4), b = b2c6_flow(4);
+	struct seg s = c2b6_seg();
+	uint8_t in[MAXFRAME], out[MAXFRAME];
+	size_t len = 0, outlen = 0;
+	uint32_t ret = 0;
+	struct lc_conn k = { .ack_b = 0x12345000 };
+
+	(void)state;
+	/* HOLD drops. */
+	c.x.state = LC_HOLD;
+	assert_int_equal(flow6_put(&s, &c), 0);
+	assert_int_equal(build(&s, in, sizeof(in), &len), 0);
+	assert_int_equal(run(in, len, out, &outlen, &ret), 0);
+	assert_int_equal(ret, TC_ACT_SHOT);
+	assert_int_equal(stat_sum(LC_S_HOLD_DROP), 1);
+	/* A slot outside lc_conns drops. */
+	c = c2b6_flow(NSLOTS + 5);
+	assert_int_equal(flow6_put(&s, &c), 0);
+	assert_int_equal(run(in, len, out, &outlen, &ret), 0);
+	assert_int_equal(ret, TC_ACT_SHOT);
+	assert_int_equal(stat_sum(LC_S_TRANSLATED), 0);
+
+	/* The guard, across the wrap: payload and FIN before it drop. */
+	c = c2b6_flow(4);
+	c.x.guard_seq = 0x00000010;
+	assert_int_equal(flow6_put(&s, &c), 0);
+	assert_int_equal(slot_set(4, &k), 0);
+	assert_int_equal(run(in, len, out, &outlen, &ret), 0);
+	assert_int_equal(ret, TC_ACT_SHOT);
+	s.paylen = 0;
+	s.flags = F_ACK | F_FIN;
+	assert_int_equal(build(&s, in, sizeof(in), &len), 0);
+	assert_int_equal(run(in, len, out, &outlen, &ret), 0);
+	assert_int_equal(ret, TC_ACT_SHOT);
+	assert_int_equal(stat_sum(LC_S_GUARD_DROP), 2);
+	/*
+	 * A pure ACK before the guard, with bytes after the IPv6 payload (as
+	 * a frame padded or trailed by a driver): payload_len says there is no
+	 * payload, so it is translated, counts no bytes, and the trailer is
+	 * left as it was.
+	 */
+	s.flags = F_ACK;
+	assert_int_equal(build(&s, in, sizeof(in), &len), 0);
+	memset(in + len, 0xee, 8);
+	assert_int_equal(run(in, len + 8, out, &outlen, &ret), 0);
+	assert_int_equal(ret, TC_ACT_REDIRECT);
+	assert_int_equal(outlen, len + 8);
+	{
+		struct seg want;
+
+		translate6(&s, &c, &want);
+		assert_int_equal(frame_is(out, len, &want), 0);
+		assert_memory_equal(out + len, in + len, 8);
+	}
+	assert_int_equal(slot_get(4, &k), 0);
+	assert_int_equal(k.bytes[LC_C2B], 0);
+	assert_int_equal(k.pkts[LC_C2B], 1);
+	/* Payload exactly at the guard passes. */
+	s.seq = c.x.guard_seq;
+	s.paylen = 10;
+	run_translated6(&s, &c);
+	/* payload_len 0 (BIG TCP's jumbo) and one past the frame: the frame's length counts. */
+	assert_int_equal(build(&s, in, sizeof(in), &len), 0);
+	put16(in + ETH_LEN + 4, 0);
+	assert_int_equal(run(in, len, out, &outlen, &ret), 0);
+	assert_int_equal(ret, TC_ACT_REDIRECT);
+	put16(in + ETH_LEN + 4, (uint32_t)(len - ETH_LEN - IP6_LEN + 1));
+	assert_int_equal(run(in, len, out, &outlen, &ret), 0);
+	assert_int_equal(ret, TC_ACT_REDIRECT);
+	assert_int_equal(slot_get(4, &k), 0);
+	assert_int_equal(k.bytes[LC_C2B], 30);
+	assert_int_equal(stat_sum(LC_S_GUARD_DROP), 2);
+
+	/* FIN each way, then RST; the backend's ACK and window land in the slot. */
+	assert_int_equal(slot_set(4, &(struct lc_conn){ .ack_b = 0x12340000 }), 0);
+	s = c2b6_seg();
+	s.flags = F_ACK | F_FIN;
+	c = c2b6_flow(4);
+	assert_int_equal(flow6_put(&s, &c), 0);
+	run_translated6(&s, &c);
+	s = b2c6_seg();
+	s.flags = F_ACK | F_FIN;
+	assert_int_equal(flow6_put(&s, &b), 0);
+	run_translated6(&s, &b);
+	assert_int_equal(slot_get(4, &k), 0);
+	assert_int_equal(k.flags, LC_F_FIN_C | LC_F_FIN_B);
+	assert_int_equal(k.ack_b, b2c_seg.ack);
+	assert_int_equal(k.wnd_b, b2c_seg.win);
+	s.flags = F_RST | F_ACK;
+	s.win = 0x1234;
+	run_translated6(&s, &b);
+	assert_int_equal(slot_get(4, &k), 0);
+	assert_int_equal(k.flags, LC_F_FIN_C | LC_F_FIN_B | LC_F_RST);
+	assert_int_equal(stat_sum(LC_S_FIN), 2);
+	assert_int_equal(stat_sum(LC_S_RST), 1);
+}
+
+/* SYNs pass; a client SYN on a finished connection frees the IPv6 entry. */
+static void test_v6_syn(void **state)
+{
+	static const uint32_t closed[] = { LC_F_FIN_C | LC_F_FIN_B, LC_F_RST };
+	static const uint32_t live[] = { 0, LC_F_FIN_C, LC_F_FIN_B };
+	struct seg s = c2b6_seg(), sb = b2c6_seg();
+	struct lc_flow6_key k = key6_of(&s), kb = key6_of(&sb);
+	struct lc_flow_key k4 = key_of(&c2b_seg);
+	struct lc_flow6 f;
+	struct lc_flow f4;
+	uint8_t in[MAXFRAME];
+	size_t len = 0, i;
+
+	(void)state;
+	sb.flags = F_SYN | F_ACK;
+	sb.paylen = 0;
+	put_pair6(3);
+	assert_int_equal(build(&sb, in, sizeof(in), &len), 0);
+	run_untouched(in, len, TC_ACT_OK);
+	s.flags = F_SYN;
+	s.paylen = 0;
+	assert_int_equal(build(&s, in, sizeof(in), &len), 0);
+	for (i = 0; i < sizeof(live) / sizeof(live[0]); i++) {
+		struct lc_conn c = { .flags = live[i] };
+
+		put_pair6(3);
+		assert_int_equal(slot_set(3, &c), 0);
+		run_untouched(in, len, TC_ACT_OK);
+		assert_int_equal(bpf_map_lookup_elem(flows6_fd, &k, &f), 0);
+	}
+	for (i = 0; i < sizeof(closed) / sizeof(closed[0]); i++) {
+		struct lc_conn c = { .flags = closed[i] };
+
+		put_pair6(3);
+		put_pair(3); /* an IPv4 pair on the same slot: not the SYN's business */
+		assert_int_equal(slot_set(3, &c), 0);
+		run_untouched(in, len, TC_ACT_OK);
+		assert_int_equal(bpf_map_lookup_elem(flows6_fd, &k, &f), -ENOENT);
+		assert_int_equal(bpf_map_lookup_elem(flows6_fd, &kb, &f), 0);
+		assert_int_equal(bpf_map_lookup_elem(flows_fd, &k4, &f4), 0);
+	}
+	assert_int_equal(stat_sum(LC_S_SYN_PASS), 1 + 3 + 2);
+	assert_int_equal(stat_sum(LC_S_TRANSLATED), 0);
+}
+
+/*
+ * Extension headers and fragments go to the kernel untouched, even with
+ * an entry for the tuple a program that took the next header for TCP
+ * would read; so do other protocols, truncated frames, and IPv6 packets
+ * that only an IPv4 entry matches.
+ */
+static void test_v6_not_ours(void **state)
+{
+	static const uint8_t exts[] = { 0 /* hop-by-hop */, 43 /* routing */, 44 /* fragment */,
+					60 /* destination options */ };
+	struct seg s = c2b6_seg(), t;
+	struct lc_flow6 f = c2b6_flow(8);
+	uint8_t in[MAXFRAME], out[MAXFRAME];
+	size_t len = 0, outlen = 0, i;
+	uint32_t ret = 0;
+	struct lc_conn k = { 0 };
+
+	(void)state;
+	put_pair6(8);
+	for (i = 0; i < sizeof(exts); i++) {
+		t = s;
+		t.ipopt = 8;
+		t.ext_type = exts[i];
+		assert_int_equal(build(&t, in, sizeof(in), &len), 0);
+		/* What a parser that skipped nothing would take for the ports. */
+		t.sport = (uint16_t)get16(in + ETH_LEN + IP6_LEN);
+		t.dport = (uint16_t)get16(in + ETH_LEN + IP6_LEN + 2);
+		assert_int_equal(flow6_put(&t, &f), 0);
+		run_untouched(in, len, TC_ACT_OK);
+		assert_int_equal(flow6_del(&t), 0);
+		/* And with the real ports after the extension header. */
+		run_untouched(in, len, TC_ACT_OK);
+	}
+	assert_int_equal(build(&s, in, sizeof(in), &len), 0);
+	/* UDP with the same ports. */
+	in[ETH_LEN + 6] = 17;
+	run_untouched(in, len, TC_ACT_OK);
+	in[ETH_LEN + 6] = 6;
+	/* Truncated inside the TCP header. */
+	run_untouched(in, ETH_LEN + IP6_LEN + 19, TC_ACT_OK);
+	run_untouched(in, ETH_LEN + IP6_LEN + 1, TC_ACT_OK);
+	/* The same bytes under the IPv4 ethertype are an IPv4 packet (and no entry's). */
+	put16(in + 12, ETHERTYPE_IP);
+	run_untouched(in, len, TC_ACT_OK);
+	put16(in + 12, ETHERTYPE_IPV6);
+	/* An IPv6 packet whose tuple has only an IPv4 entry (first words equal). */
+	{
+		struct seg v4 = c2b_seg;
+		struct lc_flow f4 = c2b_flow(8);
+
+		v4.saddr = get32(s.saddr6);
+		v4.daddr = get32(s.daddr6);
+		assert_int_equal(flow6_del(&s), 0);
+		assert_int_equal(flow_put(&v4, &f4), 0);
+		run_untouched(in, len, TC_ACT_OK);
+		assert_int_equal(flow6_put(&s, &f), 0);
+	}
+	assert_int_equal(stat_sum(LC_S_TRANSLATED), 0);
+	assert_int_equal(slot_get(8, &k), 0);
+	assert_int_equal(k.pkts[0] + k.pkts[1], 0);
+	/* A data offset past the frame or below 5 on a live tuple: dropped. */
+	in[ETH_LEN + IP6_LEN + 12] = 15 << 4;
+	assert_int_equal(run(in, ETH_LEN + IP6_LEN + 40, out, &outlen, &ret), 0);
+	assert_int_equal(ret, TC_ACT_SHOT);
+	in[ETH_LEN + IP6_LEN + 12] = 4 << 4;
+	assert_int_equal(run(in, len, out, &outlen, &ret), 0);
+	assert_int_equal(ret, TC_ACT_SHOT);
+	assert_int_equal(stat_sum(LC_S_TRANSLATED), 0);
+}
+
 /* ------------------------------------------------------------ loading */
 
 /*
@@ -1008,6 +1623,9 @@ static int load(void)
 	m = bpf_object__find_map_by_name(obj, LC_MAP_FLOWS);
 	if (!m || bpf_map__set_max_entries(m, NFLOWS))
 		return -ENOENT;
+	m = bpf_object__find_map_by_name(obj, LC_MAP_FLOWS6);
+	if (!m || bpf_map__set_max_entries(m, NFLOWS))
+		return -ENOENT;
 	m = bpf_object__find_map_by_name(obj, LC_MAP_CONNS);
 	if (!m || bpf_map__set_max_entries(m, NSLOTS))
 		return -ENOENT;
@@ -1019,11 +1637,12 @@ static int load(void)
 		return -ENOENT;
 	prog_fd = bpf_program__fd(prog);
 	flows_fd = bpf_object__find_map_fd_by_name(obj, LC_MAP_FLOWS);
+	flows6_fd = bpf_object__find_map_fd_by_name(obj, LC_MAP_FLOWS6);
 	conns_fd = bpf_object__find_map_fd_by_name(obj, LC_MAP_CONNS);
 	stats_fd = bpf_object__find_map_fd_by_name(obj, LC_MAP_STATS);
 	ncpus = libbpf_num_possible_cpus();
-	if (prog_fd < 0 || flows_fd < 0 || conns_fd < 0 || stats_fd < 0 || ncpus <= 0 ||
-	    ncpus > 1024)
+	if (prog_fd < 0 || flows_fd < 0 || flows6_fd < 0 || conns_fd < 0 || stats_fd < 0 ||
+	    ncpus <= 0 || ncpus > 1024)
 		return -ENOENT;
 	return 0;
 }
@@ -1042,6 +1661,11 @@ int main(void)
 		cmocka_unit_test_setup(test_ack_b, reset),
 		cmocka_unit_test_setup(test_counters, reset),
 		cmocka_unit_test_setup(test_not_ours, reset),
+		cmocka_unit_test_setup(test_v6_translate_both_ways, reset),
+		cmocka_unit_test_setup(test_v6_random, reset),
+		cmocka_unit_test_setup(test_v6_slot_rules, reset),
+		cmocka_unit_test_setup(test_v6_syn, reset),
+		cmocka_unit_test_setup(test_v6_not_ours, reset),
 	};
 	int r = probe();
 
