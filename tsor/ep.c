@@ -515,6 +515,30 @@ static int poll_pass(struct pollfd *fds, nfds_t n, struct tsor_file **files, str
 	return count;
 }
 
+/*
+ * Fills out[] with the bells a poll() sleep must watch: for each accelerated
+ * fds[i], those of the directions it asks for only (conn.c, "Waiting": a
+ * bell drained for a direction nobody waits on could be another thread's
+ * wake-up). Returns how many; out has room for two per fd.
+ */
+static nfds_t poll_bells(const struct pollfd *fds, nfds_t n, struct tsor_file **files,
+			 struct pollfd *out)
+{
+	nfds_t nb = 0;
+
+	for (nfds_t i = 0; i < n; i++) {
+		const struct tsor_conn *c = files[i] ? files[i]->conn : NULL;
+
+		if (!c || fds[i].fd < 0 || atomic_load(&c->state) == TSOR_CONN_PLAIN)
+			continue;
+		if (fds[i].events & (POLLIN | POLLRDNORM))
+			out[nb++] = (struct pollfd){ .fd = c->bell[TSOR_RX], .events = POLLIN };
+		if (fds[i].events & (POLLOUT | POLLWRNORM))
+			out[nb++] = (struct pollfd){ .fd = c->bell[TSOR_TX], .events = POLLIN };
+	}
+	return nb;
+}
+
 int tsor_poll(struct pollfd *fds, nfds_t n, struct tsor_file **files, int timeout_ms,
 	      const sigset_t *sigmask, uint64_t spin_ns)
 {
@@ -557,20 +581,7 @@ int tsor_poll(struct pollfd *fds, nfds_t n, struct tsor_file **files, int timeou
 		ms = timeout_ms < 0 ? WAIT_SLICE_MS : slice_ms(deadline);
 		if (timeout_ms > 0 && ms == 0)
 			goto out;
-		nb = 0;
-		for (nfds_t i = 0; i < n; i++) {
-			const struct tsor_conn *c = files[i] ? files[i]->conn : NULL;
-
-			if (!c || fds[i].fd < 0 || atomic_load(&c->state) == TSOR_CONN_PLAIN)
-				continue;
-			/* The bells of the directions asked for only (conn.c, Waiting). */
-			if (fds[i].events & (POLLIN | POLLRDNORM))
-				k[n + nb++] =
-					(struct pollfd){ .fd = c->bell[TSOR_RX], .events = POLLIN };
-			if (fds[i].events & (POLLOUT | POLLWRNORM))
-				k[n + nb++] =
-					(struct pollfd){ .fd = c->bell[TSOR_TX], .events = POLLIN };
-		}
+		nb = poll_bells(fds, n, files, k + n);
 		ts.tv_sec = ms / 1000;
 		ts.tv_nsec = (long)(ms % 1000) * 1000000;
 		if (tsor__libc.ppoll(k, n + nb, &ts, sigmask) < 0) {
