@@ -16,6 +16,8 @@ pkgs=(
 	node-llhttp nginx-light haproxy wrk curl iproute2 ethtool nftables
 	# tsor: real programs for its tests and bench/tsor (nginx and wrk are above)
 	redis-server redis-tools
+	# quark: the nested test bed (Debian's kernel with KVM under QEMU's software emulation)
+	qemu-system-x86 busybox-static cpio
 	# fuzzing (libFuzzer runtime) and static analysis in CI
 	clang libclang-rt-14-dev clang-format clang-tidy cppcheck
 )

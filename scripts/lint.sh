@@ -8,9 +8,10 @@ cd "$(dirname "$0")/.."
 
 # A build directory of its own, with the benchmarks, so every file has a compile command.
 cmake --preset dev -B build/lint -DPROJ_BENCH=ON >/dev/null
-# Generated sources named in the compile database must exist (the BPF object as C).
-cmake --build build/lint --target laconic_bpf_obj >/dev/null
-mapfile -t srcs < <(git ls-files -co --exclude-standard 'lib/*.c' 'gss/*.c' 'laconic/*.c' 'tsor/*.c' 'bench/*.c' ':!laconic/bpf/*')
+# Generated sources named in the compile database must exist (the BPF object and
+# Quark's probe guest as C).
+cmake --build build/lint --target laconic_bpf_obj quark_probe_image >/dev/null
+mapfile -t srcs < <(git ls-files -co --exclude-standard 'lib/*.c' 'gss/*.c' 'laconic/*.c' 'quark/*.c' 'tsor/*.c' 'bench/*.c' ':!laconic/bpf/*')
 
 echo "cppcheck: ${#srcs[@]} files"
 cppcheck --project=build/lint/compile_commands.json --enable=warning,performance,portability \
