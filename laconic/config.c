@@ -19,8 +19,9 @@
  *   - Only ';' starts an inline comment (INI_INLINE_COMMENT_PREFIXES), so
  *     "workers = 2   # comment" would give workers the value "2   # comment".
  *     The reader cuts comments itself: '#' or ';' at the start of a line,
- *     after a blank or right after '=' ("key =# x" is an empty value, as
- *     "key = # x" is, so cfg_dump() output reads back the same). A '#' or
+ *     after a blank or right after '=' or the ':' that ends the key ("key =# x"
+ *     and "key :# x" are empty values, as "key = # x" is, so cfg_dump() output
+ *     reads back the same). A '#' or
  *     ';' inside a word ("/a#b") is data.
  *   - Lines are read into a 200-byte buffer (INI_MAX_LINE); a longer line
  *     is cut and its tail parsed as a line of its own, so a value could be
@@ -1324,7 +1325,7 @@ static int ini_handler_fn(void *user, const char *section, const char *name, con
 static char *ini_reader_fn(char *buf, int num, void *stream)
 {
 	struct parse *p = stream;
-	const char *s = p->pos, *end, *eol;
+	const char *s = p->pos, *end, *eol, *delim;
 	size_t len, limit;
 
 	if (p->stop || !*s)
@@ -1348,8 +1349,13 @@ static char *ini_reader_fn(char *buf, int num, void *stream)
 	}
 	while (s < end && is_blank(*s))
 		s++;
+	/* inih splits at the first '=' or ':': after either, '#' starts a comment. */
+	delim = s;
+	while (delim < end && *delim != '=' && *delim != ':')
+		delim++;
 	for (const char *q = s; q < end; q++) {
-		if ((*q == '#' || *q == ';') && (q == s || is_blank(q[-1]) || q[-1] == '=')) {
+		if ((*q == '#' || *q == ';') &&
+		    (q == s || is_blank(q[-1]) || q[-1] == '=' || q - 1 == delim)) {
 			end = q;
 			break;
 		}
