@@ -1210,7 +1210,7 @@ static int select_common(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, int timeo
 	struct tsor_file **files = NULL;
 	struct pollfd *p;
 	nfds_t n = 0;
-	int r;
+	int r = 0;
 
 	*handled = false;
 	if (!active() || nfds <= 0 || nfds > FD_SETSIZE || !sets_have_conn(nfds, rd, wr, ex))

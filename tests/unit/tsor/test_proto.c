@@ -124,6 +124,10 @@ static void test_too_many_fds(void **state)
 	tsor_msg_init(&m, TSOR_MSG_ASK);
 	memset(&u, 0, sizeof(u));
 	c = CMSG_FIRSTHDR(&mh);
+	if (!c) {
+		fail_msg("no room for a control message");
+		return;
+	}
 	c->cmsg_level = SOL_SOCKET;
 	c->cmsg_type = SCM_RIGHTS;
 	c->cmsg_len = CMSG_LEN(sizeof(int) * TOO_MANY);
