@@ -15,7 +15,6 @@
 #include <linux/futex.h>
 #include <sched.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -82,8 +81,12 @@ static void wake_peer(const struct ring *r, _Atomic uint32_t *flag)
 	if (atomic_load_explicit(flag, memory_order_relaxed) != 0 &&
 	    atomic_exchange_explicit(flag, 0, memory_order_relaxed) != 0) {
 		if (r->wake_fd >= 0)
-			/* EAGAIN (counter saturated) still leaves it readable. */
-			(void)eventfd_write(r->wake_fd, 1);
+			/* One byte into the peer's doorbell pipe. The raw
+			 * syscall: a library interposing write() must not see
+			 * its own wake-ups. The fd is non-blocking, so a full
+			 * pipe gives EAGAIN, ignored: the sleeper already has
+			 * a wake-up pending and drains them all at once. */
+			(void)syscall(SYS_write, r->wake_fd, "", 1);
 		else
 			futex_wake(flag);
 	}

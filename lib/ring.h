@@ -103,13 +103,21 @@
  *
  * Doorbells. A waiter that must sleep in poll()/epoll_wait() together with
  * other file descriptors (TSoR's interposer does) cannot sleep on a futex.
- * ring_set_wake_fd() makes this handle's wake-ups write 1 to an eventfd
+ * ring_set_wake_fd() makes this handle's wake-ups write one byte to a pipe
  * instead of FUTEX_WAKE, and ring_arm_wait() is the waiter's half of the
  * protocol without the sleep: set the flag, full fence, re-check. The caller
- * sleeps in poll() on the eventfd only when the re-check found nothing. The
- * flag is left set (the waker clears it with its exchange), so two waiters
- * in one process can never clear each other's flag; a stale flag costs the
- * peer at most one eventfd write.
+ * sleeps in poll() on the pipe only when the re-check found nothing, and
+ * drains it with non-blocking reads until EAGAIN. The flag is left set (the
+ * waker clears it with its exchange), so two waiters in one process can never
+ * clear each other's flag; a stale flag costs the peer at most one byte.
+ * Why a pipe and not an eventfd: the waker's fd must be non-blocking on an
+ * open file description no one else can change. An eventfd passed between
+ * processes shares its description, O_NONBLOCK included, so a peer could
+ * clear the flag, fill the counter, and the next wake-up would block the
+ * waker forever. A pipe can be re-opened (open("/proc/self/fd/N")) into a
+ * private description; a full one gives EAGAIN, which is harmless here
+ * (the sleeper already has a wake-up pending). The caller sets that up;
+ * the ring only writes, non-blocking, and ignores EAGAIN.
  *
  * Threading: one thread drives each handle (the producer's or the
  * consumer's); the two handles may be in different threads or processes.
@@ -198,7 +206,7 @@ struct ring {
 	uint32_t spin;	 /* pause rounds before sleeping in ring_wait_*(); 0 = sleep at once */
 	enum ring_role role; /* which side this handle drives */
 	int err;	     /* 0, or -EPROTO for good once the peer broke an invariant */
-	int wake_fd;	     /* eventfd our wake-ups write, or -1 for FUTEX_WAKE */
+	int wake_fd;	     /* non-blocking pipe our wake-ups write, or -1 for FUTEX_WAKE */
 };
 
 /*
@@ -264,11 +272,13 @@ ssize_t ring_wait_writable(struct ring *r, int timeout_ms);
 
 /*
  * Makes the wake-ups this handle sends (when the peer's sleep flag is set)
- * write 1 to eventfd `fd` (not owned; the caller keeps it open for the
- * handle's life) instead of calling FUTEX_WAKE; fd < 0 restores the futex.
- * A peer then sleeping in ring_wait_*() is not woken, only one sleeping in
- * poll() on that eventfd. The write is eventfd_write(), which is safe from
- * a library that interposes write().
+ * write one byte to `fd` (not owned; the caller keeps it open for the
+ * handle's life), a pipe's write end whose open file description is
+ * O_NONBLOCK and private to the caller (see "Doorbells"), instead of calling
+ * FUTEX_WAKE; fd < 0 restores the futex. A peer then sleeping in
+ * ring_wait_*() is not woken, only one sleeping in poll() on that pipe. The
+ * write is the raw syscall, which is safe from a library that interposes
+ * write(); EAGAIN (pipe full) is ignored.
  */
 void ring_set_wake_fd(struct ring *r, int fd);
 
@@ -276,7 +286,7 @@ void ring_set_wake_fd(struct ring *r, int fd);
  * The waiter's half of the sleep protocol without the sleep: sets this
  * side's sleep flag, issues the full fence, and re-checks. Returns the
  * readable (consumer) or writable (producer) bytes: > 0 means do not sleep;
- * 0 means sleep now (in poll() on the eventfd the peer's wake-ups write):
+ * 0 means sleep now (in poll() on the pipe the peer's wake-ups write):
  * any publish after this call finds the flag and wakes. -EPROTO as usual.
  */
 ssize_t ring_arm_wait(struct ring *r);

@@ -24,7 +24,7 @@
  *   <---------------- 0 / -ENOENT   netns, dst local there?
  *   bind(port 0) if unbound
  *   INTENT(fd, dst, ring) ------->  reads port+netns of fd,
- *                                   creates memfd + 2 eventfds,
+ *                                   creates memfd + 4 pipes,
  *   <--- memfd, 4 bells, id         records the intent
  *   connect() (SYN)  ==== kernel TCP handshake ====>          accept()
  *                                   <------------ ASK(fd) --  (new fd)
@@ -37,6 +37,7 @@
  *   first data op: waits for accepted=1 (bounded, TSOR_CONFIRM_MS), else
  *   CANCEL(id) -----------------> removes the intent if still unmatched
  *   <--------- 0 (cancelled: use kernel TCP) / -EALREADY (matched: use ring)
+ *              / -ENOENT (expired or not ours: the accepted flag decides)
  *
  * The intent is recorded before the SYN, so an acceptor never asks too
  * early. The connector never puts a byte in the ring before tsord has
@@ -53,6 +54,25 @@
  * client's own connection. A channel's memfd goes to its two endpoints
  * only. tsord closes its copies of every socket right after reading them,
  * so it never keeps a connection or a listener alive.
+ *
+ * What the socket must be, since a tsord client may be any local user
+ * (the security review of 2026-11-26 found each of these exploitable):
+ * LISTEN takes only a TCP socket in state LISTEN; QUERY and INTENT only
+ * TCP sockets; ASK only an accepted TCP connection (SO_ACCEPTCONN 0,
+ * TCP_INFO state ESTABLISHED or CLOSE_WAIT), never e.g. a UDP socket bound
+ * to the server's address and connected to the client's port. An intent
+ * is keyed on (netns, the connector's bound address and port as they will
+ * appear on the wire, server); the INTENT socket must be able to reach
+ * the destination's family (an IPV6_V6ONLY socket cannot claim an IPv4
+ * server). An ASK matches only when the accepted socket's peer is that
+ * bound address (any, if the connector bound the wildcard) and port; when
+ * two intents fit, neither is used (both connectors cancel to kernel TCP).
+ * A second client's INTENT on a key in use is -EADDRINUSE, and CANCEL
+ * acts on the caller's own intents only (-EALREADY: matched, -ENOENT:
+ * unknown to the caller). STOP needs root or tsord's uid. The lib and CLI
+ * talk only to a tsord whose SO_PEERCRED uid is root or their own euid,
+ * and tsord's socket directory must be a real directory of its user's
+ * (or root's) that nobody else can write.
  *
  * Message: a fixed 96-byte frame, both directions, host byte order (both
  * ends are on one host). Replies carry up to TSOR_MAX_FDS descriptors.
@@ -76,7 +96,7 @@
  *     R(s) = RING_REGION_SIZE(s) = 256 + s, s a power of two
  *
  * Side 0 is the connector, side 1 the acceptor. Each side has two bells
- * (eventfds), one a direction: TSOR_BELL(side, TSOR_RX) is written when the
+ * (pipes), one a direction: TSOR_BELL(side, TSOR_RX) is written when the
  * peer produced into the ring side reads, TSOR_BELL(side, TSOR_TX) when the
  * peer freed room in the ring side writes (ring doorbells, lib/ring.h). One
  * bell a direction because a reader and a writer thread often wait on one
@@ -88,6 +108,26 @@
  * one to wake, and no process-wide bell would know which connections a
  * wake-up was for. It costs four fds per accelerated connection per side
  * (its two bells and the peer's two).
+ *
+ * Bells are pipes, never shared descriptions. tsord hands both endpoints
+ * the read end of all four pipes (its write ends closed at once; each pipe
+ * shrunk to one page and chmod 0666, because a re-open checks the pipe
+ * inode's owner, tsord, and only holders of the fd can reach it anyway).
+ * Each endpoint refuses the channel unless all four are pipe read ends
+ * (fstat S_ISFIFO, F_GETFL O_RDONLY), re-opens each through
+ * /proc/self/fd/N as O_RDWR|O_NONBLOCK|O_CLOEXEC and closes what it
+ * received. Why: an fd passed by SCM_RIGHTS shares its open file
+ * description, O_NONBLOCK included; with eventfds a hostile peer cleared
+ * the flag, filled the counter, and the next wake-up (tsord's on a match,
+ * for every connection on the host) blocked forever. A private
+ * description stays non-blocking whatever the peer does; a full pipe is
+ * EAGAIN, ignored, since its sleeper has a wake-up pending. O_RDWR keeps
+ * us a writer of our own bells (poll never sees POLLHUP from a dead peer)
+ * and a reader of the peer's (a wake-up never raises SIGPIPE). tsord
+ * re-opens the one bell it rings the same way, per ring. A peer can drain
+ * the bells of its own connection (it has their read ends): that costs
+ * its own connection a sleep slice, nothing it could not do by not
+ * writing.
  *
  * shut_wr[i] is set (release) by side i before its real shutdown(SHUT_WR):
  * a reader that finds its ring empty and the flag set returns EOF without
@@ -132,12 +172,12 @@ enum tsor_msg_type {
 	TSOR_MSG_UNLISTEN,  /* id -> 0; only the registering connection may */
 	TSOR_MSG_QUERY,	    /* fd: any socket of the netns, addr: destination -> 0 / -ENOENT */
 	TSOR_MSG_INTENT,    /* fd: bound unconnected socket, addr, ring_size -> fds + id */
-	TSOR_MSG_CANCEL,    /* id -> 0 (intent removed) / -EALREADY (it was matched) */
+	TSOR_MSG_CANCEL,    /* id -> 0 (removed) / -EALREADY (matched) / -ENOENT (not ours) */
 	TSOR_MSG_ASK,	    /* fd: accepted socket -> fds + id / -ENOENT (plain client) */
 	TSOR_MSG_CLOSED,    /* id, val[0] bytes this side sent -> no reply */
 	TSOR_MSG_FALLBACK,  /* a connect that found no listener -> no reply */
 	TSOR_MSG_STATS,	    /* -> val[] = the counters below */
-	TSOR_MSG_STOP,	    /* -> 0, then tsord exits */
+	TSOR_MSG_STOP,	    /* -> 0, then tsord exits; -EPERM unless root or tsord's uid */
 	TSOR_MSG_TYPE_COUNT /* number of types, not a type */
 };
 

@@ -62,17 +62,31 @@ static int beside_me(const char *name, char *out, size_t len)
 	return 0;
 }
 
+/* The uid tsord runs as (SO_PEERCRED of the last ping), -1 = unknown. */
+static long tsord_uid = -1;
+
 static int ping(const char *path, enum tsor_msg_type type, struct tsor_msg *reply)
 {
 	struct tsor_msg m;
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
 	int fd = tsor_unix_connect(path), ret;
 
 	if (fd < 0)
 		return fd;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0)
+		tsord_uid = (long)cr.uid;
 	tsor_msg_init(&m, type);
 	ret = tsor_call(fd, &m, -1, reply, NULL, NULL);
 	close(fd);
 	return ret;
+}
+
+/* Why a command could not reach tsord, in words a user can act on. */
+static const char *why(int ret)
+{
+	return ret == -EPERM ? "it runs as another user (not root, not you): not trusted"
+			     : log_errstr(-ret);
 }
 
 /* Runs tsord (--daemon unless foreground); waits until it answers. */
@@ -220,7 +234,11 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "stop")) {
 		ret = ping(path, TSOR_MSG_STOP, &r);
 		if (ret) {
-			log_err("no tsord answers at %s: %s", path, log_errstr(-ret));
+			if (ret == -EPERM && tsord_uid >= 0)
+				log_err("tsord at %s refused: only root or uid %ld may stop it",
+					path, tsord_uid);
+			else
+				log_err("no tsord answers at %s: %s", path, why(ret));
 			return 1;
 		}
 		/* Wait until it let go of the socket, so a restart can bind. */
@@ -231,11 +249,16 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "stats")) {
 		ret = ping(path, TSOR_MSG_STATS, &r);
 		if (ret) {
-			log_err("no tsord answers at %s: %s", path, log_errstr(-ret));
+			log_err("no tsord answers at %s: %s", path, why(ret));
 			return 1;
 		}
 		for (int i = 0; i < TSOR_STAT_COUNT; i++)
 			printf("%s %llu\n", stat_names[i], (unsigned long long)r.val[i]);
+		/* stderr: scripts parse stdout as "name value" lines. */
+		if (tsord_uid > 0)
+			log_info("tsord runs as uid %ld, not root: only connections within its own "
+				 "network namespace are accelerated (see tsor(1), SECURITY)",
+				 tsord_uid);
 		return 0;
 	}
 	log_err("unknown command '%s'", argv[1]);

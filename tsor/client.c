@@ -5,6 +5,7 @@
  * so inside the preload these calls never re-enter the interposers.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -25,6 +26,38 @@ static int unix_addr(const char *path, struct sockaddr_un *sa)
 	return 0;
 }
 
+/*
+ * Whoever answers at the socket path gets our sockets and hands us the
+ * memory our connections run through, so it must be us or root: another
+ * user's "tsord" (a squatted directory, a TSOR_SOCK pointing elsewhere)
+ * could read and inject any accelerated stream. Said once per process on
+ * stderr (the library has no log of its own); the caller then stays on
+ * kernel TCP.
+ */
+static int check_peer(int fd, const char *path)
+{
+	static atomic_bool warned;
+	struct ucred cr = { 0 };
+	socklen_t len = sizeof(cr);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+		return -errno;
+	if (cr.uid == 0 || cr.uid == geteuid())
+		return 0;
+	if (!atomic_exchange(&warned, true)) {
+		char msg[256];
+		int n = snprintf(msg, sizeof(msg),
+				 "tsor: %s is served by uid %u, neither root nor us (uid %u): "
+				 "not trusted, staying on kernel TCP\n",
+				 path, (unsigned)cr.uid, (unsigned)geteuid());
+
+		if (n > 0)
+			(void)!write(STDERR_FILENO, msg,
+				     (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+	}
+	return -EPERM;
+}
+
 int tsor_unix_connect(const char *path)
 {
 	struct sockaddr_un sa;
@@ -40,6 +73,11 @@ int tsor_unix_connect(const char *path)
 		if (errno == EINTR)
 			continue;
 		ret = -errno;
+		tsor__libc.close(fd);
+		return ret;
+	}
+	ret = check_peer(fd, path);
+	if (ret) {
 		tsor__libc.close(fd);
 		return ret;
 	}
@@ -76,6 +114,25 @@ err_close:
 	return ret;
 }
 
+int tsor_dir_check(const char *dir)
+{
+	struct stat st;
+	uid_t me = geteuid();
+
+	if (lstat(dir, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR; /* a symlink, or something else squatting the name */
+	if (st.st_uid != me && st.st_uid != 0)
+		return -EACCES; /* another user's: they could swap the socket */
+	/* Writable by others: they could replace the socket with theirs. A
+	 * root-owned sticky directory (/tmp) is fine: nobody else can remove
+	 * or rename what we create in it. */
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_uid == 0 && (st.st_mode & S_ISVTX)))
+		return -EACCES;
+	return 0;
+}
+
 int tsor_daemon_listen(const char *path, int *lsock)
 {
 	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -90,12 +147,18 @@ int tsor_daemon_listen(const char *path, int *lsock)
 	slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = '\0';
-		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		/* Root's tsord serves every user (the ownership proofs and
+		 * SO_PEERCRED checks protect them); a user's only that user. */
+		if (mkdir(dir, geteuid() == 0 ? 0755 : 0700) < 0 && errno != EEXIST)
 			return -errno;
+		ret = tsor_dir_check(dir);
+		if (ret)
+			return ret;
 	}
 	fd = tsor_unix_connect(path);
-	if (fd >= 0) {
-		tsor__libc.close(fd);
+	if (fd >= 0 || fd == -EPERM) {
+		if (fd >= 0)
+			tsor__libc.close(fd);
 		return -EADDRINUSE;
 	}
 	if (unlink(path) < 0 && errno != ENOENT)

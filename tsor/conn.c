@@ -11,7 +11,10 @@
  * (ring_arm_wait(): flag, full fence, re-check) and sleeps in the real
  * poll() on [kernel socket, the bell of each direction waited for]. The
  * peer's ring wakes us through that bell only when the flag is set; the
- * kernel socket wakes us on FIN/RST. A reader and a writer thread of one
+ * kernel socket wakes us on FIN/RST. A bell is a pipe we re-opened into a
+ * private non-blocking description (bell_take(), abi.h "Bells are pipes"):
+ * a wake-up is one byte, a full pipe EAGAIN (ignored), and a waiter drains
+ * it with non-blocking reads until EAGAIN. A reader and a writer thread of one
  * connection sleep on different bells, so neither drains the other's
  * wake-up. Each sleep is capped at WAIT_SLICE_MS and followed by a
  * re-check, so even two waiters in one direction (two threads reading one
@@ -24,17 +27,28 @@
  * peer's writes precede its shutdown()/exit, which precede the FIN, so
  * after seeing either we re-check the ring once before reporting EOF.
  *
+ * Confirmation. A connector is UNCONFIRMED until tsord's match (accepted,
+ * and its rx bell rung). A blocking first data call waits for it, at most
+ * confirm_ns; a non-blocking one gets EAGAIN and poll/epoll hide POLLOUT
+ * (tsor_conn_poll_mask()) until the match or confirm_ns after connect(),
+ * when the next look cancels the intent without waiting. The wait polls
+ * the socket instead of peeking it, so a pending error (a refused connect)
+ * stays for the application.
+ *
  * Peer death. A kernel FIN without the peer's shut_wr flag means the peer
  * closed or died: writes then fail with EPIPE (and SIGPIPE unless
  * MSG_NOSIGNAL), as kernel TCP does once the peer's RST came back.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "compiler.h"
@@ -54,14 +68,54 @@ static inline void cpu_relax(void)
 #endif
 }
 
+/*
+ * Turns a bell received from tsord (a pipe's read end, abi.h) into a
+ * private descriptor of the same pipe: open("/proc/self/fd/N") makes a new
+ * open file description, so no other process can clear its O_NONBLOCK, and
+ * a full pipe only ever gives us EAGAIN. O_RDWR, for both our own bells and
+ * the peer's: a pipe we hold a write end of never shows POLLHUP/EOF to our
+ * sleeps when the peer is gone, and never makes our wake-ups raise SIGPIPE
+ * (EPIPE needs no reader left, and we are one). Closes fd. New fd or -errno.
+ */
+static int bell_take(int fd)
+{
+	char path[32];
+	struct stat st;
+	int fl, nfd;
+
+	fl = tsor__libc.fcntl(fd, F_GETFL);
+	if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode) || fl < 0 || (fl & O_ACCMODE) != O_RDONLY)
+		nfd = -EPROTO; /* not what tsord hands out: refuse the channel */
+	else {
+		(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		nfd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+		if (nfd < 0)
+			nfd = -errno;
+	}
+	tsor__libc.close(fd);
+	return nfd;
+}
+
 int tsor_conn_open(struct tsor_conn *c, int memfd, const int bells[TSOR_BELLS], int side,
 		   uint64_t id)
 {
+	int own[TSOR_BELLS];
+
 	size_t rlen;
 	char *c2s, *s2c;
 	int ret;
 
 	memset(c, 0, sizeof(*c));
+	for (int i = 0; i < TSOR_BELLS; i++)
+		own[i] = -1;
+	ret = 0;
+	for (int i = 0; i < TSOR_BELLS; i++) {
+		own[i] = bell_take(bells[i]);
+		if (own[i] < 0 && !ret)
+			ret = own[i];
+	}
+	if (ret)
+		goto err_close;
 	ret = tsor_chan_map(memfd, &c->map);
 	if (ret)
 		goto err_close;
@@ -76,8 +130,8 @@ int tsor_conn_open(struct tsor_conn *c, int memfd, const int bells[TSOR_BELLS], 
 		goto err_unmap;
 	c->side = side;
 	for (int d = TSOR_RX; d <= TSOR_TX; d++) {
-		c->bell[d] = bells[TSOR_BELL(side, d)];
-		c->peer_bell[d] = bells[TSOR_BELL(1 - side, d)];
+		c->bell[d] = own[TSOR_BELL(side, d)];
+		c->peer_bell[d] = own[TSOR_BELL(1 - side, d)];
 	}
 	/* Producing wakes the peer's reader; consuming, the peer's writer. */
 	ring_set_wake_fd(&c->tx, c->peer_bell[TSOR_RX]);
@@ -90,6 +144,8 @@ int tsor_conn_open(struct tsor_conn *c, int memfd, const int bells[TSOR_BELLS], 
 		(uint64_t)tsor_env_long("TSOR_CONFIRM_MS", CONFIRM_MS_DEFAULT, 1, 60000) * 1000000u;
 	c->rcvtimeo_ms = -1;
 	c->sndtimeo_ms = -1;
+	c->born_ns = tsor_now_ns();
+	c->sock = -1;
 	pthread_mutex_init(&c->tx_lock, NULL);
 	pthread_mutex_init(&c->rx_lock, NULL);
 	tsor__libc.close(memfd);
@@ -100,12 +156,31 @@ err_unmap:
 err_close:
 	tsor__libc.close(memfd);
 	for (int i = 0; i < TSOR_BELLS; i++)
-		tsor__libc.close(bells[i]);
+		if (own[i] >= 0)
+			tsor__libc.close(own[i]);
 	return ret;
+}
+
+int tsor_conn_own_sock(struct tsor_conn *c, int fd)
+{
+	int d = tsor__libc.fcntl(fd, F_DUPFD_CLOEXEC, 0);
+
+	if (d < 0)
+		return -errno;
+	c->sock = d;
+	return 0;
+}
+
+/* The socket our own polls and peeks use (see tsor_conn_own_sock()). */
+static int ksock(const struct tsor_conn *c, int fd)
+{
+	return c->sock >= 0 ? c->sock : fd;
 }
 
 void tsor_conn_close(struct tsor_conn *c)
 {
+	if (c->sock >= 0)
+		tsor__libc.close(c->sock);
 	tsor_chan_unmap(&c->map);
 	for (int d = TSOR_RX; d <= TSOR_TX; d++) {
 		tsor__libc.close(c->bell[d]);
@@ -149,11 +224,27 @@ static bool kernel_check(struct tsor_conn *c, int fd)
 	return false;
 }
 
+/* Empties a bell: one byte per wake-up, so read until EAGAIN (it is ours
+ * and non-blocking, see bell_take()). */
+static void drain_fd(int fd)
+{
+	char buf[256];
+
+	/* Bounded: a peer writing as fast as we read must not keep us here;
+	 * whatever is left wakes the next poll() at once, which is harmless. */
+	for (int i = 0; i < 64; i++)
+		if (tsor__libc.read(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
+			break;
+}
+
 void tsor_conn_drain_bell(struct tsor_conn *c, int dir)
 {
-	eventfd_t v;
+	drain_fd(c->bell[dir]);
+}
 
-	(void)eventfd_read(c->bell[dir], &v);
+void tsor_conn_drain_fd(int fd)
+{
+	drain_fd(fd);
 }
 
 /* UNCONFIRMED -> OPEN once tsord's match is visible; the current state. */
@@ -275,32 +366,64 @@ static int conn_wait(struct tsor_conn *c, int fd, short ev, uint64_t deadline_ns
 		tsor_conn_kernel(c, p[0].revents);
 	for (nfds_t i = 1; i < n; i++)
 		if (p[i].revents)
-			(void)eventfd_read(p[i].fd, &(eventfd_t){ 0 });
+			drain_fd(p[i].fd);
 	return 0;
 }
 
-int tsor_conn_confirm(struct tsor_conn *c, int fd)
+/*
+ * Whether the kernel socket already says the server is not on the ring:
+ * data from a plain server speaking first, its EOF, or an error (refused,
+ * reset). poll(), not recv(MSG_PEEK): a peek consumes a pending socket
+ * error (sock_error() clears sk_err), which the application must still get
+ * from SO_ERROR or from its next call on the kernel path.
+ */
+static bool kernel_plain(int fd)
 {
-	uint64_t deadline = tsor_now_ns() + c->confirm_ns;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return tsor__libc.poll(&p, 1, 0) == 1 && (p.revents & (POLLIN | POLLERR | POLLHUP));
+}
+
+uint64_t tsor_conn_confirm_deadline(const struct tsor_conn *c)
+{
+	return c->born_ns + c->confirm_ns;
+}
+
+int tsor_conn_confirm(struct tsor_conn *c, int fd, bool nonblock)
+{
+	uint64_t deadline = tsor_conn_confirm_deadline(c), now = tsor_now_ns();
 	int ret;
+
+	fd = ksock(c, fd); /* the library's own polls: never the app's number */
+
+	/* A blocking caller may wait its full bound from now, as before: a
+	 * server that accepts late (a busy loop, a backlog) is still met on
+	 * the ring. Only a non-blocking one goes by the connect() deadline,
+	 * because nothing else wakes its poll() to decide. */
+	if (!nonblock && deadline < now + c->confirm_ns)
+		deadline = now + c->confirm_ns;
 
 	for (;;) {
 		struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
 				       { .fd = c->bell[TSOR_RX], .events = POLLIN } };
-		uint64_t now;
-		char b;
-		ssize_t n;
+		int ms;
 
 		if (state_now(c) != TSOR_CONN_UNCONFIRMED)
 			return 0;
-		/* Kernel data or an error: the server is not on the ring. */
-		n = tsor__libc.recvfrom(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT, NULL, NULL);
-		if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+		if (kernel_plain(fd))
 			break;
 		now = tsor_now_ns();
 		if (now >= deadline)
 			break;
-		if (tsor__libc.poll(p, 2, CONFIRM_SLICE_MS) < 0 && errno != EINTR)
+		/* A non-blocking socket never waits for tsord: the caller
+		 * says EAGAIN, and poll/epoll report it writable once the
+		 * match (the rx bell) or the deadline comes. */
+		if (nonblock)
+			return -EAGAIN;
+		ms = (int)((deadline - now) / 1000000u) + 1;
+		if (ms > CONFIRM_SLICE_MS)
+			ms = CONFIRM_SLICE_MS;
+		if (tsor__libc.poll(p, 2, ms) < 0 && errno != EINTR)
 			return -errno;
 		if (p[1].revents)
 			tsor_conn_drain_bell(c, TSOR_RX);
@@ -316,12 +439,36 @@ int tsor_conn_confirm(struct tsor_conn *c, int fd)
 	return 0;
 }
 
-static int ensure_open(struct tsor_conn *c, int fd)
+short tsor_conn_poll_mask(struct tsor_conn *c, int fd)
+{
+	if (state_now(c) != TSOR_CONN_UNCONFIRMED)
+		return (short)~0;
+	/* Memory and the vDSO clock only until the deadline: the kernel's
+	 * own answer (data, error) reaches the application, whose next call
+	 * then settles the connection. */
+	if (tsor_now_ns() >= tsor_conn_confirm_deadline(c)) {
+		(void)tsor_conn_confirm(c, fd, true);
+		if (state_now(c) != TSOR_CONN_UNCONFIRMED)
+			return (short)~0;
+	}
+	return (short)~(POLLOUT | POLLWRNORM | POLLWRBAND);
+}
+
+int tsor_conn_confirm_ms(const struct tsor_conn *c)
+{
+	uint64_t now = tsor_now_ns(), d = tsor_conn_confirm_deadline(c);
+
+	if (atomic_load(&c->state) != TSOR_CONN_UNCONFIRMED)
+		return -1;
+	return now >= d ? 0 : (int)((d - now) / 1000000u) + 1;
+}
+
+static int ensure_open(struct tsor_conn *c, int fd, bool nonblock)
 {
 	int ret;
 
 	if (state_now(c) == TSOR_CONN_UNCONFIRMED) {
-		ret = tsor_conn_confirm(c, fd);
+		ret = tsor_conn_confirm(c, fd, nonblock);
 		if (ret)
 			return ret;
 	}
@@ -407,7 +554,8 @@ ssize_t tsor_conn_recv(struct tsor_conn *c, int fd, const struct iovec *iov, int
 	bool eof = false;
 	ssize_t n, ret;
 
-	ret = ensure_open(c, fd);
+	fd = ksock(c, fd); /* the library's own polls: never the app's number */
+	ret = ensure_open(c, fd, nonblock);
 	if (ret)
 		return ret;
 	total = iov_total(iov, iovcnt);
@@ -471,7 +619,8 @@ ssize_t tsor_conn_send(struct tsor_conn *c, int fd, const struct iovec *iov, int
 	size_t total, done = 0;
 	ssize_t ret;
 
-	ret = ensure_open(c, fd);
+	fd = ksock(c, fd); /* the library's own polls: never the app's number */
+	ret = ensure_open(c, fd, nonblock);
 	if (ret)
 		return ret;
 	if (atomic_load(&c->wr_shut))
@@ -540,8 +689,10 @@ int tsor_conn_shutdown(struct tsor_conn *c, int fd, int how)
 		atomic_store(&c->wr_shut, true);
 		/* Release: our ring writes happen before the flag (abi.h). */
 		atomic_store_explicit(&c->map.hdr->shut_wr[c->side], 1, memory_order_release);
-		/* A peer asleep on the ring learns it now, not at the FIN. */
-		(void)eventfd_write(c->peer_bell[TSOR_RX], 1);
+		/* A peer asleep on the ring learns it now, not at the FIN.
+		 * Our private non-blocking description: a full pipe is
+		 * EAGAIN (a wake-up is pending anyway), never a block. */
+		(void)syscall(SYS_write, c->peer_bell[TSOR_RX], "", 1);
 	}
 	if (how != SHUT_WR)
 		atomic_store(&c->rd_shut, true);

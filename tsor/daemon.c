@@ -6,11 +6,13 @@
  *
  * State (all in this single thread, so every request is atomic):
  *
- *   clients[]    one per Unix connection: fd, pid/uid from SO_PEERCRED, id
+ *   clients[]    one per Unix connection: fd, pid/uid from SO_PEERCRED, id,
+ *                the frame being reassembled (non-blocking), recent matches
  *   listeners[]  (netns inode, address, dual-stack?) -> owner client
- *   intents[]    (netns inode, client port, server address) -> memfd,
- *                bell0, bell1, a mapping of the channel's first page (to
- *                set accepted), owner client, creation time
+ *   intents[]    (netns inode, connector's bound address and port, folded
+ *                to the wire family, server address) -> memfd, bells, a
+ *                mapping of the channel's first page (to set accepted),
+ *                owner client, creation time
  *
  * Lookups are linear: a host has few listeners, and intents live only
  * between a connect and its accept. Intents leave by ASK (matched), CANCEL,
@@ -18,8 +20,22 @@
  * accepted: the ASK then answers "plain", and the server reads the kernel
  * socket's EOF) or INTENT_TTL. Everything tsord reads about a socket it
  * reads from the socket itself: getsockname/getpeername, SO_ACCEPTCONN,
- * and the network namespace via SIOCGSKNS; then it closes its copy, so it
- * never holds a connection or a listener open.
+ * SO_TYPE/SO_PROTOCOL and the TCP state (TCP_INFO), and the network
+ * namespace via SIOCGSKNS (or SO_NETNS_COOKIE without CAP_NET_ADMIN); then
+ * it closes its copy, so it never holds a connection or a listener open.
+ *
+ * Trust (security review, 2026-11-26). Every tsord client may be another
+ * user. So: a socket handed over must be of the kind the request claims
+ * (a listening TCP socket for LISTEN, an accepted ESTABLISHED/CLOSE_WAIT
+ * TCP connection for ASK, a TCP socket for QUERY and INTENT); an ASK is
+ * matched on the whole tuple (namespace, server address, peer address
+ * unless the connector bound the wildcard, peer port, family), and a tuple
+ * two intents would fit matches neither; nothing a client does touches
+ * another client's intents or listeners (INTENT on a taken key is
+ * -EADDRINUSE, CANCEL of someone else's id is -ENOENT); STOP is for root
+ * and tsord's own uid; no client can block the loop (non-blocking sockets,
+ * reassembly, drop on a full reply queue, lingering closes off-thread);
+ * per-client caps bound the fds one client can make tsord hold.
  *
  * Locality: a wildcard listener matches a destination only if the
  * destination is a local address of the connector's namespace (a UDP bind
@@ -31,10 +47,11 @@
 #include <fcntl.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -46,13 +63,43 @@
 #define INTENT_TTL_NS (120ull * 1000000000u)
 #define MAX_CLIENTS   4096
 #define MAX_INTENTS   65536
-#define MAP_HDR	      4096u
+/* Per client: one client must not take all of tsord's fds (an intent
+ * holds five) or the whole MAX_INTENTS budget. */
+#define MAX_CLIENT_INTENTS   4096
+#define MAX_CLIENT_LISTENERS 4096
+/* accept() of a client failed for lack of fds or memory: stop polling the
+ * listening socket this long, instead of spinning on its readiness. */
+#define ACCEPT_BACKOFF_NS (100ull * 1000000u)
+#define MAP_HDR		  4096u
+/* Matched intent ids a client remembers for CANCEL's -EALREADY; a connector
+ * cancels within TSOR_CONFIRM_MS of its INTENT, so a few recent ones do
+ * (an older one gets -ENOENT, and the lib reads the accepted flag anyway). */
+#define MATCHED_KEEP 64
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71 /* Linux 5.14 */
+#endif
 
+/*
+ * A client's Unix socket is non-blocking and its frames are reassembled
+ * here: a client that sends half a frame (or nothing) costs tsord nothing
+ * but this buffer, and one that does not read its replies is dropped when
+ * a reply cannot be queued at once (its own loss). Descriptors ride on the
+ * first byte of the sendmsg() that carries them; those received while a
+ * frame is being assembled belong to that frame (at most TSOR_MAX_FDS,
+ * else the client is dropped), and are closed when it has been served or
+ * the client goes.
+ */
 struct client {
-	int fd;	     /* the Unix connection */
-	pid_t pid;   /* SO_PEERCRED at accept, for the log */
-	uid_t uid;   /* SO_PEERCRED at accept */
-	uint64_t id; /* owner tag for its listeners and intents */
+	int fd;				      /* the Unix connection, O_NONBLOCK */
+	pid_t pid;			      /* SO_PEERCRED at accept, for the log */
+	uid_t uid;			      /* SO_PEERCRED at accept */
+	uint64_t id;			      /* owner tag for its listeners and intents */
+	size_t have;			      /* bytes of buf received */
+	int nfds;			      /* descriptors received with this frame */
+	int fds[TSOR_MAX_FDS];		      /* them */
+	uint64_t matched[MATCHED_KEEP];	      /* its intents matched lately, for CANCEL */
+	unsigned matched_pos;		      /* next slot of matched[] */
+	uint8_t buf[sizeof(struct tsor_msg)]; /* the frame being received */
 };
 
 struct listener {
@@ -63,10 +110,17 @@ struct listener {
 	uint64_t owner;	       /* client id */
 };
 
+/*
+ * The key of an intent is (netns, local, server): local is the connector's
+ * bound address and port from getsockname, folded to the family the
+ * connection will have on the wire (the server's); its address may be the
+ * wildcard (port only). Two tsord clients never share a key: the second
+ * INTENT is refused, nothing of another client's is ever replaced.
+ */
 struct intent {
 	uint64_t id;		 /* channel id */
 	uint64_t netns;		 /* the connector's namespace */
-	uint16_t cport;		 /* the connector's bound port, from getsockname */
+	struct tsor_addr local;	 /* the connector's bound address (maybe wildcard) */
 	struct tsor_addr server; /* the destination it connects to */
 	int fds[TSOR_MAX_FDS];	 /* memfd, then the bells (abi.h) */
 	struct tsor_chan *hdr;	 /* first page of the channel, to set accepted */
@@ -85,6 +139,14 @@ struct tsor_daemon {
 	uint64_t next_id;
 	uint64_t stats[TSOR_STAT_COUNT];
 	uint64_t own_netns;
+	uint64_t own_netns_cookie;   /* SO_NETNS_COOKIE of our namespace, 0 = unknown */
+	uint64_t accept_after_ns;    /* accept backoff (ACCEPT_BACKOFF_NS) */
+	bool warned_netns;	     /* the "needs root" line was logged */
+	int closer;		     /* pipe to the lingering-close thread, or -1 */
+	int closer_rd;		     /* its read end, which the thread owns */
+	size_t max_client_intents;   /* MAX_CLIENT_INTENTS, or $TSORD_MAX_CLIENT_INTENTS */
+	size_t max_client_listeners; /* MAX_CLIENT_LISTENERS, or $TSORD_MAX_CLIENT_LISTENERS */
+	pthread_t closer_thread;     /* valid when closer >= 0 */
 	bool stop;
 };
 
@@ -112,6 +174,74 @@ static int netns_of(int fd, uint64_t *ino, int *nsfd)
 		close(ns);
 	return 0;
 }
+
+static uint64_t netns_cookie(int fd)
+{
+	uint64_t v = 0;
+	socklen_t len = sizeof(v);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &v, &len) < 0 || len != sizeof(v))
+		return 0;
+	return v;
+}
+
+/*
+ * The namespace of socket fd, as netns_of(). SIOCGSKNS needs CAP_NET_ADMIN;
+ * a tsord without it (not root) still knows a socket of its own namespace
+ * by SO_NETNS_COOKIE, which any process may read from the socket itself
+ * (no race, unlike /proc/PID/ns/net of the SO_PEERCRED pid: that pid may
+ * have changed namespace, or exited and been reused). Sockets of other
+ * namespaces are then refused (-EPERM: their clients fall back to kernel
+ * TCP), and the first refusal is logged.
+ */
+static int sock_netns(struct tsor_daemon *d, int fd, uint64_t *ino, int *nsfd)
+{
+	int ret = netns_of(fd, ino, nsfd);
+	uint64_t ck;
+
+	if (ret != -EPERM)
+		return ret;
+	ck = netns_cookie(fd);
+	if (ck && ck == d->own_netns_cookie && d->own_netns) {
+		*ino = d->own_netns;
+		if (nsfd)
+			*nsfd = -1;
+		return 0;
+	}
+	if (!d->warned_netns) {
+		d->warned_netns = true;
+		log_warn("a socket of another network namespace cannot be identified without "
+			 "CAP_NET_ADMIN (SIOCGSKNS): run tsord as root to accelerate "
+			 "connections across namespaces; they stay kernel TCP");
+	}
+	return -EPERM;
+}
+
+/*
+ * True when fd is a TCP socket (SOCK_STREAM, IPPROTO_TCP) in one of the
+ * TCP states whose bit is set in `states` (1 << TCP_ESTABLISHED ...), read
+ * from TCP_INFO: a client cannot pass a UDP, Unix or SCTP socket for a TCP
+ * one, nor a listener for a connection.
+ */
+static bool tcp_in_state(int fd, unsigned states)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(int);
+	int v = 0;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0 || v != SOCK_STREAM)
+		return false;
+	len = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &len) < 0 || v != IPPROTO_TCP)
+		return false;
+	len = sizeof(ti);
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 || len < 1)
+		return false;
+	return (states >> ti.tcpi_state) & 1u;
+}
+
+#define ST(s) (1u << (s))
 
 static int sock_addr(int fd, bool peer, struct tsor_addr *a)
 {
@@ -188,12 +318,15 @@ static bool dst_is_local(struct tsor_daemon *d, int sock, const struct tsor_addr
 	uint64_t ino;
 	pthread_t t;
 
-	if (netns_of(sock, &ino, &p.nsfd))
+	if (sock_netns(d, sock, &ino, &p.nsfd))
 		return false;
 	if (ino == d->own_netns) {
-		close(p.nsfd);
+		if (p.nsfd >= 0)
+			close(p.nsfd);
 		return bind_test(dst);
 	}
+	if (p.nsfd < 0)
+		return false;
 	if (pthread_create(&t, NULL, ns_probe_thread, &p) == 0)
 		pthread_join(t, NULL);
 	close(p.nsfd);
@@ -250,14 +383,20 @@ static void expire(struct tsor_daemon *d)
 static int do_listen(struct tsor_daemon *d, struct client *c, int sock, struct tsor_msg *r)
 {
 	struct listener l = { .owner = c->id };
+	size_t mine = 0;
 	int ret;
 
 	if (sock < 0)
 		return -EBADF;
+	/* A really listening TCP socket: its address is then the proof. */
 	if (sockopt_int(sock, SOL_SOCKET, SO_ACCEPTCONN) != 1 ||
-	    sockopt_int(sock, SOL_SOCKET, SO_TYPE) != SOCK_STREAM)
+	    !tcp_in_state(sock, ST(TCP_LISTEN)))
 		return -EINVAL;
-	ret = netns_of(sock, &l.netns, NULL);
+	for (size_t i = 0; i < d->nlisteners; i++)
+		mine += d->listeners[i].owner == c->id;
+	if (mine >= d->max_client_listeners)
+		return -EMFILE;
+	ret = sock_netns(d, sock, &l.netns, NULL);
 	if (!ret)
 		ret = sock_addr(sock, false, &l.addr);
 	if (ret)
@@ -309,10 +448,37 @@ static int do_query(struct tsor_daemon *d, int sock, const struct tsor_msg *m)
 
 	if (sock < 0)
 		return -EBADF;
-	ret = netns_of(sock, &netns, NULL);
+	if (!tcp_in_state(sock, ~0u))
+		return -EINVAL;
+	ret = sock_netns(d, sock, &netns, NULL);
 	if (ret)
 		return ret;
 	return find_listener(d, netns, &m->addr, sock) ? 0 : -ENOENT;
+}
+
+/*
+ * The connector's bound address `local` (from getsockname, folded) as the
+ * connection to dst will show it on the wire: an IPv6 socket reaches an
+ * IPv4 destination only without IPV6_V6ONLY, from :: (then any IPv4
+ * source) or a v4-mapped address (already folded). The family must end
+ * up the destination's; a socket that cannot reach dst at all is -EINVAL,
+ * so nobody keys an intent on a connection they cannot make.
+ */
+static int wire_local(int sock, struct tsor_addr *local, const struct tsor_addr *dst)
+{
+	int domain = sockopt_int(sock, SOL_SOCKET, SO_DOMAIN);
+
+	if (dst->family != AF_INET && dst->family != AF_INET6)
+		return -EINVAL;
+	if (dst->family == AF_INET && domain == AF_INET6 && local->family == AF_INET6) {
+		if (!tsor_addr_is_any(local) || sockopt_int(sock, IPPROTO_IPV6, IPV6_V6ONLY) != 0)
+			return -EINVAL;
+		local->family = AF_INET; /* :: answers for 0.0.0.0 */
+		memset(local->addr, 0, sizeof(local->addr));
+	}
+	if (dst->family == AF_INET6 && domain != AF_INET6)
+		return -EINVAL;
+	return local->family == dst->family ? 0 : -EINVAL;
 }
 
 static int do_intent(struct tsor_daemon *d, struct client *c, int sock, const struct tsor_msg *m,
@@ -321,6 +487,7 @@ static int do_intent(struct tsor_daemon *d, struct client *c, int sock, const st
 	struct intent it = { .owner = c->id, .server = m->addr, .fds = { -1, -1, -1, -1, -1 } };
 	struct tsor_addr local;
 	uint32_t rs = m->ring_size ? m->ring_size : TSOR_RING_DEFAULT;
+	size_t mine = 0;
 	void *hdr;
 	int ret;
 
@@ -328,23 +495,60 @@ static int do_intent(struct tsor_daemon *d, struct client *c, int sock, const st
 		return -EBADF;
 	if (d->nintents >= MAX_INTENTS)
 		return -EAGAIN;
-	ret = netns_of(sock, &it.netns, NULL);
+	if (!tcp_in_state(sock, ~ST(TCP_LISTEN)))
+		return -EINVAL;
+	ret = sock_netns(d, sock, &it.netns, NULL);
 	if (!ret)
 		ret = sock_addr(sock, false, &local);
 	if (ret)
 		return ret;
-	if (!local.port || sockopt_int(sock, SOL_SOCKET, SO_TYPE) != SOCK_STREAM)
-		return -EINVAL; /* the lib binds before asking; the port is the key */
+	if (!local.port)
+		return -EINVAL; /* the lib binds before asking; the port is part of the key */
+	ret = wire_local(sock, &local, &m->addr);
+	if (ret)
+		return ret;
+	it.local = local;
+	for (size_t i = 0; i < d->nintents; i++)
+		mine += d->intents[i].owner == c->id;
+	if (mine >= d->max_client_intents)
+		return -EMFILE;
+	/* Same key: the caller's own stale intent (a port reused before its
+	 * accept came) goes; another client's is never touched. */
+	for (size_t i = 0; i < d->nintents; i++) {
+		const struct intent *o = &d->intents[i];
+
+		if (o->netns != it.netns || !tsor_addr_eq(&o->local, &it.local) ||
+		    !tsor_addr_eq(&o->server, &it.server))
+			continue;
+		if (o->owner != c->id)
+			return -EADDRINUSE;
+		intent_free(d, i);
+		break;
+	}
 	if (!find_listener(d, it.netns, &m->addr, sock))
 		return -ENOENT;
-	it.cport = local.port;
 	it.id = ++d->next_id;
 	ret = tsor_chan_create(rs, it.id, &it.fds[0]);
 	if (ret)
 		return ret;
+	/* Bells are pipes, and both endpoints get the read end of all four
+	 * (abi.h): each re-opens them into private descriptions, so no one
+	 * can make another's wake-up block (an eventfd's shared O_NONBLOCK
+	 * could). The write end goes at once; mode 0666 because a re-open
+	 * checks the pipe's inode permissions, owned by us, not by the
+	 * clients (only holders of the fd can reach it anyway). */
 	for (int k = 1; k <= TSOR_BELLS; k++) {
-		it.fds[k] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (it.fds[k] < 0) {
+		int pp[2];
+
+		if (pipe2(pp, O_NONBLOCK | O_CLOEXEC) < 0) {
+			ret = -errno;
+			goto err_close;
+		}
+		close(pp[1]);
+		it.fds[k] = pp[0];
+		/* One page: a bell holds wake-ups, not data. */
+		(void)fcntl(pp[0], F_SETPIPE_SZ, 4096);
+		if (fchmod(pp[0], 0666) < 0) {
 			ret = -errno;
 			goto err_close;
 		}
@@ -366,13 +570,6 @@ static int do_intent(struct tsor_daemon *d, struct client *c, int sock, const st
 		d->intents = p;
 		d->capintents = cap;
 	}
-	/* A port reused by a new connection replaces a stale intent. */
-	for (size_t i = 0; i < d->nintents; i++)
-		if (d->intents[i].netns == it.netns && d->intents[i].cport == it.cport &&
-		    tsor_addr_eq(&d->intents[i].server, &it.server)) {
-			intent_free(d, i);
-			break;
-		}
 	it.ring_size = rs;
 	it.born_ns = tsor_now_ns();
 	d->intents[d->nintents++] = it;
@@ -391,6 +588,29 @@ err_close:
 	return ret;
 }
 
+static void matched_note(struct tsor_daemon *d, uint64_t owner, uint64_t id)
+{
+	for (size_t i = 0; i < d->nclients; i++) {
+		struct client *c = &d->clients[i];
+
+		if (c->id == owner) {
+			c->matched[c->matched_pos++ % MATCHED_KEEP] = id;
+			return;
+		}
+	}
+}
+
+static bool matched_forget(struct client *c, uint64_t id)
+{
+	for (size_t i = 0; id && i < MATCHED_KEEP; i++) {
+		if (c->matched[i] == id) {
+			c->matched[i] = 0;
+			return true;
+		}
+	}
+	return false;
+}
+
 static int do_cancel(struct tsor_daemon *d, struct client *c, const struct tsor_msg *m)
 {
 	for (size_t i = 0; i < d->nintents; i++) {
@@ -400,42 +620,98 @@ static int do_cancel(struct tsor_daemon *d, struct client *c, const struct tsor_
 			return 0;
 		}
 	}
-	/* Matched (or expired): the channel's accepted flag tells which. */
-	return -EALREADY;
+	/* Matched: the caller's own intent went to an acceptor (recorded in
+	 * its client's matched set). Anything else, including another
+	 * client's intent id, is unknown to this caller. */
+	return matched_forget(c, m->id) ? -EALREADY : -ENOENT;
+}
+
+/*
+ * Writes one byte to a bell through a description of our own (re-opened,
+ * non-blocking, O_RDWR so that no reader left means no EPIPE): the read end
+ * we hold is shared with the clients, who could clear its flags, and a
+ * blocked tsord would stop every connection on the host. A full pipe
+ * (EAGAIN) already has a wake-up pending.
+ */
+static void ring_bell(int bell)
+{
+	char path[32];
+	int fd;
+
+	(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", bell);
+	fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	/* EAGAIN (full: a wake-up is already pending) is as good as success. */
+	if (write(fd, "", 1) < 0 && errno != EAGAIN)
+		log_debug("bell %d: %s", bell, log_errstr(errno));
+	close(fd);
 }
 
 /*
  * ASK: fds[] receives the channel for the reply. The intent's fds are
  * sent, then closed by the caller (*done_idx tells which intent to free).
  */
-static int do_ask(struct tsor_daemon *d, int sock, struct tsor_msg *r, int *fds, int *nfds,
-		  ssize_t *match)
+static int do_ask(struct tsor_daemon *d, struct client *c, int sock, struct tsor_msg *r, int *fds,
+		  int *nfds, ssize_t *match)
 {
 	struct tsor_addr local, peer;
 	uint64_t netns;
 	int ret;
 
+	ssize_t found = -1;
+	struct intent *it;
+
 	*match = -1;
 	if (sock < 0)
 		return -EBADF;
-	ret = netns_of(sock, &netns, NULL);
+	/*
+	 * An accepted TCP connection, nothing else: a UDP socket bound to the
+	 * server's address and connected to the client's port has the same
+	 * names (and a client could forge the ASK before the real accept).
+	 * Accepted sockets are ESTABLISHED, CLOSE_WAIT when the connector
+	 * already shut down, or SYN_RECV (TCP Fast Open hands them out before
+	 * the handshake ends). Any TCP socket with the server's address and
+	 * port came from its listener: nobody else can bind that port.
+	 */
+	if (sockopt_int(sock, SOL_SOCKET, SO_ACCEPTCONN) != 0 ||
+	    !tcp_in_state(sock, ST(TCP_ESTABLISHED) | ST(TCP_CLOSE_WAIT) | ST(TCP_SYN_RECV)))
+		return -EINVAL;
+	ret = sock_netns(d, sock, &netns, NULL);
 	if (!ret)
 		ret = sock_addr(sock, false, &local);
 	if (!ret)
 		ret = sock_addr(sock, true, &peer);
 	if (ret)
 		return ret;
+	/* The whole tuple: the peer is the connector's bound address (any
+	 * address when it bound the wildcard) and port. Two candidates (two
+	 * sockets sharing a port with SO_REUSEADDR, one bound to the wildcard)
+	 * cannot be told apart: then nobody gets the channel, and both
+	 * connectors cancel and stay on kernel TCP. */
 	for (size_t i = 0; i < d->nintents; i++) {
-		struct intent *it = &d->intents[i];
+		const struct intent *o = &d->intents[i];
 
-		if (it->netns != netns || it->cport != peer.port ||
-		    !tsor_addr_eq(&it->server, &local))
+		if (o->netns != netns || o->local.port != peer.port ||
+		    o->local.family != peer.family || !tsor_addr_eq(&o->server, &local) ||
+		    (!tsor_addr_is_any(&o->local) && !tsor_addr_eq(&o->local, &peer)))
 			continue;
+		if (found >= 0) {
+			log_warn("ASK from pid %d: two intents fit; neither is used", (int)c->pid);
+			found = -2;
+			break;
+		}
+		found = (ssize_t)i;
+	}
+	if (found >= 0) {
+		size_t i = (size_t)found;
+
+		it = &d->intents[i];
 		/* Release: pairs with the connector's acquire load in
 		 * state_now(); the decision is final once it is visible. */
 		atomic_store_explicit(&it->hdr->accepted, 1, memory_order_release);
 		/* A connector waiting to confirm sleeps on its rx bell. */
-		(void)eventfd_write(it->fds[1 + TSOR_BELL(TSOR_SIDE_CONNECTOR, TSOR_RX)], 1);
+		ring_bell(it->fds[1 + TSOR_BELL(TSOR_SIDE_CONNECTOR, TSOR_RX)]);
 		memcpy(fds, it->fds, sizeof(it->fds));
 		*nfds = TSOR_MAX_FDS;
 		r->id = it->id;
@@ -443,6 +719,7 @@ static int do_ask(struct tsor_daemon *d, int sock, struct tsor_msg *r, int *fds,
 		 * and a value it forged would make our reply an invalid frame. */
 		r->ring_size = it->ring_size;
 		*match = (ssize_t)i;
+		matched_note(d, it->owner, it->id);
 		d->stats[TSOR_STAT_ACCEL]++;
 		return 0;
 	}
@@ -450,20 +727,146 @@ static int do_ask(struct tsor_daemon *d, int sock, struct tsor_msg *r, int *fds,
 	return -ENOENT;
 }
 
+/*
+ * Lingering closes. tsord's copy of a socket shares the client's open file
+ * description, so closing it normally just drops a reference; but a
+ * hostile client can hand over a socket with SO_LINGER {1, N} and unsent
+ * data and close its own copy first, and then tsord's close() is the last
+ * one and would sleep up to N seconds. Setting SO_LINGER {1, 0} on our
+ * copy is not an option: the option belongs to the shared socket and
+ * would make an honest client's real connection end in RST. So such
+ * sockets (only those: the check is one getsockopt) are closed by a
+ * helper thread, fed through a pipe; if it is stalled and the pipe is
+ * full, the main loop closes inline, which only an attacker pays for.
+ */
+static void *closer_main(void *arg)
+{
+	int rfd = *(const int *)arg, fd;
+
+	while (read(rfd, &fd, sizeof(fd)) == (ssize_t)sizeof(fd))
+		close(fd);
+	close(rfd);
+	return NULL;
+}
+
+static void release_fd(struct tsor_daemon *d, int fd)
+{
+	struct linger lg = { 0 };
+	socklen_t len = sizeof(lg);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, &len) < 0 || !lg.l_onoff ||
+	    lg.l_linger <= 0) {
+		close(fd);
+		return;
+	}
+	if (d->closer < 0) {
+		int p[2];
+
+		if (pipe2(p, O_CLOEXEC) == 0) {
+			d->closer_rd = p[0]; /* read once by the thread, at its start */
+			if (pthread_create(&d->closer_thread, NULL, closer_main, &d->closer_rd) ==
+			    0) {
+				d->closer = p[1];
+				(void)fcntl(p[1], F_SETFL, O_NONBLOCK);
+			} else {
+				close(p[0]);
+				close(p[1]);
+			}
+		}
+	}
+	if (d->closer < 0 || write(d->closer, &fd, sizeof(fd)) != (ssize_t)sizeof(fd))
+		close(fd);
+}
+
+static void client_fds_close(struct tsor_daemon *d, struct client *c)
+{
+	for (int i = 0; i < c->nfds; i++)
+		release_fd(d, c->fds[i]);
+	c->nfds = 0;
+}
+
+/*
+ * One non-blocking read of the rest of c's frame. 1: a whole frame is in
+ * *m, its descriptors in in[] and *nin (the client's buffer is reset); 0: not
+ * yet; -errno: drop the client (-ECONNRESET for EOF).
+ */
+static int client_read(struct tsor_daemon *d, struct client *c, struct tsor_msg *m, int *in,
+		       int *nin)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * (TSOR_MAX_FDS + 1))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = c->buf + c->have, .iov_len = sizeof(c->buf) - c->have };
+	struct msghdr mh = { .msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf) };
+	ssize_t n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	int ret = 0;
+
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+	/* Descriptors first, even with EOF or an error: they are ours to close. */
+	if (mh.msg_flags & MSG_CTRUNC)
+		ret = -EPROTO;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		size_t k = cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS
+				   ? (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int)
+				   : 0;
+
+		if (!k)
+			ret = -EPROTO;
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (c->nfds < TSOR_MAX_FDS)
+				c->fds[c->nfds++] = fd;
+			else {
+				release_fd(d, fd);
+				ret = -EPROTO;
+			}
+		}
+	}
+	if (ret)
+		return ret;
+	if (n == 0)
+		return -ECONNRESET;
+	c->have += (size_t)n;
+	if (c->have < sizeof(c->buf))
+		return 0;
+	memcpy(m, c->buf, sizeof(*m));
+	c->have = 0;
+	ret = tsor_msg_check(m);
+	if (ret)
+		return ret;
+	memcpy(in, c->fds, sizeof(int) * (size_t)c->nfds);
+	*nin = c->nfds;
+	c->nfds = 0;
+	return 1;
+}
+
+/* STOP is for tsord's own user and root (SO_PEERCRED at connect). */
+static bool may_stop(const struct client *c)
+{
+	return c->uid == 0 || c->uid == geteuid();
+}
+
 /* Handles one request from c; false when the client must be dropped. */
 static bool handle(struct tsor_daemon *d, struct client *c)
 {
-	struct tsor_msg m, r;
+	struct tsor_msg m = { 0 }, r;
 	int in[TSOR_MAX_FDS], nin = 0, out[TSOR_MAX_FDS], nout = 0;
 	int sock, ret;
 	ssize_t match = -1;
-	bool reply = true;
+	bool reply = true, keep = true;
 
-	ret = tsor_msg_recv(c->fd, &m, in, &nin);
-	if (ret) {
-		if (ret != -ECONNRESET)
+	ret = client_read(d, c, &m, in, &nin);
+	if (ret <= 0) {
+		if (ret < 0 && ret != -ECONNRESET)
 			log_warn("client pid %d: %s; dropping it", (int)c->pid, log_errstr(-ret));
-		return false;
+		return ret == 0;
 	}
 	sock = nin ? in[0] : -1;
 	tsor_msg_init(&r, (enum tsor_msg_type)m.type);
@@ -487,7 +890,7 @@ static bool handle(struct tsor_daemon *d, struct client *c)
 		ret = do_cancel(d, c, &m);
 		break;
 	case TSOR_MSG_ASK:
-		ret = do_ask(d, sock, &r, out, &nout, &match);
+		ret = do_ask(d, c, sock, &r, out, &nout, &match);
 		break;
 	case TSOR_MSG_CLOSED:
 		/* Self-reported, so only a counter: cap a single report. */
@@ -506,7 +909,13 @@ static bool handle(struct tsor_daemon *d, struct client *c)
 		ret = 0;
 		break;
 	case TSOR_MSG_STOP:
-		log_info("stop requested by pid %d", (int)c->pid);
+		if (!may_stop(c)) {
+			log_warn("stop refused: pid %d uid %u is neither root nor tsord's user",
+				 (int)c->pid, (unsigned)c->uid);
+			ret = -EPERM;
+			break;
+		}
+		log_info("stop requested by pid %d uid %u", (int)c->pid, (unsigned)c->uid);
 		d->stop = true;
 		ret = 0;
 		break;
@@ -514,19 +923,24 @@ static bool handle(struct tsor_daemon *d, struct client *c)
 		ret = -EINVAL;
 	}
 	for (int i = 0; i < nin; i++)
-		close(in[i]);
+		release_fd(d, in[i]);
 	if (reply) {
 		r.status = ret;
+		/* Non-blocking: a client that does not read its replies is
+		 * dropped (-EAGAIN) rather than allowed to stall everyone. */
 		ret = tsor_msg_send(c->fd, &r, out, nout);
-		if (ret)
-			log_warn("client pid %d: reply: %s", (int)c->pid, log_errstr(-ret));
+		if (ret) {
+			log_warn("client pid %d: reply: %s; dropping it", (int)c->pid,
+				 log_errstr(-ret));
+			keep = false;
+		}
 	}
 	if (match >= 0)
 		intent_free(d, (size_t)match); /* both ends have it now */
 	else if (m.type == TSOR_MSG_INTENT && r.status && nout)
 		for (int i = 0; i < nout; i++)
 			close(out[i]);
-	return true;
+	return keep;
 }
 
 static void drop_client(struct tsor_daemon *d, size_t i)
@@ -546,6 +960,7 @@ static void drop_client(struct tsor_daemon *d, size_t i)
 			k++;
 	}
 	log_debug("client pid %d gone", (int)c->pid);
+	client_fds_close(d, c);
 	close(c->fd);
 	d->clients[i] = d->clients[--d->nclients];
 }
@@ -554,22 +969,27 @@ static void add_client(struct tsor_daemon *d, int fd)
 {
 	struct ucred cr = { 0 };
 	socklen_t len = sizeof(cr);
-	struct timeval tv = { .tv_sec = 2 };
+	int fl;
 
 	if (d->nclients >= MAX_CLIENTS) {
 		log_warn("too many clients (%d); refusing one", MAX_CLIENTS);
 		close(fd);
 		return;
 	}
-	/* A client that sends half a frame must not stall the broker. */
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	/* Non-blocking: no client can stall the broker (struct client). */
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		log_warn("O_NONBLOCK: %s; refusing the client", log_errstr(errno));
+		close(fd);
+		return;
+	}
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) {
 		log_warn("SO_PEERCRED: %s; refusing the client", log_errstr(errno));
 		close(fd);
 		return;
 	}
 	log_debug("client pid %d uid %u", (int)cr.pid, (unsigned)cr.uid);
+	memset(&d->clients[d->nclients], 0, sizeof(d->clients[0]));
 	d->clients[d->nclients++] =
 		(struct client){ .fd = fd, .pid = cr.pid, .uid = cr.uid, .id = ++d->next_id };
 }
@@ -587,11 +1007,25 @@ struct tsor_daemon *tsor_daemon_new(void)
 		free(d);
 		return NULL;
 	}
+	d->closer = -1;
+	/* Knobs for tests and for hosts whose programs keep more connects in
+	 * flight per process (tsord's fd limit must then allow 5 per intent). */
+	d->max_client_intents = (size_t)tsor_env_long("TSORD_MAX_CLIENT_INTENTS",
+						      MAX_CLIENT_INTENTS, 1, MAX_INTENTS);
+	d->max_client_listeners = (size_t)tsor_env_long("TSORD_MAX_CLIENT_LISTENERS",
+							MAX_CLIENT_LISTENERS, 1, 1 << 20);
 	ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (ns >= 0 && fstat(ns, &st) == 0)
 		d->own_netns = st.st_ino;
 	if (ns >= 0)
 		close(ns);
+	ns = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (ns < 0)
+		ns = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (ns >= 0) {
+		d->own_netns_cookie = netns_cookie(ns);
+		close(ns);
+	}
 	return d;
 }
 
@@ -621,6 +1055,10 @@ void tsor_daemon_free(struct tsor_daemon *d)
 		drop_client(d, d->nclients - 1);
 	while (d->nintents)
 		intent_free(d, d->nintents - 1);
+	if (d->closer >= 0) {
+		close(d->closer); /* EOF: the closer thread finishes its queue */
+		pthread_join(d->closer_thread, NULL);
+	}
 	free(d->listeners);
 	free(d->intents);
 	free(d->clients);
@@ -641,10 +1079,13 @@ int tsor_daemon_serve(int lsock)
 		size_t n = d->nclients;
 		int k;
 
-		p[0] = (struct pollfd){ .fd = lsock, .events = POLLIN };
+		bool backoff = tsor_now_ns() < d->accept_after_ns;
+
+		/* A negative fd is ignored by poll(): no accepts during a backoff. */
+		p[0] = (struct pollfd){ .fd = backoff ? -1 : lsock, .events = POLLIN };
 		for (size_t i = 0; i < n; i++)
 			p[i + 1] = (struct pollfd){ .fd = d->clients[i].fd, .events = POLLIN };
-		k = poll(p, n + 1, 1000);
+		k = poll(p, n + 1, backoff ? (int)(ACCEPT_BACKOFF_NS / 1000000u) : 1000);
 		if (k < 0) {
 			if (errno == EINTR)
 				continue;
@@ -665,6 +1106,15 @@ int tsor_daemon_serve(int lsock)
 
 			if (fd >= 0)
 				add_client(d, fd);
+			else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+				 errno == ENOMEM) {
+				/* The connection stays queued and the socket readable:
+				 * polling it again at once would spin. */
+				log_warn("accept: %s; pausing accepts for %llu ms",
+					 log_errstr(errno),
+					 (unsigned long long)(ACCEPT_BACKOFF_NS / 1000000u));
+				d->accept_after_ns = tsor_now_ns() + ACCEPT_BACKOFF_NS;
+			}
 		}
 	}
 out:

@@ -32,7 +32,6 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 
 #include "tsor-int.h"
 
@@ -335,11 +334,15 @@ static uint32_t item_level(struct tsor_ep_item *it, bool arm)
 
 	ret = arm ? tsor_conn_arm(c, want, &rev) : tsor_conn_ready(c, want, &rev);
 	if (ret == -EXDEV) {
-		/* Not on the ring (yet): the kernel socket answers. */
-		struct pollfd p = { .fd = it->fd, .events = want };
+		/* Not on the ring (yet): the kernel socket answers, except
+		 * that an unconfirmed one is not writable yet (conn.c). */
+		short mask = tsor_conn_poll_mask(c, it->fd);
+		struct pollfd p = { .fd = it->fd, .events = (short)(want & mask) };
 
-		if (tsor__libc.poll(&p, 1, 0) == 1)
-			rev = p.revents;
+		if (atomic_load(&c->state) == TSOR_CONN_OPEN)
+			ret = arm ? tsor_conn_arm(c, want, &rev) : tsor_conn_ready(c, want, &rev);
+		if (ret == -EXDEV && tsor__libc.poll(&p, 1, 0) == 1)
+			rev = (short)(p.revents & mask);
 	}
 	return poll_to_ev(rev) & (it->events | EPOLLHUP | EPOLLERR);
 }
@@ -410,6 +413,21 @@ static int full_pass(struct tsor_ep *ep, struct epoll_event *evs, int max, bool 
 	return n;
 }
 
+/* Caps a sleep at the nearest confirm deadline of an unconfirmed item:
+ * that is when it turns writable (conn.c) and no bell rings for it. */
+static int confirm_cap(struct tsor_ep *ep, int ms)
+{
+	pthread_mutex_lock(&ep->lock);
+	for (size_t i = 0; i < ep->n; i++) {
+		int c = tsor_conn_confirm_ms(ep->items[i].f->conn);
+
+		if (c >= 0 && c < ms)
+			ms = c;
+	}
+	pthread_mutex_unlock(&ep->lock);
+	return ms;
+}
+
 int tsor_ep_wait(struct tsor_ep *ep, struct epoll_event *evs, int max, int timeout_ms,
 		 const sigset_t *sigmask, uint64_t spin_ns)
 {
@@ -454,6 +472,7 @@ int tsor_ep_wait(struct tsor_ep *ep, struct epoll_event *evs, int max, int timeo
 		ms = slice_ms(deadline);
 		if (deadline && ms == 0)
 			return 0;
+		ms = confirm_cap(ep, ms);
 		ts.tv_sec = ms / 1000;
 		ts.tv_nsec = (long)(ms % 1000) * 1000000;
 		if (tsor__libc.ppoll(p, p[1].fd >= 0 ? 2 : 1, &ts, sigmask) < 0) {
@@ -466,6 +485,21 @@ int tsor_ep_wait(struct tsor_ep *ep, struct epoll_event *evs, int max, int timeo
 
 /* ============================ poll ============================ */
 
+/* What the kernel is asked for fds entry `p` (f: its CONN file or NULL). */
+static struct pollfd kernel_entry(const struct pollfd *p, struct tsor_file *f)
+{
+	struct pollfd k = *p;
+
+	k.revents = 0;
+	if (f && tsor_conn_ready(f->conn, 0, &k.revents) == 0)
+		k.events = atomic_load(&f->conn->kernel_fin) ? 0 : POLLIN | POLLRDHUP;
+	else if (f)
+		/* Unconfirmed: no POLLOUT from the kernel yet, or a sleep
+		 * would return at once for it. */
+		k.events = (short)(k.events & tsor_conn_poll_mask(f->conn, p->fd));
+	return k;
+}
+
 /*
  * One pass over fds: a kernel poll with timeout 0 (accelerated entries ask
  * for FIN only, and nothing once FIN was seen), then ring readiness for the
@@ -477,14 +511,8 @@ static int poll_pass(struct pollfd *fds, nfds_t n, struct tsor_file **files, str
 	int count = 0;
 
 	if (kernel) {
-		for (nfds_t i = 0; i < n; i++) {
-			k[i] = fds[i];
-			k[i].revents = 0;
-			if (files[i] && tsor_conn_ready(files[i]->conn, 0, &k[i].revents) == 0)
-				k[i].events = atomic_load(&files[i]->conn->kernel_fin)
-						      ? 0
-						      : POLLIN | POLLRDHUP;
-		}
+		for (nfds_t i = 0; i < n; i++)
+			k[i] = kernel_entry(&fds[i], files[i]);
 		if (tsor__libc.poll(k, n, 0) < 0)
 			return -errno;
 	}
@@ -504,7 +532,9 @@ static int poll_pass(struct pollfd *fds, nfds_t n, struct tsor_file **files, str
 			ret = arm ? tsor_conn_arm(c, fds[i].events, &rev)
 				  : tsor_conn_ready(c, fds[i].events, &rev);
 			if (ret == -EXDEV)
-				rev = (short)(kernel ? k[i].revents : 0);
+				rev = (short)(kernel ? k[i].revents &
+							       tsor_conn_poll_mask(c, fds[i].fd)
+						     : 0);
 		} else {
 			rev = (short)(kernel ? k[i].revents : fds[i].revents);
 		}
@@ -531,7 +561,10 @@ static nfds_t poll_bells(const struct pollfd *fds, nfds_t n, struct tsor_file **
 
 		if (!c || fds[i].fd < 0 || atomic_load(&c->state) == TSOR_CONN_PLAIN)
 			continue;
-		if (fds[i].events & (POLLIN | POLLRDNORM))
+		/* An unconfirmed connector learns of tsord's match by its rx
+		 * bell, whatever it waits for. */
+		if ((fds[i].events & (POLLIN | POLLRDNORM)) ||
+		    atomic_load(&c->state) == TSOR_CONN_UNCONFIRMED)
 			out[nb++] = (struct pollfd){ .fd = c->bell[TSOR_RX], .events = POLLIN };
 		if (fds[i].events & (POLLOUT | POLLWRNORM))
 			out[nb++] = (struct pollfd){ .fd = c->bell[TSOR_TX], .events = POLLIN };
@@ -582,6 +615,12 @@ int tsor_poll(struct pollfd *fds, nfds_t n, struct tsor_file **files, int timeou
 		if (timeout_ms > 0 && ms == 0)
 			goto out;
 		nb = poll_bells(fds, n, files, k + n);
+		for (nfds_t j = 0; j < n; j++) {
+			int cm = files[j] ? tsor_conn_confirm_ms(files[j]->conn) : -1;
+
+			if (cm >= 0 && cm < ms)
+				ms = cm;
+		}
 		ts.tv_sec = ms / 1000;
 		ts.tv_nsec = (long)(ms % 1000) * 1000000;
 		if (tsor__libc.ppoll(k, n + nb, &ts, sigmask) < 0) {
@@ -590,7 +629,7 @@ int tsor_poll(struct pollfd *fds, nfds_t n, struct tsor_file **files, int timeou
 		}
 		for (nfds_t j = 0; j < nb; j++)
 			if (k[n + j].revents)
-				(void)eventfd_read(k[n + j].fd, &(eventfd_t){ 0 });
+				tsor_conn_drain_fd(k[n + j].fd);
 	}
 out:
 	free(k);

@@ -30,9 +30,12 @@
  * connection at the same time corrupt nothing on the other side (the
  * hostile-peer rule) but may interleave or duplicate bytes between
  * themselves. The child reconnects to tsord lazily (pid check).
- * exec: channels are not inherited (bells are close-on-exec, the memfd was
- * closed once mapped). An accelerated socket kept across exec is a bare
- * kernel socket in the new image: it never receives the ring's bytes and
+ * exec: channels are not inherited (bells and the connection's private
+ * socket dup are close-on-exec, the memfd was closed once mapped). The
+ * dup (tsor_conn_own_sock()) keeps the socket open while the connection
+ * lives, as the kernel's own reference of a blocked call would; it goes
+ * with the connection's last fd, so close() still sends FIN at once. An accelerated socket kept
+ * across exec is a bare kernel socket in the new image: it never receives the ring's bytes and
  * whatever it writes reaches the peer as kernel data, which the peer's
  * library takes for FIN (EOF). Pass only plain sockets across exec.
  */
@@ -132,6 +135,14 @@ static bool disabled; /* a libc symbol is missing: pass everything through */
 	} while (0)
 
 static void release(struct tsor_file *f);
+/*
+ * The process the fd table belongs to: set at init and by the atfork child
+ * handler. A vfork() child (or a CLONE_VM one) runs in our memory without
+ * that handler, so its close()/dup2() between vfork and exec must not edit
+ * the parent's table: they go straight to libc (not_ours()).
+ */
+static pid_t self_pid;
+
 static void atfork_prepare(void);
 static void atfork_parent(void);
 static void atfork_child(void);
@@ -186,6 +197,7 @@ static void init(void)
 	ring_size = tsor_ring_size_clamp((uint64_t)tsor_env_long(
 		"TSOR_RING_SIZE", (long)TSOR_RING_DEFAULT, 1, (long)TSOR_RING_MAX));
 	tsor_fd_set_release(release);
+	self_pid = getpid();
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 	depth--;
 }
@@ -247,7 +259,15 @@ static void atfork_child(void)
 		tsor__libc.close(cl.fd);
 	cl.fd = -1;
 	cl.retry_ns = 0;
+	self_pid = getpid();
 	pthread_mutex_unlock(&cl.lock);
+}
+
+/* A vfork child sharing our memory (see self_pid). One getpid() syscall,
+ * paid only by the fd-table editors (close, dup*, fcntl dup), not by I/O. */
+static bool not_ours(void)
+{
+	return getpid() != self_pid;
 }
 
 /* A request to tsord; locks, connects lazily. See tsor_call(). */
@@ -522,6 +542,8 @@ static void accepted(int fd, int nfd, int flags)
 		goto out;
 	}
 	atomic_store(&c->nonblock, (flags & SOCK_NONBLOCK) != 0);
+	/* Out of fds: the connection polls the numbers it is given. */
+	(void)tsor_conn_own_sock(c, nfd);
 	f = tsor_file_new(TSOR_FILE_CONN);
 	if (!f) {
 		tsor_conn_close(c);
@@ -616,6 +638,8 @@ static struct tsor_conn *intent(int fd, const struct sockaddr *addr, socklen_t l
 		return NULL;
 	}
 	c->cancel = cancel_intent;
+	/* Out of fds: the connection polls the numbers it is given. */
+	(void)tsor_conn_own_sock(c, fd);
 	fl = tsor__libc.fcntl(fd, F_GETFL);
 	atomic_store(&c->nonblock, fl >= 0 && (fl & O_NONBLOCK));
 	return c;
@@ -680,7 +704,7 @@ EXPORT int close(int fd)
 {
 	struct tsor_file *f;
 
-	if (!active())
+	if (!active() || not_ours())
 		return tsor__libc.close(fd);
 	f = tsor_fd_get(fd);
 	if (f) {
@@ -699,7 +723,7 @@ EXPORT int close(int fd)
 
 EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
-	bool a = active();
+	bool a = active() && !not_ours();
 
 	if (!real.close_range) {
 		errno = ENOSYS;
@@ -740,7 +764,7 @@ static void dup_done(int oldfd, int newfd)
 
 EXPORT int dup(int fd)
 {
-	bool a = active();
+	bool a = active() && !not_ours();
 	int n = real.dup(fd);
 
 	if (n >= 0 && a)
@@ -750,7 +774,7 @@ EXPORT int dup(int fd)
 
 EXPORT int dup2(int fd, int nfd)
 {
-	bool a = active();
+	bool a = active() && !not_ours();
 	int n = real.dup2(fd, nfd);
 
 	if (n >= 0 && fd != nfd && a)
@@ -760,7 +784,7 @@ EXPORT int dup2(int fd, int nfd)
 
 EXPORT int dup3(int fd, int nfd, int flags)
 {
-	bool a = active();
+	bool a = active() && !not_ours();
 	int n = real.dup3(fd, nfd, flags);
 
 	if (n >= 0 && a)
@@ -779,7 +803,7 @@ EXPORT int fcntl(int fd, int cmd, ...)
 	/* Every fcntl argument is an int, a long or a pointer: one register. */
 	arg = va_arg(ap, unsigned long);
 	va_end(ap);
-	if (!active())
+	if (!active() || ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && not_ours()))
 		return tsor__libc.fcntl(fd, cmd, arg);
 	r = tsor__libc.fcntl(fd, cmd, arg);
 	if (r < 0)
@@ -1008,6 +1032,24 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	return r;
 }
 
+/* Writes v to the kernel socket fd (blocking as its flags say). Bytes
+ * written or -errno. */
+static ssize_t send_plain(int fd, struct iovec v)
+{
+	size_t done = 0, n = v.iov_len;
+
+	while (done < n) {
+		struct iovec w = { (char *)v.iov_base + done, n - done };
+		struct msghdr m = { .msg_iov = &w, .msg_iovlen = 1 };
+		ssize_t r = tsor__libc.sendmsg(fd, &m, 0);
+
+		if (r < 0)
+			return done ? (ssize_t)done : -errno;
+		done += (size_t)r;
+	}
+	return (ssize_t)done;
+}
+
 EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t count)
 {
 	struct tsor_file *f;
@@ -1034,6 +1076,30 @@ EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t count)
 			break;
 		v = (struct iovec){ buf, (size_t)n };
 		r = tsor_conn_send(f->conn, out, &v, 1, 0);
+		if (r == -EXDEV && !off && lseek(in, -n, SEEK_CUR) < 0) {
+			/* Fell back during the confirm wait, and the n bytes
+			 * cannot go back into in: the kernel sends them. */
+			r = send_plain(out, v);
+			if (r > 0)
+				done += (size_t)r;
+			if (r != n)
+				break;
+			r = -EXDEV;
+		} else if (r < 0 && r != -EXDEV && !off) {
+			/* Nothing of this chunk went out (EAGAIN on a full
+			 * ring, EPIPE): give it back, as sendfile leaves the
+			 * file offset after the last byte sent. */
+			(void)lseek(in, -n, SEEK_CUR);
+		}
+		if (r == -EXDEV) {
+			/* Kernel TCP from here on: the rest is the kernel's. */
+			r = real.sendfile(out, in, off, count - done);
+			if (r > 0)
+				done += (size_t)r;
+			else if (r < 0)
+				r = -errno;
+			break;
+		}
 		if (r < 0)
 			break;
 		if (off)

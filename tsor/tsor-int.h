@@ -182,8 +182,10 @@ struct tsor_conn {
 	struct ring tx;		 /* the ring we produce into */
 	struct ring rx;		 /* the ring we consume from */
 	int side;		 /* TSOR_SIDE_CONNECTOR or TSOR_SIDE_ACCEPTOR */
-	int bell[2];		 /* eventfds we sleep on, by direction (TSOR_RX, TSOR_TX) */
+	int bell[2];		 /* pipes we sleep on, by direction (TSOR_RX, TSOR_TX) */
 	int peer_bell[2];	 /* the peer's: our rings write them to wake it */
+	uint64_t born_ns;	 /* tsor_conn_open(), just before connect() */
+	int sock;		 /* our dup of the kernel socket, or -1 (tsor_conn_own_sock) */
 	uint64_t id;		 /* channel id, for CLOSED and CANCEL */
 	_Atomic int state;	 /* enum tsor_conn_state */
 	_Atomic bool nonblock;	 /* O_NONBLOCK of the open file description */
@@ -204,16 +206,31 @@ struct tsor_conn {
 /*
  * Maps the channel and sets up side `side`: takes ownership of the
  * TSOR_BELLS bells (indexed by TSOR_BELL(); this side's two to sleep on,
- * the peer's two to wake it) and closes memfd once mapped. On failure all
- * five are closed. Connectors start
+ * the peer's two to wake it), which must be pipe read ends (-EPROTO
+ * otherwise); each is re-opened into a private O_RDWR|O_NONBLOCK
+ * description and the received fd closed (conn.c, bell_take()). memfd is
+ * closed once mapped. On failure all five are closed. Connectors start
  * UNCONFIRMED, acceptors OPEN. Spin, confirm and timeouts start from the
  * environment defaults. 0 or -errno.
  */
 int tsor_conn_open(struct tsor_conn *c, int memfd, const int bells[TSOR_BELLS], int side,
 		   uint64_t id);
 
-/* Unmaps and closes the bells. */
+/* Unmaps and closes the bells (and the socket dup, if any). */
 void tsor_conn_close(struct tsor_conn *c);
+
+/*
+ * Gives the connection a private dup (F_DUPFD_CLOEXEC) of its kernel socket
+ * fd, used from then on for every poll/peek of the library's own instead
+ * of the fd number the caller passes. Why: another thread's close() of the
+ * application's fd must not pull the socket from under a blocked read (it
+ * would poll a dead number: POLLNVAL in a busy loop, or a reused number's
+ * readiness read as EOF). Kernel-like: on Linux such a read keeps blocking
+ * until data or EOF, and the FIN waits for it, as here (the dup closes when
+ * the connection's last reference goes). One more fd a connection. 0 or
+ * -errno (then the connection keeps using the numbers it is given).
+ */
+int tsor_conn_own_sock(struct tsor_conn *c, int fd);
 
 /*
  * The data path for fd's connection. iov as in readv/writev; flags
@@ -253,16 +270,34 @@ void tsor_conn_kernel(struct tsor_conn *c, short revents);
  */
 int tsor_conn_arm(struct tsor_conn *c, short events, short *revents);
 
-/* Reads bell[dir] to zero (it is non-blocking). */
+/* Empties bell[dir] (reads until EAGAIN; it is non-blocking). */
 void tsor_conn_drain_bell(struct tsor_conn *c, int dir);
+/* The same for a bell fd found in a poll set. */
+void tsor_conn_drain_fd(int fd);
 
 /*
- * The connector's wait for tsord's match, at most c->confirm_ns: returns 0
- * with the state OPEN or PLAIN (after a successful CANCEL), or -errno. fd
- * is the socket (a plain server that speaks first shows kernel data, which
- * ends the wait at once).
+ * The connector's wait for tsord's match: returns 0 with the state OPEN or
+ * PLAIN (after a CANCEL), or -errno. A blocking caller waits up to
+ * confirm_ns from now (or to born_ns + confirm_ns if later), as before; a
+ * non-blocking one goes by born_ns + confirm_ns (from connect()). fd is the socket (a
+ * plain server that speaks first, or an error such as a refused connect,
+ * ends the wait at once; the error is left pending for the application).
+ * nonblock: return -EAGAIN instead of waiting while the deadline is ahead;
+ * the decision after it costs one tsord round trip, no wait.
  */
-int tsor_conn_confirm(struct tsor_conn *c, int fd);
+int tsor_conn_confirm(struct tsor_conn *c, int fd, bool nonblock);
+uint64_t tsor_conn_confirm_deadline(const struct tsor_conn *c);
+
+/*
+ * For poll/epoll on a connection tsor_conn_ready() answered -EXDEV: the
+ * mask to apply to the kernel's answer. An UNCONFIRMED connection is not
+ * writable (a write would have to wait for tsord) until it is OPEN or its
+ * deadline passed, when this settles it (CANCEL, no wait) and returns ~0.
+ */
+short tsor_conn_poll_mask(struct tsor_conn *c, int fd);
+
+/* Ms until an UNCONFIRMED connection's deadline (a sleep cap), else -1. */
+int tsor_conn_confirm_ms(const struct tsor_conn *c);
 
 /* Monotonic nanoseconds. */
 uint64_t tsor_now_ns(void);
@@ -447,6 +482,19 @@ void tsor_daemon_free(struct tsor_daemon *d);
  * ownership proofs, not the file mode, protect connections). 0 or -errno.
  */
 int tsor_daemon_listen(const char *path, int *lsock);
+
+/*
+ * (Since the security review, superseding the above where they differ.)
+ * tsor_daemon_listen() creates the directory 0700 (0755 for root) and
+ * refuses one that tsor_dir_check() rejects. tsor_dir_check(): dir must be
+ * a real directory (lstat: no symlink) owned by our euid or root, not
+ * writable by group or others unless root's and sticky. 0, -ENOTDIR,
+ * -EACCES or -errno. tsor_unix_connect() refuses (-EPERM) a tsord whose
+ * SO_PEERCRED uid is neither ours nor root. Client sockets of tsord are
+ * non-blocking: tsor_daemon_serve_one() does one read of what is queued
+ * and serves a request only once its whole frame has arrived.
+ */
+int tsor_dir_check(const char *dir);
 
 /* Connects to tsord at path (blocking, close-on-exec). fd or -errno. */
 int tsor_unix_connect(const char *path);

@@ -95,8 +95,15 @@ int main(int argc, char **argv)
 	}
 	ret = tsor_daemon_listen(path, &lsock);
 	if (ret) {
-		log_err("%s: %s", path,
-			ret == -EADDRINUSE ? "a tsord already answers there" : log_errstr(-ret));
+		if (ret == -EACCES || ret == -ENOTDIR)
+			log_err("%s: refusing its directory: it must be a real directory (not a "
+				"symlink) owned by uid %u or root and not writable by others; "
+				"another user may have created it (remove it, or set TSOR_SOCK)",
+				path, (unsigned)geteuid());
+		else
+			log_err("%s: %s", path,
+				ret == -EADDRINUSE ? "a tsord already answers there"
+						   : log_errstr(-ret));
 		return 1;
 	}
 	/* After the socket: its directory now exists for a log beside it. */

@@ -19,7 +19,8 @@
  *   SEAL, WRITE; bit 5: formatted; bits 6-7: size mode (exact, exact +-
  *   delta, raw, exact and one more page). opt bit 0: the kernel socket has
  *   data (a connector's confirm wait ends at once); bit 1: CANCEL answers
- *   -EALREADY (the intent was matched after all).
+ *   -EALREADY (the intent was matched after all); bit 2: one bell is an
+ *   eventfd (tsord hands out pipe read ends only; the lib must refuse it).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -272,8 +273,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (seals)
 		CHECK(fcntl(memfd, F_ADD_SEALS, seals) == 0);
 	for (int i = 0; i < TSOR_BELLS; i++) {
-		b[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		CHECK(b[i] >= 0);
+		int pp[2];
+
+		if (i == 0 && (opt & 4)) {
+			b[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+			CHECK(b[i] >= 0);
+			continue;
+		}
+		/* As tsord makes them: the read end of a pipe. */
+		CHECK(pipe2(pp, O_CLOEXEC | O_NONBLOCK) == 0);
+		close(pp[1]);
+		b[i] = pp[0];
 	}
 	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, kv) == 0);
 
@@ -291,7 +301,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(fcntl(memfd, F_GETFD) < 0);
 		void *lo, *hi;
 
-		/* Accepted only as exactly what tsord makes, fully sealed. */
+		/* Accepted only as exactly what tsord makes, fully sealed,
+		 * with pipes for bells. */
+		CHECK(!(opt & 4));
 		CHECK((seals & (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)) ==
 		      (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL));
 		CHECK(!(seals & F_SEAL_WRITE));

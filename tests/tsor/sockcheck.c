@@ -2103,6 +2103,54 @@ static void case_sendfile(int family)
 	xclose(s);
 }
 
+/* sendfile from the file position into a non-blocking socket nobody reads,
+ * until EAGAIN: the position stays right after the last byte sent (nothing
+ * is taken from the file and lost), and the peer then reads exactly the
+ * bytes sent, in order. */
+static void case_sendfile_nonblock(int family)
+{
+	uint64_t sent = 0;
+	struct drain d;
+	pthread_t t;
+	int c, s, mfd;
+
+	tcp_pair(family, &c, &s);
+	mfd = memfd_create("sockcheck", MFD_CLOEXEC);
+	CHECK(mfd >= 0, "memfd_create: %s", ename(errno));
+	write_all(mfd, pat_at(0), PAT_LEN, "file write");
+	CHECK(lseek(mfd, 0, SEEK_SET) == 0, "lseek: %s", ename(errno));
+	set_nonblock(c, true);
+	stage = "sendfile until EAGAIN";
+	for (;;) {
+		ssize_t r = sendfile(c, mfd, NULL, PAT_LEN - sent);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			EXPECT_ERR(r, EAGAIN, "sendfile into a full socket");
+			break;
+		}
+		CHECK(r > 0, "sendfile returned 0");
+		sent += (uint64_t)r;
+		CHECK(sent < PAT_LEN, "the socket took all %u bytes", PAT_LEN);
+	}
+	CHECK(lseek(mfd, 0, SEEK_CUR) == (off_t)sent,
+	      "sendfile left the file position past the bytes it sent");
+	d.fd = s;
+	d.pos = 0;
+	t = xthread(drain_thread, &d);
+	set_nonblock(c, false);
+	if (shutdown(c, SHUT_WR) < 0)
+		fail("shutdown: %s", ename(errno));
+	stage = "joining the reader";
+	pthread_join(t, NULL);
+	CHECK(d.pos == sent, "the reader got %llu bytes, %llu were sent", (unsigned long long)d.pos,
+	      (unsigned long long)sent);
+	xclose(mfd);
+	xclose(c);
+	xclose(s);
+}
+
 /* The datagram-style calls on a connected stream: recvfrom and recvmsg
  * report no source address (length 0, buffer untouched; Python's
  * recvfrom() returns None from it), sendto works without an address and,
@@ -2286,6 +2334,8 @@ static const struct sc_case cases[] = {
 	{ "sockopts", case_sockopts, AF_INET, "TCP_NODELAY, SO_KEEPALIVE, SO_TYPE ... read back" },
 	{ "bufsizes", case_bufsizes, AF_INET, "SO_SNDBUF/SO_RCVBUF set, read back, data flows" },
 	{ "sendfile", case_sendfile, AF_INET, "sendfile with and without an offset pointer" },
+	{ "sendfile-nonblock", case_sendfile_nonblock, AF_INET,
+	  "sendfile into a full non-blocking socket: no byte taken and lost" },
 	{ "sendto-recvfrom", case_sendto_recvfrom, AF_INET,
 	  "recvfrom/recvmsg report no address, sendto with and without one" },
 	{ "accept4", case_accept4, AF_INET, "accept4 flags seen by fcntl, EAGAIN, EINVAL" },

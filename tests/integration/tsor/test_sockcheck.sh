@@ -17,10 +17,16 @@
 # TSoR run of
 #   tsor_connections_accelerated  must be >= TSOR_MIN_ACCELERATED (default
 #                                 200: many-conns alone makes 200)
-#   tsor_connections_fallback     must be <= TSOR_MAX_FALLBACK (default 4:
+#   tsor_connections_fallback     must be <= TSOR_MAX_FALLBACK (default 8:
 #                                 the refused cases connect four times to a
 #                                 port with no listener, which may be handed
-#                                 to the kernel to refuse)
+#                                 to the kernel to refuse; connect-nonblock
+#                                 and -v6 poll for POLLOUT before their
+#                                 server accepts, and an unconfirmed
+#                                 non-blocking connector is not writable
+#                                 until tsord's match or the confirm
+#                                 deadline, so each falls back: its CANCEL
+#                                 and the server's unmatched ASK, 2 each)
 # Unless TSOR_SOCK is set, the run gets a tsord of its own (TSOR_SOCK in its
 # temporary directory, started on demand by `tsor run`, `tsor stop`ped at
 # exit), so other users of a shared tsord cannot inflate the deltas. A
@@ -33,7 +39,7 @@ set -euo pipefail
 tsor=${1:?usage: $0 PATH/TO/tsor PATH/TO/sockcheck}
 sockcheck=${2:?usage: $0 PATH/TO/tsor PATH/TO/sockcheck}
 min_accel=${TSOR_MIN_ACCELERATED:-200}
-max_fallback=${TSOR_MAX_FALLBACK:-4}
+max_fallback=${TSOR_MAX_FALLBACK:-8}
 
 fail() {
 	echo "FAIL: $*" >&2

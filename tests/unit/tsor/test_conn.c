@@ -6,10 +6,12 @@
  * shut_wr, FIN, peer death -> EPIPE); the connector's confirmation
  * (UNCONFIRMED until tsord's accepted flag, PLAIN after a successful
  * cancel, OPEN when the cancel finds the match); a blocked reader and a
- * blocked writer woken through the eventfd doorbells, each direction
- * ringing only its own bell; and lib/ring's
- * doorbell mode itself (no lost wake-up in 20 000 ping-pongs that sleep in
- * poll()).
+ * blocked writer woken through the pipe doorbells, each direction
+ * ringing only its own bell; a hostile peer that makes its bell blocking
+ * and fills it cannot block our wake-ups; a non-blocking connector never
+ * waits for tsord's match, and a refused connect keeps its SO_ERROR; and
+ * lib/ring's doorbell mode itself (no lost wake-up in 20 000 ping-pongs
+ * that sleep in poll()).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,8 +20,10 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -29,6 +33,17 @@
 #include <time.h>
 
 #include "pair.h"
+
+/* Empties a bell: bytes it held, or -1 when it was empty. */
+static ssize_t bell_read(int fd)
+{
+	char b[4096];
+	ssize_t n, t = 0;
+
+	while ((n = read(fd, b, sizeof(b))) > 0)
+		t += n;
+	return t ? t : -1;
+}
 
 static ssize_t send1(struct tsor_conn *c, int fd, const void *b, size_t n, int flags)
 {
@@ -212,7 +227,7 @@ static void test_confirm(void **state)
 
 	/* No match within confirm_ns and the cancel succeeds: kernel TCP. */
 	assert_int_equal(pair_open(&p, 4096), 0);
-	p.c.confirm_ns = 20 * 1000000u;
+	p.c.confirm_ns = 20ull * 1000000u;
 	p.c.cancel = cancel_ok;
 	assert_int_equal(send1(&p.c, p.cfd, "x", 1, 0), -EXDEV);
 	assert_int_equal(atomic_load(&p.c.state), TSOR_CONN_PLAIN);
@@ -225,7 +240,7 @@ static void test_confirm(void **state)
 	p.c.cancel = cancel_late;
 	pair_accept(&p);
 	atomic_store(&p.c.state, TSOR_CONN_UNCONFIRMED);
-	assert_int_equal(tsor_conn_confirm(&p.c, p.cfd), 0);
+	assert_int_equal(tsor_conn_confirm(&p.c, p.cfd, false), 0);
 	assert_int_equal(atomic_load(&p.c.state), TSOR_CONN_OPEN);
 	pair_close(&p);
 
@@ -279,7 +294,7 @@ static void test_blocking_wakeups(void **state)
 	assert_int_equal(pthread_create(&t, NULL, waker_main, &w), 0);
 	t0 = tsor_now_ns();
 	assert_int_equal(recv1(&p.a, p.afd, b, sizeof(b), 0), 4);
-	assert_true(tsor_now_ns() - t0 < 95 * 1000000u);
+	assert_true(tsor_now_ns() - t0 < 95ull * 1000000u);
 	pthread_join(t, NULL);
 
 	/* A writer blocked on a full ring is woken when the reader drains. */
@@ -291,7 +306,7 @@ static void test_blocking_wakeups(void **state)
 	assert_int_equal(pthread_create(&t, NULL, waker_main, &w), 0);
 	t0 = tsor_now_ns();
 	assert_int_equal(send1(&p.c, p.cfd, b, 100, 0), 100);
-	assert_true(tsor_now_ns() - t0 < 95 * 1000000u);
+	assert_true(tsor_now_ns() - t0 < 95ull * 1000000u);
 	pthread_join(t, NULL);
 
 	/* SO_RCVTIMEO: a blocking read with nothing coming times out. */
@@ -310,7 +325,6 @@ static void test_bells_by_direction(void **state)
 {
 	struct pair p;
 	char b[4096];
-	eventfd_t v;
 	short rev;
 
 	(void)state;
@@ -323,19 +337,19 @@ static void test_bells_by_direction(void **state)
 	assert_int_equal(tsor_conn_arm(&p.c, POLLIN | POLLOUT, &rev), 0);
 	assert_int_equal(rev, 0);
 	for (int d = TSOR_RX; d <= TSOR_TX; d++)
-		assert_int_equal(eventfd_read(p.c.bell[d], &v), -1);
+		assert_int_equal(bell_read(p.c.bell[d]), -1);
 
 	/* The acceptor reads: room for the writer, nothing for the reader. */
 	assert_int_equal(recv1(&p.a, p.afd, b, 100, 0), 100);
-	assert_int_equal(eventfd_read(p.c.bell[TSOR_RX], &v), -1);
-	assert_int_equal(eventfd_read(p.c.bell[TSOR_TX], &v), 0);
+	assert_int_equal(bell_read(p.c.bell[TSOR_RX]), -1);
+	assert_true(bell_read(p.c.bell[TSOR_TX]) > 0);
 
 	/* Re-armed, the acceptor writes: data for the reader only. */
 	assert_int_equal(tsor_conn_arm(&p.c, POLLIN | POLLOUT, &rev), 0);
 	assert_int_equal(rev, POLLOUT);
 	assert_int_equal(send1(&p.a, p.afd, b, 10, 0), 10);
-	assert_int_equal(eventfd_read(p.c.bell[TSOR_TX], &v), -1);
-	assert_int_equal(eventfd_read(p.c.bell[TSOR_RX], &v), 0);
+	assert_int_equal(bell_read(p.c.bell[TSOR_TX]), -1);
+	assert_true(bell_read(p.c.bell[TSOR_RX]) > 0);
 	pair_close(&p);
 }
 
@@ -358,7 +372,7 @@ static void *pingpong(void *arg)
 		while ((n = ring_arm_wait(q->rx)) == 0) {
 			/* A lost wake-up hangs here: 2 s is a failure, not a slowdown. */
 			assert_int_equal(poll(&pfd, 1, 2000), 1);
-			(void)eventfd_read(q->bell, &(eventfd_t){ 0 });
+			(void)bell_read(q->bell);
 		}
 		assert_true(n > 0);
 		assert_int_equal(ring_read(q->rx, &v, 4), 4);
@@ -373,32 +387,37 @@ static void test_ring_doorbell(void **state)
 	size_t len = RING_REGION_SIZE(64);
 	void *m1 = aligned_alloc(64, len), *m2 = aligned_alloc(64, len);
 	struct ring ap, ac, bp, bc;
-	int bell_a = eventfd(0, EFD_NONBLOCK), bell_b = eventfd(0, EFD_NONBLOCK);
-	struct pp qa = { &ac, &ap, bell_a, 20000 }, qb = { &bc, &bp, bell_b, 20000 };
-	eventfd_t v;
+	int pa[2], pb[2], bell_a, bell_b;
+	struct pp qa, qb;
 	uint32_t x = 0;
 	pthread_t t;
 
 	(void)state;
+	/* Each bell a non-blocking pipe: sleep on [0], wake through [1]. */
+	assert_int_equal(pipe2(pa, O_NONBLOCK), 0);
+	assert_int_equal(pipe2(pb, O_NONBLOCK), 0);
+	bell_a = pa[0];
+	bell_b = pb[0];
+	qa = (struct pp){ &ac, &ap, bell_a, 20000 };
+	qb = (struct pp){ &bc, &bp, bell_b, 20000 };
 	/* ring 1: a -> b; ring 2: b -> a. */
 	assert_int_equal(ring_init(&ap, m1, len, RING_PRODUCER), 0);
 	assert_int_equal(ring_attach(&bc, m1, len, RING_CONSUMER), 0);
 	assert_int_equal(ring_init(&bp, m2, len, RING_PRODUCER), 0);
 	assert_int_equal(ring_attach(&ac, m2, len, RING_CONSUMER), 0);
-	ring_set_wake_fd(&ap, bell_b);
-	ring_set_wake_fd(&ac, bell_b);
-	ring_set_wake_fd(&bp, bell_a);
-	ring_set_wake_fd(&bc, bell_a);
+	ring_set_wake_fd(&ap, pb[1]);
+	ring_set_wake_fd(&ac, pb[1]);
+	ring_set_wake_fd(&bp, pa[1]);
+	ring_set_wake_fd(&bc, pa[1]);
 
 	/* Coalescing: no flag, no bell; flag armed, exactly one bell. */
 	assert_int_equal(ring_write(&ap, &x, 4), 4);
-	assert_int_equal(eventfd_read(bell_b, &v), -1);
+	assert_int_equal(bell_read(bell_b), -1);
 	assert_int_equal(ring_read(&bc, &x, 4), 4);
 	assert_int_equal(ring_arm_wait(&bc), 0);
 	assert_int_equal(ring_write(&ap, &x, 4), 4);
 	assert_int_equal(ring_write(&ap, &x, 4), 4);
-	assert_int_equal(eventfd_read(bell_b, &v), 0);
-	assert_int_equal(v, 1);
+	assert_int_equal(bell_read(bell_b), 1);
 	{
 		uint32_t two[2];
 
@@ -408,7 +427,7 @@ static void test_ring_doorbell(void **state)
 	assert_int_equal(ring_write(&ap, &x, 4), 4);
 	assert_int_equal(ring_arm_wait(&bc), 4);
 	assert_int_equal(ring_read(&bc, &x, 4), 4);
-	(void)eventfd_read(bell_b, &v);
+	(void)bell_read(bell_b);
 
 	assert_int_equal(pthread_create(&t, NULL, pingpong, &qb), 0);
 	x = 0;
@@ -424,19 +443,230 @@ static void test_ring_doorbell(void **state)
 	assert_int_equal(ring_read(&ac, &x, 4), 4);
 	assert_int_equal(x, 2 * 20000 - 1);
 	pthread_join(t, NULL);
-	close(bell_a);
-	close(bell_b);
+	for (int i = 0; i < 2; i++) {
+		close(pa[i]);
+		close(pb[i]);
+	}
 	free(m1);
 	free(m2);
+}
+
+/*
+ * A hostile peer makes its bell blocking and fills it (the eventfd attack
+ * of the review: with a shared description the next wake-up blocked the
+ * waker for good). Our wake-ups go through a private non-blocking
+ * description, so a full bell is EAGAIN, ignored. The waker runs in a
+ * thread that must finish within 2 s.
+ */
+struct hostile {
+	struct pair *p;
+	bool done;
+};
+
+static void *hostile_waker(void *arg)
+{
+	struct hostile *h = arg;
+	char b[64] = { 0 };
+
+	/* ring wake-up (the peer's reader is armed), then shutdown's. */
+	assert_int_equal(send1(&h->p->c, h->p->cfd, b, sizeof(b), 0), (ssize_t)sizeof(b));
+	assert_int_equal(tsor_conn_shutdown(&h->p->c, h->p->cfd, SHUT_WR), 0);
+	__atomic_store_n(&h->done, true, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+static void test_hostile_bell(void **state)
+{
+	struct pair p;
+	struct hostile h = { .p = &p };
+	uint64_t big = 0xfffffffffffffffeull;
+	struct timespec ts;
+	pthread_t t;
+	int bell, fl, i;
+	short rev;
+
+	(void)state;
+	assert_int_equal(pair_open(&p, 4096), 0);
+	pair_accept(&p);
+	/* The acceptor is the hostile one: its reader armed, its rx bell
+	 * filled through its own descriptor, then made blocking. */
+	bell = p.a.bell[TSOR_RX];
+	assert_int_equal(tsor_conn_arm(&p.a, POLLIN, &rev), 0);
+	for (i = 0; i < 100000 && write(bell, &big, sizeof(big)) > 0; i++)
+		;
+	fl = fcntl(bell, F_GETFL);
+	assert_int_equal(fcntl(bell, F_SETFL, fl & ~O_NONBLOCK), 0);
+	assert_int_equal(pthread_create(&t, NULL, hostile_waker, &h), 0);
+	for (i = 0; i < 200 && !__atomic_load_n(&h.done, __ATOMIC_SEQ_CST); i++)
+		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000000L }, NULL);
+	assert_true(__atomic_load_n(&h.done, __ATOMIC_SEQ_CST)); /* else: blocked */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 2;
+	assert_int_equal(pthread_timedjoin_np(t, NULL, &ts), 0);
+	pair_close(&p);
+}
+
+/* tsord hands out pipe read ends; anything else is refused, all closed. */
+static void test_bells_checked(void **state)
+{
+	struct tsor_conn c;
+	int memfd, b[TSOR_BELLS], pp[2];
+
+	(void)state;
+	assert_int_equal(tsor_chan_create(4096, 9, &memfd), 0);
+	for (int i = 0; i < TSOR_BELLS; i++) {
+		assert_int_equal(pipe2(pp, O_CLOEXEC), 0);
+		/* Bell 2 is a write end: the wrong direction. */
+		b[i] = i == 2 ? pp[1] : pp[0];
+		close(i == 2 ? pp[0] : pp[1]);
+	}
+	assert_int_equal(tsor_conn_open(&c, memfd, b, TSOR_SIDE_ACCEPTOR, 9), -EPROTO);
+	assert_true(fcntl(memfd, F_GETFD) < 0);
+	for (int i = 0; i < TSOR_BELLS; i++)
+		assert_true(fcntl(b[i], F_GETFD) < 0);
+}
+
+/*
+ * A non-blocking connector never waits for tsord: EAGAIN and not writable
+ * until the match, then the ring; or, past the deadline (from connect(),
+ * i.e. tsor_conn_open()), the fallback decided without a wait.
+ */
+static void test_confirm_nonblocking(void **state)
+{
+	struct pair p;
+	uint64_t t0;
+	char b[8];
+
+	(void)state;
+	assert_int_equal(pair_open(&p, 4096), 0);
+	p.c.confirm_ns = 10ull * 1000000000u;
+	p.c.cancel = cancel_ok;
+	t0 = tsor_now_ns();
+	assert_int_equal(send1(&p.c, p.cfd, "x", 1, MSG_DONTWAIT), -EAGAIN);
+	atomic_store(&p.c.nonblock, true);
+	assert_int_equal(send1(&p.c, p.cfd, "x", 1, 0), -EAGAIN);
+	assert_int_equal(recv1(&p.c, p.cfd, b, sizeof(b), 0), -EAGAIN);
+	assert_true(tsor_now_ns() - t0 < 50ull * 1000000u);
+	assert_false(tsor_conn_poll_mask(&p.c, p.cfd) & POLLOUT);
+	assert_true(tsor_conn_confirm_ms(&p.c) > 1000);
+	pair_accept(&p);
+	assert_true(tsor_conn_poll_mask(&p.c, p.cfd) & POLLOUT);
+	assert_int_equal(send1(&p.c, p.cfd, "x", 1, 0), 1);
+	assert_int_equal(atomic_load(&p.c.state), TSOR_CONN_OPEN);
+	pair_close(&p);
+
+	/* Deadline passed: the next look decides (CANCEL), no wait. */
+	assert_int_equal(pair_open(&p, 4096), 0);
+	p.c.confirm_ns = 1000000u;
+	p.c.cancel = cancel_ok;
+	atomic_store(&p.c.nonblock, true);
+	nanosleep(&(struct timespec){ .tv_nsec = 5 * 1000000L }, NULL);
+	assert_int_equal(tsor_conn_confirm_ms(&p.c), 0);
+	assert_true(tsor_conn_poll_mask(&p.c, p.cfd) & POLLOUT);
+	assert_int_equal(atomic_load(&p.c.state), TSOR_CONN_PLAIN);
+	assert_int_equal(send1(&p.c, p.cfd, "x", 1, 0), -EXDEV);
+	pair_close(&p);
+}
+
+/*
+ * A refused non-blocking connect: confirming must not consume the pending
+ * error (recv(MSG_PEEK) did, via sock_error()), so SO_ERROR still says
+ * ECONNREFUSED after the fallback, as without TSoR.
+ */
+static void test_confirm_keeps_so_error(void **state)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof(a);
+	struct pollfd pfd;
+	struct pair p;
+	int l, s, err = 0;
+
+	(void)state;
+	l = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(l, (struct sockaddr *)&a, &al), 0);
+	close(l); /* nobody listens there now */
+	s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	assert_true(connect(s, (struct sockaddr *)&a, sizeof(a)) == 0 || errno == EINPROGRESS);
+	pfd = (struct pollfd){ .fd = s, .events = POLLOUT };
+	assert_int_equal(poll(&pfd, 1, 2000), 1);
+
+	assert_int_equal(pair_open(&p, 4096), 0);
+	close(p.cfd);
+	p.cfd = s;
+	p.c.confirm_ns = 10ull * 1000000000u;
+	p.c.cancel = cancel_ok;
+	assert_int_equal(send1(&p.c, p.cfd, "x", 1, MSG_DONTWAIT), -EXDEV);
+	assert_int_equal(atomic_load(&p.c.state), TSOR_CONN_PLAIN);
+	al = sizeof(err);
+	assert_int_equal(getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &al), 0);
+	assert_int_equal(err, ECONNREFUSED);
+	pair_close(&p);
+}
+
+/*
+ * close() of the socket's fd by another thread while a read is blocked: the
+ * connection polls its own dup of the socket, so the reader neither spins
+ * on a dead number nor takes a reused number's readiness for EOF; it gets
+ * the data, as a kernel read blocked on a socket closed elsewhere does.
+ */
+struct blocked_reader {
+	struct pair *p;
+	int fd;
+	ssize_t got;
+};
+
+static void *blocked_reader_main(void *arg)
+{
+	struct blocked_reader *r = arg;
+	char b[16];
+
+	r->got = recv1(&r->p->a, r->fd, b, sizeof(b), 0);
+	return NULL;
+}
+
+static void test_close_under_reader(void **state)
+{
+	struct pair p = { .cfd = -1, .afd = -1 };
+	struct blocked_reader r = { .p = &p };
+	int pp[2] = { -1, -1 };
+	pthread_t t;
+
+	(void)state;
+	assert_int_equal(pair_open(&p, 4096), 0);
+	pair_accept(&p);
+	assert_int_equal(tsor_conn_own_sock(&p.a, p.afd), 0);
+	r.fd = p.afd;
+	assert_int_equal(pthread_create(&t, NULL, blocked_reader_main, &r), 0);
+	nanosleep(&(struct timespec){ .tv_nsec = 30 * 1000000L }, NULL);
+	/* The application closes the number; it is reused by a readable pipe. */
+	assert_int_equal(pipe(pp), 0);
+	assert_int_equal(write(pp[1], "zz", 2), 2);
+	assert_int_equal(dup2(pp[0], p.afd), p.afd);
+	close(pp[0]);
+	nanosleep(&(struct timespec){ .tv_nsec = 150 * 1000000L }, NULL);
+	assert_int_equal(send1(&p.c, p.cfd, "hi", 2, 0), 2);
+	pthread_join(t, NULL);
+	assert_int_equal(r.got, 2);
+	close(pp[1]);
+	pair_close(&p);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_chan_map_checks),	   cmocka_unit_test(test_data_both_ways),
-		cmocka_unit_test(test_eof_and_peer_death), cmocka_unit_test(test_confirm),
-		cmocka_unit_test(test_blocking_wakeups),   cmocka_unit_test(test_ring_doorbell),
+		cmocka_unit_test(test_chan_map_checks),
+		cmocka_unit_test(test_data_both_ways),
+		cmocka_unit_test(test_eof_and_peer_death),
+		cmocka_unit_test(test_confirm),
+		cmocka_unit_test(test_blocking_wakeups),
+		cmocka_unit_test(test_ring_doorbell),
 		cmocka_unit_test(test_bells_by_direction),
+		cmocka_unit_test(test_hostile_bell),
+		cmocka_unit_test(test_bells_checked),
+		cmocka_unit_test(test_confirm_nonblocking),
+		cmocka_unit_test(test_confirm_keeps_so_error),
+		cmocka_unit_test(test_close_under_reader),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
