@@ -147,8 +147,10 @@
 
 #include "ring.h"
 
-#define TSOR_MAGIC   0x524f5354u /* "TSOR" in little-endian memory */
-#define TSOR_VERSION 1u
+#define TSOR_MAGIC 0x524f5354u /* "TSOR" in little-endian memory */
+/* 2: four pipe bells per channel (1 had two eventfds); a tsord of another
+ * version refuses our frames and we its, so the two never half-agree. */
+#define TSOR_VERSION 2u
 #define TSOR_MAX_FDS 5 /* memfd, then the TSOR_BELLS bells */
 #define TSOR_BELLS   4 /* two sides x two directions */
 #define TSOR_RX	     0 /* direction: data to read arrived */
