@@ -840,13 +840,15 @@ static uint32_t head_max(const struct lb_client *c)
 static int step_head(struct lb_client *c)
 {
 	struct lb_worker *w = c->w;
-	const struct cfg *cfg = c->wrt->rt->cfg;
+	const struct cfg *cfg;
 	struct h1_header hdrs[LB_MAX_HEADERS];
 	struct h1_request rq;
 	ssize_t r;
 
 	if (c->wrt != w->wrt)
 		client_adopt_runtime(c);
+	/* Only now: adopting may free the old runtime, and its cfg with it. */
+	cfg = c->wrt->rt->cfg;
 	if (buf_len(&c->in)) {
 		r = h1_parse_request(c->in.p + c->in.head, buf_len(&c->in), &rq, hdrs,
 				     LB_MAX_HEADERS);

@@ -240,8 +240,11 @@ echo "$out" | lc_has -i "^X-Forwarded-For: $LC_CLIENT_IP" || fail "8: IPv4 besid
 t1=$(metric 'laconic_fastpath_total{what="translated_ipv6"}')
 a1=$(metric 'laconic_fastpath_total{what="translated"}')
 echo "IPv4 request: translated $a0 -> $a1, of which IPv6 $t0 -> $t1"
-if [ "$t1" -ne "$t0" ] || [ "$a1" -le "$a0" ]; then
-	fail "8: the IPv4 splice did not count as IPv4 only"
+# IPv4 packets = translated - translated_ipv6; late IPv6 packets of the loss
+# check (retransmissions, FINs) may still cross meanwhile, so only the IPv4
+# share is required to grow.
+if [ $(((a1 - t1) - (a0 - t0))) -lt 1 ]; then
+	fail "8: the IPv4 splice did not cross the fast path as IPv4"
 fi
 
 m=$(lc_in lb curl -fsS http://127.0.0.1:9100/metrics)
