@@ -1117,6 +1117,17 @@ EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t count)
 	return ret(r);
 }
 
+/*
+ * Programs built with _FILE_OFFSET_BITS=64 call sendfile64 (nginx does);
+ * without this the body of every nginx response went to the kernel socket,
+ * which the peer reads as EOF. Same function where off_t is 64 bits.
+ */
+_Static_assert(sizeof(off_t) == sizeof(off64_t), "sendfile64 is sendfile only on LP64");
+EXPORT ssize_t sendfile64(int out, int in, off64_t *off, size_t count)
+{
+	return sendfile(out, in, (off_t *)off, count);
+}
+
 /* ============================ readiness ============================ */
 
 /* Looks up the CONN files of fds; true when there is at least one. */
