@@ -512,3 +512,14 @@ ssize_t ring_arm_wait(struct ring *r)
 	atomic_thread_fence(memory_order_seq_cst);
 	return r->role == RING_CONSUMER ? ring_readable(r) : ring_writable(r);
 }
+
+void ring_disarm(struct ring *r)
+{
+	/* Relaxed: the flag carries no data. A publish that saw the flag
+	 * still set only rings a doorbell nobody sleeps on (one byte); the
+	 * caller guarantees nobody of its own sleeps behind this store. */
+	if (r->role == RING_CONSUMER)
+		atomic_store_explicit(&r->hdr->cons_wait, 0, memory_order_relaxed);
+	else if (r->role == RING_PRODUCER)
+		atomic_store_explicit(&r->hdr->prod_wait, 0, memory_order_relaxed);
+}

@@ -109,7 +109,10 @@
  * sleeps in poll() on the pipe only when the re-check found nothing, and
  * drains it with non-blocking reads until EAGAIN. The flag is left set (the
  * waker clears it with its exchange), so two waiters in one process can never
- * clear each other's flag; a stale flag costs the peer at most one byte.
+ * clear each other's flag; a stale flag costs the peer one byte, a syscall
+ * on each side. A caller that counts its own waiters clears the flag when the
+ * last one is awake again (ring_disarm()), so a busy, awake consumer costs
+ * its producer no syscalls.
  * Why a pipe and not an eventfd: the waker's fd must be non-blocking on an
  * open file description no one else can change. An eventfd passed between
  * processes shares its description, O_NONBLOCK included, so a peer could
@@ -290,5 +293,14 @@ void ring_set_wake_fd(struct ring *r, int fd);
  * any publish after this call finds the flag and wakes. -EPROTO as usual.
  */
 ssize_t ring_arm_wait(struct ring *r);
+
+/*
+ * Clears this side's sleep flag: the caller's last waiter is awake again,
+ * so the peer's publishes need not ring the doorbell (each ring is a
+ * syscall on both sides). Only for a caller that knows no thread or
+ * process of its own still sleeps on this ring's doorbell (TSoR counts its
+ * waiters per connection): such a sleeper would miss its wake-up.
+ */
+void ring_disarm(struct ring *r);
 
 #endif /* LIB_RING_H */

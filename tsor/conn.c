@@ -19,7 +19,10 @@
  * wake-up. Each sleep is capped at WAIT_SLICE_MS and followed by a
  * re-check, so even two waiters in one direction (two threads reading one
  * socket), where one may take the other's wake-up, cost a bounded delay,
- * never a hang.
+ * never a hang. Every sleep is bracketed by tsor_conn_wait_begin()/_end(),
+ * which count this process's sleepers per direction; the last one to wake
+ * clears the ring's flag (ring_disarm()), so that the peer stops ringing
+ * the bell (a syscall on each side per message) while nobody sleeps.
  *
  * EOF. The ring is empty and either the peer's shut_wr flag is set (it
  * shut down writing after its last write, so a re-check of the ring after
@@ -148,6 +151,7 @@ int tsor_conn_open(struct tsor_conn *c, int memfd, const int bells[TSOR_BELLS], 
 	c->sock = -1;
 	pthread_mutex_init(&c->tx_lock, NULL);
 	pthread_mutex_init(&c->rx_lock, NULL);
+	pthread_mutex_init(&c->wait_lock, NULL);
 	tsor__libc.close(memfd);
 	return 0;
 
@@ -188,6 +192,7 @@ void tsor_conn_close(struct tsor_conn *c)
 	}
 	pthread_mutex_destroy(&c->tx_lock);
 	pthread_mutex_destroy(&c->rx_lock);
+	pthread_mutex_destroy(&c->wait_lock);
 }
 
 static bool peer_shut(const struct tsor_conn *c)
@@ -308,6 +313,40 @@ int tsor_conn_arm(struct tsor_conn *c, short events, short *revents)
 	return tsor_conn_ready(c, events, revents);
 }
 
+/* The rings whose sleep flags `events` arm, as a mask: 1 rx, 2 tx. */
+static unsigned wait_dirs(short events)
+{
+	return ((events & (POLLIN | POLLRDNORM)) ? 1u << TSOR_RX : 0) |
+	       ((events & (POLLOUT | POLLWRNORM)) ? 1u << TSOR_TX : 0);
+}
+
+void tsor_conn_wait_begin(struct tsor_conn *c, short events)
+{
+	unsigned dirs = wait_dirs(events);
+
+	/* Under wait_lock, so that a last waiter's disarm below and a new
+	 * waiter's count and arm are ordered: the arm always comes last. */
+	pthread_mutex_lock(&c->wait_lock);
+	for (int d = TSOR_RX; d <= TSOR_TX; d++)
+		if (dirs & (1u << d))
+			c->waiters[d]++;
+	pthread_mutex_unlock(&c->wait_lock);
+}
+
+void tsor_conn_wait_end(struct tsor_conn *c, short events)
+{
+	unsigned dirs = wait_dirs(events);
+
+	pthread_mutex_lock(&c->wait_lock);
+	for (int d = TSOR_RX; d <= TSOR_TX; d++)
+		if ((dirs & (1u << d)) && --c->waiters[d] == 0)
+			/* Nobody of ours sleeps on this bell any more: an
+			 * awake, busy process must not cost its peer a pipe
+			 * write (and itself a drain) per message. */
+			ring_disarm(d == TSOR_RX ? &c->rx : &c->tx);
+	pthread_mutex_unlock(&c->wait_lock);
+}
+
 ssize_t tsor_conn_nread(struct tsor_conn *c)
 {
 	ssize_t n;
@@ -329,7 +368,7 @@ static int conn_wait(struct tsor_conn *c, int fd, short ev, uint64_t deadline_ns
 	struct pollfd p[3];
 	nfds_t n = 1;
 	short rev;
-	int tmo;
+	int tmo, ret;
 
 	for (uint32_t i = 1;; i++) {
 		if (tsor_conn_ready(c, ev, &rev) || rev) {
@@ -344,11 +383,15 @@ static int conn_wait(struct tsor_conn *c, int fd, short ev, uint64_t deadline_ns
 			cpu_relax();
 	}
 	tsor_spin_result(c->spin_ns, false);
+	tsor_conn_wait_begin(c, ev);
+	ret = 0;
 	if (tsor_conn_arm(c, ev, &rev) || rev)
-		return 0;
+		goto out_end;
 	now = tsor_now_ns();
-	if (deadline_ns && now >= deadline_ns)
-		return -ETIMEDOUT;
+	if (deadline_ns && now >= deadline_ns) {
+		ret = -ETIMEDOUT;
+		goto out_end;
+	}
 	tmo = WAIT_SLICE_MS;
 	if (deadline_ns && (deadline_ns - now) / 1000000u < (uint64_t)tmo)
 		tmo = (int)((deadline_ns - now) / 1000000u) + 1;
@@ -360,14 +403,18 @@ static int conn_wait(struct tsor_conn *c, int fd, short ev, uint64_t deadline_ns
 		p[n++] = (struct pollfd){ .fd = c->bell[TSOR_RX], .events = POLLIN };
 	if (ev & (POLLOUT | POLLWRNORM))
 		p[n++] = (struct pollfd){ .fd = c->bell[TSOR_TX], .events = POLLIN };
-	if (tsor__libc.poll(p, n, tmo) < 0)
-		return errno == EINTR ? -EINTR : -errno;
+	if (tsor__libc.poll(p, n, tmo) < 0) {
+		ret = errno == EINTR ? -EINTR : -errno;
+		goto out_end;
+	}
 	if (p[0].revents)
 		tsor_conn_kernel(c, p[0].revents);
 	for (nfds_t i = 1; i < n; i++)
 		if (p[i].revents)
 			drain_fd(p[i].fd);
-	return 0;
+out_end:
+	tsor_conn_wait_end(c, ev);
+	return ret;
 }
 
 /*

@@ -8,25 +8,66 @@
  * application's registrations of accelerated fds (fd, events, data) in a
  * table beside the real epoll, and a private "shadow" epoll holding, per
  * item, the kernel socket (EPOLLIN|EPOLLOUT|EPOLLRDHUP, edge-triggered: FIN,
- * RST and connect completion each show once) and the connection's bell
- * and its two bells (level-triggered, drained here). The shadow's data words are ours
- * (fd << 2 | what: 0 the socket, 1 + TSOR_RX or 1 + TSOR_TX a bell), so nothing can collide with
- * the application's data, which is returned untouched.
+ * RST and connect completion each show once) and the connection's two
+ * bells (level-triggered, drained here), and the real epoll itself
+ * (nested, level-triggered). The shadow's data words are ours (fd << 2 |
+ * what: 0 the socket, 1 + TSOR_RX or 1 + TSOR_TX a bell; SHADOW_REAL the
+ * real epoll), so nothing can collide with the application's data, which
+ * is returned untouched.
  *
- * epoll_wait: scan the items (ring loads only), drain the shadow, ask the
- * real epoll with timeout 0; if nothing, spin doing the same for up to
- * spin_ns (adaptive: tsor_spin_budget(); a syscall pass every 32 rounds), then arm every item's
- * sleep flags, re-scan, and sleep in ppoll() on [real epoll, shadow]: the real epoll wakes for the
- * application's kernel fds, the shadow for bells and kernel events. Each sleep is capped
- * (WAIT_SLICE_MS) and followed by a re-scan. Level-triggered items report while ready;
- * edge-triggered ones report when the ring index they watch moved since the last report (new bytes
+ *     app epfd (real epoll)          shadow epoll (ours)
+ *     +-------------------+          +------------------------------------+
+ *     | kernel fds of the |<-nested--| SHADOW_REAL: the real epoll        |
+ *     | application       |          | per item: socket (ET), rx/tx bells |
+ *     +-------------------+          +------------------------------------+
+ *     items[]: fd, events, data, ET/ONESHOT state, live/ghost, armed
+ *
+ * epoll_wait: one pass = drain the shadow (one epoll_wait(0); bells
+ * emptied, FIN/RST folded into their connections), scan the live items
+ * (ring loads only), and ask the real epoll (timeout 0) only when the
+ * shadow said it has something: so an idle real epoll costs no syscall.
+ * If nothing, spin scanning for up to spin_ns (adaptive: tsor_spin_budget();
+ * a syscall pass every 32 rounds), then sleep: count this thread as a
+ * sleeper, arm every item's sleep flags (tsor_conn_wait_begin() once per
+ * item per sleeping period, tsor_conn_arm() each pass), re-scan, and sleep
+ * in ppoll() on the shadow (which wakes for bells, kernel events and the
+ * real epoll). Each sleep is capped (WAIT_SLICE_MS) and followed by a
+ * re-scan. When the last sleeper leaves, every armed item is disarmed
+ * (sleep_end()): while we are awake the peers' writes ring no bells.
+ * Level-triggered items report while ready; edge-triggered ones report
+ * when the ring index they watch moved since the last report (new bytes
  * for EPOLLIN, freed space for EPOLLOUT) or EOF/HUP appeared, which is
  * what the kernel's edge triggering promises (an event per arrival), and
  * once after ADD/MOD if ready. EPOLLONESHOT silences an item until MOD.
  *
- * Cost: O(items) loads per scan; a process with thousands of accelerated
- * connections in one epoll would want a ready list fed by the bells. poll()
- * builds its kernel array per call, as poll itself does.
+ * Ghosts. EPOLL_CTL_DEL does not remove an item: it becomes a ghost (not
+ * live: never reported, MOD and DEL say ENOENT, ADD revives it) that keeps
+ * its shadow registrations and its file reference until close() of the
+ * fd (tsor_ep_forget()), an ADD of another file under its number, or more
+ * than GHOSTS_MAX ghosts beyond the live items. Why: event loops DEL and
+ * re-ADD a connection per request (redis-benchmark's ae: DEL when its
+ * read handler is done, ADD for the next write), and each costs three
+ * shadow epoll_ctl syscalls a way; with 50 connections that was 12
+ * epoll_ctl per request, 74 % of the client's syscall time (strace -c),
+ * and made TSoR slower than kernel TCP.
+ *
+ * Disarming. A sleep arms the flags of every item (the peers must wake us
+ * for any of them), and lib/ring leaves a flag set until the peer's next
+ * write clears it by ringing the bell. Left so, one sleep of a busy server
+ * cost a bell (a pipe write there, a drain here) on each of its 50
+ * connections' next message. tsor_conn_wait_end() clears them once no
+ * thread of ours sleeps on them any more.
+ *
+ * Cost: O(live items) loads per scan plus one syscall per pass (two when
+ * the real epoll has events). A ready list fed by the rings, the kernel's
+ * O(ready), is not built: bells are written only while someone sleeps, so
+ * they cannot tell an awake process which rings moved without a syscall
+ * per message; that needs a per-process notification area in shared memory
+ * that every peer may write (the TSoR paper's doorbell bitmap), a protocol
+ * change. At 50 connections the scan was 20 % of redis-server's cycles
+ * (perf) before the changes above and about 8 % after; thousands of
+ * connections in one epoll would want it. poll() builds its kernel array
+ * per call, as poll itself does.
  */
 #include <errno.h>
 #include <sched.h>
@@ -37,6 +78,10 @@
 
 #define WAIT_SLICE_MS 100
 #define SHADOW_BATCH  64
+#define GHOSTS_MAX    64
+/* The shadow's data word for the nested real epoll: fd 0, what 3, which
+ * no item uses (what is 0..2). */
+#define SHADOW_REAL 3u
 
 static inline void cpu_relax(void)
 {
@@ -108,8 +153,11 @@ int tsor_ep_init(struct tsor_ep *ep, int epfd)
 
 void tsor_ep_destroy(struct tsor_ep *ep)
 {
-	for (size_t i = 0; i < ep->n; i++)
+	for (size_t i = 0; i < ep->n; i++) {
+		if (ep->items[i].armed)
+			tsor_conn_wait_end(ep->items[i].f->conn, ep->items[i].armed);
 		tsor_file_put(ep->items[i].f);
+	}
 	free(ep->items);
 	free(ep->pend);
 	if (ep->shadow >= 0)
@@ -119,6 +167,7 @@ void tsor_ep_destroy(struct tsor_ep *ep)
 	ep->shadow = -1;
 }
 
+/* The item for fd, live or a ghost (see "Ghosts" above). */
 static struct tsor_ep_item *find(struct tsor_ep *ep, int fd)
 {
 	for (size_t i = 0; i < ep->n; i++)
@@ -158,8 +207,26 @@ static void item_drop(struct tsor_ep *ep, struct tsor_ep_item *it)
 				(void)tsor__libc.epoll_ctl(ep->shadow, EPOLL_CTL_DEL, c->bell[d],
 							   NULL);
 	}
+	if (!it->live)
+		ep->ghosts--;
+	if (it->armed)
+		tsor_conn_wait_end(c, it->armed);
 	tsor_file_put(it->f);
 	*it = ep->items[--ep->n];
+}
+
+/*
+ * More ghosts than live items plus GHOSTS_MAX (a program that DELs and
+ * keeps the fds open without re-ADDing them): drop them all, paying the
+ * shadow syscalls once.
+ */
+static void ghosts_trim(struct tsor_ep *ep)
+{
+	if (ep->ghosts <= GHOSTS_MAX + (ep->n - ep->ghosts))
+		return;
+	for (size_t i = ep->n; i-- > 0;)
+		if (!ep->items[i].live)
+			item_drop(ep, &ep->items[i]);
 }
 
 int tsor_ep_ctl(struct tsor_ep *ep, int op, int fd, struct tsor_file *f,
@@ -174,16 +241,38 @@ int tsor_ep_ctl(struct tsor_ep *ep, int op, int fd, struct tsor_file *f,
 	it = find(ep, fd);
 	switch (op) {
 	case EPOLL_CTL_ADD:
-		if (it) {
+		if (it && it->live) {
 			ret = -EEXIST;
 			break;
 		}
+		if (it && it->f == f) {
+			/* A ghost of this very connection: its shadow
+			 * registrations are still in place, no syscall. */
+			ep->ghosts--;
+			*it = (struct tsor_ep_item){ .fd = fd,
+						     .f = it->f,
+						     .events = ev->events,
+						     .data = ev->data,
+						     .fresh = true,
+						     .live = true,
+						     .armed = it->armed };
+			break;
+		}
+		if (it)
+			item_drop(ep, it); /* a ghost of another file under this number */
 		if (ep->shadow < 0) {
+			struct epoll_event r = { .events = EPOLLIN, .data.u64 = SHADOW_REAL };
+
 			ep->shadow = tsor__libc.epoll_create1(EPOLL_CLOEXEC);
 			if (ep->shadow < 0) {
 				ret = -errno;
 				break;
 			}
+			/* Fails only past the kernel's nesting depth (the
+			 * application nests epolls itself): then both are
+			 * asked on every pass, as they would be anyway. */
+			ep->nested =
+				tsor__libc.epoll_ctl(ep->shadow, EPOLL_CTL_ADD, ep->epfd, &r) == 0;
 		}
 		if (ep->n == ep->cap) {
 			size_t cap = ep->cap ? ep->cap * 2 : 16;
@@ -198,13 +287,16 @@ int tsor_ep_ctl(struct tsor_ep *ep, int op, int fd, struct tsor_file *f,
 		}
 		tsor_file_get(f);
 		it = &ep->items[ep->n++];
-		*it = (struct tsor_ep_item){
-			.fd = fd, .f = f, .events = ev->events, .data = ev->data, .fresh = true
-		};
+		*it = (struct tsor_ep_item){ .fd = fd,
+					     .f = f,
+					     .events = ev->events,
+					     .data = ev->data,
+					     .fresh = true,
+					     .live = true };
 		shadow_add(ep, fd, f->conn);
 		break;
 	case EPOLL_CTL_MOD:
-		if (!it) {
+		if (!it || !it->live) {
 			ret = -ENOENT;
 			break;
 		}
@@ -215,11 +307,15 @@ int tsor_ep_ctl(struct tsor_ep *ep, int op, int fd, struct tsor_file *f,
 		it->seen_eof = false;
 		break;
 	case EPOLL_CTL_DEL:
-		if (!it) {
+		if (!it || !it->live) {
 			ret = -ENOENT;
 			break;
 		}
-		item_drop(ep, it);
+		/* Becomes a ghost: silent, but keeps its shadow registrations
+		 * for a re-ADD (event loops DEL and ADD per request). */
+		it->live = false;
+		ep->ghosts++;
+		ghosts_trim(ep);
 		break;
 	default:
 		ret = -EINVAL;
@@ -299,19 +395,31 @@ int tsor_ep_adopt(struct tsor_ep *ep, int fd, struct tsor_file *f)
 			   &(struct epoll_event){ .events = p.events, .data = p.data });
 }
 
-/* Drains the shadow: bells emptied, kernel events folded into their conns. */
-static void shadow_pass(struct tsor_ep *ep)
+/*
+ * Drains the shadow: bells emptied, kernel events folded into their conns.
+ * Returns whether the real epoll must be asked too: it is nested in the
+ * shadow (SHADOW_REAL), so one syscall tells whether it has anything.
+ */
+static bool shadow_pass(struct tsor_ep *ep)
 {
 	struct epoll_event k[SHADOW_BATCH];
+	bool real = !ep->nested;
 	int n;
 
 	if (ep->shadow < 0)
-		return;
+		return true;
 	n = tsor__libc.epoll_wait(ep->shadow, k, SHADOW_BATCH, 0);
+	if (n == SHADOW_BATCH)
+		real = true; /* more may wait behind the batch */
 	for (int i = 0; i < n; i++) {
-		struct tsor_ep_item *it = find(ep, (int)(k[i].data.u64 >> 2));
+		struct tsor_ep_item *it;
 		unsigned what = (unsigned)(k[i].data.u64 & 3);
 
+		if (k[i].data.u64 == SHADOW_REAL) {
+			real = true;
+			continue;
+		}
+		it = find(ep, (int)(k[i].data.u64 >> 2));
 		if (!it)
 			continue;
 		if (what)
@@ -323,6 +431,7 @@ static void shadow_pass(struct tsor_ep *ep)
 					 (short)(POLLIN | ((k[i].events & EPOLLERR) ? POLLERR : 0) |
 						 ((k[i].events & EPOLLHUP) ? POLLHUP : 0)));
 	}
+	return real;
 }
 
 /* What item `it` would report now, level-triggered, as EPOLL bits. */
@@ -331,6 +440,12 @@ static uint32_t item_level(struct tsor_ep_item *it, bool arm)
 	short want = ev_to_poll(it->events), rev = 0;
 	struct tsor_conn *c = it->f->conn;
 	int ret;
+
+	if (arm && (want & ~it->armed & (POLLIN | POLLOUT))) {
+		/* Counted once per sleeping period, uncounted by sleep_end(). */
+		tsor_conn_wait_begin(c, (short)(want & ~it->armed & (POLLIN | POLLOUT)));
+		it->armed = (short)(it->armed | (want & (POLLIN | POLLOUT)));
+	}
 
 	ret = arm ? tsor_conn_arm(c, want, &rev) : tsor_conn_ready(c, want, &rev);
 	if (ret == -EXDEV) {
@@ -358,7 +473,7 @@ static int scan(struct tsor_ep *ep, struct epoll_event *evs, int max, bool arm)
 		struct tsor_conn *c = it->f->conn;
 		uint32_t e;
 
-		if (it->off)
+		if (it->off || !it->live)
 			continue;
 		e = item_level(it, arm);
 		if (e && (it->events & EPOLLET)) {
@@ -397,13 +512,14 @@ static int scan(struct tsor_ep *ep, struct epoll_event *evs, int max, bool arm)
 /* One full pass: shadow, items, the real epoll. Events or -errno. */
 static int full_pass(struct tsor_ep *ep, struct epoll_event *evs, int max, bool arm)
 {
+	bool real;
 	int n, m;
 
 	pthread_mutex_lock(&ep->lock);
-	shadow_pass(ep);
+	real = shadow_pass(ep);
 	n = scan(ep, evs, max, arm);
 	pthread_mutex_unlock(&ep->lock);
-	if (n < max) {
+	if (n < max && real) {
 		m = tsor__libc.epoll_wait(ep->epfd, evs + n, max - n, 0);
 		if (m < 0 && !n)
 			return -errno;
@@ -426,6 +542,24 @@ static int confirm_cap(struct tsor_ep *ep, int ms)
 	}
 	pthread_mutex_unlock(&ep->lock);
 	return ms;
+}
+
+/*
+ * A sleeper leaves: the last one disarms every item (tsor_conn_wait_end()),
+ * so that while we are awake the peers' writes ring no bells.
+ */
+static void sleep_end(struct tsor_ep *ep)
+{
+	pthread_mutex_lock(&ep->lock);
+	if (--ep->sleepers == 0)
+		for (size_t i = 0; i < ep->n; i++) {
+			struct tsor_ep_item *it = &ep->items[i];
+
+			if (it->armed)
+				tsor_conn_wait_end(it->f->conn, it->armed);
+			it->armed = 0;
+		}
+	pthread_mutex_unlock(&ep->lock);
 }
 
 int tsor_ep_wait(struct tsor_ep *ep, struct epoll_event *evs, int max, int timeout_ms,
@@ -460,27 +594,33 @@ int tsor_ep_wait(struct tsor_ep *ep, struct epoll_event *evs, int max, int timeo
 			cpu_relax();
 	}
 	tsor_spin_result(spin_ns, false);
+	pthread_mutex_lock(&ep->lock);
+	ep->sleepers++;
+	pthread_mutex_unlock(&ep->lock);
 	for (;;) {
-		struct pollfd p[2] = { { .fd = ep->epfd, .events = POLLIN },
-				       { .fd = ep->shadow, .events = POLLIN } };
+		/* Nested: the shadow alone wakes for the real epoll too. */
+		struct pollfd p[2] = { { .fd = ep->nested ? ep->shadow : ep->epfd,
+					 .events = POLLIN },
+				       { .fd = ep->nested ? -1 : ep->shadow, .events = POLLIN } };
 		struct timespec ts;
 		int ms;
 
 		n = full_pass(ep, evs, max, true);
 		if (n)
-			return n;
+			break;
 		ms = slice_ms(deadline);
 		if (deadline && ms == 0)
-			return 0;
+			break;
 		ms = confirm_cap(ep, ms);
 		ts.tv_sec = ms / 1000;
 		ts.tv_nsec = (long)(ms % 1000) * 1000000;
 		if (tsor__libc.ppoll(p, p[1].fd >= 0 ? 2 : 1, &ts, sigmask) < 0) {
-			if (errno == EINTR)
-				return -EINTR;
-			return -errno;
+			n = -errno;
+			break;
 		}
 	}
+	sleep_end(ep);
+	return n;
 }
 
 /* ============================ poll ============================ */
@@ -572,11 +712,28 @@ static nfds_t poll_bells(const struct pollfd *fds, nfds_t n, struct tsor_file **
 	return nb;
 }
 
+/* tsor_conn_wait_begin() (begin) or _end() for every accelerated fds[i]. */
+static void poll_wait_bracket(const struct pollfd *fds, nfds_t n, struct tsor_file **files,
+			      bool begin)
+{
+	for (nfds_t i = 0; i < n; i++) {
+		short ev = (short)(fds[i].events & (POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM));
+
+		if (!files[i] || fds[i].fd < 0 || !ev)
+			continue;
+		if (begin)
+			tsor_conn_wait_begin(files[i]->conn, ev);
+		else
+			tsor_conn_wait_end(files[i]->conn, ev);
+	}
+}
+
 int tsor_poll(struct pollfd *fds, nfds_t n, struct tsor_file **files, int timeout_ms,
 	      const sigset_t *sigmask, uint64_t spin_ns)
 {
 	uint64_t deadline = timeout_ms > 0 ? tsor_now_ns() + (uint64_t)timeout_ms * 1000000u : 0;
 	uint64_t spin_end, last;
+	bool slept = false;
 	struct pollfd *k;
 	nfds_t nb = 0;
 	int count;
@@ -604,6 +761,8 @@ int tsor_poll(struct pollfd *fds, nfds_t n, struct tsor_file **files, int timeou
 			cpu_relax();
 	}
 	tsor_spin_result(spin_ns, false);
+	poll_wait_bracket(fds, n, files, true);
+	slept = true;
 	for (;;) {
 		struct timespec ts;
 		int ms;
@@ -632,6 +791,8 @@ int tsor_poll(struct pollfd *fds, nfds_t n, struct tsor_file **files, int timeou
 				tsor_conn_drain_fd(k[n + j].fd);
 	}
 out:
+	if (slept)
+		poll_wait_bracket(fds, n, files, false);
 	free(k);
 	return count;
 }

@@ -178,29 +178,31 @@ enum tsor_conn_state {
 typedef int tsor_cancel_fn(uint64_t id);
 
 struct tsor_conn {
-	struct tsor_map map;	 /* the channel */
-	struct ring tx;		 /* the ring we produce into */
-	struct ring rx;		 /* the ring we consume from */
-	int side;		 /* TSOR_SIDE_CONNECTOR or TSOR_SIDE_ACCEPTOR */
-	int bell[2];		 /* pipes we sleep on, by direction (TSOR_RX, TSOR_TX) */
-	int peer_bell[2];	 /* the peer's: our rings write them to wake it */
-	uint64_t born_ns;	 /* tsor_conn_open(), just before connect() */
-	int sock;		 /* our dup of the kernel socket, or -1 (tsor_conn_own_sock) */
-	uint64_t id;		 /* channel id, for CLOSED and CANCEL */
-	_Atomic int state;	 /* enum tsor_conn_state */
-	_Atomic bool nonblock;	 /* O_NONBLOCK of the open file description */
-	_Atomic bool kernel_fin; /* the kernel socket showed FIN/RST once */
-	_Atomic short kernel_ev; /* POLLHUP/POLLERR as last reported by the kernel */
-	_Atomic bool rd_shut;	 /* we did shutdown(SHUT_RD) */
-	_Atomic bool wr_shut;	 /* we did shutdown(SHUT_WR) */
-	pthread_mutex_t tx_lock; /* one producer at a time (threads of this process) */
-	pthread_mutex_t rx_lock; /* one consumer at a time */
-	uint64_t bytes_sent;	 /* under tx_lock; reported to tsord on close */
-	uint64_t confirm_ns;	 /* how long a connector waits for its match */
-	uint64_t spin_ns;	 /* busy-wait budget before sleeping */
-	int rcvtimeo_ms;	 /* SO_RCVTIMEO, -1 = none */
-	int sndtimeo_ms;	 /* SO_SNDTIMEO, -1 = none */
-	tsor_cancel_fn *cancel;	 /* for the UNCONFIRMED -> PLAIN fallback */
+	struct tsor_map map;	   /* the channel */
+	struct ring tx;		   /* the ring we produce into */
+	struct ring rx;		   /* the ring we consume from */
+	int side;		   /* TSOR_SIDE_CONNECTOR or TSOR_SIDE_ACCEPTOR */
+	int bell[2];		   /* pipes we sleep on, by direction (TSOR_RX, TSOR_TX) */
+	int peer_bell[2];	   /* the peer's: our rings write them to wake it */
+	uint64_t born_ns;	   /* tsor_conn_open(), just before connect() */
+	int sock;		   /* our dup of the kernel socket, or -1 (tsor_conn_own_sock) */
+	uint64_t id;		   /* channel id, for CLOSED and CANCEL */
+	_Atomic int state;	   /* enum tsor_conn_state */
+	_Atomic bool nonblock;	   /* O_NONBLOCK of the open file description */
+	_Atomic bool kernel_fin;   /* the kernel socket showed FIN/RST once */
+	_Atomic short kernel_ev;   /* POLLHUP/POLLERR as last reported by the kernel */
+	_Atomic bool rd_shut;	   /* we did shutdown(SHUT_RD) */
+	_Atomic bool wr_shut;	   /* we did shutdown(SHUT_WR) */
+	pthread_mutex_t tx_lock;   /* one producer at a time (threads of this process) */
+	pthread_mutex_t rx_lock;   /* one consumer at a time */
+	pthread_mutex_t wait_lock; /* orders waiters[] changes with the flags they arm */
+	int waiters[2];		   /* our sleepers per direction (tsor_conn_wait_begin) */
+	uint64_t bytes_sent;	   /* under tx_lock; reported to tsord on close */
+	uint64_t confirm_ns;	   /* how long a connector waits for its match */
+	uint64_t spin_ns;	   /* busy-wait budget before sleeping */
+	int rcvtimeo_ms;	   /* SO_RCVTIMEO, -1 = none */
+	int sndtimeo_ms;	   /* SO_SNDTIMEO, -1 = none */
+	tsor_cancel_fn *cancel;	   /* for the UNCONFIRMED -> PLAIN fallback */
 };
 
 /*
@@ -269,6 +271,19 @@ void tsor_conn_kernel(struct tsor_conn *c, short revents);
  * socket.
  */
 int tsor_conn_arm(struct tsor_conn *c, short events, short *revents);
+
+/*
+ * Bracket every sleep on this connection's bells: begin before the first
+ * tsor_conn_arm() for `events`, end (same events) once awake for good.
+ * The last of this process's waiters of a direction to end clears that
+ * ring's sleep flag (ring_disarm()), so the peer stops ringing the bell
+ * while we are awake: a bell costs a pipe write there and a drain here,
+ * per message, and an epoll that slept once had armed every item. The
+ * counts are per process: two processes sleeping on one connection at
+ * once (after fork) may delay each other's wake-up by one sleep slice.
+ */
+void tsor_conn_wait_begin(struct tsor_conn *c, short events);
+void tsor_conn_wait_end(struct tsor_conn *c, short events);
 
 /* Empties bell[dir] (reads until EAGAIN; it is non-blocking). */
 void tsor_conn_drain_bell(struct tsor_conn *c, int dir);
@@ -387,6 +402,8 @@ struct tsor_ep_item {
 	uint32_t seen_tail;  /* ET: rx tail at the last EPOLLIN report */
 	uint32_t seen_head;  /* ET: tx head at the last EPOLLOUT report */
 	bool seen_eof;	     /* ET: EOF already reported */
+	bool live;	     /* registered by the application; false: a ghost (ep.c) */
+	short armed;	     /* POLLIN/POLLOUT counted by tsor_conn_wait_begin(), under lock */
 };
 
 /* A TCP socket the application put in the real epoll before it connected. */
@@ -399,9 +416,12 @@ struct tsor_ep_pend {
 struct tsor_ep {
 	int epfd;		    /* the real epoll: the application's kernel fds */
 	int shadow;		    /* our epoll: sockets (FIN) and bells of items, or -1 */
+	bool nested;		    /* epfd is in the shadow too (ep.c, SHADOW_REAL) */
 	pthread_mutex_t lock;	    /* items; one waiter scans at a time */
 	struct tsor_ep_item *items; /* accelerated fds registered by the application */
-	size_t n, cap;		    /* used and allocated items */
+	size_t n, cap;		    /* used and allocated items, ghosts included */
+	size_t ghosts;		    /* items the application DELeted (ep.c, "Ghosts") */
+	int sleepers;		    /* threads in the sleeping phase of tsor_ep_wait() */
 	size_t rot;		    /* where the next scan starts (fairness) */
 	struct tsor_ep_pend *pend;  /* unconnected TCP sockets in the real epoll */
 	size_t npend, cappend;	    /* used and allocated */
@@ -410,11 +430,14 @@ struct tsor_ep {
 int tsor_ep_init(struct tsor_ep *ep, int epfd);
 void tsor_ep_destroy(struct tsor_ep *ep);
 
-/* epoll_ctl for an accelerated fd (f is its CONN file). 0 or -errno. */
+/*
+ * epoll_ctl for an accelerated fd (f is its CONN file). DEL keeps the item
+ * as a ghost (ep.c), invisible to the application. 0 or -errno.
+ */
 int tsor_ep_ctl(struct tsor_ep *ep, int op, int fd, struct tsor_file *f,
 		const struct epoll_event *ev);
 
-/* Drops every item and pending record for fd (the application closed it). */
+/* Drops every item (ghosts too) and pending record for fd (the application closed it). */
 void tsor_ep_forget(struct tsor_ep *ep, int fd);
 
 /*
@@ -433,10 +456,11 @@ void tsor_ep_note(struct tsor_ep *ep, int op, int fd, const struct epoll_event *
 int tsor_ep_adopt(struct tsor_ep *ep, int fd, struct tsor_file *f);
 
 /*
- * epoll_wait/epoll_pwait with items: scans rings, the shadow and the real
- * epoll, spins for up to spin_ns, then arms the sleep flags and sleeps in
- * ppoll() on the real epoll and the shadow. sigmask as epoll_pwait. Returns
- * events or -errno.
+ * epoll_wait/epoll_pwait with items: drains the shadow, scans the live
+ * items' rings and asks the real epoll when the shadow says it has events
+ * (it is nested there), spins for up to spin_ns, then arms the sleep flags
+ * and sleeps in ppoll() on the shadow; the last sleeper to wake disarms
+ * them. sigmask as epoll_pwait. Returns events or -errno.
  */
 int tsor_ep_wait(struct tsor_ep *ep, struct epoll_event *evs, int max, int timeout_ms,
 		 const sigset_t *sigmask, uint64_t spin_ns);

@@ -313,6 +313,12 @@ static void test_blocking_wakeups(void **state)
 	assert_int_equal(recv1(&p.c, p.cfd, b, sizeof(b), 0), 4096); /* drain s2c */
 	p.c.rcvtimeo_ms = 30;
 	assert_int_equal(recv1(&p.c, p.cfd, b, sizeof(b), 0), -EAGAIN);
+	/* Awake again: the sleep flag that timed-out wait armed is cleared
+	 * (tsor_conn_wait_end()), so the peer's next write rings no bell. */
+	assert_int_equal(p.c.waiters[TSOR_RX], 0);
+	assert_int_equal(atomic_load(&p.c.rx.hdr->cons_wait), 0);
+	assert_int_equal(send1(&p.a, p.afd, "x", 1, 0), 1);
+	assert_int_equal(bell_read(p.c.bell[TSOR_RX]), -1);
 	pair_close(&p);
 }
 
