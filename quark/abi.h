@@ -243,4 +243,222 @@ _Static_assert(QUARK_SEL_KDATA == QUARK_SEL_KCODE + 8,
 _Static_assert(QUARK_MEM_SIZE <= 512 * QUARK_PAGE_SIZE, "one page table maps all of memory");
 #endif /* __ASSEMBLER__ */
 
+/*
+ * ===========================================================================
+ * `quark run`: QVisor and QKernel proper.
+ * ===========================================================================
+ *
+ * Memory. One slot of boot->mem_size bytes (QUARK_RUN_MEM_MIN..MAX) at
+ * guest-physical 0. QKernel runs in the top 2 GiB of the address space: the
+ * host's boot page tables map every guest-physical page p at QUARK_KBASE + p
+ * with 2 MiB supervisor pages (PML4[511] -> PDPT[510], [511]), so the kernel
+ * is linked with -mcmodel=kernel at QUARK_KBASE + QUARK_KERNEL_GPA and reaches
+ * all of memory through that one window. The lower half (PML4[0..255]) is
+ * the program's; QKernel builds it. Guest-physical layout:
+ *
+ *     0x000000  nothing (mapped in the kernel's window, never used)
+ *     0x001000  struct quark_boot, host -> guest, read once by the kernel
+ *     0x002000  boot page tables: PML4, PDPT, PD for 0-1 GiB, PD for 1-2 GiB
+ *     0x008000  struct quark_queue (QCall), shared with the host's worker
+ *     0x010000  argument blob (QUARK_ARGS_MAX bytes at most)
+ *     0x100000  the kernel image: struct quark_kernel_header, text, data, bss
+ *     boot->free_start .. mem_size: pages the kernel allocates
+ *
+ * Hypercalls. `outl %eax, %dx` from ring 0 with %dx = QUARK_HC_CALL and %eax
+ * = the guest-physical address of a struct quark_hcall (8-byte aligned, all
+ * of it inside memory). QVisor copies the struct out once, checks it, runs
+ * the operation and writes only `ret` back. Buffers are named by
+ * guest-physical address and length (struct quark_seg for data), never by a
+ * guest-virtual address, and every one is range-checked against mem_size
+ * before the host touches it. QUARK_HC_PANIC carries the address of a
+ * NUL-terminated message (at most QUARK_PANIC_MAX bytes read).
+ *
+ * Handles. The host keeps the files it opened for the guest in a table and
+ * hands out small integers ("handles"); the guest's file descriptors are
+ * QKernel's own (dup, close-on-exec, pipes live in the guest) and point at
+ * handles. Handle 0, 1, 2 are the caller's stdin, stdout and stderr; the
+ * root directory and the initial working directory are named in struct
+ * quark_boot. A path is always resolved inside the root (openat2
+ * RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS on the host): `..`, absolute
+ * symlinks and symlink loops cannot leave it. Absolute paths start at the
+ * root; relative ones at the directory handle given (the guest passes its
+ * working directory's handle for AT_FDCWD).
+ *
+ * Results. Every operation returns a value >= 0 or a negative Linux errno in
+ * `ret`, exactly as the system call would.
+ *
+ * The queue (QCall). When the boot page says QUARK_BOOT_QUEUE, a host
+ * worker thread serves operations from a shared submission ring at
+ * QUARK_QUEUE_GPA instead of the vCPU thread, so a forwarded call costs no
+ * VM exit while the worker is awake:
+ *
+ *     guest: block.state = 0; entries[tail % N] = block GPA;
+ *            sq_tail = tail + 1 (release); full barrier;
+ *            if host_idle: outl to QUARK_HC_KICK (an ioeventfd: the exit
+ *            ends in the host kernel, never in QVisor's loop);
+ *            spin until block.state == QUARK_STATE_DONE (acquire), for
+ *            at most QUARK_QUEUE_SPIN_US; then outl the block's GPA to
+ *            QUARK_HC_WAIT, which returns once it is DONE (the vCPU
+ *            thread sleeps on it, so a worker that shares its CPU runs)
+ *     host:  while sq_head != sq_tail (acquire): copy the block out, run
+ *            it, write ret, then state = DONE (release); sq_head++.
+ *            Idle for the spin budget: host_idle = 1; full barrier;
+ *            re-check sq_tail; sleep on the kick's eventfd.
+ *
+ * The two full barriers (Dekker's pattern) are what keep a submission
+ * from being missed by a worker falling asleep. Everything in the ring is
+ * as untrusted as any hypercall: indices are taken modulo N by the host,
+ * and each entry is checked like a QUARK_HC_CALL block. QUARK_OP_EXIT
+ * always goes through QUARK_HC_CALL (the vCPU must stop).
+ */
+#define QUARK_RUN_ABI_VERSION QUARK_C(1)
+#define QUARK_KERNEL_MAGIC    QUARK_C(0x314b5251) /* "QRK1" little-endian */
+#define QUARK_BOOT_MAGIC      QUARK_C(0x544f4251) /* "QBOT" little-endian */
+
+#define QUARK_KBASE	      QUARK_C(0xffffffff80000000)
+#define QUARK_BOOT_GPA	      QUARK_C(0x1000)
+#define QUARK_BOOT_PML4_GPA   QUARK_C(0x2000)
+#define QUARK_BOOT_PDPT_GPA   QUARK_C(0x3000)
+#define QUARK_BOOT_PD0_GPA    QUARK_C(0x4000)
+#define QUARK_BOOT_PD1_GPA    QUARK_C(0x5000)
+#define QUARK_ARGS_GPA	      QUARK_C(0x10000)
+#define QUARK_ARGS_MAX	      QUARK_C(0xf0000) /* up to the kernel image */
+#define QUARK_KERNEL_GPA      QUARK_C(0x100000)
+#define QUARK_KERNEL_MAX      QUARK_C(0x800000)	  /* image + bss */
+#define QUARK_RUN_MEM_MIN     QUARK_C(0x1000000)  /* 16 MiB */
+#define QUARK_RUN_MEM_MAX     QUARK_C(0x80000000) /* 2 GiB: the kernel's window */
+#define QUARK_RUN_MEM_DEFAULT QUARK_C(0x10000000) /* 256 MiB */
+
+/* Hypercall ports of `quark run` (distinct from the probe's). */
+#define QUARK_HC_CALL	    QUARK_C(0x520) /* %eax = GPA of struct quark_hcall */
+#define QUARK_HC_PANIC	    QUARK_C(0x521) /* %eax = GPA of a NUL-terminated message */
+#define QUARK_HC_KICK	    QUARK_C(0x522) /* wake the queue worker (value ignored) */
+#define QUARK_HC_WAIT	    QUARK_C(0x523) /* %eax = GPA of a queued block: return when it is DONE */
+#define QUARK_QUEUE_SPIN_US QUARK_C(200)   /* the guest's spin on a queued block before WAIT */
+#define QUARK_QUEUE_GPA	    QUARK_C(0x8000) /* one page: struct quark_queue */
+#define QUARK_QUEUE_ENTRIES QUARK_C(256)
+#define QUARK_STATE_PENDING QUARK_C(0)
+#define QUARK_STATE_DONE    QUARK_C(1)
+#define QUARK_PANIC_MAX	    QUARK_C(1024)
+
+/* struct quark_hcall.op: the host operations. Arguments in args[0..5]. */
+#define QUARK_OP_OPENAT	    QUARK_C(1)	/* dir_h, path_gpa, path_len, flags, mode -> handle */
+#define QUARK_OP_CLOSE	    QUARK_C(2)	/* h */
+#define QUARK_OP_READV	    QUARK_C(3)	/* h, segs_gpa, nsegs -> bytes */
+#define QUARK_OP_WRITEV	    QUARK_C(4)	/* h, segs_gpa, nsegs -> bytes */
+#define QUARK_OP_PREADV	    QUARK_C(5)	/* h, segs_gpa, nsegs, offset -> bytes */
+#define QUARK_OP_PWRITEV    QUARK_C(6)	/* h, segs_gpa, nsegs, offset -> bytes */
+#define QUARK_OP_FSTAT	    QUARK_C(7)	/* h, stat_gpa (struct stat, x86-64) */
+#define QUARK_OP_FSTATAT    QUARK_C(8)	/* dir_h, path_gpa, path_len, stat_gpa, flags */
+#define QUARK_OP_STATX	    QUARK_C(9)	/* dir_h, path_gpa, path_len, flags, mask, statx_gpa */
+#define QUARK_OP_LSEEK	    QUARK_C(10) /* h, offset, whence -> new offset */
+#define QUARK_OP_GETDENTS64 QUARK_C(11) /* h, buf_gpa, len -> bytes */
+#define QUARK_OP_READLINKAT QUARK_C(12) /* dir_h, path_gpa, path_len, buf_gpa, buf_len -> bytes */
+#define QUARK_OP_FACCESSAT  QUARK_C(13) /* dir_h, path_gpa, path_len, mode, flags */
+#define QUARK_OP_MKDIRAT    QUARK_C(14) /* dir_h, path_gpa, path_len, mode */
+#define QUARK_OP_UNLINKAT   QUARK_C(15) /* dir_h, path_gpa, path_len, flags (AT_REMOVEDIR) */
+#define QUARK_OP_RENAMEAT   QUARK_C(16) /* old_dir_h, old_gpa, old_len, new_dir_h, new_gpa, new_len \
+					 */
+#define QUARK_OP_FTRUNCATE QUARK_C(17)	/* h, length */
+#define QUARK_OP_IOCTL	   QUARK_C(18)	/* h, request (TCGETS, TIOCGWINSZ only), buf_gpa */
+#define QUARK_OP_FCNTL	   QUARK_C(19)	/* h, cmd (F_GETFL, F_SETFL only), arg */
+#define QUARK_OP_GETPATH   QUARK_C(20) /* h, buf_gpa, buf_len -> bytes incl. NUL ("/" = the root) */
+#define QUARK_OP_GETRANDOM QUARK_C(21) /* buf_gpa, len, flags -> bytes */
+#define QUARK_OP_NANOSLEEP QUARK_C(22) /* nanoseconds (relative, CLOCK_MONOTONIC) */
+#define QUARK_OP_EXIT	   QUARK_C(23) /* status (QUARK_EXIT_*), stats_gpa or 0 */
+#define QUARK_OP_FSYNC	   QUARK_C(24) /* h */
+#define QUARK_OP_COUNT	   QUARK_C(25) /* one past the last */
+
+#define QUARK_MAX_HANDLES QUARK_C(4096)
+#define QUARK_MAX_SEGS	  QUARK_C(256)	      /* per READV/WRITEV call */
+#define QUARK_MAX_IO	  QUARK_C(0x7ffff000) /* bytes per call, as Linux */
+#define QUARK_PATH_MAX	  QUARK_C(4096)	      /* including the NUL the host adds */
+
+/* QUARK_OP_EXIT status: an exit code, or a fatal signal. */
+#define QUARK_EXIT_SIGNAL QUARK_C(0x100) /* | signo: killed by that signal */
+
+/* struct quark_boot.flags */
+#define QUARK_BOOT_STATS   QUARK_C(0x1) /* fill struct quark_stats at exit */
+#define QUARK_BOOT_VERBOSE QUARK_C(0x2) /* the kernel may print diagnostics */
+#define QUARK_BOOT_QUEUE   QUARK_C(0x4) /* a worker serves the queue at QUARK_QUEUE_GPA */
+
+#define QUARK_NR_SYSCALLS  QUARK_C(512) /* counted by number; larger ones as unknown */
+#define QUARK_UNKNOWN_KEPT QUARK_C(16)	/* distinct unknown numbers remembered */
+
+#ifndef __ASSEMBLER__
+/* At QUARK_KERNEL_GPA: the first bytes of the kernel image. */
+struct quark_kernel_header {
+	uint32_t magic;	      /* QUARK_KERNEL_MAGIC */
+	uint32_t abi_version; /* QUARK_RUN_ABI_VERSION */
+	uint64_t entry;	      /* virtual address of the first instruction (QUARK_KBASE + ...) */
+	uint64_t image_end;   /* guest-physical end of the loaded bytes */
+	uint64_t bss_end; /* guest-physical end of the zeroed memory after them (page aligned) */
+};
+
+/* At QUARK_BOOT_GPA, written by the host before the first instruction. */
+struct quark_boot {
+	uint32_t magic;	      /* QUARK_BOOT_MAGIC */
+	uint32_t abi_version; /* QUARK_RUN_ABI_VERSION */
+	uint64_t mem_size;    /* bytes of guest memory */
+	uint64_t free_start;  /* first guest-physical byte the kernel may allocate (page aligned) */
+	uint64_t flags;	      /* QUARK_BOOT_* */
+	uint64_t args_gpa;    /* the blob: exe\0 argv[0]\0 ... argv[argc-1]\0 env[0]\0 ... */
+	uint64_t args_len;    /* bytes in the blob, the last one a NUL */
+	uint32_t argc;	      /* >= 1 */
+	uint32_t envc;
+	uint32_t root_handle;  /* the root directory (O_PATH) */
+	uint32_t cwd_handle;   /* the initial working directory (O_PATH) */
+	uint32_t uid, gid;     /* what getuid() and friends answer */
+	uint64_t tsc_khz;      /* the vCPU's TSC rate (0: unknown, clocks tick at 1 GHz) */
+	uint64_t realtime_ns;  /* CLOCK_REALTIME when the host wrote this */
+	uint64_t monotonic_ns; /* CLOCK_MONOTONIC then */
+	uint8_t random[16];    /* for AT_RANDOM */
+	char hostname[64];     /* NUL-terminated, for uname() */
+};
+
+/* Written by the guest, read by the host once (one operation). */
+struct quark_hcall {
+	uint32_t op;	  /* QUARK_OP_* */
+	uint32_t state;	  /* QUARK_STATE_*: the queue worker sets DONE after ret */
+	int64_t ret;	  /* written by the host: >= 0 or -errno */
+	uint64_t args[6]; /* per operation (see QUARK_OP_*) */
+};
+
+/* At QUARK_QUEUE_GPA when QUARK_BOOT_QUEUE is set. */
+struct quark_queue {
+	uint32_t sq_tail; /* guest: next entry to fill */
+	uint32_t pad0[15];
+	uint32_t sq_head;   /* host: next entry to serve */
+	uint32_t host_idle; /* host: 1 = the worker sleeps, kick it */
+	uint32_t pad1[14];
+	uint64_t entries[QUARK_QUEUE_ENTRIES]; /* GPAs of struct quark_hcall blocks */
+};
+
+/* One piece of a data buffer in guest-physical memory. */
+struct quark_seg {
+	uint64_t gpa;
+	uint64_t len;
+};
+
+/* Filled by the guest at QUARK_OP_EXIT when QUARK_BOOT_STATS is set. Untrusted. */
+struct quark_stats {
+	uint64_t syscalls[QUARK_NR_SYSCALLS];	 /* by number */
+	uint64_t unknown;			 /* calls answered ENOSYS */
+	uint64_t unknown_nr[QUARK_UNKNOWN_KEPT]; /* the first distinct unknown numbers */
+	uint64_t forwarded;			 /* operations sent to the host */
+	uint64_t kicks;				 /* queue kicks (the worker was asleep) */
+	uint64_t waits;				 /* queue waits (the spin ran out) */
+	uint64_t page_faults;			 /* demand-paging faults served */
+	uint64_t pages_used;			 /* physical pages allocated at exit */
+};
+
+_Static_assert(sizeof(struct quark_kernel_header) == 32, "kernel header layout");
+_Static_assert(sizeof(struct quark_hcall) == 64, "hcall layout");
+_Static_assert(sizeof(struct quark_seg) == 16, "seg layout");
+_Static_assert(sizeof(struct quark_boot) <= QUARK_PAGE_SIZE, "boot page");
+_Static_assert(sizeof(struct quark_queue) <= QUARK_PAGE_SIZE, "queue page");
+_Static_assert(QUARK_QUEUE_GPA + QUARK_PAGE_SIZE <= QUARK_ARGS_GPA, "queue below the arguments");
+_Static_assert(QUARK_ARGS_GPA + QUARK_ARGS_MAX <= QUARK_KERNEL_GPA, "args below the kernel");
+#endif /* __ASSEMBLER__ */
+
 #endif /* QUARK_ABI_H */

@@ -11,7 +11,7 @@ pkgs=(
 	# build
 	cmake ninja-build pkg-config gcc make
 	# libraries (Debian packages only, never vendored)
-	libxxhash-dev libcmocka-dev libinih-dev libjansson-dev libbpf-dev
+	libxxhash-dev libcmocka-dev libinih-dev libjansson-dev libbpf-dev libseccomp-dev
 	# laconic: the llhttp test oracle, and real peers for its tests and demo
 	node-llhttp nginx-light haproxy wrk curl iproute2 ethtool nftables
 	# tsor: real programs for its tests and bench/tsor (nginx and wrk are above)
