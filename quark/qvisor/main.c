@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: MIT
 /*
- * quark: the command line of the Quark sandbox. Only `quark check` exists
- * so far (issue 5's foundation); `quark run` comes with QVisor and QKernel
- * proper, and until then asking for it is an error that says what exists.
+ * quark: the command line of the Quark sandbox.
  *
- * Exit status: 0 = ok, 1 = this host cannot run Quark (the line says why),
- * 2 = usage error.
+ *   quark check   can this host's KVM run Quark, and if not why
+ *   quark run     one program in a fresh VM (QVisor + QKernel)
+ *
+ * Exit status of `check`: 0 = ok, 1 = this host cannot run Quark (the line
+ * says why), 2 = usage error. `run` exits with the program's status, 128 +
+ * the signal that killed it, 125 when quark itself could not run it, 126
+ * and 127 as a shell does for "cannot execute" and "not found", 124 after
+ * --timeout.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -16,6 +20,7 @@
 
 #include "check.h"
 #include "log.h"
+#include "run.h"
 
 #define EXIT_CANNOT 1
 #define EXIT_USAGE  2
@@ -24,13 +29,44 @@ static const char usage[] =
 	"Usage: quark <command> [options]\n"
 	"\n"
 	"Quark: a KVM sandbox (a small VMM, QVisor, and a guest kernel, QKernel) after\n"
-	"arXiv:2309.12624. This build has the host check only; running programs is not\n"
-	"built yet (docs/quark.md).\n"
+	"arXiv:2309.12624 (docs/quark.md, quark(1)).\n"
 	"\n"
 	"Commands:\n"
+	"  run      run one program in a fresh VM\n"
 	"  check    report whether this host's KVM can run Quark, and why not\n"
 	"\n"
-	"Run 'quark check --help' for its options.\n";
+	"Run 'quark COMMAND --help' for its options.\n";
+
+static const char run_usage[] =
+	"Usage: quark run [OPTIONS] [--] PROGRAM [ARG...]\n"
+	"\n"
+	"Runs PROGRAM (an unmodified static or dynamic x86-64 Linux executable) in a\n"
+	"fresh VM: QKernel serves its system calls inside the guest and forwards file\n"
+	"operations to QVisor, which performs them inside the root directory only.\n"
+	"stdin, stdout and stderr are the caller's; the exit status is the program's\n"
+	"(128 + N when signal N killed it; 125 when quark could not run it; 126 cannot\n"
+	"execute; 127 not found; 124 after --timeout).\n"
+	"\n"
+	"Options:\n"
+	"  --rootfs DIR       the program's root directory (default /); paths never\n"
+	"                     leave it: .., absolute symlinks and loops stay inside\n"
+	"  --workdir DIR      working directory inside the root (default /)\n"
+	"  --env K=V          add to the environment (repeatable); the program sees only\n"
+	"                     these, plus PATH="
+	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+	"                     unless PATH is given; PROGRAM without a '/' is looked up\n"
+	"                     on that PATH inside the root\n"
+	"  --memory SIZE      guest memory, e.g. 256M or 1G (default 256M, 16M to 2G)\n"
+	"  --cpus N           vCPUs (this build runs 1: threads are not built yet)\n"
+	"  --timeout SECONDS  stop the program after this long (exit status 124)\n"
+	"  --stats            print VM exits, hypercalls and system calls by number\n"
+	"                     (unknown ones too) on stderr at exit\n"
+	"  --queue on|off|auto  forwarded calls through a host worker polling a shared\n"
+	"                     queue (no VM exit per call) or one hypercall exit each;\n"
+	"                     auto (default) = on when the host has two CPUs or more\n"
+	"  --device PATH      the KVM device (default /dev/kvm)\n"
+	"  -v, --verbose      print each start-up step and QKernel's diagnostics\n"
+	"  -h, --help         this text\n";
 
 static const char check_usage[] =
 	"Usage: quark check [--verbose] [--iterations N] [--timeout SECONDS] [--device PATH]\n"
@@ -162,6 +198,175 @@ static int cmd_check(int argc, char **argv)
 	return 0;
 }
 
+/* SIZE with an optional K, M or G suffix (powers of 1024). */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -ERANGE;
+	if (*end == 'k' || *end == 'K')
+		shift = 10, end++;
+	else if (*end == 'm' || *end == 'M')
+		shift = 20, end++;
+	else if (*end == 'g' || *end == 'G')
+		shift = 30, end++;
+	if (*end == 'i' || *end == 'B')
+		end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
+	if (*end || v > (UINT64_MAX >> shift))
+		return -EINVAL;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	enum {
+		OPT_ROOTFS = 256,
+		OPT_WORKDIR,
+		OPT_ENV,
+		OPT_MEMORY,
+		OPT_CPUS,
+		OPT_TIMEOUT,
+		OPT_STATS,
+		OPT_DEVICE,
+		OPT_QUEUE
+	};
+	static const struct option longopts[] = {
+		{ "rootfs", required_argument, NULL, OPT_ROOTFS },
+		{ "workdir", required_argument, NULL, OPT_WORKDIR },
+		{ "env", required_argument, NULL, OPT_ENV },
+		{ "memory", required_argument, NULL, OPT_MEMORY },
+		{ "cpus", required_argument, NULL, OPT_CPUS },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "stats", no_argument, NULL, OPT_STATS },
+		{ "device", required_argument, NULL, OPT_DEVICE },
+		{ "queue", required_argument, NULL, OPT_QUEUE },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct qv_run_opts o = {
+		.device = "/dev/kvm",
+		.rootfs = "/",
+		.workdir = "/",
+		.mem_size = QUARK_RUN_MEM_DEFAULT,
+		.queue = -1,
+	};
+	const char **env;
+	bool have_path = false;
+	uint64_t v;
+	int opt, envc = 0, rc;
+
+	env = calloc((size_t)argc + 2, sizeof(*env));
+	if (!env) {
+		log_err("run: out of memory");
+		return QV_EXIT_RUNTIME;
+	}
+	optind = 1;
+	/* "+": stop at the first non-option, so the program's own options stay its own. */
+	/* NOLINTNEXTLINE(concurrency-mt-unsafe) */
+	while ((opt = getopt_long(argc, argv, "+vh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case OPT_ROOTFS:
+			o.rootfs = optarg;
+			break;
+		case OPT_WORKDIR:
+			o.workdir = optarg;
+			break;
+		case OPT_ENV:
+			if (!strchr(optarg, '=') || optarg[0] == '=') {
+				log_err("run: bad --env '%s' (expected NAME=VALUE)", optarg);
+				rc = EXIT_USAGE;
+				goto out;
+			}
+			have_path |= !strncmp(optarg, "PATH=", 5);
+			env[envc++] = optarg;
+			break;
+		case OPT_MEMORY:
+			if (parse_size(optarg, &v) < 0 || v < QUARK_RUN_MEM_MIN ||
+			    v > QUARK_RUN_MEM_MAX) {
+				log_err("run: bad --memory '%s' (expected 16M to 2G)", optarg);
+				rc = EXIT_USAGE;
+				goto out;
+			}
+			/* The kernel window maps memory in 2 MiB pages. */
+			o.mem_size = (v + 0x1fffff) & ~(uint64_t)0x1fffff;
+			break;
+		case OPT_CPUS:
+			if (parse_u64(optarg, 1, 1024, &v) < 0) {
+				log_err("run: bad --cpus '%s'", optarg);
+				rc = EXIT_USAGE;
+				goto out;
+			}
+			if (v != 1) {
+				log_err("run: --cpus %s: this build runs one vCPU (threads are not "
+					"built yet, docs/quark.md)",
+					optarg);
+				rc = EXIT_USAGE;
+				goto out;
+			}
+			break;
+		case OPT_TIMEOUT:
+			if (parse_u64(optarg, 1, 86400, &v) < 0) {
+				log_err("run: bad --timeout '%s' (expected 1 to 86400 seconds)",
+					optarg);
+				rc = EXIT_USAGE;
+				goto out;
+			}
+			o.timeout_s = (unsigned)v;
+			break;
+		case OPT_STATS:
+			o.stats = true;
+			break;
+		case OPT_DEVICE:
+			o.device = optarg;
+			break;
+		case OPT_QUEUE:
+			if (!strcmp(optarg, "on") || !strcmp(optarg, "off") ||
+			    !strcmp(optarg, "auto")) {
+				o.queue = optarg[1] == 'n' ? 1 : optarg[1] == 'f' ? 0 : -1;
+				break;
+			}
+			log_err("run: bad --queue '%s' (expected on, off or auto)", optarg);
+			rc = EXIT_USAGE;
+			goto out;
+		case 'v':
+			o.verbose = true;
+			break;
+		case 'h':
+			fputs(run_usage, stdout);
+			rc = 0;
+			goto out;
+		default:
+			fputs(run_usage, stderr);
+			rc = EXIT_USAGE;
+			goto out;
+		}
+	}
+	if (optind >= argc) {
+		log_err("run: no program given (try 'quark run --help')");
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (!have_path)
+		env[envc++] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	o.argv = argv + optind;
+	o.argc = argc - optind;
+	o.envp = env;
+	o.envc = envc;
+	rc = qv_run(&o);
+out:
+	free(env);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd;
@@ -178,6 +383,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "check"))
 		return cmd_check(argc - 1, argv + 1);
-	log_err("unknown command '%s': this build has only 'check' (try 'quark --help')", cmd);
+	if (!strcmp(cmd, "run"))
+		return cmd_run(argc - 1, argv + 1);
+	log_err("unknown command '%s' (try 'quark --help')", cmd);
 	return EXIT_USAGE;
 }

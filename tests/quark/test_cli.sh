@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # ctest quark_cli: the command line of quark without touching KVM: help,
-# the one subcommand there is, and refusals of bad usage (exit 2, a message
-# that names the problem, nothing on stdout).
+# the subcommands, refusals of bad usage (exit 2, a message that names the
+# problem, nothing on stdout), and `quark run`'s own failures before a VM
+# exists (127 not found, 125 with the reason).
 #   test_cli.sh QUARK
 set -uo pipefail
 quark=$1
@@ -34,7 +35,27 @@ expect 0 '^Usage: quark <command>' '' --help
 expect 0 '^  check ' '' help
 expect 2 '' '^Usage: quark <command>'
 expect 0 '^Usage: quark check ' '' check --help
-expect 2 '' "unknown command 'run': this build has only 'check'" run -- /bin/true
+expect 0 '^  run ' '' help
+expect 0 '^Usage: quark run ' '' run --help
+expect 2 '' "no program given" run
+expect 2 '' "no program given" run --stats
+for bad in 0 8M 3G abc 1Q -5; do
+	expect 2 '' "bad --memory '$bad' \\(expected 16M to 2G\\)" run --memory "$bad" -- /bin/true
+done
+expect 2 '' "--cpus 2: this build runs one vCPU" run --cpus 2 -- /bin/true
+expect 2 '' "bad --cpus '0'" run --cpus 0 -- /bin/true
+expect 2 '' "bad --env 'NOEQUALS' \\(expected NAME=VALUE\\)" run --env NOEQUALS -- /bin/true
+expect 2 '' "bad --env '=x'" run --env =x -- /bin/true
+expect 2 '' "bad --queue 'maybe'" run --queue maybe -- /bin/true
+expect 2 '' "bad --timeout '0'" run --timeout 0 -- /bin/true
+expect 2 '' '^Usage: quark run' run --no-such-option -- /bin/true
+# Failures before any VM: the program is looked up first, then the root, then KVM.
+expect 127 '' '^quark: no-such-program-xyz: command not found' run --device /dev/null -- no-such-program-xyz
+expect 127 '' 'command not found' run --env PATH=/nonexistent --device /dev/null -- true
+expect 125 '' '^quark: --rootfs /nonexistent/root: No such file or directory' \
+	run --rootfs /nonexistent/root --device /dev/null -- /bin/true
+expect 125 '' '^quark: /nonexistent/kvm: No such file or directory' run --device /nonexistent/kvm -- /bin/true
+expect 125 '' '^quark: /dev/null: KVM_GET_API_VERSION' run --device /dev/null -- /bin/true
 expect 2 '' "unknown command 'bogus'" bogus
 for bad in 0 -1 abc 12x 100000001 99999999999999999999999 ''; do
 	expect 2 '' "bad --iterations '$bad' \\(expected 1 to 100000000\\)" check --iterations "$bad"
