@@ -357,17 +357,16 @@ _Static_assert(QUARK_MEM_SIZE <= 512 * QUARK_PAGE_SIZE, "one page table maps all
 #define QUARK_OP_FACCESSAT  QUARK_C(13) /* dir_h, path_gpa, path_len, mode, flags */
 #define QUARK_OP_MKDIRAT    QUARK_C(14) /* dir_h, path_gpa, path_len, mode */
 #define QUARK_OP_UNLINKAT   QUARK_C(15) /* dir_h, path_gpa, path_len, flags (AT_REMOVEDIR) */
-#define QUARK_OP_RENAMEAT   QUARK_C(16) /* old_dir_h, old_gpa, old_len, new_dir_h, new_gpa, new_len \
-					 */
-#define QUARK_OP_FTRUNCATE QUARK_C(17)	/* h, length */
-#define QUARK_OP_IOCTL	   QUARK_C(18)	/* h, request (TCGETS, TIOCGWINSZ only), buf_gpa */
-#define QUARK_OP_FCNTL	   QUARK_C(19)	/* h, cmd (F_GETFL, F_SETFL only), arg */
-#define QUARK_OP_GETPATH   QUARK_C(20) /* h, buf_gpa, buf_len -> bytes incl. NUL ("/" = the root) */
-#define QUARK_OP_GETRANDOM QUARK_C(21) /* buf_gpa, len, flags -> bytes */
-#define QUARK_OP_NANOSLEEP QUARK_C(22) /* nanoseconds (relative, CLOCK_MONOTONIC) */
-#define QUARK_OP_EXIT	   QUARK_C(23) /* status (QUARK_EXIT_*), stats_gpa or 0 */
-#define QUARK_OP_FSYNC	   QUARK_C(24) /* h */
-#define QUARK_OP_COUNT	   QUARK_C(25) /* one past the last */
+#define QUARK_OP_RENAMEAT   QUARK_C(16) /* old: dir_h, gpa, len; new: dir_h, gpa, len */
+#define QUARK_OP_FTRUNCATE  QUARK_C(17) /* h, length */
+#define QUARK_OP_IOCTL	    QUARK_C(18) /* h, request (TCGETS, TIOCGWINSZ only), buf_gpa */
+#define QUARK_OP_FCNTL	    QUARK_C(19) /* h, cmd (F_GETFL, F_SETFL only), arg */
+#define QUARK_OP_GETPATH    QUARK_C(20) /* h, buf_gpa, buf_len -> bytes incl. NUL ("/" = the root) */
+#define QUARK_OP_GETRANDOM  QUARK_C(21) /* buf_gpa, len, flags -> bytes */
+#define QUARK_OP_NANOSLEEP  QUARK_C(22) /* nanoseconds (relative, CLOCK_MONOTONIC) */
+#define QUARK_OP_EXIT	    QUARK_C(23) /* status (QUARK_EXIT_*), stats_gpa or 0, fault addr, rip */
+#define QUARK_OP_FSYNC	    QUARK_C(24) /* h */
+#define QUARK_OP_COUNT	    QUARK_C(25) /* one past the last */
 
 #define QUARK_MAX_HANDLES QUARK_C(4096)
 #define QUARK_MAX_SEGS	  QUARK_C(256)	      /* per READV/WRITEV call */

@@ -96,7 +96,7 @@ static int read_headers(uint32_t h, struct image *im)
 
 	if (r < 0)
 		return (int)r;
-	if (r != sizeof(im->eh) || memcmp(im->eh.e_ident, "\177ELF", 4))
+	if (r != sizeof(im->eh) || memcmp(im->eh.e_ident, "\177ELF", 4) != 0)
 		return -ENOEXEC;
 	if (im->eh.e_ident[4] != 2 || im->eh.e_ident[5] != 1 || im->eh.e_machine != EM_X86_64 ||
 	    (im->eh.e_type != ET_EXEC && im->eh.e_type != ET_DYN) ||

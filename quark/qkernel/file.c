@@ -67,11 +67,11 @@ struct pipe {
 };
 
 struct file {
-	int kind; /* enum file_kind, 0 = free */
+	struct pipe *pipe; /* FILE_PIPE_R, FILE_PIPE_W */
+	int kind;	   /* enum file_kind, 0 = free */
 	int refs;
 	uint32_t handle; /* FILE_HOST */
-	struct pipe *pipe;
-	uint32_t flags; /* O_ACCMODE | O_APPEND | O_NONBLOCK | O_PATH */
+	uint32_t flags;	 /* O_ACCMODE | O_APPEND | O_NONBLOCK | O_PATH */
 };
 
 struct fdent {
@@ -464,7 +464,7 @@ static int64_t do_fcntl(uint64_t fd, uint64_t cmd, uint64_t arg)
 		fds[fd].cloexec = (arg & FD_CLOEXEC) != 0;
 		return 0;
 	case F_GETFL:
-		return f->flags | ((f->kind == FILE_PIPE_R) ? O_RDONLY : 0);
+		return f->flags;
 	case F_SETFL:
 		if (f->kind == FILE_HOST) {
 			int64_t h = qk_hcall(QUARK_OP_FCNTL, f->handle, F_SETFL,

@@ -424,8 +424,7 @@ static int64_t dispatch(uint64_t nr, const uint64_t *a)
 		case 4:	 /* PR_SET_DUMPABLE */
 		case 38: /* PR_SET_NO_NEW_PRIVS: nothing in the guest can gain privileges */
 			return 0;
-		case 3: /* PR_GET_DUMPABLE */
-			return 1;
+		case 3:	 /* PR_GET_DUMPABLE */
 		case 39: /* PR_GET_NO_NEW_PRIVS */
 			return 1;
 		default:

@@ -225,19 +225,66 @@ static int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+enum {
+	OPT_ROOTFS = 256,
+	OPT_WORKDIR,
+	OPT_ENV,
+	OPT_MEMORY,
+	OPT_CPUS,
+	OPT_TIMEOUT,
+	OPT_STATS,
+	OPT_DEVICE,
+	OPT_QUEUE
+};
+
+/* --memory, --cpus, --timeout, --queue: 0, or EXIT_USAGE after saying why. */
+static int run_value_option(int opt, const char *arg, struct qv_run_opts *o)
+{
+	uint64_t v;
+
+	switch (opt) {
+	case OPT_MEMORY:
+		if (parse_size(arg, &v) < 0 || v < QUARK_RUN_MEM_MIN || v > QUARK_RUN_MEM_MAX) {
+			log_err("run: bad --memory '%s' (expected 16M to 2G)", arg);
+			return EXIT_USAGE;
+		}
+		/* The kernel window maps memory in 2 MiB pages. */
+		o->mem_size = (v + 0x1fffff) & ~(uint64_t)0x1fffff;
+		break;
+	case OPT_CPUS:
+		if (parse_u64(arg, 1, 1024, &v) < 0) {
+			log_err("run: bad --cpus '%s'", arg);
+			return EXIT_USAGE;
+		}
+		if (v != 1) {
+			log_err("run: --cpus %s: this build runs one vCPU (threads are not "
+				"built yet, docs/quark.md)",
+				arg);
+			return EXIT_USAGE;
+		}
+		break;
+	case OPT_TIMEOUT:
+		if (parse_u64(arg, 1, 86400, &v) < 0) {
+			log_err("run: bad --timeout '%s' (expected 1 to 86400 seconds)", arg);
+			return EXIT_USAGE;
+		}
+		o->timeout_s = (unsigned)v;
+		break;
+	case OPT_QUEUE:
+		if (!strcmp(arg, "on") || !strcmp(arg, "off") || !strcmp(arg, "auto")) {
+			o->queue = arg[1] == 'n' ? 1 : arg[1] == 'f' ? 0 : -1;
+			break;
+		}
+		log_err("run: bad --queue '%s' (expected on, off or auto)", arg);
+		return EXIT_USAGE;
+	default:
+		break;
+	}
+	return 0;
+}
+
 static int cmd_run(int argc, char **argv)
 {
-	enum {
-		OPT_ROOTFS = 256,
-		OPT_WORKDIR,
-		OPT_ENV,
-		OPT_MEMORY,
-		OPT_CPUS,
-		OPT_TIMEOUT,
-		OPT_STATS,
-		OPT_DEVICE,
-		OPT_QUEUE
-	};
 	static const struct option longopts[] = {
 		{ "rootfs", required_argument, NULL, OPT_ROOTFS },
 		{ "workdir", required_argument, NULL, OPT_WORKDIR },
@@ -261,7 +308,6 @@ static int cmd_run(int argc, char **argv)
 	};
 	const char **env;
 	bool have_path = false;
-	uint64_t v;
 	int opt, envc = 0, rc;
 
 	env = calloc((size_t)argc + 2, sizeof(*env));
@@ -290,37 +336,12 @@ static int cmd_run(int argc, char **argv)
 			env[envc++] = optarg;
 			break;
 		case OPT_MEMORY:
-			if (parse_size(optarg, &v) < 0 || v < QUARK_RUN_MEM_MIN ||
-			    v > QUARK_RUN_MEM_MAX) {
-				log_err("run: bad --memory '%s' (expected 16M to 2G)", optarg);
-				rc = EXIT_USAGE;
-				goto out;
-			}
-			/* The kernel window maps memory in 2 MiB pages. */
-			o.mem_size = (v + 0x1fffff) & ~(uint64_t)0x1fffff;
-			break;
 		case OPT_CPUS:
-			if (parse_u64(optarg, 1, 1024, &v) < 0) {
-				log_err("run: bad --cpus '%s'", optarg);
-				rc = EXIT_USAGE;
-				goto out;
-			}
-			if (v != 1) {
-				log_err("run: --cpus %s: this build runs one vCPU (threads are not "
-					"built yet, docs/quark.md)",
-					optarg);
-				rc = EXIT_USAGE;
-				goto out;
-			}
-			break;
 		case OPT_TIMEOUT:
-			if (parse_u64(optarg, 1, 86400, &v) < 0) {
-				log_err("run: bad --timeout '%s' (expected 1 to 86400 seconds)",
-					optarg);
-				rc = EXIT_USAGE;
+		case OPT_QUEUE:
+			rc = run_value_option(opt, optarg, &o);
+			if (rc)
 				goto out;
-			}
-			o.timeout_s = (unsigned)v;
 			break;
 		case OPT_STATS:
 			o.stats = true;
@@ -328,15 +349,6 @@ static int cmd_run(int argc, char **argv)
 		case OPT_DEVICE:
 			o.device = optarg;
 			break;
-		case OPT_QUEUE:
-			if (!strcmp(optarg, "on") || !strcmp(optarg, "off") ||
-			    !strcmp(optarg, "auto")) {
-				o.queue = optarg[1] == 'n' ? 1 : optarg[1] == 'f' ? 0 : -1;
-				break;
-			}
-			log_err("run: bad --queue '%s' (expected on, off or auto)", optarg);
-			rc = EXIT_USAGE;
-			goto out;
 		case 'v':
 			o.verbose = true;
 			break;

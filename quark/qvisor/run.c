@@ -112,7 +112,7 @@ static int resolve_program(struct run *r)
 	if (strchr(prog, '/')) {
 		if (strlen(prog) >= sizeof(r->exe))
 			return -ENAMETOOLONG;
-		strcpy(r->exe, prog);
+		memcpy(r->exe, prog, strlen(prog) + 1);
 		return 0;
 	}
 	for (int i = 0; i < o->envc; i++)
@@ -132,7 +132,7 @@ static int resolve_program(struct run *r)
 			if (fd >= 0) {
 				if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
 				    (st.st_mode & 0111)) {
-					strcpy(r->exe, buf);
+					memcpy(r->exe, buf, strlen(buf) + 1);
 					close(fd);
 					rc = 0;
 					break;
@@ -228,7 +228,7 @@ static int build_guest(struct run *r, char *err, size_t errlen)
 	rc = ioctl(r->kvm.vcpu_fd, KVM_GET_TSC_KHZ, 0);
 	b->tsc_khz = rc > 0 ? (uint64_t)rc : 0;
 	if (getrandom(b->random, sizeof(b->random), 0) != sizeof(b->random)) {
-		errbuf_set(err, errlen, "getrandom: %s", strerror(errno));
+		errbuf_set(err, errlen, "getrandom: %s", log_errstr(errno));
 		return -EIO;
 	}
 	snprintf(b->hostname, sizeof(b->hostname), "quark");
@@ -252,14 +252,14 @@ static int set_vcpu_state(struct run *r, char *err, size_t errlen)
 
 	memcpy(&h, quark_kernel_image, sizeof(h));
 	if (ioctl(r->kvm.vcpu_fd, KVM_GET_SREGS, &sregs) == -1) {
-		errbuf_set(err, errlen, "KVM_GET_SREGS: %s", strerror(errno));
+		errbuf_set(err, errlen, "KVM_GET_SREGS: %s", log_errstr(errno));
 		return -errno;
 	}
 	qv_x86_long_mode_sregs(&sregs);
 	sregs.cr3 = QUARK_BOOT_PML4_GPA;
 	sregs.cr4 = QV_CR4_PAE | 0x200 /* OSFXSR */ | 0x400 /* OSXMMEXCPT */;
 	if (ioctl(r->kvm.vcpu_fd, KVM_SET_SREGS, &sregs) == -1) {
-		errbuf_set(err, errlen, "KVM_SET_SREGS: %s", strerror(errno));
+		errbuf_set(err, errlen, "KVM_SET_SREGS: %s", log_errstr(errno));
 		return -errno;
 	}
 	memset(&regs, 0, sizeof(regs));
@@ -267,7 +267,7 @@ static int set_vcpu_state(struct run *r, char *err, size_t errlen)
 	regs.rdi = QUARK_KBASE + QUARK_BOOT_GPA;
 	regs.rflags = 0x2;
 	if (ioctl(r->kvm.vcpu_fd, KVM_SET_REGS, &regs) == -1) {
-		errbuf_set(err, errlen, "KVM_SET_REGS: %s", strerror(errno));
+		errbuf_set(err, errlen, "KVM_SET_REGS: %s", log_errstr(errno));
 		return -errno;
 	}
 	return 0;
@@ -430,7 +430,7 @@ static int guest_panic(struct run *r, uint32_t gpa)
 
 		if (!c || !*c)
 			break;
-		msg[n] = (*c >= 0x20 && *c < 0x7f) ? *c : '?';
+		msg[n] = (char)((*c >= 0x20 && *c < 0x7f) ? *c : '?');
 	}
 	msg[n] = 0;
 	fprintf(stderr, "quark: %s: the guest kernel stopped: %s\n", r->exe, msg);
@@ -472,7 +472,7 @@ static void wait_block(struct run *r, uint32_t gpa)
 {
 	uint32_t *state;
 	unsigned char *p = (gpa & 7) ? NULL : qv_gmem_ptr(&r->gm, gpa, sizeof(struct quark_hcall));
-	struct timespec slice = { 0, 10 * 1000 * 1000 };
+	struct timespec slice = { 0, 10L * 1000 * 1000 };
 
 	if (!p)
 		return;
@@ -549,7 +549,7 @@ static int start_queue(struct run *r, char *err, size_t errlen)
 		return 0;
 	r->kick_fd = eventfd(0, EFD_CLOEXEC);
 	if (r->kick_fd < 0) {
-		errbuf_set(err, errlen, "eventfd: %s", strerror(errno));
+		errbuf_set(err, errlen, "eventfd: %s", log_errstr(errno));
 		return -errno;
 	}
 	memset(&ioe, 0, sizeof(ioe));
@@ -559,7 +559,7 @@ static int start_queue(struct run *r, char *err, size_t errlen)
 	ioe.flags = KVM_IOEVENTFD_FLAG_PIO;
 	if (ioctl(r->kvm.vm_fd, KVM_IOEVENTFD, &ioe) == -1 && r->o->verbose)
 		fprintf(stderr, "quark: KVM_IOEVENTFD: %s; kicks will exit to QVisor\n",
-			strerror(errno));
+			log_errstr(errno));
 	/*
 	 * The worker never takes SIGALRM (--timeout): the signal must interrupt
 	 * KVM_RUN on the vCPU thread, the only one that leaves it unblocked.
@@ -570,7 +570,7 @@ static int start_queue(struct run *r, char *err, size_t errlen)
 	rc = pthread_create(&r->worker, NULL, queue_worker, r);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc) {
-		errbuf_set(err, errlen, "queue worker: %s", strerror(rc));
+		errbuf_set(err, errlen, "queue worker: %s", log_errstr(rc));
 		return -rc;
 	}
 	r->worker_started = true;
@@ -584,7 +584,7 @@ static void stop_queue(struct run *r)
 	if (r->worker_started) {
 		__atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
 		if (write(r->kick_fd, &one, sizeof(one)) < 0)
-			fprintf(stderr, "quark: waking the queue worker: %s\n", strerror(errno));
+			fprintf(stderr, "quark: waking the queue worker: %s\n", log_errstr(errno));
 		pthread_join(r->worker, NULL);
 		r->worker_started = false;
 	}
@@ -612,7 +612,7 @@ static int vcpu_loop(struct run *r)
 				}
 				continue;
 			}
-			fprintf(stderr, "quark: KVM_RUN: %s\n", strerror(errno));
+			fprintf(stderr, "quark: KVM_RUN: %s\n", log_errstr(errno));
 			return QV_EXIT_RUNTIME;
 		}
 		r->exits++;
@@ -695,7 +695,7 @@ int qv_run(const struct qv_run_opts *o)
 	if (rc < 0) {
 		fprintf(stderr, "quark: %s: %s\n", o->argv[0],
 			rc == -ENOENT ? "command not found (on PATH inside the root)"
-				      : strerror(-rc));
+				      : log_errstr(-rc));
 		return rc == -ENOENT ? QV_EXIT_NOTFOUND : QV_EXIT_RUNTIME;
 	}
 	rc = qv_fwd_open(&r.fwd, o->rootfs, o->workdir, err, sizeof(err));
