@@ -23,6 +23,7 @@
 #include <linux/openat2.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -454,7 +455,7 @@ static bool serve_block(struct run *r, uint64_t gpa)
 	__atomic_store_n((uint32_t *)(void *)(p + offsetof(struct quark_hcall, state)), done,
 			 __ATOMIC_RELEASE);
 	/* Pairs with the barrier in wait_block() between vcpu_waiting = 1 and its state check. */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	atomic_thread_fence(memory_order_seq_cst);
 	if (__atomic_load_n(&r->vcpu_waiting, __ATOMIC_RELAXED))
 		syscall(SYS_futex, p + offsetof(struct quark_hcall, state), FUTEX_WAKE_PRIVATE, 1,
 			NULL, NULL, 0);
@@ -479,7 +480,7 @@ static void wait_block(struct run *r, uint32_t gpa)
 	state = (uint32_t *)(void *)(p + offsetof(struct quark_hcall, state));
 	r->vcpu_waits++;
 	__atomic_store_n(&r->vcpu_waiting, 1, __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	atomic_thread_fence(memory_order_seq_cst);
 	if (__atomic_load_n(state, __ATOMIC_ACQUIRE) != QUARK_STATE_DONE)
 		syscall(SYS_futex, state, FUTEX_WAIT_PRIVATE, (uint32_t)QUARK_STATE_PENDING, &slice,
 			NULL, 0);
@@ -517,7 +518,7 @@ static void *queue_worker(void *arg)
 		}
 		__atomic_store_n(&q->host_idle, 1, __ATOMIC_RELAXED);
 		/* Pairs with the guest's barrier between its sq_tail store and host_idle load. */
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		atomic_thread_fence(memory_order_seq_cst);
 		if (__atomic_load_n(&q->sq_tail, __ATOMIC_ACQUIRE) == head &&
 		    !__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
 			__atomic_fetch_add(&r->worker_sleeps, 1, __ATOMIC_RELAXED);

@@ -515,6 +515,10 @@ static void test_seg_rewrite(void **state)
 	int p[2], saved;
 
 	(void)state;
+#if defined(__SANITIZE_THREAD__)
+	/* The race is the point (a hostile guest's), and TSan would rightly report it. */
+	skip();
+#endif
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 	/* Handle 0 is a dup of stdin: make stdin the pipe while the fwd opens. */
 	saved = dup(0);
