@@ -218,7 +218,7 @@ int qk_exec(const char *path, int argc, const char *const *argv, int envc, const
 	static uint64_t words[2 * 32 + 2 * 512 + 8];
 	static uint64_t argp[256], envpp[512];
 	uint64_t sp = USER_TOP, got, rnd, plat, execfn, base = 0, entry;
-	size_t nw = 0, start;
+	size_t nw = 0;
 	int rc;
 
 	if (argc > (int)ARRAY_SIZE(argp) || envc > (int)ARRAY_SIZE(envpp))
@@ -230,7 +230,7 @@ int qk_exec(const char *path, int argc, const char *const *argv, int envc, const
 	if (interp_path[0]) {
 		rc = load_file(interp_path, &interp, INTERP_BASE, false);
 		if (rc < 0)
-			return rc == -ENOENT ? -ENOENT : rc;
+			return rc;
 		base = interp.bias;
 		entry = interp.entry;
 	}
@@ -258,7 +258,6 @@ int qk_exec(const char *path, int argc, const char *const *argv, int envc, const
 	for (int i = 0; i < envc; i++)
 		words[nw++] = envpp[i];
 	words[nw++] = 0;
-	start = nw;
 #define AUX(k, v) (words[nw++] = (k), words[nw++] = (v))
 	AUX(AT_PHDR, prog.phdr_va);
 	AUX(AT_PHENT, sizeof(struct elf64_phdr));
@@ -281,7 +280,6 @@ int qk_exec(const char *path, int argc, const char *const *argv, int envc, const
 	AUX(AT_MINSIGSTKSZ, 2048);
 	AUX(AT_NULL, 0);
 #undef AUX
-	(void)start;
 	sp &= ~15UL;
 	if (nw & 1)
 		sp -= 8; /* so that %rsp (at argc) ends 16-byte aligned */

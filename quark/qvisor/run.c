@@ -66,7 +66,6 @@ struct run {
 	struct qv_gmem gm;
 	char exe[QUARK_PATH_MAX]; /* the program's path inside the root */
 	uint64_t exits, hypercalls;
-	uint64_t exits_by_reason[64];
 	/* The queue worker (abi.h, "The queue"). */
 	bool queue;
 	int kick_fd; /* eventfd the guest's kick signals */
@@ -345,6 +344,23 @@ static const char *syscall_name(unsigned nr)
 	return NULL;
 }
 
+/* QVisor's own side of the forwarded calls: per operation, what it did. */
+static void print_fwd_stats(const struct run *r)
+{
+	struct qv_fwd_op_stats ops[QUARK_OP_COUNT];
+	uint64_t bad = __atomic_load_n(&r->worker_bad, __ATOMIC_RELAXED);
+
+	qv_fwd_stats(r->fwd, ops);
+	fprintf(stderr, "quark: stats: host operations (calls/errors/bytes):");
+	for (uint32_t op = 0; op < QUARK_OP_COUNT; op++)
+		if (ops[op].calls)
+			fprintf(stderr, " %s=%" PRIu64 "/%" PRIu64 "/%" PRIu64, qv_fwd_op_name(op),
+				ops[op].calls, ops[op].errors, ops[op].bytes);
+	if (bad)
+		fprintf(stderr, " bad-queue-entries=%" PRIu64, bad);
+	fputc('\n', stderr);
+}
+
 static void print_stats(struct run *r, uint64_t stats_gpa)
 {
 	struct quark_stats st;
@@ -382,6 +398,7 @@ static void print_stats(struct run *r, uint64_t stats_gpa)
 			fprintf(stderr, " %u=%" PRIu64, i, st.syscalls[i]);
 	}
 	fputc('\n', stderr);
+	print_fwd_stats(r);
 	if (st.unknown) {
 		fprintf(stderr, "quark: stats: unknown system calls:");
 		for (unsigned i = 0; i < QUARK_UNKNOWN_KEPT && st.unknown_nr[i]; i++)
@@ -617,7 +634,6 @@ static int vcpu_loop(struct run *r)
 			return QV_EXIT_RUNTIME;
 		}
 		r->exits++;
-		r->exits_by_reason[run->exit_reason & 63]++;
 		if (run->exit_reason != KVM_EXIT_IO) {
 			struct kvm_regs regs;
 
