@@ -310,8 +310,23 @@ _Static_assert(QUARK_MEM_SIZE <= 512 * QUARK_PAGE_SIZE, "one page table maps all
  * as untrusted as any hypercall: indices are taken modulo N by the host,
  * and each entry is checked like a QUARK_HC_CALL block. QUARK_OP_EXIT
  * always goes through QUARK_HC_CALL (the vCPU must stop).
+ *
+ * Several vCPUs (`--cpus N`, at most QUARK_MAX_CPUS). QVisor creates all N
+ * vCPUs before its seccomp lockdown, each with the boot state of vCPU 0 but
+ * %rsi = its index, and runs only vCPU 0; vCPU i > 0 first runs when the
+ * guest asks for it with QUARK_OP_CPU_START(i). Each vCPU has its own
+ * thread in QVisor. QKernel runs one program thread per vCPU: a thread
+ * that ends parks its vCPU (QUARK_OP_CPU_PARK returns at the next START of
+ * that vCPU). START is a counting token, so a START that overtakes the
+ * PARK it answers is not lost. QUARK_OP_FUTEX is the program's futex on
+ * guest memory, done by the host's futex on the same bytes, so a waiting
+ * thread's vCPU sleeps in the host kernel and costs nothing. These ops and
+ * QUARK_OP_NANOSLEEP block the calling vCPU only: they always go through
+ * QUARK_HC_CALL, never the queue, whose single worker must not sleep for
+ * one thread while the others wait. QUARK_HC_YIELD gives the host CPU away
+ * (a guest spinning on a lock whose holder's vCPU thread is not running).
  */
-#define QUARK_RUN_ABI_VERSION QUARK_C(1)
+#define QUARK_RUN_ABI_VERSION QUARK_C(2)
 #define QUARK_KERNEL_MAGIC    QUARK_C(0x314b5251) /* "QRK1" little-endian */
 #define QUARK_BOOT_MAGIC      QUARK_C(0x544f4251) /* "QBOT" little-endian */
 
@@ -334,7 +349,8 @@ _Static_assert(QUARK_MEM_SIZE <= 512 * QUARK_PAGE_SIZE, "one page table maps all
 #define QUARK_HC_PANIC	    QUARK_C(0x521) /* %eax = GPA of a NUL-terminated message */
 #define QUARK_HC_KICK	    QUARK_C(0x522) /* wake the queue worker (value ignored) */
 #define QUARK_HC_WAIT	    QUARK_C(0x523) /* %eax = GPA of a queued block: return when it is DONE */
-#define QUARK_QUEUE_SPIN_US QUARK_C(200)   /* the guest's spin on a queued block before WAIT */
+#define QUARK_HC_YIELD	    QUARK_C(0x524)  /* sched_yield() on the host (value ignored) */
+#define QUARK_QUEUE_SPIN_US QUARK_C(200)    /* the guest's spin on a queued block before WAIT */
 #define QUARK_QUEUE_GPA	    QUARK_C(0x8000) /* one page: struct quark_queue */
 #define QUARK_QUEUE_ENTRIES QUARK_C(256)
 #define QUARK_STATE_PENDING QUARK_C(0)
@@ -366,7 +382,12 @@ _Static_assert(QUARK_MEM_SIZE <= 512 * QUARK_PAGE_SIZE, "one page table maps all
 #define QUARK_OP_NANOSLEEP  QUARK_C(22) /* nanoseconds (relative, CLOCK_MONOTONIC) */
 #define QUARK_OP_EXIT	    QUARK_C(23) /* status (QUARK_EXIT_*), stats_gpa or 0, fault addr, rip */
 #define QUARK_OP_FSYNC	    QUARK_C(24) /* h */
-#define QUARK_OP_COUNT	    QUARK_C(25) /* one past the last */
+#define QUARK_OP_FUTEX	    QUARK_C(25) /* cmd, gpa, val, timeout ns (~0 = none) or val2, gpa2, val3 */
+#define QUARK_OP_CPU_START  QUARK_C(26) /* vCPU index: run it (first time) or end its PARK */
+#define QUARK_OP_CPU_PARK   QUARK_C(27) /* sleep until this vCPU's next CPU_START */
+#define QUARK_OP_COUNT	    QUARK_C(28) /* one past the last */
+
+#define QUARK_MAX_CPUS QUARK_C(16)
 
 #define QUARK_MAX_HANDLES QUARK_C(4096)
 #define QUARK_MAX_SEGS	  QUARK_C(256)	      /* per READV/WRITEV call */
@@ -405,9 +426,11 @@ struct quark_boot {
 	uint64_t args_len;    /* bytes in the blob, the last one a NUL */
 	uint32_t argc;	      /* >= 1 */
 	uint32_t envc;
-	uint32_t root_handle;  /* the root directory (O_PATH) */
-	uint32_t cwd_handle;   /* the initial working directory (O_PATH) */
-	uint32_t uid, gid;     /* what getuid() and friends answer */
+	uint32_t root_handle; /* the root directory (O_PATH) */
+	uint32_t cwd_handle;  /* the initial working directory (O_PATH) */
+	uint32_t uid, gid;    /* what getuid() and friends answer */
+	uint32_t ncpus;	      /* vCPUs created, 1..QUARK_MAX_CPUS */
+	uint32_t pad;
 	uint64_t tsc_khz;      /* the vCPU's TSC rate (0: unknown, clocks tick at 1 GHz) */
 	uint64_t realtime_ns;  /* CLOCK_REALTIME when the host wrote this */
 	uint64_t monotonic_ns; /* CLOCK_MONOTONIC then */

@@ -9,16 +9,26 @@
  * hand, so C code sees one layout and a fatal signal or a debugging dump
  * works the same from either path.
  *
- * The syscall path runs with interrupts off (SFMASK clears IF) on the one
- * kernel stack: this first slice has one vCPU and one thread, so there is
- * no per-CPU area and no swapgs; the user's %gs base is never touched.
- * `sysretq` is safe here because %rcx is always the address after the
- * user's own `syscall` instruction, hence canonical (the Intel SYSRET #GP
- * hazard needs a non-canonical one); the kernel never changes it.
+ * Each vCPU has its own kernel stack and a struct qk_cpu (kernel.h) that
+ * ring 0 reaches through %gs: the usual swapgs discipline, where the
+ * kernel's base sits in KERNEL_GS_BASE while ring 3 runs and every entry
+ * from ring 3 (syscall, or an exception whose saved CS has RPL 3) swaps it
+ * in, every return to ring 3 swaps it out. The program's own %gs base is
+ * therefore in KERNEL_GS_BASE whenever the kernel runs (arch_prctl knows).
+ * The syscall path runs with interrupts off (SFMASK clears IF), and
+ * nothing else enters ring 0 on that stack while it does (an exception in
+ * ring 0 is a kernel bug and ends in a panic). `sysretq` is safe because
+ * %rcx is always the address after the user's own `syscall` instruction,
+ * hence canonical (the Intel SYSRET #GP hazard needs a non-canonical one);
+ * the kernel never changes it.
  */
 #include "abi.h"
 
-#define KSTACK_SIZE (16 * 4096)
+#define KSTACK_SHIFT 16 /* QK_KSTACK_SIZE in kernel.h */
+#define ISTACK_SIZE  4096
+#define CPU_USER_RSP 0	/* QK_CPU_USER_RSP */
+#define CPU_KSTACK   8	/* QK_CPU_KSTACK */
+#define FRAME_CS     144 /* offsetof(struct qk_regs, cs) */
 
 	.section .head, "a"
 	.long	QUARK_KERNEL_MAGIC
@@ -31,8 +41,18 @@
 	.code64
 	.globl	qk_start
 qk_start:
-	/* %rdi = the boot page (virtual), set by the host. */
-	lea	qk_kstack_top(%rip), %rsp
+	/*
+	 * %rdi = the boot page (virtual), %rsi = this vCPU's index, both set
+	 * by the host; the host checks the index against QUARK_MAX_CPUS, and
+	 * so does qk_main before anything else (a wrong stack is not fatal
+	 * before the first push that lands outside qk_stacks).
+	 */
+	cmp	$QUARK_MAX_CPUS, %rsi
+	jae	1f
+	lea	1(%rsi), %rax
+	shl	$KSTACK_SHIFT, %rax
+	lea	qk_stacks(%rip), %rsp
+	add	%rax, %rsp
 	xor	%ebp, %ebp
 	call	qk_main
 1:	hlt
@@ -91,14 +111,15 @@ qk_reload_segments:
 
 /*
  * syscall: %rcx = user rip, %r11 = user rflags, %rsp still the user's.
- * Switch to the kernel stack through a scratch word (single vCPU).
+ * Switch to this vCPU's kernel stack through its scratch word.
  */
 	.globl	qk_syscall_entry
 qk_syscall_entry:
-	mov	%rsp, qk_user_rsp(%rip)
-	lea	qk_kstack_top(%rip), %rsp
+	swapgs
+	mov	%rsp, %gs:CPU_USER_RSP
+	mov	%gs:CPU_KSTACK, %rsp
 	pushq	$(QUARK_SEL_UDATA | 3)	/* ss */
-	pushq	qk_user_rsp(%rip)	/* rsp */
+	pushq	%gs:CPU_USER_RSP	/* rsp */
 	push	%r11			/* rflags */
 	pushq	$(QUARK_SEL_UCODE | 3)	/* cs */
 	push	%rcx			/* rip */
@@ -113,15 +134,17 @@ qk_syscall_entry:
 	/* Back with what the frame now says (rax = result). */
 	mov	0(%rsp), %rcx		/* rip */
 	mov	16(%rsp), %r11		/* rflags */
+	swapgs
 	mov	24(%rsp), %rsp		/* rsp */
 	sysretq
 
-/* First entry to ring 3: %rdi = a frame built by qk_enter_user(). */
+/* Entry to ring 3 from a built frame: %rdi = the frame (a thread's first). */
 	.globl	qk_iret_to
 qk_iret_to:
 	mov	%rdi, %rsp
 	pop_gprs
 	add	$16, %rsp
+	swapgs
 	iretq
 
 /*
@@ -145,22 +168,24 @@ qk_vectors:
 
 qk_exc_common:
 	push_gprs
-	mov	%rsp, %rdi
+	testb	$3, FRAME_CS(%rsp)	/* from ring 3: take the kernel's %gs */
+	jz	1f
+	swapgs
+1:	mov	%rsp, %rdi
 	cld
 	call	qk_exception
-	pop_gprs
+	testb	$3, FRAME_CS(%rsp)
+	jz	2f
+	swapgs
+2:	pop_gprs
 	add	$16, %rsp
 	iretq
 
 	.bss
 	.p2align 12
-	.globl	qk_kstack_top
-qk_kstack:
-	.skip	KSTACK_SIZE
-qk_kstack_top:
-	.globl	qk_istack_top
-	.skip	4096
-qk_istack_top:
-	.globl	qk_user_rsp
-qk_user_rsp:
-	.quad	0
+	.globl	qk_stacks
+qk_stacks:
+	.skip	(1 << KSTACK_SHIFT) * QUARK_MAX_CPUS
+	.globl	qk_istacks
+qk_istacks:
+	.skip	ISTACK_SIZE * QUARK_MAX_CPUS

@@ -15,10 +15,12 @@
  * bounce buffer and are copied out, so the host never writes to memory
  * the program chose.
  *
- * Pipes are a 64 KiB ring in kernel memory. With one thread, a read from
- * an empty pipe whose write end is open would wait forever: it returns
- * EAGAIN instead (as O_NONBLOCK would), which is the honest answer for a
- * wait nothing can end. Writes into a pipe with no reader raise SIGPIPE
+ * Pipes are a 64 KiB ring in kernel memory. A read from an empty pipe whose
+ * write end is open (or a write into a full one) waits for another thread
+ * to change it: on the pipe's sequence word, through the host's futex
+ * (smp.c), with the kernel lock dropped. With one thread such a wait
+ * could never end: it returns EAGAIN instead (as O_NONBLOCK would), which
+ * is the honest answer. Writes into a pipe with no reader raise SIGPIPE
  * (fatal unless ignored), as on Linux.
  */
 #include "kernel.h"
@@ -63,6 +65,8 @@ struct pipe {
 	char *buf;
 	uint32_t head, len; /* read position, bytes held */
 	int readers, writers;
+	uint32_t seq;	  /* moves on every change a waiter may wait for (futex word) */
+	uint32_t waiters; /* threads waiting on seq */
 	struct pipe *next_free;
 };
 
@@ -85,6 +89,24 @@ static struct pipe *free_pipes;
 static uint32_t cwd_handle;
 static unsigned umask_bits = 022;
 static char bounce[BOUNCE_SIZE] __attribute__((aligned(4096)));
+
+static void pipe_changed(struct pipe *p)
+{
+	p->seq++;
+	if (p->waiters)
+		qk_wake_word(&p->seq);
+}
+
+/* False when nothing but this thread could change the pipe (then: EAGAIN). */
+static bool pipe_wait(struct pipe *p, bool nonblock)
+{
+	if (nonblock || qk_live_threads() < 2)
+		return false;
+	p->waiters++;
+	qk_wait_word(&p->seq, p->seq);
+	p->waiters--;
+	return true;
+}
 
 static struct file *file_new(int kind)
 {
@@ -110,6 +132,7 @@ static void file_put(struct file *f)
 			p->readers--;
 		else
 			p->writers--;
+		pipe_changed(p); /* a waiter may now see EOF or EPIPE */
 		if (!p->readers && !p->writers) {
 			p->next_free = free_pipes;
 			free_pipes = p;
@@ -224,12 +247,13 @@ int64_t qk_host_pread_kernel(uint32_t handle, void *buf, uint64_t len, uint64_t 
 	return qk_hcall(QUARK_OP_PREADV, handle, qk_gpa(&seg), 1, off, 0, 0);
 }
 
-static int64_t pipe_read(struct pipe *p, uint64_t uva, uint64_t len)
+static int64_t pipe_read(struct pipe *p, uint64_t uva, uint64_t len, bool nonblock)
 {
 	uint64_t done = 0;
 
-	if (p->len == 0)
-		return p->writers ? -EAGAIN : 0;
+	while (p->len == 0 && p->writers)
+		if (!pipe_wait(p, nonblock))
+			return -EAGAIN;
 	while (done < len && p->len) {
 		uint32_t n = (uint32_t)MIN(MIN(len - done, p->len), PIPE_SIZE - p->head);
 
@@ -239,19 +263,22 @@ static int64_t pipe_read(struct pipe *p, uint64_t uva, uint64_t len)
 		p->len -= n;
 		done += n;
 	}
+	if (done)
+		pipe_changed(p);
 	return (int64_t)done;
 }
 
-static int64_t pipe_write(struct pipe *p, uint64_t uva, uint64_t len)
+static int64_t pipe_write(struct pipe *p, uint64_t uva, uint64_t len, bool nonblock)
 {
 	uint64_t done = 0;
 
+	while (p->readers && p->len == PIPE_SIZE)
+		if (!pipe_wait(p, nonblock))
+			return -EAGAIN;
 	if (!p->readers) {
 		sigpipe();
 		return -EPIPE;
 	}
-	if (p->len == PIPE_SIZE)
-		return -EAGAIN;
 	while (done < len && p->len < PIPE_SIZE) {
 		uint32_t tail = (p->head + p->len) % PIPE_SIZE;
 		uint32_t n = (uint32_t)MIN(MIN(len - done, PIPE_SIZE - p->len), PIPE_SIZE - tail);
@@ -261,6 +288,8 @@ static int64_t pipe_write(struct pipe *p, uint64_t uva, uint64_t len)
 		p->len += n;
 		done += n;
 	}
+	if (done)
+		pipe_changed(p);
 	return (int64_t)done;
 }
 
@@ -279,7 +308,7 @@ static int64_t do_read(uint64_t fd, uint64_t uva, uint64_t len, bool positional,
 	if (!user_range_ok(uva, len))
 		return -EFAULT;
 	if (f->kind == FILE_PIPE_R)
-		return positional ? -ESPIPE : pipe_read(f->pipe, uva, len);
+		return positional ? -ESPIPE : pipe_read(f->pipe, uva, len, f->flags & O_NONBLOCK);
 	if (f->kind != FILE_HOST)
 		return -EBADF;
 	if (positional && (int64_t)off < 0)
@@ -297,7 +326,7 @@ static int64_t do_write(uint64_t fd, uint64_t uva, uint64_t len, bool positional
 	if (!user_range_ok(uva, len))
 		return -EFAULT;
 	if (f->kind == FILE_PIPE_W)
-		return positional ? -ESPIPE : pipe_write(f->pipe, uva, len);
+		return positional ? -ESPIPE : pipe_write(f->pipe, uva, len, f->flags & O_NONBLOCK);
 	if (f->kind != FILE_HOST)
 		return -EBADF;
 	if (positional && (int64_t)off < 0)

@@ -73,10 +73,69 @@ struct qk_regs {
 /* entry.S */
 void qk_reload_segments(void);
 void qk_syscall_entry(void);
+/* Enters ring 3 with frame (swapgs first: the caller runs on the kernel's %gs). */
 __attribute__((noreturn)) void qk_iret_to(struct qk_regs *frame);
 extern char qk_vectors[];
-extern char qk_kstack_top[], qk_istack_top[];
-#define QK_STUB_SIZE 16
+extern char qk_stacks[], qk_istacks[]; /* per vCPU: QK_KSTACK_SIZE, QK_ISTACK_SIZE bytes */
+#define QK_STUB_SIZE	16
+#define QK_KSTACK_SIZE	(16UL * 4096) /* entry.S: qk_start computes the top from the index */
+#define QK_ISTACK_SIZE	4096
+#define QK_CPU_USER_RSP 0 /* offsets entry.S reaches through %gs (smp.c asserts them) */
+#define QK_CPU_KSTACK	8
+#define QK_CPU_SELF	16
+
+/*
+ * smp.c: one program thread per vCPU (abi.h, "Several vCPUs"). Each vCPU
+ * has one of these, reached through %gs in ring 0 (swapgs on every
+ * entry from ring 3 and before every return to it).
+ */
+struct qk_cpu {
+	uint64_t user_rsp;    /* syscall entry's scratch for the user's %rsp */
+	uint64_t kstack_top;  /* this vCPU's kernel stack (also its TSS rsp0) */
+	struct qk_cpu *self;  /* %gs:QK_CPU_SELF */
+	uint32_t index;	      /* 0 .. ncpus-1 */
+	uint32_t busy;	      /* a program thread runs here */
+	bool started;	      /* this vCPU has run its start-up (cpu_init) */
+	bool locked;	      /* it holds the kernel lock */
+	int32_t tid;	      /* the thread's id (gettid) */
+	uint64_t clear_tid;   /* set_tid_address / CLONE_CHILD_CLEARTID: 0 and wake at exit */
+	uint64_t start_fs;    /* the new thread's %fs base */
+	uint64_t tlb_gen;     /* this vCPU's TLB holds nothing older than this generation */
+	uint64_t quiet_gen;   /* nor does anything it may still use (see smp.c) */
+	struct qk_regs start; /* the new thread's first user frame */
+	struct quark_hcall hc __attribute__((aligned(64))); /* this vCPU's hypercall block */
+};
+
+extern struct qk_cpu qk_cpus[QUARK_MAX_CPUS];
+extern uint32_t qk_ncpus;
+
+static inline struct qk_cpu *qk_this_cpu(void)
+{
+	struct qk_cpu *c;
+
+	__asm__ __volatile__("mov %%gs:%c1, %0" : "=r"(c) : "i"(QK_CPU_SELF));
+	return c;
+}
+
+void qk_smp_init(void);
+void qk_cpu_setup(uint32_t index); /* main.c: GDT, TSS, IDT, MSRs of the calling vCPU */
+/* The kernel lock: taken on every entry from ring 3, dropped around host calls. */
+void qk_kernel_enter(void);
+void qk_kernel_leave(void);
+void qk_kernel_drop(struct qk_cpu *c, bool user_io); /* lib.c, before a host call */
+void qk_kernel_retake(struct qk_cpu *c);	     /* and after it */
+bool qk_smp_active(void);			     /* a second thread has ever existed */
+/* The oldest generation some vCPU may still reach through a stale TLB entry or the host. */
+uint64_t qk_smp_quiet_gen(void);
+int64_t qk_clone(uint64_t flags, uint64_t sp, uint64_t ptid, uint64_t ctid, uint64_t tls,
+		 const struct qk_regs *parent);
+__attribute__((noreturn)) void qk_thread_exit(uint64_t status);
+int64_t qk_futex(const uint64_t *a);
+/* Kernel waits: sleep while *word == seen (the lock dropped), wake every sleeper. */
+void qk_wait_word(uint32_t *word, uint32_t seen);
+void qk_wake_word(uint32_t *word);
+int64_t qk_live_threads(void);
+__attribute__((noreturn)) void qk_ap_main(uint32_t index);
 
 /* lib.c */
 void *memcpy(void *dst, const void *src, size_t n);
@@ -92,7 +151,7 @@ __attribute__((noreturn, format(printf, 1, 2))) void qk_panic(const char *fmt, .
 /* Diagnostics on stderr (handle 2) when the host asked for them. */
 __attribute__((format(printf, 1, 2))) void qk_debug(const char *fmt, ...);
 
-/* hcall.c: the host, one synchronous operation at a time. */
+/* lib.c: the host, one synchronous operation per vCPU at a time. */
 int64_t qk_hcall(uint32_t op, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
 		 uint64_t a5);
 static inline uint64_t qk_gpa(const void *kva)
@@ -137,6 +196,8 @@ void qk_mm_init(void);
 uint64_t qk_page_alloc(void); /* a zeroed page's physical address, or 0 */
 void qk_page_free(uint64_t pa);
 uint64_t qk_pages_used(void);
+uint64_t qk_mm_cr3(void);   /* the program's page tables */
+extern uint64_t qk_tlb_gen; /* bumped whenever a mapping is removed or narrowed */
 /* Contiguous kernel memory in page multiples (never freed). */
 void *qk_kalloc(size_t bytes);
 

@@ -176,12 +176,15 @@ int qk_snprintf(char *buf, size_t len, const char *fmt, ...)
 }
 
 /*
- * One hypercall block: a single vCPU and a single thread use it in turn.
+ * One hypercall block per vCPU (struct qk_cpu), used by one call at a time.
  * With the queue (abi.h, "The queue"), the block is published in the ring
  * and the host's worker answers while this vCPU spins on `state`; without
- * it, or for QUARK_OP_EXIT, an `outl` hands the block to the vCPU thread.
+ * it, or for the operations that block only the calling vCPU (abi.h,
+ * "Several vCPUs"), an `outl` hands the block to the vCPU's own thread.
+ * The kernel lock is never held across a host call (smp.c): it is dropped
+ * first and taken again after.
  */
-static struct quark_hcall hc __attribute__((aligned(64)));
+static uint32_t queue_lock; /* producers of the ring: one per vCPU */
 
 static uint64_t spin_cycles(void)
 {
@@ -191,18 +194,23 @@ static uint64_t spin_cycles(void)
 	return khz * QUARK_QUEUE_SPIN_US / 1000;
 }
 
-static int64_t hcall_queued(void)
+static int64_t hcall_queued(struct quark_hcall *hc)
 {
 	struct quark_queue *q = qk_kva(QUARK_QUEUE_GPA);
-	uint32_t tail = q->sq_tail;
+	uint32_t tail;
 
-	__atomic_store_n(&hc.state, QUARK_STATE_PENDING, __ATOMIC_RELAXED);
-	q->entries[tail % QUARK_QUEUE_ENTRIES] = qk_gpa(&hc);
+	__atomic_store_n(&hc->state, QUARK_STATE_PENDING, __ATOMIC_RELAXED);
+	/* At most one block per vCPU is in the ring, far fewer than its entries. */
+	while (__atomic_exchange_n(&queue_lock, 1, __ATOMIC_ACQUIRE))
+		__asm__ __volatile__("pause");
+	tail = q->sq_tail;
+	q->entries[tail % QUARK_QUEUE_ENTRIES] = qk_gpa(hc);
 	__atomic_store_n(&q->sq_tail, tail + 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&queue_lock, 0, __ATOMIC_RELEASE);
 	/* Pairs with the worker's barrier between host_idle = 1 and its re-check of sq_tail. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&q->host_idle, __ATOMIC_RELAXED)) {
-		qk_stats.kicks++;
+		__atomic_fetch_add(&qk_stats.kicks, 1, __ATOMIC_RELAXED);
 		__asm__ __volatile__("outl %0, %1" ::"a"(0), "Nd"((uint16_t)QUARK_HC_KICK)
 				     : "memory");
 	}
@@ -213,39 +221,60 @@ static int64_t hcall_queued(void)
 	 * off until the scheduler's next tick: hand the wait to the host.
 	 */
 	for (uint64_t t0 = rdtsc(), budget = spin_cycles();
-	     __atomic_load_n(&hc.state, __ATOMIC_ACQUIRE) != QUARK_STATE_DONE;) {
+	     __atomic_load_n(&hc->state, __ATOMIC_ACQUIRE) != QUARK_STATE_DONE;) {
 		if (rdtsc() - t0 > budget) {
-			qk_stats.waits++;
-			__asm__ __volatile__("outl %0, %1" ::"a"((uint32_t)qk_gpa(&hc)),
+			__atomic_fetch_add(&qk_stats.waits, 1, __ATOMIC_RELAXED);
+			__asm__ __volatile__("outl %0, %1" ::"a"((uint32_t)qk_gpa(hc)),
 					     "Nd"((uint16_t)QUARK_HC_WAIT)
 					     : "memory");
 			continue;
 		}
 		__asm__ __volatile__("pause");
 	}
-	return hc.ret;
+	return hc->ret;
+}
+
+/* The operations the calling vCPU's own host thread performs (they may block it). */
+static bool direct_op(uint32_t op)
+{
+	return op == QUARK_OP_EXIT || op == QUARK_OP_FUTEX || op == QUARK_OP_CPU_START ||
+	       op == QUARK_OP_CPU_PARK || op == QUARK_OP_NANOSLEEP;
 }
 
 int64_t qk_hcall(uint32_t op, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
 		 uint64_t a5)
 {
-	hc.op = op;
-	hc.ret = -ENOSYS;
-	hc.args[0] = a0;
-	hc.args[1] = a1;
-	hc.args[2] = a2;
-	hc.args[3] = a3;
-	hc.args[4] = a4;
-	hc.args[5] = a5;
-	qk_stats.forwarded++;
-	if ((qk_boot->flags & QUARK_BOOT_QUEUE) && op != QUARK_OP_EXIT)
-		return hcall_queued();
-	hc.state = QUARK_STATE_PENDING;
-	/* The host reads the block during the exit; "memory" orders the stores before it. */
-	__asm__ __volatile__("outl %0, %1" ::"a"((uint32_t)qk_gpa(&hc)),
-			     "Nd"((uint16_t)QUARK_HC_CALL)
-			     : "memory");
-	return hc.ret;
+	struct qk_cpu *c = qk_this_cpu();
+	struct quark_hcall *hc = &c->hc;
+	bool held = c->locked;
+	int64_t ret;
+
+	hc->op = op;
+	hc->ret = -ENOSYS;
+	hc->args[0] = a0;
+	hc->args[1] = a1;
+	hc->args[2] = a2;
+	hc->args[3] = a3;
+	hc->args[4] = a4;
+	hc->args[5] = a5;
+	__atomic_fetch_add(&qk_stats.forwarded, 1, __ATOMIC_RELAXED);
+	if (held)
+		qk_kernel_drop(c, op == QUARK_OP_READV || op == QUARK_OP_WRITEV ||
+					  op == QUARK_OP_PREADV || op == QUARK_OP_PWRITEV);
+	if ((qk_boot->flags & QUARK_BOOT_QUEUE) && !direct_op(op)) {
+		ret = hcall_queued(hc);
+	} else {
+		hc->state = QUARK_STATE_PENDING;
+		/* The host reads the block during the exit; "memory" orders the stores before it.
+		 */
+		__asm__ __volatile__("outl %0, %1" ::"a"((uint32_t)qk_gpa(hc)),
+				     "Nd"((uint16_t)QUARK_HC_CALL)
+				     : "memory");
+		ret = hc->ret;
+	}
+	if (held)
+		qk_kernel_retake(c);
+	return ret;
 }
 
 static char panic_buf[QUARK_PANIC_MAX];

@@ -5,15 +5,19 @@
  *
  *   1. check the boot page (magic, version) - the host wrote it, but a
  *      kernel that misreads it would misbehave in ways hard to diagnose;
- *   2. its own GDT (with the user segments sysret needs), TSS (ring-0
- *      stack for exceptions from ring 3, IST1 for double faults) and IDT
- *      (the 32 exception vectors), replacing whatever the host left;
- *   3. syscall MSRs: STAR, LSTAR = entry.S, SFMASK; x87/SSE state clean;
+ *   2. its own GDT (with the user segments sysret needs and a TSS per
+ *      vCPU: ring-0 stack for exceptions from ring 3, IST1 for double
+ *      faults) and IDT (the 32 exception vectors), replacing whatever the
+ *      host left;
+ *   3. syscall MSRs: STAR, LSTAR = entry.S, SFMASK; %gs on vCPU 0's
+ *      struct qk_cpu; x87/SSE state clean;
  *   4. memory (mm.c), descriptors 0-2 (file.c), the TSC base;
  *   5. load the program (elf.c) and iretq to it.
  *
  * If loading fails the kernel says why on the program's stderr and exits
- * 127 (not found) or 126 (cannot execute), as a shell would.
+ * 127 (not found) or 126 (cannot execute), as a shell would. Other vCPUs
+ * enter here too (the host's %rsi is their index) and go straight to
+ * smp.c, which runs the thread that asked for them.
  */
 #include "kernel.h"
 
@@ -48,8 +52,11 @@ struct dtr {
 	uint64_t base;
 } __attribute__((packed));
 
-static uint64_t gdt[8] __attribute__((aligned(16)));
-static struct tss64 tss __attribute__((aligned(16)));
+/* The shared segments, then one TSS descriptor (two entries) per vCPU. */
+#define GDT_ENTRIES (QUARK_SEL_TSS / 8 + 2 * QUARK_MAX_CPUS)
+
+static uint64_t gdt[GDT_ENTRIES] __attribute__((aligned(16)));
+static struct tss64 tss[QUARK_MAX_CPUS] __attribute__((aligned(16)));
 static struct gate64 idt[32] __attribute__((aligned(16)));
 
 uint64_t qk_pte_nx;
@@ -68,22 +75,13 @@ static uint64_t seg(uint8_t access, uint8_t flags)
 	return 0xffffULL | ((uint64_t)access << 40) | (0xfULL << 48) | ((uint64_t)flags << 52);
 }
 
-static void cpu_init(void)
+static void tables_init(void)
 {
-	uint64_t t = (uint64_t)(uintptr_t)&tss;
-	struct dtr d;
-
 	gdt[QUARK_SEL_KCODE / 8] = seg(ACC_KCODE, 0xa);
 	gdt[QUARK_SEL_KDATA / 8] = seg(ACC_KDATA, 0xc);
 	gdt[QUARK_SEL_UCODE32 / 8] = seg(ACC_UCODE, 0xc);
 	gdt[QUARK_SEL_UDATA / 8] = seg(ACC_UDATA, 0xc);
 	gdt[QUARK_SEL_UCODE / 8] = seg(ACC_UCODE, 0xa);
-	gdt[QUARK_SEL_TSS / 8] = (sizeof(tss) - 1) | ((t & 0xffffff) << 16) |
-				 ((uint64_t)ACC_TSS << 40) | (((t >> 24) & 0xff) << 56);
-	gdt[QUARK_SEL_TSS / 8 + 1] = t >> 32;
-	tss.rsp[0] = (uint64_t)(uintptr_t)qk_kstack_top;
-	tss.ist[0] = (uint64_t)(uintptr_t)qk_istack_top;
-	tss.iomap_base = sizeof(tss); /* no I/O bitmap: every port faults in ring 3 */
 	for (int v = 0; v < 32; v++) {
 		uint64_t h = (uint64_t)(uintptr_t)qk_vectors + (uint64_t)v * QK_STUB_SIZE;
 		/* #BP and #OF may be raised by int3/into in ring 3 (DPL 3), as on Linux. */
@@ -97,27 +95,51 @@ static void cpu_init(void)
 					  (uint32_t)(h >> 32),
 					  0 };
 	}
+	/* SCE: syscall/sysret; NXE, where the CPU has it: PROT_EXEC is enforced. */
+	if (cpuid_nx())
+		qk_pte_nx = 1UL << 63;
+}
+
+/*
+ * The calling vCPU's own state: its TSS (ring-0 stack for exceptions from
+ * ring 3, IST1 for double faults) and descriptor, the shared GDT and IDT,
+ * the syscall MSRs, and %gs on its struct qk_cpu. vCPU 0 builds the shared
+ * tables first (tables_init); the others only load them.
+ */
+void qk_cpu_setup(uint32_t index)
+{
+	struct tss64 *t = &tss[index];
+	uint64_t ta = (uint64_t)(uintptr_t)t;
+	uint16_t sel = (uint16_t)(QUARK_SEL_TSS + 16ULL * index);
+	struct qk_cpu *c = &qk_cpus[index];
+	struct dtr d;
+
+	t->rsp[0] = c->kstack_top;
+	t->ist[0] = (uint64_t)(uintptr_t)qk_istacks + (uint64_t)(index + 1) * QK_ISTACK_SIZE;
+	t->iomap_base = sizeof(*t); /* no I/O bitmap: every port faults in ring 3 */
+	gdt[sel / 8] = (sizeof(*t) - 1) | ((ta & 0xffffff) << 16) | ((uint64_t)ACC_TSS << 40) |
+		       (((ta >> 24) & 0xff) << 56);
+	gdt[sel / 8 + 1] = ta >> 32;
 	d.limit = sizeof(gdt) - 1;
 	d.base = (uint64_t)(uintptr_t)gdt;
 	__asm__ __volatile__("lgdt %0" ::"m"(d));
 	qk_reload_segments();
-	__asm__ __volatile__("ltr %w0" ::"r"((uint16_t)QUARK_SEL_TSS));
+	__asm__ __volatile__("ltr %w0" ::"r"(sel));
 	d.limit = sizeof(idt) - 1;
 	d.base = (uint64_t)(uintptr_t)idt;
 	__asm__ __volatile__("lidt %0" ::"m"(d));
 
-	/* SCE: syscall/sysret; NXE, where the CPU has it: PROT_EXEC is enforced. */
-	if (cpuid_nx())
-		qk_pte_nx = 1UL << 63;
 	wrmsr(MSR_EFER, rdmsr(MSR_EFER) | 1 /* SCE */ | (qk_pte_nx ? 0x800 /* NXE */ : 0));
 	wrmsr(MSR_STAR, (uint64_t)QUARK_STAR_HIGH << 32);
 	wrmsr(MSR_LSTAR, (uint64_t)(uintptr_t)qk_syscall_entry);
 	wrmsr(MSR_SFMASK, QUARK_SFMASK);
 	wrmsr(MSR_FS_BASE, 0);
-	wrmsr(MSR_GS_BASE, 0);
+	/* After the segment reload (a null %gs selector may clear the base). */
+	wrmsr(MSR_GS_BASE, (uint64_t)(uintptr_t)c);
 	wrmsr(MSR_KERNEL_GS_BASE, 0);
 	/* A clean x87 and SSE state for the program (the kernel itself uses neither). */
 	__asm__ __volatile__("fninit");
+	c->started = true;
 }
 
 void qk_exit(uint64_t status, uint64_t addr, uint64_t rip)
@@ -161,8 +183,8 @@ static const char *errname(int e)
 	}
 }
 
-void qk_main(const struct quark_boot *boot);
-void qk_main(const struct quark_boot *boot)
+void qk_main(const struct quark_boot *boot, uint32_t index);
+void qk_main(const struct quark_boot *boot, uint32_t index)
 {
 	static const char *argv[256], *envp[512];
 	static struct qk_regs frame;
@@ -170,11 +192,15 @@ void qk_main(const struct quark_boot *boot)
 	uint64_t boot_done;
 	int rc;
 
+	if (index != 0)
+		qk_ap_main(index); /* vCPU 0 set everything up before it asked for this one */
 	qk_boot = boot;
 	if (boot->magic != QUARK_BOOT_MAGIC || boot->abi_version != QUARK_RUN_ABI_VERSION)
 		qk_panic("QKernel: boot page magic %x version %u: built for another QVisor",
 			 boot->magic, boot->abi_version);
-	cpu_init();
+	qk_smp_init();
+	tables_init();
+	qk_cpu_setup(0);
 	qk_time_init();
 	qk_mm_init();
 	qk_files_init();

@@ -29,6 +29,13 @@
  * page fault, and the host is only ever given physical addresses the
  * kernel has validated (it range-checks them again anyway).
  *
+ * Several threads (smp.c): a page an unmap frees while a second thread
+ * exists goes on a deferred list, stamped with qk_tlb_gen, and returns to
+ * the free stack only once no vCPU can still reach it (a stale TLB entry,
+ * a host read in flight): qk_smp_quiet_gen() says how far that is. The
+ * list is a ring of (page, generation) in kernel memory, never in the
+ * pages themselves, which a stale entry could still write.
+ *
  * Costs: region look-up is a binary search; mmap without a hint scans the
  * regions top-down for a gap (O(regions)); page-table walks are 4 loads.
  */
@@ -56,6 +63,19 @@ static int nvmas;
 static uint64_t pml4_pa;
 static uint64_t bump, mem_end, free_list, pages_used;
 static uint64_t brk_start, brk_cur;
+uint64_t qk_tlb_gen;
+
+/* Pages waiting for every vCPU to pass their generation (see above). */
+struct deferred_page {
+	uint64_t pa, gen;
+};
+static struct deferred_page *deferred;
+static uint64_t deferred_cap, deferred_head, deferred_tail;
+
+uint64_t qk_mm_cr3(void)
+{
+	return pml4_pa;
+}
 
 void qk_mm_init(void)
 {
@@ -71,10 +91,34 @@ void qk_mm_init(void)
 	write_cr3(pml4_pa);
 }
 
+static void page_free_now(uint64_t pa)
+{
+	*(uint64_t *)qk_kva(pa) = free_list;
+	free_list = pa;
+	pages_used--;
+}
+
+/* Frees the deferred pages no vCPU can reach any more; the ring is in generation order. */
+static void reclaim(void)
+{
+	uint64_t quiet;
+
+	if (deferred_head == deferred_tail)
+		return;
+	quiet = qk_smp_quiet_gen();
+	while (deferred_head != deferred_tail &&
+	       deferred[deferred_head % deferred_cap].gen <= quiet) {
+		page_free_now(deferred[deferred_head % deferred_cap].pa);
+		deferred_head++;
+	}
+}
+
 uint64_t qk_page_alloc(void)
 {
 	uint64_t pa;
 
+	if (!free_list)
+		reclaim();
 	if (free_list) {
 		pa = free_list;
 		free_list = *(uint64_t *)qk_kva(pa);
@@ -91,9 +135,30 @@ uint64_t qk_page_alloc(void)
 
 void qk_page_free(uint64_t pa)
 {
-	*(uint64_t *)qk_kva(pa) = free_list;
-	free_list = pa;
-	pages_used--;
+	if (!qk_smp_active()) {
+		page_free_now(pa);
+		return;
+	}
+	if (!deferred) {
+		/* Every page of memory fits, so the ring can never overflow. */
+		deferred_cap = mem_end / PAGE_SIZE;
+		deferred = qk_kalloc(deferred_cap * sizeof(*deferred));
+		if (!deferred)
+			qk_panic("QKernel: no memory for the deferred-free ring (raise --memory)");
+	}
+	deferred[deferred_tail % deferred_cap] = (struct deferred_page){ pa, qk_tlb_gen };
+	deferred_tail++;
+}
+
+/*
+ * A mapping was removed or narrowed: other vCPUs flush before they next
+ * run the program, and the calling vCPU (in the kernel, which uses no user
+ * translation) is past it already.
+ */
+static void tlb_changed(void)
+{
+	qk_tlb_gen++;
+	qk_this_cpu()->quiet_gen = qk_tlb_gen;
 }
 
 uint64_t qk_pages_used(void)
@@ -178,10 +243,16 @@ static int vma_split(uint64_t addr)
 
 static void unmap_pages(uint64_t start, uint64_t end)
 {
+	bool changed = false;
+
 	for (uint64_t va = start; va < end; va += PAGE_SIZE) {
 		uint64_t *pte = pte_of(va, false);
 
 		if (pte && (*pte & PTE_P)) {
+			if (!changed)
+				tlb_changed(); /* before the free: it is stamped with the new count
+						*/
+			changed = true;
 			qk_page_free(*pte & PTE_ADDR);
 			*pte = 0;
 			invlpg(va);
@@ -320,6 +391,7 @@ int qk_vm_protect(uint64_t start, uint64_t len, int prot)
 		rc = vma_split(end);
 	if (rc < 0)
 		return rc;
+	tlb_changed();
 	for (int i = 0; i < nvmas; i++) {
 		if (vmas[i].start < start || vmas[i].end > end)
 			continue;
@@ -409,9 +481,21 @@ bool qk_vm_fault(uint64_t addr, uint64_t error)
 	uint64_t pa;
 	int rc;
 
-	/* A protection violation on a present page: the region forbids it. */
-	if (error & PTE_P)
-		return false;
+	/*
+	 * A protection violation on a present page: the region forbids it,
+	 * unless the PTE allows it by now (another vCPU widened it and this
+	 * one faulted on its stale TLB entry): drop the entry and retry.
+	 */
+	if (error & PTE_P) {
+		uint64_t *pte = addr < USER_TOP ? pte_of(addr, false) : NULL;
+		bool write = error & 0x2, fetch = error & 0x10;
+
+		if ((error & 0x8) || !pte || !(*pte & PTE_P) || !(*pte & PTE_US) ||
+		    (write && !(*pte & PTE_RW)) || (fetch && (*pte & PTE_NX)))
+			return false;
+		invlpg(addr);
+		return true;
+	}
 	rc = qk_user_page(addr, (error & 0x2) != 0, &pa);
 	if (rc == -ENOMEM) {
 		qk_debug("quark: out of guest memory at %p", (void *)addr);

@@ -16,6 +16,9 @@
  * first instruction, so the clocks lag the host's by the boot time, tens
  * of microseconds on hardware.)
  *
+ * Threads (clone, futex, exit of one thread) are smp.c's; every call here
+ * runs under the kernel lock it takes on entry.
+ *
  * Signals: this slice runs no handlers. Handlers, masks and the alternate
  * stack are recorded and reported back as Linux would, so programs that
  * install them at start-up run; a fault or a signal sent to itself with a
@@ -204,6 +207,14 @@ static int64_t self_signal(uint64_t sig)
 	}
 }
 
+static bool thread_exists(uint64_t tid)
+{
+	for (uint32_t i = 0; i < qk_ncpus; i++)
+		if (qk_cpus[i].busy && (uint64_t)qk_cpus[i].tid == tid)
+			return true;
+	return false;
+}
+
 static void count_unknown(uint64_t nr)
 {
 	qk_stats.unknown++;
@@ -218,7 +229,7 @@ static void count_unknown(uint64_t nr)
 	}
 }
 
-static int64_t dispatch(uint64_t nr, const uint64_t *a)
+static int64_t dispatch(uint64_t nr, const uint64_t *a, const struct qk_regs *frame)
 {
 	bool handled;
 	int64_t r, c;
@@ -285,8 +296,9 @@ static int64_t dispatch(uint64_t nr, const uint64_t *a)
 			return -EFAULT;
 		return 0;
 	}
-	case 39:  /* getpid */
 	case 186: /* gettid */
+		return qk_this_cpu()->tid;
+	case 39:  /* getpid */
 	case 111: /* getpgrp */
 	case 121: /* getpgid */
 	case 124: /* getsid */
@@ -351,8 +363,8 @@ static int64_t dispatch(uint64_t nr, const uint64_t *a)
 		return do_sleep(a[2], c, a[1] & 1);
 	case 24: /* sched_yield */
 		return 0;
-	case 204: { /* sched_getaffinity: one vCPU */
-		uint64_t mask = 1;
+	case 204: { /* sched_getaffinity: the vCPUs */
+		uint64_t mask = (1UL << qk_ncpus) - 1;
 
 		if (a[1] < 8 || (a[1] & 7))
 			return -EINVAL;
@@ -366,11 +378,12 @@ static int64_t dispatch(uint64_t nr, const uint64_t *a)
 		case 0x1001: /* ARCH_SET_GS */
 			if (a[1] >= USER_TOP)
 				return -EPERM;
-			wrmsr(a[0] == 0x1002 ? MSR_FS_BASE : MSR_GS_BASE, a[1]);
+			/* The program's %gs base waits in KERNEL_GS_BASE while the kernel runs. */
+			wrmsr(a[0] == 0x1002 ? MSR_FS_BASE : MSR_KERNEL_GS_BASE, a[1]);
 			return 0;
 		case 0x1003:   /* ARCH_GET_FS */
 		case 0x1004: { /* ARCH_GET_GS */
-			uint64_t v = rdmsr(a[0] == 0x1003 ? MSR_FS_BASE : MSR_GS_BASE);
+			uint64_t v = rdmsr(a[0] == 0x1003 ? MSR_FS_BASE : MSR_KERNEL_GS_BASE);
 
 			return qk_copy_to_user(a[1], &v, 8);
 		}
@@ -378,36 +391,27 @@ static int64_t dispatch(uint64_t nr, const uint64_t *a)
 			return -EINVAL;
 		}
 	case 218: /* set_tid_address */
-		return 1;
+		qk_this_cpu()->clear_tid = a[0];
+		return qk_this_cpu()->tid;
+	case 56: /* clone: threads only */
+		r = qk_clone(a[0], a[1], a[2], a[3], a[4], frame);
+		if (r == -ENOSYS)
+			count_unknown(nr);
+		return r;
 	case 273: /* set_robust_list */
 		return a[1] == 24 ? 0 : -EINVAL;
 	case 334: /* rseq: glibc copes without it */
 		return -ENOSYS;
-	case 202: { /* futex: one thread, so nobody to wait for */
-		uint32_t v;
-
-		switch (a[1] & 127) {
-		case 0: /* FUTEX_WAIT */
-		case 9: /* FUTEX_WAIT_BITSET */
-			if (qk_copy_from_user(&v, a[0], 4) < 0)
-				return -EFAULT;
-			return v != (uint32_t)a[2] ? -EAGAIN
-						   : -110; /* ETIMEDOUT: no waker exists */
-		case 1:					   /* FUTEX_WAKE */
-		case 10:				   /* FUTEX_WAKE_BITSET */
-			return 0;
-		default:
-			return -ENOSYS;
-		}
-	}
+	case 202: /* futex */
+		return qk_futex(a);
 	case 62: /* kill */
 		if ((int64_t)a[0] != 1 && a[0] != 0 && (int64_t)a[0] != -1)
 			return -ESRCH;
 		return self_signal(a[1]);
-	case 200: /* tkill */
-		return a[0] == 1 ? self_signal(a[1]) : -ESRCH;
+	case 200: /* tkill: a fatal default action ends every thread, as on Linux */
+		return thread_exists(a[0]) ? self_signal(a[1]) : -ESRCH;
 	case 234: /* tgkill */
-		return a[0] == 1 && a[1] == 1 ? self_signal(a[2]) : -ESRCH;
+		return a[0] == 1 && thread_exists(a[1]) ? self_signal(a[2]) : -ESRCH;
 	case 221: /* fadvise64 */
 		return 0;
 	case 157: /* prctl */
@@ -430,7 +434,8 @@ static int64_t dispatch(uint64_t nr, const uint64_t *a)
 		default:
 			return -EINVAL;
 		}
-	case 60:  /* exit */
+	case 60: /* exit: this thread; the last one's status is the process's */
+		qk_thread_exit(a[0]);
 	case 231: /* exit_group */
 		qk_exit(a[0] & 0xff, 0, 0);
 	default:
@@ -444,9 +449,11 @@ void qk_syscall(struct qk_regs *r)
 	uint64_t nr = r->rax;
 	const uint64_t a[6] = { r->rdi, r->rsi, r->rdx, r->r10, r->r8, r->r9 };
 
+	qk_kernel_enter();
 	if (nr < QUARK_NR_SYSCALLS)
 		qk_stats.syscalls[nr]++;
-	r->rax = (uint64_t)dispatch(nr, a);
+	r->rax = (uint64_t)dispatch(nr, a, r);
+	qk_kernel_leave();
 }
 
 static int signal_of(uint64_t vector)
@@ -485,8 +492,11 @@ void qk_exception(struct qk_regs *r)
 				"the system call entry ran in ring 3 at %p: this KVM does not enter "
 				"guest ring 0 on syscall ('quark check' explains)",
 				(void *)r->rip);
-		if (r->vector == 14 && qk_vm_fault(cr2, r->error))
+		qk_kernel_enter();
+		if (r->vector == 14 && qk_vm_fault(cr2, r->error)) {
+			qk_kernel_leave();
 			return;
+		}
 		qk_exit(QUARK_EXIT_SIGNAL | (uint64_t)signal_of(r->vector),
 			r->vector == 14 ? cr2 : 0, r->rip);
 	}

@@ -104,6 +104,7 @@
 #include <limits.h>
 #include <linux/magic.h>
 #include <linux/openat2.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,6 +135,12 @@ _Static_assert(sizeof(struct quark_seg) == sizeof(uint64_t) * 2, "seg");
 #define QV_CONFIGFS_MAGIC 0x62656570 /* fs/configfs/mount.c; not in linux/magic.h */
 
 struct qv_fwd {
+	/*
+	 * Serializes the operations of several vCPU threads (queue off) or of
+	 * the worker and a vCPU's nanosleep: the handle table and the counters
+	 * are plain data. A sleep holds it only to count itself.
+	 */
+	pthread_mutex_t lock;
 	int root_fd;	/* the root, O_PATH, private: what RESOLVE_IN_ROOT scopes to */
 	int proc_fd;	/* /proc, O_PATH: readlinkat "self/fd/N" (per caller, fork-safe) */
 	dev_t root_dev; /* the root's identity, to spot handles that are the root */
@@ -173,6 +180,9 @@ static const char *const op_names[QUARK_OP_COUNT] = {
 	[QUARK_OP_NANOSLEEP] = "nanosleep",
 	[QUARK_OP_EXIT] = "exit",
 	[QUARK_OP_FSYNC] = "fsync",
+	[QUARK_OP_FUTEX] = "futex",
+	[QUARK_OP_CPU_START] = "cpu-start",
+	[QUARK_OP_CPU_PARK] = "cpu-park",
 };
 
 void *qv_gmem_ptr(const struct qv_gmem *m, uint64_t gpa, uint64_t len)
@@ -203,9 +213,11 @@ unsigned qv_fwd_open_handles(const struct qv_fwd *f)
 	return f->nopen;
 }
 
-void qv_fwd_stats(const struct qv_fwd *f, struct qv_fwd_op_stats *out)
+void qv_fwd_stats(struct qv_fwd *f, struct qv_fwd_op_stats *out)
 {
+	pthread_mutex_lock(&f->lock);
 	memcpy(out, f->stats, sizeof(f->stats));
+	pthread_mutex_unlock(&f->lock);
 }
 
 /* ---- handles ---------------------------------------------------------- */
@@ -981,7 +993,7 @@ static int64_t dispatch(struct qv_fwd *f, const struct qv_gmem *m, const struct 
 		if (fd < 0)
 			return fd;
 		return fsync(fd) == -1 ? -errno : 0;
-	default: /* QUARK_OP_EXIT is the vCPU loop's */
+	default: /* QUARK_OP_EXIT, FUTEX and CPU_* are the vCPU loop's */
 		return -ENOSYS;
 	}
 }
@@ -989,8 +1001,15 @@ static int64_t dispatch(struct qv_fwd *f, const struct qv_gmem *m, const struct 
 int64_t qv_fwd_call(struct qv_fwd *f, const struct qv_gmem *m, const struct quark_hcall *hc)
 {
 	uint32_t op = hc->op < QUARK_OP_COUNT ? hc->op : 0;
-	int64_t r = dispatch(f, m, hc);
+	int64_t r;
 
+	if (op == QUARK_OP_NANOSLEEP) {
+		r = dispatch(f, m, hc);
+		pthread_mutex_lock(&f->lock);
+	} else {
+		pthread_mutex_lock(&f->lock);
+		r = dispatch(f, m, hc);
+	}
 	f->stats[op].calls++;
 	if (r < 0) {
 		f->stats[op].errors++;
@@ -1017,6 +1036,7 @@ int64_t qv_fwd_call(struct qv_fwd *f, const struct qv_gmem *m, const struct quar
 			break;
 		}
 	}
+	pthread_mutex_unlock(&f->lock);
 	return r;
 }
 
@@ -1045,6 +1065,11 @@ int qv_fwd_open(struct qv_fwd **out, const char *rootfs, const char *workdir, ch
 	f = calloc(1, sizeof(*f));
 	if (!f) {
 		errbuf_set(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if (pthread_mutex_init(&f->lock, NULL)) {
+		free(f);
+		errbuf_set(err, errlen, "pthread_mutex_init failed");
 		return -ENOMEM;
 	}
 	f->root_fd = f->proc_fd = -1;
@@ -1123,5 +1148,6 @@ void qv_fwd_close(struct qv_fwd *f)
 		close(f->proc_fd);
 	if (f->root_fd >= 0)
 		close(f->root_fd);
+	pthread_mutex_destroy(&f->lock);
 	free(f);
 }

@@ -71,6 +71,8 @@ unsigned qv_fwd_open_handles(const struct qv_fwd *f);
  * outside `m`, never hands the guest a host fd, never resolves a path
  * outside the root, never blocks longer than the operation itself does
  * (QUARK_OP_NANOSLEEP sleeps at most QV_FWD_MAX_SLEEP_NS per call).
+ * Thread-safe: calls from several threads run one at a time, except that
+ * sleeps run beside the others.
  */
 int64_t qv_fwd_call(struct qv_fwd *f, const struct qv_gmem *m, const struct quark_hcall *hc);
 
@@ -90,7 +92,7 @@ struct qv_fwd_op_stats {
 };
 
 /* Copies the counters out: out[QUARK_OP_COUNT]. */
-void qv_fwd_stats(const struct qv_fwd *f, struct qv_fwd_op_stats *out);
+void qv_fwd_stats(struct qv_fwd *f, struct qv_fwd_op_stats *out);
 
 /* "openat", "readv", ... for an op; "unknown" outside 1..QUARK_OP_COUNT-1. */
 const char *qv_fwd_op_name(uint32_t op);

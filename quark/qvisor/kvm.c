@@ -170,7 +170,8 @@ static int get_supported_cpuid(int sys_fd, struct kvm_cpuid2 **out, char *err, s
 	return -E2BIG;
 }
 
-int qv_kvm_create_vcpu(struct qv_kvm *k, unsigned *cpuid_entries, char *err, size_t errlen)
+int qv_kvm_add_vcpu(struct qv_kvm *k, unsigned id, int *fd_out, struct kvm_run **run_out,
+		    unsigned *cpuid_entries, char *err, size_t errlen)
 {
 	struct kvm_cpuid2 *cpuid = NULL;
 	struct kvm_run *run;
@@ -187,7 +188,7 @@ int qv_kvm_create_vcpu(struct qv_kvm *k, unsigned *cpuid_entries, char *err, siz
 			   size);
 		return -EPROTO;
 	}
-	fd = ioctl(k->vm_fd, KVM_CREATE_VCPU, 0);
+	fd = ioctl(k->vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
 	if (fd == -1) {
 		rc = -errno;
 		errbuf_set(err, errlen, "KVM_CREATE_VCPU: %s", log_errstr(rc));
@@ -209,8 +210,8 @@ int qv_kvm_create_vcpu(struct qv_kvm *k, unsigned *cpuid_entries, char *err, siz
 	}
 	*cpuid_entries = cpuid->nent;
 	free(cpuid);
-	k->vcpu_fd = fd;
-	k->run = run;
+	*fd_out = fd;
+	*run_out = run;
 	k->run_size = (size_t)size;
 	return 0;
 
@@ -221,6 +222,11 @@ err_unmap:
 err_close:
 	close(fd);
 	return rc;
+}
+
+int qv_kvm_create_vcpu(struct qv_kvm *k, unsigned *cpuid_entries, char *err, size_t errlen)
+{
+	return qv_kvm_add_vcpu(k, 0, &k->vcpu_fd, &k->run, cpuid_entries, err, errlen);
 }
 
 void qv_kvm_close(struct qv_kvm *k)

@@ -70,7 +70,14 @@ int qv_kvm_create_vm(struct qv_kvm *k, size_t mem_size, char *err, size_t errlen
  */
 int qv_kvm_create_vcpu(struct qv_kvm *k, unsigned *cpuid_entries, char *err, size_t errlen);
 
-/* Unmaps and closes whatever exists, in reverse order. */
+/*
+ * Another vCPU (id > 0) of the same VM, set up like vCPU 0: its descriptor
+ * and kvm_run mapping (k->run_size bytes) are the caller's to close.
+ */
+int qv_kvm_add_vcpu(struct qv_kvm *k, unsigned id, int *fd, struct kvm_run **run,
+		    unsigned *cpuid_entries, char *err, size_t errlen);
+
+/* Unmaps and closes whatever exists, in reverse order (not vCPUs from qv_kvm_add_vcpu). */
 void qv_kvm_close(struct qv_kvm *k);
 
 /* The KVM_EXIT_* name of an exit reason, or "unknown". */

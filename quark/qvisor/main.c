@@ -57,7 +57,7 @@ static const char run_usage[] =
 	"                     unless PATH is given; PROGRAM without a '/' is looked up\n"
 	"                     on that PATH inside the root\n"
 	"  --memory SIZE      guest memory, e.g. 256M or 1G (default 256M, 16M to 2G)\n"
-	"  --cpus N           vCPUs (this build runs 1: threads are not built yet)\n"
+	"  --cpus N           vCPUs, 1 to 16 (default 1); the program may run N threads at once\n"
 	"  --timeout SECONDS  stop the program after this long (exit status 124)\n"
 	"  --stats            print on stderr at exit: VM exits, hypercalls, system\n"
 	"                     calls by number (unknown ones too) and the host's\n"
@@ -253,16 +253,11 @@ static int run_value_option(int opt, const char *arg, struct qv_run_opts *o)
 		o->mem_size = (v + 0x1fffff) & ~(uint64_t)0x1fffff;
 		break;
 	case OPT_CPUS:
-		if (parse_u64(arg, 1, 1024, &v) < 0) {
-			log_err("run: bad --cpus '%s'", arg);
+		if (parse_u64(arg, 1, QUARK_MAX_CPUS, &v) < 0) {
+			log_err("run: bad --cpus '%s' (expected 1 to %llu)", arg, QUARK_MAX_CPUS);
 			return EXIT_USAGE;
 		}
-		if (v != 1) {
-			log_err("run: --cpus %s: this build runs one vCPU (threads are not "
-				"built yet, docs/quark.md)",
-				arg);
-			return EXIT_USAGE;
-		}
+		o->cpus = (unsigned)v;
 		break;
 	case OPT_TIMEOUT:
 		if (parse_u64(arg, 1, 86400, &v) < 0) {
@@ -305,6 +300,7 @@ static int cmd_run(int argc, char **argv)
 		.rootfs = "/",
 		.workdir = "/",
 		.mem_size = QUARK_RUN_MEM_DEFAULT,
+		.cpus = 1,
 		.queue = -1,
 	};
 	const char **env;

@@ -7,6 +7,14 @@
  * the vCPU loop and the forwarded operations need, before the guest runs
  * its first instruction.
  *
+ * Threads: every vCPU has its own thread (created before the lockdown,
+ * waiting for its first CPU_START), and the calling thread only supervises:
+ * it waits for the run's end (the first vCPU to see the program exit, a
+ * guest failure, or --timeout claims it), then stops the vCPU threads
+ * (immediate_exit, a signal that interrupts whatever they block in) and
+ * joins them for at most a second; a thread that does not come back keeps
+ * the VM's memory mapped until the process exits, never the other way.
+ *
  * The vCPU loop trusts nothing the guest writes. A hypercall names a
  * guest-physical block; it must be aligned and inside memory, it is copied
  * out once, and only its `ret` word is written back. Everything the
@@ -22,13 +30,16 @@
 #include <linux/futex.h>
 #include <linux/openat2.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -59,32 +70,66 @@
 extern const unsigned char quark_kernel_image[];
 extern const size_t quark_kernel_image_len;
 
+struct run;
+
+struct vcpu {
+	struct run *r;
+	unsigned id;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool thread_started;
+	uint32_t starts; /* CPU_START tokens (futex word): a start or PARK takes one */
+	uint64_t exits, hypercalls, waits; /* atomic: summed by --stats */
+};
+
 struct run {
 	const struct qv_run_opts *o;
 	struct qv_kvm kvm;
 	struct qv_fwd *fwd;
 	struct qv_gmem gm;
 	char exe[QUARK_PATH_MAX]; /* the program's path inside the root */
-	uint64_t exits, hypercalls;
+	struct vcpu cpu[QUARK_MAX_CPUS];
+	unsigned ncpus;
+	/* The end: whoever claims it first says why and publishes the status. */
+	int claimed;   /* atomic */
+	int status;    /* written by the claimer before done */
+	uint32_t done; /* atomic, futex word of the supervisor */
+	int stopping;  /* atomic: every vCPU thread returns */
 	/* The queue worker (abi.h, "The queue"). */
 	bool queue;
 	int kick_fd; /* eventfd the guest's kick signals */
 	pthread_t worker;
 	bool worker_started;
-	int stop; /* set by the vCPU thread (atomic), then a kick */
-	uint64_t worker_ops, worker_sleeps, worker_bad, vcpu_waits;
-	int vcpu_waiting; /* the vCPU thread sleeps on a block's state word (atomic) */
+	int stop; /* set by the supervisor (atomic), then a kick */
+	uint64_t worker_ops, worker_sleeps, worker_bad;
+	int vcpus_waiting; /* vCPU threads asleep on a block's state word (atomic) */
 };
 
-static volatile sig_atomic_t timed_out;
-static struct kvm_run *volatile alarm_run;
-
-static void on_alarm(int sig)
+static void on_stop_signal(int sig)
 {
-	(void)sig;
-	timed_out = 1;
-	if (alarm_run)
-		alarm_run->immediate_exit = 1;
+	(void)sig; /* only interrupts: KVM_RUN, a futex, a forwarded read return EINTR */
+}
+
+static long futex_op(uint32_t *word, int op, uint32_t val, const struct timespec *ts,
+		     uint32_t *word2, uint32_t val3)
+{
+	return syscall(SYS_futex, word, op, val, ts, word2, val3);
+}
+
+static bool claim_end(struct run *r)
+{
+	int expected = 0;
+
+	return __atomic_compare_exchange_n(&r->claimed, &expected, 1, false, __ATOMIC_ACQ_REL,
+					   __ATOMIC_ACQUIRE);
+}
+
+static void publish_end(struct run *r, int status)
+{
+	r->status = status;
+	__atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
+	futex_op(&r->done, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
 }
 
 static int openat2_in(int dirfd, const char *path, uint64_t flags)
@@ -223,6 +268,7 @@ static int build_guest(struct run *r, char *err, size_t errlen)
 		   (r->queue ? QUARK_BOOT_QUEUE : 0);
 	b->root_handle = qv_fwd_root_handle(r->fwd);
 	b->cwd_handle = qv_fwd_cwd_handle(r->fwd);
+	b->ncpus = r->ncpus;
 	b->uid = (uint32_t)getuid();
 	b->gid = (uint32_t)getgid();
 	rc = ioctl(r->kvm.vcpu_fd, KVM_GET_TSC_KHZ, 0);
@@ -244,29 +290,31 @@ static int build_guest(struct run *r, char *err, size_t errlen)
 	return 0;
 }
 
-static int set_vcpu_state(struct run *r, char *err, size_t errlen)
+/* Every vCPU starts at QKernel's entry, %rdi = the boot page, %rsi = its index. */
+static int set_vcpu_state(const struct vcpu *v, char *err, size_t errlen)
 {
 	struct kvm_sregs sregs;
 	struct kvm_regs regs;
 	struct quark_kernel_header h;
 
 	memcpy(&h, quark_kernel_image, sizeof(h));
-	if (ioctl(r->kvm.vcpu_fd, KVM_GET_SREGS, &sregs) == -1) {
+	if (ioctl(v->fd, KVM_GET_SREGS, &sregs) == -1) {
 		errbuf_set(err, errlen, "KVM_GET_SREGS: %s", log_errstr(errno));
 		return -errno;
 	}
 	qv_x86_long_mode_sregs(&sregs);
 	sregs.cr3 = QUARK_BOOT_PML4_GPA;
 	sregs.cr4 = QV_CR4_PAE | 0x200 /* OSFXSR */ | 0x400 /* OSXMMEXCPT */;
-	if (ioctl(r->kvm.vcpu_fd, KVM_SET_SREGS, &sregs) == -1) {
+	if (ioctl(v->fd, KVM_SET_SREGS, &sregs) == -1) {
 		errbuf_set(err, errlen, "KVM_SET_SREGS: %s", log_errstr(errno));
 		return -errno;
 	}
 	memset(&regs, 0, sizeof(regs));
 	regs.rip = h.entry;
 	regs.rdi = QUARK_KBASE + QUARK_BOOT_GPA;
+	regs.rsi = v->id;
 	regs.rflags = 0x2;
-	if (ioctl(r->kvm.vcpu_fd, KVM_SET_REGS, &regs) == -1) {
+	if (ioctl(v->fd, KVM_SET_REGS, &regs) == -1) {
 		errbuf_set(err, errlen, "KVM_SET_REGS: %s", log_errstr(errno));
 		return -errno;
 	}
@@ -365,13 +413,18 @@ static void print_stats(struct run *r, uint64_t stats_gpa)
 {
 	struct quark_stats st;
 	const void *p = stats_gpa ? qv_gmem_ptr(&r->gm, stats_gpa, sizeof(st)) : NULL;
-	uint64_t total = 0;
+	uint64_t total = 0, exits = 0, hypercalls = 0, waits = 0;
 
+	for (unsigned i = 0; i < r->ncpus; i++) {
+		exits += __atomic_load_n(&r->cpu[i].exits, __ATOMIC_RELAXED);
+		hypercalls += __atomic_load_n(&r->cpu[i].hypercalls, __ATOMIC_RELAXED);
+		waits += __atomic_load_n(&r->cpu[i].waits, __ATOMIC_RELAXED);
+	}
 	fprintf(stderr,
 		"quark: stats: %" PRIu64 " VM exits to QVisor, %" PRIu64 " hypercalls, %" PRIu64
 		" queue waits; queue %s: %" PRIu64 " operations served by the worker, %" PRIu64
 		" worker sleeps\n",
-		r->exits, r->hypercalls, r->vcpu_waits, r->queue ? "on" : "off",
+		exits, hypercalls, waits, r->queue ? "on" : "off",
 		__atomic_load_n(&r->worker_ops, __ATOMIC_RELAXED),
 		__atomic_load_n(&r->worker_sleeps, __ATOMIC_RELAXED));
 	if (!p) {
@@ -465,15 +518,24 @@ static bool serve_block(struct run *r, uint64_t gpa)
 	if (!p)
 		return false;
 	memcpy(&hc, p, sizeof(hc)); /* once: the guest cannot change it under us */
-	/* EXIT must stop the vCPU, which only the vCPU thread can do. */
-	hc.ret = hc.op == QUARK_OP_EXIT ? -EINVAL : qv_fwd_call(r->fwd, &r->gm, &hc);
+	/*
+	 * EXIT must stop the vCPU and the others may block it: only its thread
+	 * does those. After the end nothing more reaches the host.
+	 */
+	if (hc.op == QUARK_OP_EXIT || hc.op == QUARK_OP_FUTEX || hc.op == QUARK_OP_CPU_START ||
+	    hc.op == QUARK_OP_CPU_PARK)
+		hc.ret = -EINVAL;
+	else if (__atomic_load_n(&r->claimed, __ATOMIC_ACQUIRE))
+		hc.ret = -EINTR;
+	else
+		hc.ret = qv_fwd_call(r->fwd, &r->gm, &hc);
 	memcpy(p + offsetof(struct quark_hcall, ret), &hc.ret, sizeof(hc.ret));
 	/* ret before state: the guest reads ret once it sees DONE (acquire). */
 	__atomic_store_n((uint32_t *)(void *)(p + offsetof(struct quark_hcall, state)), done,
 			 __ATOMIC_RELEASE);
-	/* Pairs with the barrier in wait_block() between vcpu_waiting = 1 and its state check. */
+	/* Pairs with the barrier in wait_block() between vcpus_waiting++ and its state check. */
 	atomic_thread_fence(memory_order_seq_cst);
-	if (__atomic_load_n(&r->vcpu_waiting, __ATOMIC_RELAXED))
+	if (__atomic_load_n(&r->vcpus_waiting, __ATOMIC_RELAXED))
 		syscall(SYS_futex, p + offsetof(struct quark_hcall, state), FUTEX_WAKE_PRIVATE, 1,
 			NULL, NULL, 0);
 	return true;
@@ -482,12 +544,13 @@ static bool serve_block(struct run *r, uint64_t gpa)
 /*
  * QUARK_HC_WAIT: the guest's spin on a queued block ran out, so the vCPU
  * thread sleeps on the block's state word until the worker marks it DONE
- * (and wakes it, seeing vcpu_waiting). The sleep is sliced so that a
- * --timeout or a block that never completes (a bad name in the ring)
+ * (and wakes it, seeing vcpus_waiting). The sleep is sliced so that the
+ * end of the run or a block that never completes (a bad name in the ring)
  * cannot hold the thread; the guest simply waits again.
  */
-static void wait_block(struct run *r, uint32_t gpa)
+static void wait_block(struct vcpu *v, uint32_t gpa)
 {
+	struct run *r = v->r;
 	uint32_t *state;
 	unsigned char *p = (gpa & 7) ? NULL : qv_gmem_ptr(&r->gm, gpa, sizeof(struct quark_hcall));
 	struct timespec slice = { 0, 10L * 1000 * 1000 };
@@ -495,13 +558,12 @@ static void wait_block(struct run *r, uint32_t gpa)
 	if (!p)
 		return;
 	state = (uint32_t *)(void *)(p + offsetof(struct quark_hcall, state));
-	r->vcpu_waits++;
-	__atomic_store_n(&r->vcpu_waiting, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&v->waits, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&r->vcpus_waiting, 1, __ATOMIC_RELAXED);
 	atomic_thread_fence(memory_order_seq_cst);
 	if (__atomic_load_n(state, __ATOMIC_ACQUIRE) != QUARK_STATE_DONE)
-		syscall(SYS_futex, state, FUTEX_WAIT_PRIVATE, (uint32_t)QUARK_STATE_PENDING, &slice,
-			NULL, 0);
-	__atomic_store_n(&r->vcpu_waiting, 0, __ATOMIC_RELAXED);
+		futex_op(state, FUTEX_WAIT_PRIVATE, (uint32_t)QUARK_STATE_PENDING, &slice, NULL, 0);
+	__atomic_fetch_sub(&r->vcpus_waiting, 1, __ATOMIC_RELAXED);
 }
 
 static void *queue_worker(void *arg)
@@ -558,7 +620,6 @@ static void *queue_worker(void *arg)
 static int start_queue(struct run *r, char *err, size_t errlen)
 {
 	struct kvm_ioeventfd ioe;
-	sigset_t block, old;
 	int rc;
 
 	r->kick_fd = -1;
@@ -578,15 +639,7 @@ static int start_queue(struct run *r, char *err, size_t errlen)
 	if (ioctl(r->kvm.vm_fd, KVM_IOEVENTFD, &ioe) == -1 && r->o->verbose)
 		fprintf(stderr, "quark: KVM_IOEVENTFD: %s; kicks will exit to QVisor\n",
 			log_errstr(errno));
-	/*
-	 * The worker never takes SIGALRM (--timeout): the signal must interrupt
-	 * KVM_RUN on the vCPU thread, the only one that leaves it unblocked.
-	 */
-	sigemptyset(&block);
-	sigaddset(&block, SIGALRM);
-	pthread_sigmask(SIG_BLOCK, &block, &old);
 	rc = pthread_create(&r->worker, NULL, queue_worker, r);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc) {
 		errbuf_set(err, errlen, "queue worker: %s", log_errstr(rc));
 		return -rc;
@@ -595,54 +648,232 @@ static int start_queue(struct run *r, char *err, size_t errlen)
 	return 0;
 }
 
-static void stop_queue(struct run *r)
+/* Joins t by the absolute CLOCK_REALTIME deadline; false if it did not end by then. */
+static bool join_by(pthread_t t, const struct timespec *deadline)
 {
-	uint64_t one = 1;
-
-	if (r->worker_started) {
-		__atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
-		if (write(r->kick_fd, &one, sizeof(one)) < 0)
-			fprintf(stderr, "quark: waking the queue worker: %s\n", log_errstr(errno));
-		pthread_join(r->worker, NULL);
-		r->worker_started = false;
-	}
-	if (r->kick_fd >= 0)
-		close(r->kick_fd);
-	r->kick_fd = -1;
+	return pthread_timedjoin_np(t, NULL, deadline) == 0;
 }
 
-static int vcpu_loop(struct run *r)
+/*
+ * Stops the worker and every vCPU thread; true when all of them ended
+ * (then, and only then, the VM's memory may go).
+ */
+static bool stop_threads(struct run *r)
 {
-	struct kvm_run *run = r->kvm.run;
+	struct timespec deadline;
+	uint64_t one = 1;
+	bool all = true;
+
+	__atomic_store_n(&r->stopping, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < r->ncpus; i++) {
+		struct vcpu *v = &r->cpu[i];
+
+		if (!v->thread_started)
+			continue;
+		/* KVM_RUN returns at once from now on; a parked thread sees the token move. */
+		__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_RELEASE);
+		__atomic_fetch_add(&v->starts, 1, __ATOMIC_RELEASE);
+		futex_op(&v->starts, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+		pthread_kill(v->thread, SIGUSR1);
+	}
+	if (r->worker_started) {
+		if (write(r->kick_fd, &one, sizeof(one)) < 0)
+			fprintf(stderr, "quark: waking the queue worker: %s\n", log_errstr(errno));
+		pthread_kill(r->worker, SIGUSR1);
+	}
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 1;
+	for (unsigned i = 0; i < r->ncpus; i++) {
+		struct vcpu *v = &r->cpu[i];
+
+		if (v->thread_started && join_by(v->thread, &deadline))
+			v->thread_started = false;
+		all &= !v->thread_started;
+	}
+	if (r->worker_started && join_by(r->worker, &deadline))
+		r->worker_started = false;
+	return all && !r->worker_started;
+}
+
+/* Takes one CPU_START token, sleeping for it; false when the run is stopping. */
+static bool take_start(struct vcpu *v)
+{
+	for (;;) {
+		uint32_t n = __atomic_load_n(&v->starts, __ATOMIC_ACQUIRE);
+
+		if (__atomic_load_n(&v->r->stopping, __ATOMIC_ACQUIRE))
+			return false;
+		if (n == 0) {
+			futex_op(&v->starts, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+			continue;
+		}
+		if (__atomic_compare_exchange_n(&v->starts, &n, n - 1, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE))
+			return true;
+	}
+}
+
+static void give_start(struct vcpu *v)
+{
+	__atomic_fetch_add(&v->starts, 1, __ATOMIC_RELEASE);
+	futex_op(&v->starts, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/*
+ * QUARK_OP_FUTEX: the program's futex on its own memory, as the host's
+ * futex on the same bytes. Every address is range-checked; the operations
+ * are the ones QKernel passes on (no PI, no robust lists). A wait
+ * interrupted by the end of the run returns EINTR.
+ */
+static int64_t guest_futex(struct vcpu *v, const struct quark_hcall *hc)
+{
+	const uint64_t *a = hc->args;
+	uint32_t cmd = (uint32_t)a[0], val = (uint32_t)a[2], val3 = (uint32_t)a[5];
+	uint32_t *w = (a[1] & 3) ? NULL : qv_gmem_ptr(&v->r->gm, a[1], 4), *w2 = NULL;
+	struct timespec ts, *tsp = NULL;
+	long rc;
+
+	if (!w)
+		return -EFAULT;
+	switch (cmd) {
+	case FUTEX_WAIT:
+	case FUTEX_WAIT_BITSET:
+		if (cmd == FUTEX_WAIT)
+			val3 = FUTEX_BITSET_MATCH_ANY;
+		if (val3 == 0)
+			return -EINVAL;
+		if (a[3] != UINT64_MAX) {
+			/* An absolute monotonic deadline, so that a restart after EINTR keeps it.
+			 */
+			uint64_t ns = a[3] > (uint64_t)INT32_MAX * 1000000000ULL
+					      ? (uint64_t)INT32_MAX * 1000000000ULL
+					      : a[3];
+
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ns += (uint64_t)ts.tv_nsec;
+			ts.tv_sec += (time_t)(ns / 1000000000ULL);
+			ts.tv_nsec = (long)(ns % 1000000000ULL);
+			tsp = &ts;
+		}
+		do {
+			rc = futex_op(w, FUTEX_WAIT_BITSET_PRIVATE, val, tsp, NULL, val3);
+		} while (rc == -1 && errno == EINTR &&
+			 !__atomic_load_n(&v->r->stopping, __ATOMIC_ACQUIRE));
+		return rc == -1 ? -errno : 0;
+	case FUTEX_WAKE:
+	case FUTEX_WAKE_BITSET:
+		if (cmd == FUTEX_WAKE)
+			val3 = FUTEX_BITSET_MATCH_ANY;
+		if (val3 == 0)
+			return -EINVAL;
+		rc = futex_op(w, FUTEX_WAKE_BITSET_PRIVATE, val, NULL, NULL, val3);
+		return rc == -1 ? -errno : rc;
+	case FUTEX_REQUEUE:
+	case FUTEX_CMP_REQUEUE:
+	case FUTEX_WAKE_OP:
+		w2 = (a[4] & 3) ? NULL : qv_gmem_ptr(&v->r->gm, a[4], 4);
+		if (!w2)
+			return -EFAULT;
+		/* The fourth argument is a count here (val2), passed in the pointer's place. */
+		rc = syscall(SYS_futex, w, (int)cmd | FUTEX_PRIVATE_FLAG, val,
+			     (unsigned long)(uint32_t)a[3], w2, val3);
+		return rc == -1 ? -errno : rc;
+	default:
+		return -ENOSYS;
+	}
+}
+
+/* A failure that ends the run (when nothing else ended it first). */
+__attribute__((format(printf, 2, 3))) static void fail(struct run *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!claim_end(r))
+		return;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	publish_end(r, QV_EXIT_RUNTIME);
+}
+
+/* Serves one QUARK_HC_CALL; false when the vCPU's thread must return. */
+static bool serve_call(struct vcpu *v, uint32_t gpa)
+{
+	struct run *r = v->r;
+	struct quark_hcall hc;
+	void *p = (gpa & 7) ? NULL : qv_gmem_ptr(&r->gm, gpa, sizeof(hc));
+
+	if (!p) {
+		fail(r, "quark: %s: bad hypercall block %#x\n", r->exe, gpa);
+		return false;
+	}
+	memcpy(&hc, p, sizeof(hc)); /* once: the guest cannot change it under us */
+	__atomic_fetch_add(&v->hypercalls, 1, __ATOMIC_RELAXED);
+	switch (hc.op) {
+	case QUARK_OP_EXIT:
+		if (claim_end(r))
+			publish_end(r, finish(r, &hc));
+		return false;
+	case QUARK_OP_FUTEX:
+		hc.ret = guest_futex(v, &hc);
+		break;
+	case QUARK_OP_CPU_START:
+		if (hc.args[0] >= r->ncpus) {
+			hc.ret = -EINVAL;
+			break;
+		}
+		give_start(&r->cpu[hc.args[0]]);
+		hc.ret = 0;
+		break;
+	case QUARK_OP_CPU_PARK:
+		if (!take_start(v))
+			return false;
+		hc.ret = 0;
+		break;
+	default:
+		/*
+		 * With the queue on, the worker serves everything but the calls that
+		 * block one vCPU: a block sent here instead is refused.
+		 */
+		if (__atomic_load_n(&r->claimed, __ATOMIC_ACQUIRE))
+			return false;
+		hc.ret = (r->queue && hc.op != QUARK_OP_NANOSLEEP)
+				 ? -EINVAL
+				 : qv_fwd_call(r->fwd, &r->gm, &hc);
+		break;
+	}
+	memcpy((unsigned char *)p + offsetof(struct quark_hcall, ret), &hc.ret, sizeof(hc.ret));
+	return true;
+}
+
+static void vcpu_loop(struct vcpu *v)
+{
+	struct run *r = v->r;
+	struct kvm_run *run = v->run;
 
 	for (;;) {
-		struct quark_hcall hc;
 		uint32_t gpa;
-		void *p;
 
-		if (ioctl(r->kvm.vcpu_fd, KVM_RUN, 0) == -1) {
+		if (ioctl(v->fd, KVM_RUN, 0) == -1) {
 			if (errno == EINTR) {
-				if (timed_out) {
-					fprintf(stderr,
-						"quark: %s: stopped after %u s (--timeout)\n",
-						r->exe, r->o->timeout_s);
-					return QV_EXIT_TIMEOUT;
-				}
+				if (__atomic_load_n(&r->stopping, __ATOMIC_ACQUIRE))
+					return;
 				continue;
 			}
-			fprintf(stderr, "quark: KVM_RUN: %s\n", log_errstr(errno));
-			return QV_EXIT_RUNTIME;
+			fail(r, "quark: KVM_RUN: %s\n", log_errstr(errno));
+			return;
 		}
-		r->exits++;
+		__atomic_fetch_add(&v->exits, 1, __ATOMIC_RELAXED);
 		if (run->exit_reason != KVM_EXIT_IO) {
 			struct kvm_regs regs;
 
 			memset(&regs, 0, sizeof(regs));
-			ioctl(r->kvm.vcpu_fd, KVM_GET_REGS, &regs);
-			fprintf(stderr, "quark: %s: the guest stopped with %s (rip %#llx)\n",
-				r->exe, qv_kvm_exit_name(run->exit_reason),
-				(unsigned long long)regs.rip);
-			return QV_EXIT_RUNTIME;
+			ioctl(v->fd, KVM_GET_REGS, &regs);
+			fail(r, "quark: %s: the guest stopped with %s (vCPU %u, rip %#llx)\n",
+			     r->exe, qv_kvm_exit_name(run->exit_reason), v->id,
+			     (unsigned long long)regs.rip);
+			return;
 		}
 		/*
 		 * Only a ring-0 `out` reaches here: the guest runs programs with
@@ -650,42 +881,89 @@ static int vcpu_loop(struct run *r)
 		 */
 		if (run->io.direction != KVM_EXIT_IO_OUT || run->io.size != 4 ||
 		    run->io.count != 1) {
-			fprintf(stderr, "quark: %s: the guest made an unknown port access (%#x)\n",
-				r->exe, run->io.port);
-			return QV_EXIT_RUNTIME;
+			fail(r, "quark: %s: the guest made an unknown port access (%#x)\n", r->exe,
+			     run->io.port);
+			return;
 		}
 		memcpy(&gpa, (unsigned char *)run + run->io.data_offset, sizeof(gpa));
-		if (run->io.port == QUARK_HC_PANIC)
-			return guest_panic(r, gpa);
-		if (run->io.port == QUARK_HC_WAIT && r->queue) {
-			wait_block(r, gpa);
-			continue;
-		}
-		if (run->io.port == QUARK_HC_KICK && r->queue) {
+		switch (run->io.port) {
+		case QUARK_HC_PANIC:
+			if (claim_end(r))
+				publish_end(r, guest_panic(r, gpa));
+			return;
+		case QUARK_HC_YIELD:
+			sched_yield();
+			break;
+		case QUARK_HC_WAIT:
+			if (!r->queue)
+				goto bad;
+			wait_block(v, gpa);
+			break;
+		case QUARK_HC_KICK: {
 			uint64_t one = 1;
 
-			if (write(r->kick_fd, &one, sizeof(one)) < 0)
-				return QV_EXIT_RUNTIME;
-			continue;
+			if (!r->queue)
+				goto bad;
+			if (write(r->kick_fd, &one, sizeof(one)) < 0) {
+				fail(r, "quark: kicking the queue worker: %s\n", log_errstr(errno));
+				return;
+			}
+			break;
 		}
-		p = (gpa & 7) ? NULL : qv_gmem_ptr(&r->gm, gpa, sizeof(hc));
-		if (run->io.port != QUARK_HC_CALL || !p) {
-			fprintf(stderr, "quark: %s: bad hypercall (port %#x, block %#x)\n", r->exe,
-				run->io.port, gpa);
-			return QV_EXIT_RUNTIME;
+		case QUARK_HC_CALL:
+			if (!serve_call(v, gpa))
+				return;
+			break;
+		default:
+			goto bad;
 		}
-		memcpy(&hc, p, sizeof(hc)); /* once: the guest cannot change it under us */
-		r->hypercalls++;
-		if (hc.op == QUARK_OP_EXIT)
-			return finish(r, &hc);
-		/*
-		 * With the queue on, the worker owns r->fwd (it is single-threaded
-		 * state): a block sent here instead is refused, never run beside it.
-		 */
-		hc.ret = r->queue ? -EINVAL : qv_fwd_call(r->fwd, &r->gm, &hc);
-		memcpy((unsigned char *)p + offsetof(struct quark_hcall, ret), &hc.ret,
-		       sizeof(hc.ret));
+		continue;
+	bad:
+		fail(r, "quark: %s: bad hypercall (port %#x, value %#x)\n", r->exe, run->io.port,
+		     gpa);
+		return;
 	}
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *v = arg;
+
+	if (take_start(v))
+		vcpu_loop(v);
+	return NULL;
+}
+
+/* The supervisor: the run's status, once a vCPU or --timeout ended it. */
+static int wait_end(struct run *r)
+{
+	uint64_t deadline = r->o->timeout_s ? clock_ns(CLOCK_MONOTONIC) +
+						      (uint64_t)r->o->timeout_s * 1000000000ULL
+					    : 0;
+
+	while (!__atomic_load_n(&r->done, __ATOMIC_ACQUIRE)) {
+		struct timespec ts, *tsp = NULL;
+
+		if (deadline) {
+			uint64_t now = clock_ns(CLOCK_MONOTONIC);
+
+			if (now >= deadline) {
+				if (claim_end(r)) {
+					fprintf(stderr,
+						"quark: %s: stopped after %u s (--timeout)\n",
+						r->exe, r->o->timeout_s);
+					publish_end(r, QV_EXIT_TIMEOUT);
+				}
+				deadline = 0; /* ended by someone: wait for the status */
+				continue;
+			}
+			ts.tv_sec = (time_t)((deadline - now) / 1000000000ULL);
+			ts.tv_nsec = (long)((deadline - now) % 1000000000ULL);
+			tsp = &ts;
+		}
+		futex_op(&r->done, FUTEX_WAIT_PRIVATE, 0, tsp, NULL, 0);
+	}
+	return r->status;
 }
 
 static void step(const struct run *r, const char *what, uint64_t t0)
@@ -695,75 +973,128 @@ static void step(const struct run *r, const char *what, uint64_t t0)
 			(double)(clock_ns(CLOCK_MONOTONIC) - t0) / 1e6);
 }
 
+/* vCPUs 1..ncpus-1 and a thread for each vCPU, all before the lockdown. */
+static int make_vcpus(struct run *r, char *err, size_t errlen)
+{
+	struct sigaction sa = { .sa_handler = on_stop_signal }; /* no SA_RESTART */
+	unsigned cpuid_n;
+	int rc;
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGUSR1, &sa, NULL) == -1) {
+		errbuf_set(err, errlen, "sigaction: %s", log_errstr(errno));
+		return -errno;
+	}
+	for (unsigned i = 0; i < r->ncpus; i++) {
+		struct vcpu *v = &r->cpu[i];
+
+		v->r = r;
+		v->id = i;
+		if (i == 0) {
+			v->fd = r->kvm.vcpu_fd;
+			v->run = r->kvm.run;
+		} else {
+			rc = qv_kvm_add_vcpu(&r->kvm, i, &v->fd, &v->run, &cpuid_n, err, errlen);
+			if (rc < 0)
+				return rc;
+		}
+		rc = set_vcpu_state(v, err, errlen);
+		if (rc < 0)
+			return rc;
+		rc = pthread_create(&v->thread, NULL, vcpu_thread, v);
+		if (rc) {
+			errbuf_set(err, errlen, "vCPU thread: %s", log_errstr(rc));
+			return -rc;
+		}
+		v->thread_started = true;
+	}
+	return 0;
+}
+
+static void free_run(struct run *r)
+{
+	if (r->kick_fd >= 0)
+		close(r->kick_fd);
+	for (unsigned i = 1; i < r->ncpus; i++) {
+		if (r->cpu[i].run)
+			munmap(r->cpu[i].run, r->kvm.run_size);
+		if (r->cpu[i].fd > 0)
+			close(r->cpu[i].fd);
+	}
+	if (r->fwd)
+		qv_fwd_close(r->fwd);
+	qv_kvm_close(&r->kvm);
+	free(r);
+}
+
 int qv_run(const struct qv_run_opts *o)
 {
 	struct qv_kvm_cap caps[16];
-	struct run r = { .o = o, .kick_fd = -1 };
+	struct run *r = calloc(1, sizeof(*r));
 	char err[512];
 	unsigned cpuid_n;
 	uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
 	size_t ncaps;
 	int rc, status = QV_EXIT_RUNTIME;
 
-	qv_kvm_init(&r.kvm);
+	if (!r) {
+		fprintf(stderr, "quark: out of memory\n");
+		return QV_EXIT_RUNTIME;
+	}
+	r->o = o;
+	r->kick_fd = -1;
+	r->ncpus = o->cpus ? o->cpus : 1;
+	qv_kvm_init(&r->kvm);
 	/* A closed stdout pipe is the program's EPIPE (and its SIGPIPE), never QVisor's death. */
 	signal(SIGPIPE, SIG_IGN);
-	rc = resolve_program(&r);
+	rc = resolve_program(r);
 	if (rc < 0) {
 		fprintf(stderr, "quark: %s: %s\n", o->argv[0],
 			rc == -ENOENT ? "command not found (on PATH inside the root)"
 				      : log_errstr(-rc));
-		return rc == -ENOENT ? QV_EXIT_NOTFOUND : QV_EXIT_RUNTIME;
+		status = rc == -ENOENT ? QV_EXIT_NOTFOUND : QV_EXIT_RUNTIME;
+		goto out;
 	}
-	rc = qv_fwd_open(&r.fwd, o->rootfs, o->workdir, err, sizeof(err));
+	rc = qv_fwd_open(&r->fwd, o->rootfs, o->workdir, err, sizeof(err));
 	if (rc < 0)
 		goto err_msg;
-	step(&r, "root and working directory opened", t0);
-	rc = qv_kvm_open(&r.kvm, o->device, err, sizeof(err));
+	step(r, "root and working directory opened", t0);
+	rc = qv_kvm_open(&r->kvm, o->device, err, sizeof(err));
 	if (rc < 0)
 		goto err_msg;
 	ncaps = qv_kvm_default_caps(caps, sizeof(caps) / sizeof(caps[0]));
-	rc = qv_kvm_probe_caps(&r.kvm, caps, ncaps, err, sizeof(err));
+	rc = qv_kvm_probe_caps(&r->kvm, caps, ncaps, err, sizeof(err));
 	if (rc == 0)
-		rc = qv_kvm_create_vm(&r.kvm, o->mem_size, err, sizeof(err));
+		rc = qv_kvm_create_vm(&r->kvm, o->mem_size, err, sizeof(err));
 	if (rc == 0)
-		rc = qv_kvm_create_vcpu(&r.kvm, &cpuid_n, err, sizeof(err));
+		rc = qv_kvm_create_vcpu(&r->kvm, &cpuid_n, err, sizeof(err));
 	if (rc < 0)
 		goto err_msg;
-	step(&r, "VM and vCPU created", t0);
-	r.gm.base = r.kvm.mem;
-	r.gm.size = r.kvm.mem_size;
-	rc = start_queue(&r, err, sizeof(err));
+	step(r, "VM and vCPU created", t0);
+	r->gm.base = r->kvm.mem;
+	r->gm.size = r->kvm.mem_size;
+	rc = start_queue(r, err, sizeof(err));
 	if (rc == 0)
-		rc = build_guest(&r, err, sizeof(err));
+		rc = build_guest(r, err, sizeof(err));
 	if (rc == 0)
-		rc = set_vcpu_state(&r, err, sizeof(err));
+		rc = make_vcpus(r, err, sizeof(err));
 	if (rc < 0)
 		goto err_msg;
-	step(&r, "guest memory laid out", t0);
-	if (o->timeout_s) {
-		struct sigaction sa = { .sa_handler = on_alarm };
-
-		alarm_run = r.kvm.run;
-		sigaction(SIGALRM, &sa, NULL);
-		alarm(o->timeout_s);
-	}
+	step(r, "guest memory laid out", t0);
 	rc = qv_seccomp_lockdown(err, sizeof(err));
 	if (rc < 0)
 		goto err_msg;
-	step(&r, "seccomp filter installed; running", t0);
-	status = vcpu_loop(&r);
-	step(&r, "guest finished", t0);
+	step(r, "seccomp filter installed; running", t0);
+	give_start(&r->cpu[0]);
+	status = wait_end(r);
+	step(r, "guest finished", t0);
 	goto out;
 
 err_msg:
 	fprintf(stderr, "quark: %s\n", err);
 out:
-	alarm(0);
-	alarm_run = NULL;
-	stop_queue(&r);
-	if (r.fwd)
-		qv_fwd_close(r.fwd);
-	qv_kvm_close(&r.kvm);
+	/* A thread that would not stop may still touch the VM: leave it all to the exit. */
+	if (stop_threads(r))
+		free_run(r);
 	return status;
 }

@@ -23,6 +23,7 @@ struct qv_run_opts {
 	const char *rootfs;  /* the program's "/" on the host */
 	const char *workdir; /* inside the root */
 	uint64_t mem_size;   /* guest memory, QUARK_RUN_MEM_MIN..MAX, a multiple of 2 MiB */
+	unsigned cpus;	     /* vCPUs, 1..QUARK_MAX_CPUS: at most this many program threads */
 	char *const *argv;   /* the program and its arguments, argc >= 1 */
 	int argc;
 	const char *const *envp; /* K=V, as the program will see them */

@@ -42,7 +42,7 @@ expect 2 '' "no program given" run --stats
 for bad in 0 8M 3G abc 1Q -5; do
 	expect 2 '' "bad --memory '$bad' \\(expected 16M to 2G\\)" run --memory "$bad" -- /bin/true
 done
-expect 2 '' "--cpus 2: this build runs one vCPU" run --cpus 2 -- /bin/true
+expect 2 '' "bad --cpus '17' \\(expected 1 to 16\\)" run --cpus 17 -- /bin/true
 expect 2 '' "bad --cpus '0'" run --cpus 0 -- /bin/true
 expect 2 '' "bad --env 'NOEQUALS' \\(expected NAME=VALUE\\)" run --env NOEQUALS -- /bin/true
 expect 2 '' "bad --env '=x'" run --env =x -- /bin/true
