@@ -83,6 +83,10 @@ check qt_ident 0 "qt_ident: all 69 checks passed"
 check qt_efault 0 "qt_efault: all 152 checks passed"
 check qt_unknown 0 "qt_unknown: all 8 checks passed"
 check qt_hog 0 "qt_hog: flood: done" flood
+check qt_threads 0 "qt_threads: all 36 checks passed"
+check qt_threads 5 "ok: before exit in a thread" exit-in-thread
+check qt_threads 0 "ok: a thread outlives main's pthread_exit" main-exits
+check qt_threads 0 "created 3 of 3 threads; next: none" limit 3
 for m in null kread kwrite kjump noncanon text nx stack hlt cli out in cr3 rdmsr; do
 	check qt_segv 139 "qt_segv: $m: about to fault" "$m"
 done

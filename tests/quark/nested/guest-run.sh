@@ -12,6 +12,7 @@
 #     their own results: qt_hello (argv, environment, stdin, exit 7), qt_mem,
 #     qt_files, qt_ident, qt_efault, qt_unknown, qt_hog flood; PATH lookup
 #     inside the root, --workdir, the caller's terminal as stdin;
+#     qt_threads with --cpus 4 (and how a threaded process ends);
 #  2. qt_escape in a root of its own (mkroot-escape.sh), a program path that
 #     climbs out of the root, a program that exists only outside it;
 #  3. busybox applets (ls, cat, wc, sha256sum, sort, grep, find, tar, ...)
@@ -207,6 +208,34 @@ qrun "$W/q" / / /dev/null --queue on --stats -- "$T/qt_hog.static" flood
 grep -q 'queue on: [1-9][0-9]* operations served by the worker' "$W/q.err" &&
 	sed -i '/^quark: stats:/d' "$W/q.err"
 same "qt_hog.static flood with --queue on (served by the worker)"
+
+# Threads (--cpus N: one program thread per vCPU): qt_threads natively and
+# with 4 vCPUs, with the queue too; a thread's exit(5) ends the process; main's
+# pthread_exit leaves it to the last thread; one thread more than the vCPUs
+# is EAGAIN (quark only: natively there is no such limit).
+for v in static dyn spie; do
+	[ -x "$T/qt_threads.$v" ] || continue
+	nrun "$W/n" / /tmp /dev/null "$T/qt_threads.$v"
+	qrun "$W/q" / /tmp /dev/null --cpus 4 -- "$T/qt_threads.$v"
+	same "qt_threads.$v --cpus 4: mutexes, condition variables, barriers, TLS, munmap" &&
+		want_status "qt_threads.$v" 0
+done
+if [ -x "$T/qt_threads.static" ]; then
+	nrun "$W/n" / /tmp /dev/null "$T/qt_threads.static"
+	qrun "$W/q" / /tmp /dev/null --cpus 4 --queue on -- "$T/qt_threads.static"
+	same "qt_threads.static --cpus 4 --queue on"
+	for mode in exit-in-thread main-exits; do
+		nrun "$W/n" / /tmp /dev/null "$T/qt_threads.static" $mode
+		qrun "$W/q" / /tmp /dev/null --cpus 2 -- "$T/qt_threads.static" $mode
+		same "qt_threads.static $mode --cpus 2"
+	done
+	qrun "$W/q" / /tmp /dev/null --cpus 3 -- "$T/qt_threads.static" limit 3
+	if [ "$qrc" = 0 ] && [ "$(cat "$W/q")" = "created 2 of 3 threads; next: EAGAIN" ]; then
+		pass "--cpus 3: a fourth thread is EAGAIN, the others run and end"
+	else
+		bad "--cpus 3 limit: exit $qrc: $(head -c 200 "$W/q") $(head -c 200 "$W/q.err")"
+	fi
+fi
 
 # PROGRAM without a '/': looked up on the PATH given, inside the root.
 QENV=PATH=/tests
