@@ -244,6 +244,8 @@ bool qk_sig_ignored(int sig);
 void qk_syscall(struct qk_regs *r);
 void qk_exception(struct qk_regs *r);
 uint64_t qk_clock_ns(int clock);
+/* A user struct timespec as nanoseconds from now (absolute: against clock), or -errno. */
+int64_t qk_user_timeout_ns(uint64_t uva, bool absolute, int clock);
 void qk_time_init(void);
 
 /* Programs' view of time and identity. */

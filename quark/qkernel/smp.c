@@ -304,30 +304,6 @@ void qk_wake_word(uint32_t *word)
 	qk_hcall(QUARK_OP_FUTEX, FUTEX_WAKE, qk_gpa(word), UINT32_MAX, 0, 0, 0);
 }
 
-struct timespec_k {
-	int64_t sec, nsec;
-};
-
-/* Nanoseconds from a user timespec, or -errno. */
-static int64_t timeout_ns(uint64_t uva, bool absolute, int clock)
-{
-	struct timespec_k ts;
-	uint64_t ns, now;
-
-	if (qk_copy_from_user(&ts, uva, sizeof(ts)) < 0)
-		return -EFAULT;
-	if (ts.sec < 0 || ts.nsec < 0 || ts.nsec >= 1000000000)
-		return -EINVAL;
-	ns = (uint64_t)ts.sec * 1000000000 + (uint64_t)ts.nsec;
-	if (ns > INT64_MAX)
-		ns = INT64_MAX;
-	if (absolute) {
-		now = qk_clock_ns(clock);
-		ns = ns > now ? ns - now : 0;
-	}
-	return (int64_t)ns;
-}
-
 /*
  * futex(2) on the program's memory: the word's guest-physical address goes
  * to the host, whose own futex does the compare-and-sleep atomically
@@ -348,8 +324,9 @@ int64_t qk_futex(const uint64_t *a)
 		if (cmd == FUTEX_WAIT_BITSET && (uint32_t)a[5] == 0)
 			return -EINVAL;
 		if (a[3]) {
-			ns = timeout_ns(a[3], cmd == FUTEX_WAIT_BITSET,
-					(a[1] & FUTEX_CLOCK_RT) ? CLOCK_REALTIME : CLOCK_MONOTONIC);
+			ns = qk_user_timeout_ns(a[3], cmd == FUTEX_WAIT_BITSET,
+						(a[1] & FUTEX_CLOCK_RT) ? CLOCK_REALTIME
+									: CLOCK_MONOTONIC);
 			if (ns < 0)
 				return ns;
 			arg3 = (uint64_t)ns;

@@ -88,20 +88,33 @@ static int64_t clock_of(uint64_t id)
 	}
 }
 
-static int64_t do_sleep(uint64_t req_uva, int64_t clock, bool absolute)
+int64_t qk_user_timeout_ns(uint64_t uva, bool absolute, int clock)
 {
 	struct timespec_k ts;
 	uint64_t ns, now;
 
-	if (qk_copy_from_user(&ts, req_uva, sizeof(ts)) < 0)
+	if (qk_copy_from_user(&ts, uva, sizeof(ts)) < 0)
 		return -EFAULT;
 	if (ts.sec < 0 || ts.nsec < 0 || ts.nsec >= 1000000000)
 		return -EINVAL;
 	ns = (uint64_t)ts.sec * 1000000000 + (uint64_t)ts.nsec;
+	if (ns > INT64_MAX)
+		ns = INT64_MAX;
 	if (absolute) {
-		now = qk_clock_ns((int)clock);
+		now = qk_clock_ns(clock);
 		ns = ns > now ? ns - now : 0;
 	}
+	return (int64_t)ns;
+}
+
+static int64_t do_sleep(uint64_t req_uva, int64_t clock, bool absolute)
+{
+	int64_t r0 = qk_user_timeout_ns(req_uva, absolute, (int)clock);
+	uint64_t ns;
+
+	if (r0 < 0)
+		return r0;
+	ns = (uint64_t)r0;
 	/* The host sleeps at most a second a call (fwd.h): go on until the deadline. */
 	for (uint64_t end = qk_clock_ns(CLOCK_MONOTONIC) + ns, now2;;) {
 		int64_t r = qk_hcall(QUARK_OP_NANOSLEEP, ns, 0, 0, 0, 0, 0);
