@@ -1,0 +1,386 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Description: the tsord-to-tsord transport (tsor/xport.h): the frame
+ * codec against a hostile peer (every field, every type's len and credit
+ * rules, OPEN's addresses), the TCP link over loopback (frames of every
+ * size in order both ways, a frame delivered one byte at a time, an
+ * invalid header and EOF mid-frame drop the link).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "tsor-int.h"
+#include "xport.h"
+
+static struct tsor_xhdr hdr(uint8_t type, uint32_t len, uint64_t stream, uint32_t credit)
+{
+	return (struct tsor_xhdr){ .type = type, .len = len, .stream = stream, .credit = credit };
+}
+
+/* Encodes h, decodes it back: the decoder's verdict. */
+static int round_trip(const struct tsor_xhdr *h, struct tsor_xhdr *out)
+{
+	uint8_t b[TSOR_XHDR_SIZE];
+
+	tsor_xhdr_encode(h, b);
+	return tsor_xhdr_decode(b, out);
+}
+
+static void test_codec_valid(void **state)
+{
+	const struct tsor_xhdr ok[] = {
+		hdr(TSOR_X_HELLO, 0, TSOR_XMAGIC, TSOR_XVERSION),
+		hdr(TSOR_X_OPEN, TSOR_XOPEN_SIZE, 7, TSOR_RING_DEFAULT),
+		hdr(TSOR_X_ACCEPTED, 0, 7, TSOR_RING_MIN),
+		hdr(TSOR_X_DATA, 1, 7, 0),
+		hdr(TSOR_X_DATA, TSOR_XDATA_MAX, UINT64_MAX, 0),
+		hdr(TSOR_X_CREDIT, 0, 7, TSOR_RING_MAX),
+		hdr(TSOR_X_FIN, 0, 7, 0),
+		hdr(TSOR_X_FIN_ACK, 0, 7, 0),
+		hdr(TSOR_X_CANCEL, 0, 7, 0),
+		hdr(TSOR_X_RST, 0, 7, 0),
+	};
+	struct tsor_xhdr h, got;
+	uint8_t b[TSOR_XHDR_SIZE];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		h = ok[i];
+		h.flags = i % 2 && h.type != TSOR_X_HELLO ? TSOR_XF_OPENER : 0;
+		assert_int_equal(round_trip(&h, &got), 0);
+		assert_int_equal(got.type, h.type);
+		assert_int_equal(got.flags, h.flags);
+		assert_int_equal(got.len, h.len);
+		assert_true(got.stream == h.stream);
+		assert_int_equal(got.credit, h.credit);
+	}
+	/* Big-endian on the wire, whatever the host. */
+	h = hdr(TSOR_X_DATA, 0x0102, 0x0a0b0c0d0e0f1011ull, 0);
+	tsor_xhdr_encode(&h, b);
+	assert_int_equal(b[4], 0);
+	assert_int_equal(b[6], 1);
+	assert_int_equal(b[7], 2);
+	assert_int_equal(b[8], 0x0a);
+	assert_int_equal(b[15], 0x11);
+}
+
+static void test_codec_hostile(void **state)
+{
+	const struct tsor_xhdr bad[] = {
+		hdr(TSOR_X_TYPE_COUNT, 0, 7, 0),	/* unknown type */
+		hdr(TSOR_X_HELLO, 0, 7, TSOR_XVERSION), /* wrong magic */
+		hdr(TSOR_X_HELLO, 0, TSOR_XMAGIC, 99),	/* another version */
+		hdr(TSOR_X_HELLO, 4, TSOR_XMAGIC, TSOR_XVERSION),
+		hdr(TSOR_X_OPEN, TSOR_XOPEN_SIZE - 1, 7, TSOR_RING_DEFAULT),
+		hdr(TSOR_X_OPEN, TSOR_XOPEN_SIZE, 7, 5000), /* not a power of two */
+		hdr(TSOR_X_OPEN, TSOR_XOPEN_SIZE, 7, TSOR_RING_MAX * 2),
+		hdr(TSOR_X_OPEN, TSOR_XOPEN_SIZE, 0, TSOR_RING_DEFAULT), /* stream 0 */
+		hdr(TSOR_X_ACCEPTED, 0, 7, 0),
+		hdr(TSOR_X_DATA, 0, 7, 0),		    /* empty DATA */
+		hdr(TSOR_X_DATA, TSOR_XDATA_MAX + 1, 7, 0), /* too long */
+		hdr(TSOR_X_DATA, UINT32_MAX, 7, 0),
+		hdr(TSOR_X_DATA, 10, 7, 1), /* credit on DATA */
+		hdr(TSOR_X_CREDIT, 0, 7, 0),
+		hdr(TSOR_X_CREDIT, 0, 7, TSOR_RING_MAX + 1),
+		hdr(TSOR_X_CREDIT, 8, 7, 100),
+		hdr(TSOR_X_FIN, 1, 7, 0),
+		hdr(TSOR_X_RST, 0, 7, 1),
+		hdr(TSOR_X_CANCEL, 0, 0, 0),
+	};
+	struct tsor_xhdr h, got;
+	uint8_t b[TSOR_XHDR_SIZE];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(round_trip(&bad[i], &got), -EPROTO);
+	/* Fields the struct cannot express: reserved bytes, unknown flags. */
+	h = hdr(TSOR_X_FIN, 0, 7, 0);
+	for (int off = 2; off < 4; off++) {
+		tsor_xhdr_encode(&h, b);
+		b[off] = 1;
+		assert_int_equal(tsor_xhdr_decode(b, &got), -EPROTO);
+	}
+	for (int off = 20; off < 24; off++) {
+		tsor_xhdr_encode(&h, b);
+		b[off] = 0x80;
+		assert_int_equal(tsor_xhdr_decode(b, &got), -EPROTO);
+	}
+	tsor_xhdr_encode(&h, b);
+	b[1] = 0x02;
+	assert_int_equal(tsor_xhdr_decode(b, &got), -EPROTO);
+	/* HELLO never carries the opener flag. */
+	h = hdr(TSOR_X_HELLO, 0, TSOR_XMAGIC, TSOR_XVERSION);
+	h.flags = TSOR_XF_OPENER;
+	assert_int_equal(round_trip(&h, &got), -EPROTO);
+}
+
+static struct tsor_addr v4(const char *s, uint16_t port)
+{
+	struct tsor_addr a = { .family = AF_INET, .port = port };
+
+	assert_int_equal(inet_pton(AF_INET, s, a.addr), 1);
+	return a;
+}
+
+static void test_open_payload(void **state)
+{
+	struct tsor_addr c = v4("10.1.1.2", 40000), s = v4("10.1.2.2", 80), c2, s2;
+	struct tsor_addr c6 = { .family = AF_INET6, .port = 1 }, s6 = c6;
+	uint8_t b[TSOR_XOPEN_SIZE], t[TSOR_XOPEN_SIZE];
+
+	(void)state;
+	tsor_xopen_encode(&c, &s, b);
+	assert_int_equal(tsor_xopen_decode(b, &c2, &s2), 0);
+	assert_true(tsor_addr_eq(&c, &c2));
+	assert_true(tsor_addr_eq(&s, &s2));
+	c6.addr[15] = 1;
+	s6.addr[0] = 0xfd;
+	s6.port = 443;
+	tsor_xopen_encode(&c6, &s6, b);
+	assert_int_equal(tsor_xopen_decode(b, &c2, &s2), 0);
+	assert_int_equal(c2.family, AF_INET6);
+	assert_true(tsor_addr_eq(&s6, &s2));
+
+	tsor_xopen_encode(&c, &s, b);
+	memcpy(t, b, sizeof(b));
+	t[0] = 3; /* unknown family */
+	assert_int_equal(tsor_xopen_decode(t, &c2, &s2), -EPROTO);
+	memcpy(t, b, sizeof(b));
+	t[1] = 1; /* the zero byte */
+	assert_int_equal(tsor_xopen_decode(t, &c2, &s2), -EPROTO);
+	memcpy(t, b, sizeof(b));
+	t[TSOR_XADDR_SIZE + 2] = t[TSOR_XADDR_SIZE + 3] = 0; /* server port 0 */
+	assert_int_equal(tsor_xopen_decode(t, &c2, &s2), -EPROTO);
+	memcpy(t, b, sizeof(b));
+	t[19] = 1; /* junk after an IPv4 address: two encodings of one address */
+	assert_int_equal(tsor_xopen_decode(t, &c2, &s2), -EPROTO);
+	tsor_xopen_encode(&c, &s6, t); /* mixed families */
+	assert_int_equal(tsor_xopen_decode(t, &c2, &s2), -EPROTO);
+}
+
+/* ---------------------------------------------------------------- links */
+
+struct got {
+	size_t n;		/* frames received */
+	struct tsor_xhdr h[64]; /* their headers */
+	uint32_t sum[64];	/* a checksum of each payload */
+	int refuse_at;		/* the callback refuses frame n (-1: never) */
+};
+
+static uint32_t sum(const uint8_t *p, size_t n)
+{
+	uint32_t s = 0;
+
+	for (size_t i = 0; i < n; i++)
+		s = s * 31 + p[i];
+	return s;
+}
+
+static int on_frame(void *arg, const struct tsor_xhdr *h, const uint8_t *payload)
+{
+	struct got *g = arg;
+
+	if (g->refuse_at >= 0 && (size_t)g->refuse_at == g->n)
+		return -ECANCELED;
+	assert_true(g->n < 64);
+	g->h[g->n] = *h;
+	g->sum[g->n] = sum(payload, h->len);
+	g->n++;
+	return 0;
+}
+
+/* Runs io on l until want frames arrived or the link fails; its result. */
+static int pump(struct tsor_xlink *l, struct got *g, size_t want)
+{
+	const struct tsor_xport_ops *x = &tsor_xport_tcp;
+
+	for (int i = 0; i < 2000 && (i == 0 || g->n < want); i++) {
+		struct pollfd p = { .fd = x->fd(l), .events = x->events(l) };
+		int ret;
+
+		if (poll(&p, 1, 10) < 0)
+			return -errno;
+		ret = x->io(l, p.revents, on_frame, g);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* A connected pair of links over loopback. */
+static void link_pair(struct tsor_xlink **a, struct tsor_xlink **b)
+{
+	const struct tsor_xport_ops *x = &tsor_xport_tcp;
+	struct tsor_addr at = v4("127.0.0.1", 1), from;
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	int lfd, ret = -EAGAIN;
+
+	at.port = 0; /* any port: the parser refuses 0, the transport takes it */
+	assert_int_equal(x->listen(&at, &lfd), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sin, &len), 0);
+	at.port = ntohs(sin.sin_port);
+	assert_int_equal(x->connect(&at, a), 0);
+	for (int i = 0; i < 200 && ret == -EAGAIN; i++) {
+		struct pollfd p = { .fd = lfd, .events = POLLIN };
+
+		(void)poll(&p, 1, 10);
+		ret = x->accept(lfd, b, &from);
+	}
+	assert_int_equal(ret, 0);
+	assert_true(tsor_addr_eq(&(struct tsor_addr){ .family = AF_INET,
+						      .addr = { 127, 0, 0, 1 },
+						      .port = from.port },
+				 &from));
+	close(lfd);
+}
+
+static void test_tcp_frames(void **state)
+{
+	const struct tsor_xport_ops *x = &tsor_xport_tcp;
+	const uint32_t lens[] = { 1, 7, 4096, TSOR_XDATA_MAX, 100, TSOR_XDATA_MAX - 1, 3 };
+	struct tsor_xlink *a, *b;
+	struct got ga = { .refuse_at = -1 }, gb = { .refuse_at = -1 };
+	struct tsor_xhdr h;
+	uint8_t *buf = malloc(TSOR_XDATA_MAX + 1); /* b sends from buf + 1 */
+	size_t nl = sizeof(lens) / sizeof(lens[0]);
+
+	(void)state;
+	assert_non_null(buf);
+	for (size_t i = 0; i <= TSOR_XDATA_MAX; i++)
+		buf[i] = (uint8_t)(i * 7 + 3);
+	link_pair(&a, &b);
+	h = hdr(TSOR_X_HELLO, 0, TSOR_XMAGIC, TSOR_XVERSION);
+	assert_int_equal(x->send(a, &h, NULL), 0);
+	assert_int_equal(x->send(b, &h, NULL), 0);
+	for (size_t i = 0; i < nl; i++) {
+		h = hdr(TSOR_X_DATA, lens[i], i + 1, 0);
+		assert_int_equal(x->send(a, &h, buf), 0);
+		h.flags = TSOR_XF_OPENER;
+		assert_int_equal(x->send(b, &h, buf + 1), 0);
+	}
+	assert_true(x->queued(a) > 0);
+	/* One round each at a time: either side's frames leave only in its io. */
+	for (int i = 0; i < 2000 && (ga.n < nl + 1 || gb.n < nl + 1); i++) {
+		assert_int_equal(pump(a, &ga, 0), 0);
+		assert_int_equal(pump(b, &gb, 0), 0);
+	}
+	assert_int_equal(ga.n, nl + 1);
+	assert_int_equal(gb.n, nl + 1);
+	assert_int_equal(gb.h[0].type, TSOR_X_HELLO);
+	for (size_t i = 0; i < nl; i++) {
+		/* In order, whole, intact. */
+		assert_int_equal(gb.h[i + 1].len, lens[i]);
+		assert_true(gb.h[i + 1].stream == i + 1);
+		assert_int_equal(gb.sum[i + 1], sum(buf, lens[i]));
+		assert_int_equal(ga.h[i + 1].flags, TSOR_XF_OPENER);
+		assert_int_equal(ga.sum[i + 1], sum(buf + 1, lens[i]));
+	}
+	assert_int_equal(x->queued(a), 0);
+	assert_true(x->tx_bytes(a) == x->rx_bytes(b));
+	assert_true(x->tx_bytes(b) == x->rx_bytes(a));
+	/* The callback's refusal drops the link with its value. */
+	h = hdr(TSOR_X_FIN, 0, 9, 0);
+	assert_int_equal(x->send(a, &h, NULL), 0);
+	assert_int_equal(pump(a, &ga, 0), 0);
+	gb.refuse_at = (int)gb.n;
+	assert_int_equal(pump(b, &gb, gb.n + 1), -ECANCELED);
+	x->close(a);
+	x->close(b);
+	free(buf);
+}
+
+/* A raw peer: a plain socket connected to a link we accept. */
+static void raw_pair(int *raw, struct tsor_xlink **l)
+{
+	const struct tsor_xport_ops *x = &tsor_xport_tcp;
+	struct tsor_addr at = v4("127.0.0.1", 1), from;
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	int lfd, ret = -EAGAIN;
+
+	at.port = 0;
+	assert_int_equal(x->listen(&at, &lfd), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sin, &len), 0);
+	*raw = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(*raw >= 0);
+	assert_int_equal(connect(*raw, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	for (int i = 0; i < 200 && ret == -EAGAIN; i++) {
+		struct pollfd p = { .fd = lfd, .events = POLLIN };
+
+		(void)poll(&p, 1, 10);
+		ret = x->accept(lfd, l, &from);
+	}
+	assert_int_equal(ret, 0);
+	close(lfd);
+}
+
+static void test_tcp_hostile(void **state)
+{
+	const struct tsor_xport_ops *x = &tsor_xport_tcp;
+	struct got g = { .refuse_at = -1 };
+	struct tsor_xhdr h = hdr(TSOR_X_DATA, 5, 3, 0);
+	uint8_t b[TSOR_XHDR_SIZE + 5] = { 0 };
+	struct tsor_xlink *l;
+	int raw;
+
+	(void)state;
+	/* One byte at a time: reassembled into one frame. */
+	raw_pair(&raw, &l);
+	tsor_xhdr_encode(&h, b);
+	memcpy(b + TSOR_XHDR_SIZE, "hello", 5);
+	for (size_t i = 0; i < sizeof(b); i++) {
+		assert_int_equal(write(raw, b + i, 1), 1);
+		assert_int_equal(pump(l, &g, 0), 0);
+		(void)usleep(1000);
+	}
+	assert_int_equal(pump(l, &g, 1), 0);
+	assert_int_equal(g.n, 1);
+	assert_int_equal(g.sum[0], sum((const uint8_t *)"hello", 5));
+	/* A length beyond TSOR_XDATA_MAX: refused from the header alone,
+	 * before any payload is awaited. */
+	h.len = TSOR_XDATA_MAX + 1;
+	tsor_xhdr_encode(&h, b);
+	b[4] = 0, b[5] = 1, b[6] = 0, b[7] = 1; /* 65537, the encoder has no checks */
+	assert_int_equal(write(raw, b, TSOR_XHDR_SIZE), TSOR_XHDR_SIZE);
+	assert_int_equal(pump(l, &g, 2), -EPROTO);
+	x->close(l);
+	close(raw);
+
+	/* EOF in the middle of a frame. */
+	raw_pair(&raw, &l);
+	h = hdr(TSOR_X_DATA, 5, 3, 0);
+	tsor_xhdr_encode(&h, b);
+	assert_int_equal(write(raw, b, TSOR_XHDR_SIZE + 2), TSOR_XHDR_SIZE + 2);
+	close(raw);
+	memset(&g, 0, sizeof(g));
+	g.refuse_at = -1;
+	assert_int_equal(pump(l, &g, 1), -ECONNRESET);
+	assert_int_equal(g.n, 0);
+	x->close(l);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_codec_valid),  cmocka_unit_test(test_codec_hostile),
+		cmocka_unit_test(test_open_payload), cmocka_unit_test(test_tcp_frames),
+		cmocka_unit_test(test_tcp_hostile),
+	};
+
+	tsor_libc_direct();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
