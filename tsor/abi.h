@@ -148,9 +148,11 @@
 #include "ring.h"
 
 #define TSOR_MAGIC 0x524f5354u /* "TSOR" in little-endian memory */
-/* 2: four pipe bells per channel (1 had two eventfds); a tsord of another
- * version refuses our frames and we its, so the two never half-agree. */
-#define TSOR_VERSION 2u
+/* 2: four pipe bells per channel (1 had two eventfds); 3: the relay flag
+ * of channels whose other end is tsord (xport.h), which changes what a
+ * kernel FIN means. A tsord of another version refuses our frames and we
+ * its, so the two never half-agree. */
+#define TSOR_VERSION 3u
 #define TSOR_MAX_FDS 5 /* memfd, then the TSOR_BELLS bells */
 #define TSOR_BELLS   4 /* two sides x two directions */
 #define TSOR_RX	     0 /* direction: data to read arrived */
@@ -178,7 +180,7 @@ enum tsor_msg_type {
 	TSOR_MSG_ASK,	    /* fd: accepted socket -> fds + id / -ENOENT (plain client) */
 	TSOR_MSG_CLOSED,    /* id, val[0] bytes this side sent -> no reply */
 	TSOR_MSG_FALLBACK,  /* a connect that found no listener -> no reply */
-	TSOR_MSG_STATS,	    /* -> val[] = the counters below */
+	TSOR_MSG_STATS,	    /* id = page k -> val[] = counters 6k..6k+5 below */
 	TSOR_MSG_STOP,	    /* -> 0, then tsord exits; -EPERM unless root or tsord's uid */
 	TSOR_MSG_TYPE_COUNT /* number of types, not a type */
 };
@@ -191,8 +193,16 @@ enum tsor_stat {
 	TSOR_STAT_LISTENERS, /* registered listeners now */
 	TSOR_STAT_INTENTS,   /* intents now waiting for their ASK */
 	TSOR_STAT_CLIENTS,   /* client connections now */
+	/* Page 1: the tsord-to-tsord transport (xport.h). */
+	TSOR_STAT_REMOTE,   /* streams to other nodes that went live (both ends count) */
+	TSOR_STAT_XPORT_TX, /* bytes sent on transport links, frame headers included */
+	TSOR_STAT_XPORT_RX, /* bytes received on transport links */
+	TSOR_STAT_PEERS_UP, /* peer links up now (HELLO exchanged) */
+	TSOR_STAT_STREAMS,  /* relayed streams now */
 	TSOR_STAT_COUNT
 };
+
+#define TSOR_STAT_PAGE 6 /* counters per STATS reply (val[]) */
 
 /*
  * An address as tsord compares them: IPv4-mapped IPv6 is folded to IPv4 so
@@ -221,7 +231,7 @@ _Static_assert(sizeof(struct tsor_msg) == 96, "tsor_msg is ABI");
 _Static_assert(offsetof(struct tsor_msg, id) == 16, "tsor_msg layout is ABI");
 _Static_assert(offsetof(struct tsor_msg, addr) == 24, "tsor_msg layout is ABI");
 _Static_assert(offsetof(struct tsor_msg, val) == 48, "tsor_msg layout is ABI");
-_Static_assert(TSOR_STAT_COUNT <= 6, "stats fit in val[]");
+_Static_assert(TSOR_STAT_COUNT <= 2 * TSOR_STAT_PAGE, "stats fit in two pages of val[]");
 
 /* The channel header at offset 0 of the memfd. */
 struct tsor_chan {
@@ -230,7 +240,8 @@ struct tsor_chan {
 	uint32_t ring_size;	     /* data bytes per ring (tsord); checked against fstat */
 	uint32_t pad0;		     /* zero */
 	uint64_t id;		     /* channel id (tsord) */
-	uint8_t pad1[40];	     /* line 0 is written once, by tsord */
+	uint32_t relay;		     /* 1: the other end is tsord relaying to another node */
+	uint8_t pad1[36];	     /* line 0 is written once, by tsord */
 	_Atomic uint32_t accepted;   /* 1 once tsord matched the ASK (release) */
 	uint8_t pad2[60];	     /* line 1: tsord's only later store */
 	_Atomic uint32_t shut_wr[2]; /* side i shut down writing (release) */
@@ -238,6 +249,7 @@ struct tsor_chan {
 };
 
 _Static_assert(sizeof(struct tsor_chan) == TSOR_CHAN_HDR, "channel header is ABI");
+_Static_assert(offsetof(struct tsor_chan, relay) == 24, "channel header layout is ABI");
 _Static_assert(offsetof(struct tsor_chan, accepted) == 64, "accepted owns line 1");
 _Static_assert(offsetof(struct tsor_chan, shut_wr) == 128, "flags own line 2");
 _Static_assert(TSOR_CHAN_HDR % RING_CACHELINE == 0, "rings stay 64-byte aligned");

@@ -111,3 +111,45 @@ void tsor_chan_unmap(struct tsor_map *m)
 		munmap(m->base, m->len);
 	memset(m, 0, sizeof(*m));
 }
+
+int tsor_chan_new(uint32_t ring_size, uint64_t id, int fds[TSOR_MAX_FDS])
+{
+	int ret;
+
+	for (int k = 0; k < TSOR_MAX_FDS; k++)
+		fds[k] = -1;
+	ret = tsor_chan_create(ring_size, id, &fds[0]);
+	if (ret)
+		return ret;
+	/* Bells are pipes, and both endpoints get the read end of all four
+	 * (abi.h): each re-opens them into private descriptions, so no one
+	 * can make another's wake-up block (an eventfd's shared O_NONBLOCK
+	 * could). The write end goes at once; mode 0666 because a re-open
+	 * checks the pipe's inode permissions, owned by us, not by the
+	 * clients (only holders of the fd can reach it anyway). */
+	for (int k = 1; k <= TSOR_BELLS; k++) {
+		int pp[2];
+
+		if (pipe2(pp, O_NONBLOCK | O_CLOEXEC) < 0) {
+			ret = -errno;
+			goto err_close;
+		}
+		close(pp[1]);
+		fds[k] = pp[0];
+		/* One page: a bell holds wake-ups, not data. */
+		(void)fcntl(pp[0], F_SETPIPE_SZ, 4096);
+		if (fchmod(pp[0], 0666) < 0) {
+			ret = -errno;
+			goto err_close;
+		}
+	}
+	return 0;
+
+err_close:
+	for (int k = 0; k < TSOR_MAX_FDS; k++) {
+		if (fds[k] >= 0)
+			close(fds[k]);
+		fds[k] = -1;
+	}
+	return ret;
+}

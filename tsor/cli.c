@@ -2,7 +2,8 @@
 /*
  * tsor: the command-line front end.
  *   tsor run [--spin-us N] [--ring-size BYTES] -- CMD ARGS  preload libtsor.so into CMD
- *   tsor daemon [--foreground]                              start tsord
+ *   tsor daemon [--foreground] [--node-listen ADDR:PORT] [--peer CIDR=ADDR:PORT]...
+ *                                                           start tsord
  *   tsor stop                                               stop tsord
  *   tsor stats                                              counters as "name value"
  * The manual is docs/tsor.1: keep usage() and it in step.
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "relay.h"
 #include "tsor-int.h"
 
 static const char *const stat_names[TSOR_STAT_COUNT] = {
@@ -32,20 +34,28 @@ static const char *const stat_names[TSOR_STAT_COUNT] = {
 	[TSOR_STAT_LISTENERS] = "tsor_listeners",
 	[TSOR_STAT_INTENTS] = "tsor_intents_pending",
 	[TSOR_STAT_CLIENTS] = "tsor_clients",
+	[TSOR_STAT_REMOTE] = "tsor_connections_remote",
+	[TSOR_STAT_XPORT_TX] = "tsor_transport_bytes_tx",
+	[TSOR_STAT_XPORT_RX] = "tsor_transport_bytes_rx",
+	[TSOR_STAT_PEERS_UP] = "tsor_peers_up",
+	[TSOR_STAT_STREAMS] = "tsor_streams_relayed",
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: tsor run [--spin-us N] [--ring-size BYTES] -- CMD [ARGS...]\n"
-		   "       tsor daemon [--foreground]\n"
-		   "       tsor stop\n"
-		   "       tsor stats\n"
-		   "       tsor [COMMAND] --help\n"
-		   "TCP connections between programs run under 'tsor run' on this host move\n"
-		   "through shared memory; everything else stays kernel TCP.\n"
-		   "Environment: TSOR_SOCK (broker socket), TSOR_LIB (libtsor.so),\n"
-		   "TSOR_TSORD (tsord binary), TSOR_SPIN_US, TSOR_RING_SIZE, TSOR_CONFIRM_MS.\n"
-		   "See tsor(1).\n");
+	fprintf(f,
+		"usage: tsor run [--spin-us N] [--ring-size BYTES] -- CMD [ARGS...]\n"
+		"       tsor daemon [--foreground] [--node-listen ADDR:PORT] [--peer CIDR=ADDR:PORT]...\n"
+		"       tsor stop\n"
+		"       tsor stats\n"
+		"       tsor [COMMAND] --help\n"
+		"TCP connections between programs run under 'tsor run' on this host move\n"
+		"through shared memory; with --peer, connections to pods of other nodes go\n"
+		"through this node's tsord and theirs; everything else stays kernel TCP.\n"
+		"Environment: TSOR_SOCK (broker socket), TSOR_LIB (libtsor.so),\n"
+		"TSOR_TSORD (tsord binary), TSOR_SPIN_US, TSOR_RING_SIZE, TSOR_CONFIRM_MS,\n"
+		"TSOR_NODE_LISTEN and TSOR_PEERS (tsord's --node-listen and --peer).\n"
+		"See tsor(1).\n");
 }
 
 /* dir/name for the directory holding this executable. */
@@ -65,7 +75,7 @@ static int beside_me(const char *name, char *out, size_t len)
 /* The uid tsord runs as (SO_PEERCRED of the last ping), -1 = unknown. */
 static long tsord_uid = -1;
 
-static int ping(const char *path, enum tsor_msg_type type, struct tsor_msg *reply)
+static int ping_id(const char *path, enum tsor_msg_type type, uint64_t id, struct tsor_msg *reply)
 {
 	struct tsor_msg m;
 	struct ucred cr;
@@ -77,9 +87,15 @@ static int ping(const char *path, enum tsor_msg_type type, struct tsor_msg *repl
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0)
 		tsord_uid = (long)cr.uid;
 	tsor_msg_init(&m, type);
+	m.id = id;
 	ret = tsor_call(fd, &m, -1, reply, NULL, NULL);
 	close(fd);
 	return ret;
+}
+
+static int ping(const char *path, enum tsor_msg_type type, struct tsor_msg *reply)
+{
+	return ping_id(path, type, 0, reply);
 }
 
 /* Why a command could not reach tsord, in words a user can act on. */
@@ -214,12 +230,47 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(argv[1], "daemon")) {
-		bool fg = argc > 2 && !strcmp(argv[2], "--foreground");
+		char peers[4096] = "";
+		bool fg = false;
 
-		if (argc > 2 + fg) {
-			log_err("daemon: unexpected argument '%s'", argv[2 + fg]);
-			return 2;
+		/* The node options reach tsord as its environment defaults
+		 * (TSOR_NODE_LISTEN, TSOR_PEERS), checked here first so that a
+		 * typo is an error at once, not in a daemon's log. */
+		for (int i = 2; i < argc; i++) {
+			struct tsor_relay_peer_cfg pc;
+			struct tsor_addr a;
+			size_t used = strlen(peers);
+
+			if (!strcmp(argv[i], "--foreground")) {
+				fg = true;
+			} else if (!strcmp(argv[i], "--node-listen") && i + 1 < argc) {
+				if (tsor_relay_parse_addr(argv[++i], &a)) {
+					log_err("daemon: --node-listen '%s': expected ADDR:PORT or "
+						"[ADDR6]:PORT",
+						argv[i]);
+					return 2;
+				}
+				setenv("TSOR_NODE_LISTEN", argv[i], 1);
+			} else if (!strcmp(argv[i], "--peer") && i + 1 < argc) {
+				if (tsor_relay_parse_peer(argv[++i], &pc)) {
+					log_err("daemon: --peer '%s': expected CIDR=ADDR:PORT, e.g. "
+						"10.1.2.0/24=192.168.0.2:7390",
+						argv[i]);
+					return 2;
+				}
+				if (used + strlen(argv[i]) + 2 > sizeof(peers)) {
+					log_err("daemon: too many --peer options");
+					return 2;
+				}
+				snprintf(peers + used, sizeof(peers) - used, "%s%s",
+					 used ? " " : "", argv[i]);
+			} else {
+				log_err("daemon: unexpected argument '%s'", argv[i]);
+				return 2;
+			}
 		}
+		if (*peers)
+			setenv("TSOR_PEERS", peers, 1);
 		if (ping(path, TSOR_MSG_PING, &r) == 0) {
 			log_err("a tsord already answers at %s", path);
 			return 1;
@@ -252,8 +303,20 @@ int main(int argc, char **argv)
 			log_err("no tsord answers at %s: %s", path, why(ret));
 			return 1;
 		}
-		for (int i = 0; i < TSOR_STAT_COUNT; i++)
-			printf("%s %llu\n", stat_names[i], (unsigned long long)r.val[i]);
+		for (int i = 0; i < TSOR_STAT_COUNT; i++) {
+			/* Pages of TSOR_STAT_PAGE counters (abi.h, STATS). */
+			if (i && i % TSOR_STAT_PAGE == 0) {
+				ret = ping_id(path, TSOR_MSG_STATS, (uint64_t)(i / TSOR_STAT_PAGE),
+					      &r);
+				if (ret) {
+					log_err("tsord at %s: stats page %d: %s", path,
+						i / TSOR_STAT_PAGE, why(ret));
+					return 1;
+				}
+			}
+			printf("%s %llu\n", stat_names[i],
+			       (unsigned long long)r.val[i % TSOR_STAT_PAGE]);
+		}
 		/* stderr: scripts parse stdout as "name value" lines. */
 		if (tsord_uid > 0)
 			log_info("tsord runs as uid %ld, not root: only connections within its own "

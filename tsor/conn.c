@@ -41,6 +41,14 @@
  * Peer death. A kernel FIN without the peer's shut_wr flag means the peer
  * closed or died: writes then fail with EPIPE (and SIGPIPE unless
  * MSG_NOSIGNAL), as kernel TCP does once the peer's RST came back.
+ *
+ * Relayed channels (c->relay: the other end is our node's tsord, which
+ * carries the bytes to another node, xport.h) follow the same rules: that
+ * tsord holds a dup of the kernel socket, so the peer's kernel FIN cannot
+ * overtake the relayed bytes (it goes only after the FIN_ACK), and a
+ * failed relay resets the kernel connection, which reads here as death.
+ * Only our own shutdown(SHUT_WR) differs: it must not send the kernel FIN
+ * early (tsor_conn_shutdown()).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -140,6 +148,8 @@ int tsor_conn_open(struct tsor_conn *c, int memfd, const int bells[TSOR_BELLS], 
 	ring_set_wake_fd(&c->tx, c->peer_bell[TSOR_RX]);
 	ring_set_wake_fd(&c->rx, c->peer_bell[TSOR_TX]);
 	c->id = id;
+	/* Read once: tsord wrote it before handing out the channel. */
+	c->relay = c->map.hdr->relay != 0;
 	atomic_store(&c->state,
 		     side == TSOR_SIDE_CONNECTOR ? TSOR_CONN_UNCONFIRMED : TSOR_CONN_OPEN);
 	c->spin_ns = (uint64_t)tsor_env_long("TSOR_SPIN_US", SPIN_US_DEFAULT, 0, 100000) * 1000u;
@@ -743,6 +753,19 @@ int tsor_conn_shutdown(struct tsor_conn *c, int fd, int how)
 	}
 	if (how != SHUT_WR)
 		atomic_store(&c->rd_shut, true);
+	/*
+	 * A relayed channel's bytes take a longer way than the kernel's FIN
+	 * (through both tsords), and a FIN that overtook them would read as
+	 * EOF at the peer with bytes still in flight. So the kernel socket
+	 * keeps its write side; our flag travels behind the bytes as the
+	 * relay's FIN, and the kernel FIN goes at close, once the peer's
+	 * tsord has acknowledged it (xport.h, FIN_ACK).
+	 */
+	if (c->relay && state_now(c) != TSOR_CONN_PLAIN) {
+		if (how == SHUT_WR)
+			return 0;
+		how = SHUT_RD;
+	}
 	if (tsor__libc.shutdown(fd, how) < 0)
 		return -errno;
 	return 0;

@@ -58,6 +58,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "relay.h"
 #include "tsor-int.h"
 
 #define INTENT_TTL_NS (120ull * 1000000000u)
@@ -99,6 +100,7 @@ struct client {
 	int fds[TSOR_MAX_FDS];		      /* them */
 	uint64_t matched[MATCHED_KEEP];	      /* its intents matched lately, for CANCEL */
 	unsigned matched_pos;		      /* next slot of matched[] */
+	bool dead;			      /* a deferred reply failed: drop it */
 	uint8_t buf[sizeof(struct tsor_msg)]; /* the frame being received */
 };
 
@@ -147,6 +149,8 @@ struct tsor_daemon {
 	size_t max_client_intents;   /* MAX_CLIENT_INTENTS, or $TSORD_MAX_CLIENT_INTENTS */
 	size_t max_client_listeners; /* MAX_CLIENT_LISTENERS, or $TSORD_MAX_CLIENT_LISTENERS */
 	pthread_t closer_thread;     /* valid when closer >= 0 */
+	struct tsor_relay *relay;    /* other nodes (relay.c), or NULL */
+	bool close_out;		     /* the reply's fds are copies: close them once sent */
 	bool stop;
 };
 
@@ -333,6 +337,99 @@ static bool dst_is_local(struct tsor_daemon *d, int sock, const struct tsor_addr
 	return p.local;
 }
 
+struct route_probe {
+	int nsfd;		     /* the connector's namespace, or -1: ours */
+	const struct tsor_addr *dst; /* where it connects */
+	struct tsor_addr src;	     /* the source address routing picks */
+	int ret;		     /* 0 or -errno */
+};
+
+/* The source address of a connection to p->dst, as routing picks it
+ * (a connected UDP socket's name), in the current namespace. */
+static void route_lookup(struct route_probe *p)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int s;
+
+	memset(&ss, 0, sizeof(ss));
+	if (p->dst->family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+
+		in->sin_family = AF_INET;
+		in->sin_port = htons(p->dst->port);
+		memcpy(&in->sin_addr, p->dst->addr, 4);
+		len = sizeof(*in);
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(p->dst->port);
+		memcpy(&in6->sin6_addr, p->dst->addr, 16);
+		len = sizeof(*in6);
+	}
+	s = socket(p->dst->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0) {
+		p->ret = -errno;
+		return;
+	}
+	if (connect(s, (struct sockaddr *)&ss, len) < 0) {
+		p->ret = -errno;
+		close(s);
+		return;
+	}
+	len = sizeof(ss);
+	p->ret = getsockname(s, (struct sockaddr *)&ss, &len) < 0
+			 ? -errno
+			 : tsor_addr_from(&p->src, (struct sockaddr *)&ss, len);
+	close(s);
+}
+
+static void *route_thread(void *arg)
+{
+	struct route_probe *p = arg;
+
+	/* setns(CLONE_NEWNET) moves only this thread, which then exits. */
+	if (setns(p->nsfd, CLONE_NEWNET) == 0)
+		route_lookup(p);
+	else
+		p->ret = -errno;
+	return NULL;
+}
+
+/*
+ * The connector's address as the server on another node will see it: its
+ * bound address (`local`, folded), or for a wildcard bind the one routing
+ * in its namespace picks for dst (Kubernetes' model has no NAT between
+ * pods, so that is what the server's accept() sees). 0 or -errno.
+ */
+static int route_src(struct tsor_daemon *d, int sock, const struct tsor_addr *local,
+		     const struct tsor_addr *dst, struct tsor_addr *src)
+{
+	struct route_probe p = { .nsfd = -1, .dst = dst, .ret = -EIO };
+	uint64_t ino;
+	pthread_t t;
+	int ret;
+
+	*src = *local;
+	if (!tsor_addr_is_any(local))
+		return 0;
+	ret = sock_netns(d, sock, &ino, &p.nsfd);
+	if (ret)
+		return ret;
+	if (ino == d->own_netns || p.nsfd < 0) {
+		route_lookup(&p);
+	} else if (pthread_create(&t, NULL, route_thread, &p) == 0) {
+		pthread_join(t, NULL);
+	}
+	if (p.nsfd >= 0)
+		close(p.nsfd);
+	if (p.ret)
+		return p.ret;
+	memcpy(src->addr, p.src.addr, sizeof(src->addr));
+	return p.src.family == dst->family ? 0 : -EINVAL;
+}
+
 /* ============================ registry ============================ */
 
 static struct listener *find_listener(struct tsor_daemon *d, uint64_t netns,
@@ -453,7 +550,11 @@ static int do_query(struct tsor_daemon *d, int sock, const struct tsor_msg *m)
 	ret = sock_netns(d, sock, &netns, NULL);
 	if (ret)
 		return ret;
-	return find_listener(d, netns, &m->addr, sock) ? 0 : -ENOENT;
+	if (find_listener(d, netns, &m->addr, sock))
+		return 0;
+	/* Another node's pod: its tsord answers the OPEN (an RST when it has
+	 * no listener there, and the connector falls back). */
+	return tsor_relay_routes(d->relay, &m->addr) ? 0 : -ENOENT;
 }
 
 /*
@@ -525,34 +626,26 @@ static int do_intent(struct tsor_daemon *d, struct client *c, int sock, const st
 		intent_free(d, i);
 		break;
 	}
-	if (!find_listener(d, it.netns, &m->addr, sock))
-		return -ENOENT;
+	if (!find_listener(d, it.netns, &m->addr, sock)) {
+		struct tsor_addr src;
+
+		if (!tsor_relay_routes(d->relay, &m->addr))
+			return -ENOENT;
+		ret = route_src(d, sock, &it.local, &m->addr, &src);
+		if (!ret)
+			ret = tsor_relay_open(d->relay, c->id, sock, &src, &m->addr, rs, fds,
+					      &r->id);
+		if (ret)
+			return ret;
+		*nfds = TSOR_MAX_FDS;
+		r->ring_size = rs;
+		d->close_out = true; /* tsord keeps its own end */
+		return 0;
+	}
 	it.id = ++d->next_id;
-	ret = tsor_chan_create(rs, it.id, &it.fds[0]);
+	ret = tsor_chan_new(rs, it.id, it.fds);
 	if (ret)
 		return ret;
-	/* Bells are pipes, and both endpoints get the read end of all four
-	 * (abi.h): each re-opens them into private descriptions, so no one
-	 * can make another's wake-up block (an eventfd's shared O_NONBLOCK
-	 * could). The write end goes at once; mode 0666 because a re-open
-	 * checks the pipe's inode permissions, owned by us, not by the
-	 * clients (only holders of the fd can reach it anyway). */
-	for (int k = 1; k <= TSOR_BELLS; k++) {
-		int pp[2];
-
-		if (pipe2(pp, O_NONBLOCK | O_CLOEXEC) < 0) {
-			ret = -errno;
-			goto err_close;
-		}
-		close(pp[1]);
-		it.fds[k] = pp[0];
-		/* One page: a bell holds wake-ups, not data. */
-		(void)fcntl(pp[0], F_SETPIPE_SZ, 4096);
-		if (fchmod(pp[0], 0666) < 0) {
-			ret = -errno;
-			goto err_close;
-		}
-	}
 	hdr = mmap(NULL, MAP_HDR, PROT_READ | PROT_WRITE, MAP_SHARED, it.fds[0], 0);
 	if (hdr == MAP_FAILED) {
 		ret = -errno;
@@ -611,8 +704,15 @@ static bool matched_forget(struct client *c, uint64_t id)
 	return false;
 }
 
+/* 1: the answer comes later (a relayed stream, relay.h). */
 static int do_cancel(struct tsor_daemon *d, struct client *c, const struct tsor_msg *m)
 {
+	int ret = tsor_relay_cancel(d->relay, c->id, m->id);
+
+	if (ret == 0)
+		d->stats[TSOR_STAT_FALLBACK]++;
+	if (ret != -ENOENT)
+		return ret;
 	for (size_t i = 0; i < d->nintents; i++) {
 		if (d->intents[i].id == m->id && d->intents[i].owner == c->id) {
 			intent_free(d, i);
@@ -722,6 +822,25 @@ static int do_ask(struct tsor_daemon *d, struct client *c, int sock, struct tsor
 		matched_note(d, it->owner, it->id);
 		d->stats[TSOR_STAT_ACCEL]++;
 		return 0;
+	}
+	/* A connection from another node's pod: its OPEN, if any, was
+	 * recorded by the relay. Only in a namespace where a registered
+	 * listener takes the address: the tuple alone is no proof there. */
+	if (found == -1 && d->relay && find_listener(d, netns, &local, sock)) {
+		ret = tsor_relay_ask(d->relay, c->id, sock, &peer, &local, fds, &r->id,
+				     &r->ring_size);
+		if (ret == -ENOENT) {
+			/* The OPEN, sent before the SYN, may still sit in
+			 * a link's socket: read the links once, ask again. */
+			tsor_relay_sync(d->relay);
+			ret = tsor_relay_ask(d->relay, c->id, sock, &peer, &local, fds, &r->id,
+					     &r->ring_size);
+		}
+		if (ret == 0) {
+			*nfds = TSOR_MAX_FDS;
+			d->close_out = true; /* tsord keeps its own end */
+			return 0;
+		}
 	}
 	d->stats[TSOR_STAT_FALLBACK]++;
 	return -ENOENT;
@@ -862,6 +981,8 @@ static bool handle(struct tsor_daemon *d, struct client *c)
 	ssize_t match = -1;
 	bool reply = true, keep = true;
 
+	d->close_out = false;
+
 	ret = client_read(d, c, &m, in, &nin);
 	if (ret <= 0) {
 		if (ret < 0 && ret != -ECONNRESET)
@@ -888,6 +1009,8 @@ static bool handle(struct tsor_daemon *d, struct client *c)
 		break;
 	case TSOR_MSG_CANCEL:
 		ret = do_cancel(d, c, &m);
+		if (ret == 1)
+			reply = false; /* relay.h: the peer node decides */
 		break;
 	case TSOR_MSG_ASK:
 		ret = do_ask(d, c, sock, &r, out, &nout, &match);
@@ -895,6 +1018,7 @@ static bool handle(struct tsor_daemon *d, struct client *c)
 	case TSOR_MSG_CLOSED:
 		/* Self-reported, so only a counter: cap a single report. */
 		d->stats[TSOR_STAT_BYTES] += m.val[0] < (1ull << 50) ? m.val[0] : 0;
+		tsor_relay_closed(d->relay, c->id, m.id);
 		reply = false;
 		break;
 	case TSOR_MSG_FALLBACK:
@@ -905,7 +1029,18 @@ static bool handle(struct tsor_daemon *d, struct client *c)
 		d->stats[TSOR_STAT_LISTENERS] = d->nlisteners;
 		d->stats[TSOR_STAT_INTENTS] = d->nintents;
 		d->stats[TSOR_STAT_CLIENTS] = d->nclients;
-		memcpy(r.val, d->stats, sizeof(d->stats));
+		tsor_relay_stats(d->relay, d->stats);
+		/* Pages of TSOR_STAT_PAGE counters, id = the page. */
+		if (m.id * TSOR_STAT_PAGE >= TSOR_STAT_COUNT) {
+			ret = -EINVAL;
+			break;
+		}
+		for (size_t i = 0; i < TSOR_STAT_PAGE; i++) {
+			size_t k = (size_t)m.id * TSOR_STAT_PAGE + i;
+
+			r.val[i] = k < TSOR_STAT_COUNT ? d->stats[k] : 0;
+		}
+		r.id = m.id;
 		ret = 0;
 		break;
 	case TSOR_MSG_STOP:
@@ -937,10 +1072,10 @@ static bool handle(struct tsor_daemon *d, struct client *c)
 	}
 	if (match >= 0)
 		intent_free(d, (size_t)match); /* both ends have it now */
-	else if (m.type == TSOR_MSG_INTENT && r.status && nout)
+	else if ((m.type == TSOR_MSG_INTENT && r.status && nout) || d->close_out)
 		for (int i = 0; i < nout; i++)
 			close(out[i]);
-	return keep;
+	return keep && !c->dead;
 }
 
 static void drop_client(struct tsor_daemon *d, size_t i)
@@ -959,6 +1094,7 @@ static void drop_client(struct tsor_daemon *d, size_t i)
 		else
 			k++;
 	}
+	tsor_relay_client_gone(d->relay, c->id);
 	log_debug("client pid %d gone", (int)c->pid);
 	client_fds_close(d, c);
 	close(c->fd);
@@ -1055,6 +1191,8 @@ void tsor_daemon_free(struct tsor_daemon *d)
 		drop_client(d, d->nclients - 1);
 	while (d->nintents)
 		intent_free(d, d->nintents - 1);
+	/* Before the closer goes: the relay releases its socket dups. */
+	tsor_relay_free(d->relay);
 	if (d->closer >= 0) {
 		close(d->closer); /* EOF: the closer thread finishes its queue */
 		pthread_join(d->closer_thread, NULL);
@@ -1065,19 +1203,103 @@ void tsor_daemon_free(struct tsor_daemon *d)
 	free(d);
 }
 
+/* ============================ other nodes ============================ */
+
+static bool cb_has_listener(void *arg, const struct tsor_addr *server)
+{
+	const struct tsor_daemon *d = arg;
+
+	for (size_t i = 0; i < d->nlisteners; i++) {
+		const struct listener *l = &d->listeners[i];
+
+		if (l->addr.port != server->port)
+			continue;
+		if (tsor_addr_eq(&l->addr, server) ||
+		    (tsor_addr_is_any(&l->addr) &&
+		     (l->addr.family == server->family || (l->dual && server->family == AF_INET))))
+			return true;
+	}
+	return false;
+}
+
+static void cb_reply(void *arg, uint64_t client, uint64_t id, int status)
+{
+	struct tsor_daemon *d = arg;
+	struct tsor_msg r;
+
+	if (status == 0)
+		d->stats[TSOR_STAT_FALLBACK]++; /* a cancel, as do_cancel() counts it */
+	for (size_t i = 0; i < d->nclients; i++) {
+		struct client *c = &d->clients[i];
+
+		if (c->id != client)
+			continue;
+		tsor_msg_init(&r, TSOR_MSG_CANCEL);
+		r.status = status;
+		r.id = id;
+		/* Dropped by the loop, not here: the relay is mid-call. */
+		if (tsor_msg_send(c->fd, &r, NULL, 0)) {
+			log_warn("client pid %d: deferred reply failed; dropping it", (int)c->pid);
+			c->dead = true;
+		}
+		return;
+	}
+}
+
+static void cb_release(void *arg, int fd)
+{
+	release_fd(arg, fd);
+}
+
+static uint64_t cb_next_id(void *arg)
+{
+	struct tsor_daemon *d = arg;
+
+	return ++d->next_id;
+}
+
+int tsor_daemon_node(struct tsor_daemon *d, const struct tsor_node_cfg *cfg)
+{
+	const struct tsor_relay_cbs cbs = { .arg = d,
+					    .has_listener = cb_has_listener,
+					    .reply = cb_reply,
+					    .release = cb_release,
+					    .next_id = cb_next_id };
+
+	if (d->relay)
+		return -EBUSY;
+	return tsor_relay_new(cfg->ops ? cfg->ops : &tsor_xport_tcp, &cfg->listen, cfg->peers,
+			      cfg->npeers, &cbs, &d->relay);
+}
+
 int tsor_daemon_serve(int lsock)
 {
-	struct tsor_daemon *d = tsor_daemon_new();
-	struct pollfd *p = calloc(MAX_CLIENTS + 1, sizeof(*p));
-	int ret = 0;
+	return tsor_daemon_serve_node(lsock, NULL);
+}
 
-	if (!d || !p) {
+int tsor_daemon_serve_node(int lsock, const struct tsor_node_cfg *cfg)
+{
+	struct tsor_daemon *d = tsor_daemon_new();
+	struct pollfd *p = NULL;
+	int ret = 0, relay_tmo = -1;
+
+	if (!d) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	if (cfg) {
+		ret = tsor_daemon_node(d, cfg);
+		if (ret)
+			goto out;
+	}
+	p = calloc(MAX_CLIENTS + 1 + tsor_relay_pollmax(d->relay), sizeof(*p));
+	if (!p) {
 		ret = -ENOMEM;
 		goto out;
 	}
 	while (!d->stop) {
-		size_t n = d->nclients;
-		int k;
+		size_t n = d->nclients, nr;
+		int k, tmo;
 
 		bool backoff = tsor_now_ns() < d->accept_after_ns;
 
@@ -1085,7 +1307,11 @@ int tsor_daemon_serve(int lsock)
 		p[0] = (struct pollfd){ .fd = backoff ? -1 : lsock, .events = POLLIN };
 		for (size_t i = 0; i < n; i++)
 			p[i + 1] = (struct pollfd){ .fd = d->clients[i].fd, .events = POLLIN };
-		k = poll(p, n + 1, backoff ? (int)(ACCEPT_BACKOFF_NS / 1000000u) : 1000);
+		nr = tsor_relay_pollfds(d->relay, p + n + 1, tsor_relay_pollmax(d->relay));
+		tmo = backoff ? (int)(ACCEPT_BACKOFF_NS / 1000000u) : 1000;
+		if (relay_tmo >= 0 && relay_tmo < tmo)
+			tmo = relay_tmo;
+		k = poll(p, n + 1 + nr, tmo);
 		if (k < 0) {
 			if (errno == EINTR)
 				continue;
@@ -1101,6 +1327,11 @@ int tsor_daemon_serve(int lsock)
 			if (d->stop)
 				break;
 		}
+		relay_tmo = tsor_relay_service(d->relay, p + n + 1, nr);
+		/* Clients whose deferred reply failed (cb_reply()). */
+		for (size_t i = d->nclients; i-- > 0;)
+			if (d->clients[i].dead)
+				drop_client(d, i);
 		if (p[0].revents & POLLIN) {
 			int fd = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
 

@@ -150,6 +150,14 @@ uint32_t tsor_ring_size_clamp(uint64_t want);
  */
 int tsor_chan_create(uint32_t ring_size, uint64_t id, int *memfd);
 
+/*
+ * tsord side: a channel (tsor_chan_create()) and its TSOR_BELLS bells:
+ * fds[0] the memfd, fds[1..] the read ends of four pipes (non-blocking,
+ * one page, mode 0666; abi.h says why). All owned by the caller on
+ * success, all closed on failure. 0 or -errno.
+ */
+int tsor_chan_new(uint32_t ring_size, uint64_t id, int fds[TSOR_MAX_FDS]);
+
 /* A mapping of a channel. */
 struct tsor_map {
 	void *base;	       /* mmap of the whole memfd */
@@ -187,6 +195,7 @@ struct tsor_conn {
 	uint64_t born_ns;	   /* tsor_conn_open(), just before connect() */
 	int sock;		   /* our dup of the kernel socket, or -1 (tsor_conn_own_sock) */
 	uint64_t id;		   /* channel id, for CLOSED and CANCEL */
+	bool relay;		   /* the peer is tsord relaying to another node (xport.h) */
 	_Atomic int state;	   /* enum tsor_conn_state */
 	_Atomic bool nonblock;	   /* O_NONBLOCK of the open file description */
 	_Atomic bool kernel_fin;   /* the kernel socket showed FIN/RST once */
@@ -482,6 +491,23 @@ int tsor_poll(struct pollfd *fds, nfds_t n, struct tsor_file **files, int timeou
 int tsor_daemon_serve(int lsock);
 
 /*
+ * The node's place among others (xport.h, relay.h): where its transport
+ * listens (family 0: nowhere, it only dials) and which tsord serves which
+ * pod CIDR. ops NULL: TCP.
+ */
+struct tsor_relay_peer_cfg;
+struct tsor_xport_ops;
+struct tsor_node_cfg {
+	const struct tsor_xport_ops *ops;	 /* the transport, NULL = TCP */
+	struct tsor_addr listen;		 /* --node-listen */
+	const struct tsor_relay_peer_cfg *peers; /* --peer, npeers of them */
+	size_t npeers;				 /* 0: this node only */
+};
+
+/* tsor_daemon_serve() with other nodes (cfg NULL: none). 0 or -errno. */
+int tsor_daemon_serve_node(int lsock, const struct tsor_node_cfg *cfg);
+
+/*
  * The broker without its poll loop, for tsor_daemon_serve() and for the
  * fuzzer (tests/fuzz/fuzz_tsor_msg.c), which drives it with hostile frames
  * on a socket pair, no live daemon needed. tsor_daemon_new(): the empty
@@ -497,6 +523,8 @@ struct tsor_daemon *tsor_daemon_new(void);
 void tsor_daemon_add(struct tsor_daemon *d, int fd);
 bool tsor_daemon_serve_one(struct tsor_daemon *d, size_t i);
 bool tsor_daemon_stopping(const struct tsor_daemon *d);
+/* Joins other nodes (before serving); -EBUSY when already done. 0 or -errno. */
+int tsor_daemon_node(struct tsor_daemon *d, const struct tsor_node_cfg *cfg);
 void tsor_daemon_free(struct tsor_daemon *d);
 
 /*

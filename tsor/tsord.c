@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tsord: TSoR's per-host broker (see abi.h for the protocol and daemon.c
- * for its state). Usage: tsord [--socket PATH] [--daemon] [--log FILE] [-v].
+ * for its state). Usage: tsord [--socket PATH] [--daemon] [--log FILE] [-v]
+ * [--node-listen ADDR:PORT] [--peer CIDR=ADDR:PORT]... (xport.h, relay.c).
  *
  * Single-threaded: getenv/setenv/dirname/exit are safe here.
  * NOLINTBEGIN(concurrency-mt-unsafe)
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "relay.h"
 #include "tsor-int.h"
 
 static void usage(FILE *f)
@@ -29,7 +31,28 @@ static void usage(FILE *f)
 		"                 $XDG_RUNTIME_DIR/tsor/tsord.sock, /tmp/tsor-$UID/tsord.sock)\n"
 		"  --daemon       detach (fork, setsid) once the socket is listening\n"
 		"  --log FILE     append messages to FILE instead of stderr\n"
-		"  -v             debug messages (one per client)\n");
+		"  -v             debug messages (one per client)\n"
+		"  --node-listen ADDR:PORT       the transport listener for other nodes' tsords\n"
+		"                                (default $TSOR_NODE_LISTEN)\n"
+		"  --peer CIDR=ADDR:PORT         pods in CIDR are served by the tsord whose\n"
+		"                                transport listens at ADDR:PORT; repeatable\n"
+		"                                (default: $TSOR_PEERS, space-separated)\n");
+}
+
+/* Adds one --peer; false (after a message) when it is malformed or one too many. */
+static bool add_peer(struct tsor_node_cfg *node, struct tsor_relay_peer_cfg *peers, const char *arg)
+{
+	if (node->npeers >= TSOR_RELAY_MAX_PEERS) {
+		log_err("--peer %s: at most %d peers", arg, TSOR_RELAY_MAX_PEERS);
+		return false;
+	}
+	if (tsor_relay_parse_peer(arg, &peers[node->npeers])) {
+		log_err("--peer '%s': expected CIDR=ADDR:PORT, e.g. 10.1.2.0/24=192.168.0.2:7390",
+			arg);
+		return false;
+	}
+	node->npeers++;
+	return true;
 }
 
 int main(int argc, char **argv)
@@ -38,10 +61,15 @@ int main(int argc, char **argv)
 					      { "daemon", no_argument, NULL, 'd' },
 					      { "log", required_argument, NULL, 'l' },
 					      { "help", no_argument, NULL, 'h' },
+					      { "node-listen", required_argument, NULL, 'N' },
+					      { "peer", required_argument, NULL, 'P' },
 					      { NULL, 0, NULL, 0 } };
 	char path[108];
-	const char *logfile = NULL;
-	bool daemonize = false;
+	static struct tsor_relay_peer_cfg peers[TSOR_RELAY_MAX_PEERS];
+	struct tsor_node_cfg node = { .peers = peers };
+	const char *logfile = NULL, *listen_at = getenv("TSOR_NODE_LISTEN"),
+		   *env_peers = getenv("TSOR_PEERS");
+	bool daemonize = false, cli_peers = false;
 	int c, lsock, ret;
 
 	log_init("tsord", LOG_INFO);
@@ -69,6 +97,16 @@ int main(int argc, char **argv)
 		case 'v':
 			log_set_level(LOG_DEBUG);
 			break;
+		case 'N':
+			listen_at = optarg;
+			break;
+		case 'P':
+			if (!cli_peers)
+				node.npeers = 0; /* the command line replaces $TSOR_PEERS */
+			cli_peers = true;
+			if (!add_peer(&node, peers, optarg))
+				return 2;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -80,6 +118,18 @@ int main(int argc, char **argv)
 	if (optind != argc) {
 		log_err("unexpected argument '%s'", argv[optind]);
 		usage(stderr);
+		return 2;
+	}
+	if (!cli_peers && env_peers) {
+		char buf[4096], *save = NULL;
+
+		snprintf(buf, sizeof(buf), "%s", env_peers);
+		for (char *t = strtok_r(buf, " ,", &save); t; t = strtok_r(NULL, " ,", &save))
+			if (!add_peer(&node, peers, t))
+				return 2;
+	}
+	if (listen_at && *listen_at && tsor_relay_parse_addr(listen_at, &node.listen)) {
+		log_err("--node-listen '%s': expected ADDR:PORT or [ADDR6]:PORT", listen_at);
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -140,7 +190,14 @@ int main(int argc, char **argv)
 		}
 	}
 	log_info("listening on %s (pid %d)", path, (int)getpid());
-	ret = tsor_daemon_serve(lsock);
+	if (node.listen.family || node.npeers) {
+		char a[64];
+
+		tsor_addr_format(&node.listen, a, sizeof(a));
+		log_info("node: transport %s, %zu peer(s)", node.listen.family ? a : "(dial only)",
+			 node.npeers);
+	}
+	ret = tsor_daemon_serve_node(lsock, &node);
 	close(lsock);
 	unlink(path);
 	if (ret) {

@@ -9,7 +9,7 @@ import os
 import struct
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-MAGIC, VERSION = 0x524F5354, 2
+MAGIC, VERSION = 0x524F5354, 3
 (PING, LISTEN, UNLISTEN, QUERY, INTENT, CANCEL, ASK, CLOSED, FALLBACK, STATS,
  STOP) = range(11)
 AF_INET, AF_INET6 = 2, 10

@@ -44,7 +44,7 @@ nobody() { "${as65534[@]}" "$@"; }
 cat >"$tmp/raw.py" <<'PY'
 import socket, struct, sys, time
 path, typ, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-frame = struct.pack('<IHHiIQ20sI48s', 0x524f5354, 2, typ, 0, 0, 0, b'', 0, b'')
+frame = struct.pack('<IHHiIQ20sI48s', 0x524f5354, 3, typ, 0, 0, 0, b'', 0, b'')
 assert len(frame) == 96
 s = socket.socket(socket.AF_UNIX)
 s.connect(path)

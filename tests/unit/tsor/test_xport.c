@@ -4,7 +4,8 @@
  * codec against a hostile peer (every field, every type's len and credit
  * rules, OPEN's addresses), the TCP link over loopback (frames of every
  * size in order both ways, a frame delivered one byte at a time, an
- * invalid header and EOF mid-frame drop the link).
+ * invalid header and EOF mid-frame drop the link), and the parsers of
+ * --node-listen and --peer with the CIDR test the relay routes by.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "relay.h"
 #include "tsor-int.h"
 #include "xport.h"
 
@@ -373,12 +375,58 @@ static void test_tcp_hostile(void **state)
 	x->close(l);
 }
 
+static void test_parse(void **state)
+{
+	struct tsor_relay_peer_cfg p;
+	struct tsor_addr a, in;
+
+	(void)state;
+	assert_int_equal(tsor_relay_parse_addr("10.0.0.1:7390", &a), 0);
+	assert_true(tsor_addr_eq(
+		&a,
+		&(struct tsor_addr){ .family = AF_INET, .port = 7390, .addr = { 10, 0, 0, 1 } }));
+	assert_int_equal(tsor_relay_parse_addr("[fd00::2]:1", &a), 0);
+	assert_int_equal(a.family, AF_INET6);
+	assert_int_equal(a.addr[0], 0xfd);
+	assert_int_equal(a.addr[15], 2);
+	assert_int_equal(a.port, 1);
+	assert_int_equal(tsor_relay_parse_addr("10.0.0.1", &a), -EINVAL);
+	assert_int_equal(tsor_relay_parse_addr("10.0.0.1:0", &a), -EINVAL);
+	assert_int_equal(tsor_relay_parse_addr("10.0.0.1:65536", &a), -EINVAL);
+	assert_int_equal(tsor_relay_parse_addr("10.0.0.1:80x", &a), -EINVAL);
+	assert_int_equal(tsor_relay_parse_addr("host:80", &a), -EINVAL);
+	assert_int_equal(tsor_relay_parse_addr("fd00::2:80", &a), -EINVAL);
+	assert_int_equal(tsor_relay_parse_addr("[fd00::2:80", &a), -EINVAL);
+
+	assert_int_equal(tsor_relay_parse_peer("10.1.2.0/24=192.168.0.2:7390", &p), 0);
+	assert_int_equal(p.prefix, 24);
+	assert_int_equal(p.node.port, 7390);
+	in = v4("10.1.2.200", 0);
+	assert_true(tsor_relay_cidr_has(&p.net, p.prefix, &in));
+	in = v4("10.1.3.1", 0);
+	assert_false(tsor_relay_cidr_has(&p.net, p.prefix, &in));
+	assert_int_equal(tsor_relay_parse_peer("10.1.2.0/20=192.168.0.2:7390", &p), 0);
+	in = v4("10.1.15.1", 0);
+	assert_true(tsor_relay_cidr_has(&p.net, p.prefix, &in));
+	in = v4("10.1.16.1", 0);
+	assert_false(tsor_relay_cidr_has(&p.net, p.prefix, &in));
+	assert_int_equal(tsor_relay_parse_peer("fd00:1::/64=[fd00::9]:7390", &p), 0);
+	assert_int_equal(p.net.family, AF_INET6);
+	in = v4("10.1.2.1", 0);
+	assert_false(tsor_relay_cidr_has(&p.net, p.prefix, &in)); /* another family */
+	assert_int_equal(tsor_relay_parse_peer("10.1.2.0/33=1.2.3.4:1", &p), -EINVAL);
+	assert_int_equal(tsor_relay_parse_peer("10.1.2.0=1.2.3.4:1", &p), -EINVAL);
+	assert_int_equal(tsor_relay_parse_peer("10.1.2.0/24", &p), -EINVAL);
+	assert_int_equal(tsor_relay_parse_peer("10.1.2.0/24=1.2.3.4", &p), -EINVAL);
+	assert_int_equal(tsor_relay_parse_peer("10.1.2.0/2x=1.2.3.4:1", &p), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_codec_valid),  cmocka_unit_test(test_codec_hostile),
 		cmocka_unit_test(test_open_payload), cmocka_unit_test(test_tcp_frames),
-		cmocka_unit_test(test_tcp_hostile),
+		cmocka_unit_test(test_tcp_hostile),  cmocka_unit_test(test_parse),
 	};
 
 	tsor_libc_direct();
