@@ -135,6 +135,14 @@
  * so writes get EPIPE. Every field is untrusted: a peer can only lie about
  * its own stream (claim EOF), which it could do anyway.
  *
+ * Relayed channels (relay = 1 in the header, set by tsord before it hands
+ * the channel out): the other endpoint is the node's tsord, relaying to a
+ * pod on another node (xport.h, relay.c). Same rings and rules, except
+ * that the lib's shutdown(SHUT_WR) sets only its flag and leaves the
+ * kernel FIN to close(): relayed bytes take a longer way than the kernel's
+ * FIN and must not be overtaken (tsord sends that FIN only after the
+ * peer's ring has every byte).
+ *
  * Costs: one tsord round trip per listen, two per connect (one when QUERY
  * is cached), one per accept, one on close; none per byte. Memory: 2 rings
  * of TSOR_RING_SIZE (default 256 KiB) per accelerated connection.
