@@ -14,8 +14,9 @@ pkgs=(
 	libxxhash-dev libcmocka-dev libinih-dev libjansson-dev libbpf-dev libseccomp-dev
 	# laconic: the llhttp test oracle, and real peers for its tests and demo
 	node-llhttp nginx-light haproxy wrk curl iproute2 ethtool nftables
-	# tsor: real programs for its tests and bench/tsor (nginx and wrk are above)
-	redis-server redis-tools
+	# tsor: real programs for its tests and bench/tsor (nginx and wrk are above);
+	# rdma-core's verbs headers, so that its RDMA transport is built (it runs only with a device)
+	redis-server redis-tools libibverbs-dev
 	# quark: the nested test bed (Debian's kernel with KVM under QEMU's software emulation)
 	qemu-system-x86 busybox-static cpio
 	# fuzzing (libFuzzer runtime) and static analysis in CI

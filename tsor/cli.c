@@ -3,6 +3,7 @@
  * tsor: the command-line front end.
  *   tsor run [--spin-us N] [--ring-size BYTES] -- CMD ARGS  preload libtsor.so into CMD
  *   tsor daemon [--foreground] [--node-listen ADDR:PORT] [--peer CIDR=ADDR:PORT]...
+ *               [--transport tcp|verbs]
  *                                                           start tsord
  *   tsor stop                                               stop tsord
  *   tsor stats                                              counters as "name value"
@@ -46,6 +47,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: tsor run [--spin-us N] [--ring-size BYTES] -- CMD [ARGS...]\n"
 		"       tsor daemon [--foreground] [--node-listen ADDR:PORT] [--peer CIDR=ADDR:PORT]...\n"
+		"                   [--transport tcp|verbs]\n"
 		"       tsor stop\n"
 		"       tsor stats\n"
 		"       tsor [COMMAND] --help\n"
@@ -54,7 +56,8 @@ static void usage(FILE *f)
 		"through this node's tsord and theirs; everything else stays kernel TCP.\n"
 		"Environment: TSOR_SOCK (broker socket), TSOR_LIB (libtsor.so),\n"
 		"TSOR_TSORD (tsord binary), TSOR_SPIN_US, TSOR_RING_SIZE, TSOR_CONFIRM_MS,\n"
-		"TSOR_NODE_LISTEN and TSOR_PEERS (tsord's --node-listen and --peer).\n"
+		"TSOR_NODE_LISTEN, TSOR_PEERS, TSOR_TRANSPORT (tsord's --node-listen, --peer,\n"
+		"--transport).\n"
 		"See tsor(1).\n");
 }
 
@@ -251,6 +254,8 @@ int main(int argc, char **argv)
 					return 2;
 				}
 				setenv("TSOR_NODE_LISTEN", argv[i], 1);
+			} else if (!strcmp(argv[i], "--transport") && i + 1 < argc) {
+				setenv("TSOR_TRANSPORT", argv[++i], 1); /* tsord checks it */
 			} else if (!strcmp(argv[i], "--peer") && i + 1 < argc) {
 				if (tsor_relay_parse_peer(argv[++i], &pc)) {
 					log_err("daemon: --peer '%s': expected CIDR=ADDR:PORT, e.g. "

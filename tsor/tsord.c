@@ -2,7 +2,8 @@
 /*
  * tsord: TSoR's per-host broker (see abi.h for the protocol and daemon.c
  * for its state). Usage: tsord [--socket PATH] [--daemon] [--log FILE] [-v]
- * [--node-listen ADDR:PORT] [--peer CIDR=ADDR:PORT]... (xport.h, relay.c).
+ * [--node-listen ADDR:PORT] [--peer CIDR=ADDR:PORT]... [--transport tcp|verbs]
+ * (xport.h, relay.c).
  *
  * Single-threaded: getenv/setenv/dirname/exit are safe here.
  * NOLINTBEGIN(concurrency-mt-unsafe)
@@ -22,6 +23,12 @@
 #include "relay.h"
 #include "tsor-int.h"
 
+#ifdef TSOR_HAVE_VERBS
+#define VERBS_NOTE "built, never run on RDMA hardware"
+#else
+#define VERBS_NOTE "not built: no libibverbs"
+#endif
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -36,7 +43,23 @@ static void usage(FILE *f)
 		"                                (default $TSOR_NODE_LISTEN)\n"
 		"  --peer CIDR=ADDR:PORT         pods in CIDR are served by the tsord whose\n"
 		"                                transport listens at ADDR:PORT; repeatable\n"
-		"                                (default: $TSOR_PEERS, space-separated)\n");
+		"                                (default: $TSOR_PEERS, space-separated)\n"
+		"  --transport tcp|verbs         how to reach them (default $TSOR_TRANSPORT or tcp;\n"
+		"                                verbs: RDMA, %s)\n",
+		VERBS_NOTE);
+}
+
+/* The transport named name, or NULL (after a message). */
+static const struct tsor_xport_ops *transport(const char *name)
+{
+	if (!name || !*name || !strcmp(name, "tcp"))
+		return &tsor_xport_tcp;
+#ifdef TSOR_HAVE_VERBS
+	if (!strcmp(name, "verbs"))
+		return &tsor_xport_verbs;
+#endif
+	log_err("--transport '%s': expected tcp or verbs (verbs: %s)", name, VERBS_NOTE);
+	return NULL;
 }
 
 /* Adds one --peer; false (after a message) when it is malformed or one too many. */
@@ -63,12 +86,13 @@ int main(int argc, char **argv)
 					      { "help", no_argument, NULL, 'h' },
 					      { "node-listen", required_argument, NULL, 'N' },
 					      { "peer", required_argument, NULL, 'P' },
+					      { "transport", required_argument, NULL, 'T' },
 					      { NULL, 0, NULL, 0 } };
 	char path[108];
 	static struct tsor_relay_peer_cfg peers[TSOR_RELAY_MAX_PEERS];
 	struct tsor_node_cfg node = { .peers = peers };
 	const char *logfile = NULL, *listen_at = getenv("TSOR_NODE_LISTEN"),
-		   *env_peers = getenv("TSOR_PEERS");
+		   *env_peers = getenv("TSOR_PEERS"), *xport = getenv("TSOR_TRANSPORT");
 	bool daemonize = false, cli_peers = false;
 	int c, lsock, ret;
 
@@ -100,6 +124,9 @@ int main(int argc, char **argv)
 		case 'N':
 			listen_at = optarg;
 			break;
+		case 'T':
+			xport = optarg;
+			break;
 		case 'P':
 			if (!cli_peers)
 				node.npeers = 0; /* the command line replaces $TSOR_PEERS */
@@ -128,6 +155,9 @@ int main(int argc, char **argv)
 			if (!add_peer(&node, peers, t))
 				return 2;
 	}
+	node.ops = transport(xport);
+	if (!node.ops)
+		return 2;
 	if (listen_at && *listen_at && tsor_relay_parse_addr(listen_at, &node.listen)) {
 		log_err("--node-listen '%s': expected ADDR:PORT or [ADDR6]:PORT", listen_at);
 		return 2;
@@ -194,14 +224,17 @@ int main(int argc, char **argv)
 		char a[64];
 
 		tsor_addr_format(&node.listen, a, sizeof(a));
-		log_info("node: transport %s, %zu peer(s)", node.listen.family ? a : "(dial only)",
-			 node.npeers);
+		log_info("node: %s transport %s, %zu peer(s)", node.ops->name,
+			 node.listen.family ? a : "(dial only)", node.npeers);
 	}
 	ret = tsor_daemon_serve_node(lsock, &node);
 	close(lsock);
 	unlink(path);
 	if (ret) {
-		log_err("%s", log_errstr(-ret));
+		if (ret == -ENODEV && node.ops != &tsor_xport_tcp)
+			log_err("%s transport: no RDMA device (TSOR_VERBS_DEVICE)", node.ops->name);
+		else
+			log_err("%s", log_errstr(-ret));
 		return 1;
 	}
 	log_info("stopped");

@@ -190,4 +190,96 @@ struct tsor_xport_ops {
 /* The TCP transport (xport_tcp.c). */
 extern const struct tsor_xport_ops tsor_xport_tcp;
 
+/*
+ * The verbs transport (xport_verbs.c, built only when CMake finds
+ * libibverbs; TSOR_HAVE_VERBS is then defined for tsord). It carries the
+ * same frames as one byte stream per link, written with
+ * RDMA_WRITE_WITH_IMM into a ring the receiver registered for that peer:
+ *
+ *   sender: out queue -> staging MR (a mirror of the peer's ring, same
+ *           offsets) -> WRITE_WITH_IMM(offset, len) -> peer's ring MR
+ *   imm:    bit 31 clear: DATA, len bytes were written at the sender's
+ *           tail (never across the ring's end: a wrap is two writes);
+ *           bit 31 set:   CREDIT, the receiver consumed len more bytes
+ *           (a zero-length write)
+ *
+ * The receiver learns of data only from the immediate (its recv
+ * completion), copies the bytes out into a private frame assembler before
+ * parsing (the peer may rewrite its writes; tsor_xhdr_decode() then
+ * validates as for TCP) and reports consumption a quarter ring at a time.
+ * The bookkeeping is pure arithmetic on free-running u32 counters (the
+ * lib/ring scheme), below, unit tested without a device; every immediate
+ * a peer sends is validated against it (a DATA longer than the free room
+ * or crossing the end, a CREDIT for more than is outstanding: -EPROTO).
+ * Set-up: a TCP connection to the node address exchanges QP number, GID,
+ * ring address, rkey and size, then stays open: its EOF is the peer's
+ * death, as for the TCP transport.
+ */
+#define TSOR_VIMM_CREDIT 0x80000000u
+#define TSOR_VIMM_LEN	 0x7fffffffu
+
+/* A part of a ring: offset and length, never across the end. */
+struct tsor_vseg {
+	uint32_t off; /* byte offset in the ring */
+	uint32_t len; /* bytes */
+};
+
+/* The sender's view of the peer's ring. */
+struct tsor_vring_tx {
+	uint32_t size;	/* ring bytes, a power of two */
+	uint32_t tail;	/* bytes ever written */
+	uint32_t acked; /* bytes the peer reported consumed (CREDIT) */
+	uint32_t done;	/* bytes whose writes completed locally (staging reusable) */
+};
+
+/* The receiver's view of its own ring. */
+struct tsor_vring_rx {
+	uint32_t size;	   /* ring bytes, a power of two */
+	uint32_t tail;	   /* bytes ever arrived (DATA immediates) */
+	uint32_t head;	   /* bytes ever consumed (copied out) */
+	uint32_t reported; /* head as last sent in a CREDIT */
+};
+
+/* Bytes the sender may write now: ring room by the peer's credit and by
+ * its own completed writes, whichever is further behind. */
+uint32_t tsor_vring_room(const struct tsor_vring_tx *t);
+
+/*
+ * Plans writing len bytes (len <= room) at the tail: fills seg[] with one
+ * or two segments (two when the ring's end splits it), advances the tail
+ * and returns how many segments; -EINVAL when len is 0 or above the room.
+ */
+int tsor_vring_plan(struct tsor_vring_tx *t, uint32_t len, struct tsor_vseg seg[2]);
+
+/* A CREDIT of n from the peer: -EPROTO unless 0 < n <= written - acked. */
+int tsor_vring_credit(struct tsor_vring_tx *t, uint32_t n);
+
+/* n bytes of our writes completed: -EPROTO unless n <= tail - done. */
+int tsor_vring_done(struct tsor_vring_tx *t, uint32_t n);
+
+/*
+ * A DATA immediate of n bytes arrived: -EPROTO unless 0 < n <= free room
+ * and the bytes do not cross the ring's end; else *seg names them and the
+ * tail advances.
+ */
+int tsor_vring_arrive(struct tsor_vring_rx *r, uint32_t n, struct tsor_vseg *seg);
+
+/* The arrived, unconsumed bytes (up to two segments); returns how many. */
+int tsor_vring_pending(const struct tsor_vring_rx *r, struct tsor_vseg seg[2]);
+
+/* Consumes n arrived bytes (n <= tail - head, else -EINVAL). */
+int tsor_vring_consume(struct tsor_vring_rx *r, uint32_t n);
+
+/* The CREDIT to send now (0: none due; a quarter ring at a time, or all
+ * of it when the ring is drained), marked as reported. */
+uint32_t tsor_vring_credit_due(struct tsor_vring_rx *r);
+
+/* Immediates: encode, and decode with the ring size's bound (-EPROTO). */
+uint32_t tsor_vimm(bool credit, uint32_t n);
+int tsor_vimm_decode(uint32_t imm, uint32_t size, bool *credit, uint32_t *n);
+
+#ifdef TSOR_HAVE_VERBS
+extern const struct tsor_xport_ops tsor_xport_verbs;
+#endif
+
 #endif /* TSOR_XPORT_H */

@@ -5,7 +5,10 @@
  * rules, OPEN's addresses), the TCP link over loopback (frames of every
  * size in order both ways, a frame delivered one byte at a time, an
  * invalid header and EOF mid-frame drop the link), and the parsers of
- * --node-listen and --peer with the CIDR test the relay routes by.
+ * --node-listen and --peer with the CIDR test the relay routes by, and
+ * the ring arithmetic of the verbs transport (where writes land, what a
+ * peer's immediates may say, lazy credit, counter wrap-around), which
+ * runs here although no RDMA device does.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -421,12 +424,101 @@ static void test_parse(void **state)
 	assert_int_equal(tsor_relay_parse_peer("10.1.2.0/2x=1.2.3.4:1", &p), -EINVAL);
 }
 
+/* ------------------------------------------------------- verbs rings */
+
+static void test_vring(void **state)
+{
+	struct tsor_vring_tx t = { .size = 4096 };
+	struct tsor_vring_rx r = { .size = 4096 };
+	struct tsor_vseg seg[2], one;
+	bool credit;
+	uint32_t n;
+
+	(void)state;
+	/* A write that fits, then one the ring's end splits in two. */
+	assert_int_equal(tsor_vring_room(&t), 4096);
+	assert_int_equal(tsor_vring_plan(&t, 4000, seg), 1);
+	assert_int_equal(seg[0].off, 0);
+	assert_int_equal(seg[0].len, 4000);
+	assert_int_equal(tsor_vring_room(&t), 96);
+	assert_int_equal(tsor_vring_plan(&t, 97, seg), -EINVAL); /* beyond the room */
+	assert_int_equal(tsor_vring_plan(&t, 0, seg), -EINVAL);
+	/* The receiver takes both immediates of the first write. */
+	assert_int_equal(tsor_vring_arrive(&r, 4000, &one), 0);
+	assert_int_equal(one.off, 0);
+	assert_int_equal(tsor_vring_consume(&r, 4000), 0);
+	assert_int_equal(tsor_vring_credit_due(&r), 4000); /* drained: at once */
+	/* Credit alone does not free staging: the write must complete too. */
+	assert_int_equal(tsor_vring_credit(&t, 4000), 0);
+	assert_int_equal(tsor_vring_room(&t), 96);
+	assert_int_equal(tsor_vring_done(&t, 4000), 0);
+	assert_int_equal(tsor_vring_room(&t), 4096);
+	assert_int_equal(tsor_vring_plan(&t, 200, seg), 2);
+	assert_int_equal(seg[0].off, 4000);
+	assert_int_equal(seg[0].len, 96);
+	assert_int_equal(seg[1].off, 0);
+	assert_int_equal(seg[1].len, 104);
+	assert_int_equal(tsor_vring_arrive(&r, 96, &one), 0);
+	assert_int_equal(one.off, 4000);
+	assert_int_equal(tsor_vring_arrive(&r, 104, &one), 0);
+	assert_int_equal(one.off, 0);
+	assert_int_equal(tsor_vring_pending(&r, seg), 2);
+	assert_int_equal(seg[0].len + seg[1].len, 200);
+	/* Lazy credit: less than a quarter ring with bytes still pending is
+	 * not reported. */
+	assert_int_equal(tsor_vring_consume(&r, 100), 0);
+	assert_int_equal(tsor_vring_credit_due(&r), 0);
+	assert_int_equal(tsor_vring_consume(&r, 101), -EINVAL); /* more than arrived */
+	assert_int_equal(tsor_vring_consume(&r, 100), 0);
+	assert_int_equal(tsor_vring_credit_due(&r), 200);
+	assert_int_equal(tsor_vring_credit_due(&r), 0);
+
+	/* Hostile immediates. */
+	r = (struct tsor_vring_rx){ .size = 4096 };
+	assert_int_equal(tsor_vring_arrive(&r, 0, &one), -EPROTO);
+	assert_int_equal(tsor_vring_arrive(&r, 4097, &one), -EPROTO);
+	assert_int_equal(tsor_vring_arrive(&r, 4000, &one), 0);
+	assert_int_equal(tsor_vring_arrive(&r, 200, &one), -EPROTO); /* over the unread bytes */
+	assert_int_equal(tsor_vring_consume(&r, 4000), 0);
+	assert_int_equal(tsor_vring_arrive(&r, 200, &one), -EPROTO); /* across the end */
+	assert_int_equal(tsor_vring_arrive(&r, 96, &one), 0);
+	t = (struct tsor_vring_tx){ .size = 4096 };
+	assert_int_equal(tsor_vring_credit(&t, 1), -EPROTO); /* nothing written */
+	assert_int_equal(tsor_vring_plan(&t, 10, seg), 1);
+	assert_int_equal(tsor_vring_credit(&t, 11), -EPROTO);
+	assert_int_equal(tsor_vring_done(&t, 11), -EPROTO);
+	assert_int_equal(tsor_vring_credit(&t, 10), 0);
+
+	/* Counters wrap around 2^32 without harm (the size divides it). */
+	t = (struct tsor_vring_tx){ .size = 4096,
+				    .tail = UINT32_MAX - 99,
+				    .acked = UINT32_MAX - 99,
+				    .done = UINT32_MAX - 99 };
+	assert_int_equal(tsor_vring_room(&t), 4096);
+	assert_int_equal(tsor_vring_plan(&t, 300, seg), 2); /* 2^32 - 100 is 100 before the end */
+	assert_int_equal(seg[0].off, 3996);
+	assert_int_equal(seg[0].len, 100);
+	assert_int_equal(seg[1].len, 200);
+	assert_int_equal(t.tail, 200);
+	assert_int_equal(tsor_vring_room(&t), 4096 - 300);
+
+	assert_int_equal(tsor_vimm_decode(tsor_vimm(true, 1000), 4096, &credit, &n), 0);
+	assert_true(credit);
+	assert_int_equal(n, 1000);
+	assert_int_equal(tsor_vimm_decode(tsor_vimm(false, 4096), 4096, &credit, &n), 0);
+	assert_false(credit);
+	assert_int_equal(tsor_vimm_decode(tsor_vimm(false, 0), 4096, &credit, &n), -EPROTO);
+	assert_int_equal(tsor_vimm_decode(tsor_vimm(true, 4097), 4096, &credit, &n), -EPROTO);
+	assert_int_equal(tsor_vimm_decode(0x7fffffffu, 4096, &credit, &n), -EPROTO);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_codec_valid),  cmocka_unit_test(test_codec_hostile),
 		cmocka_unit_test(test_open_payload), cmocka_unit_test(test_tcp_frames),
 		cmocka_unit_test(test_tcp_hostile),  cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_vring),
 	};
 
 	tsor_libc_direct();
