@@ -210,6 +210,62 @@ static int cmd_run(const char *path, int argc, char **argv)
 	return 127;
 }
 
+/* tsor daemon [--foreground] [--node-listen A:P] [--peer C=A:P]... [--transport T] */
+static int cmd_daemon(const char *path, int argc, char **argv)
+{
+	struct tsor_msg r;
+	int ret;
+	char peers[4096] = "";
+	bool fg = false;
+
+	/* The node options reach tsord as its environment defaults
+	 * (TSOR_NODE_LISTEN, TSOR_PEERS), checked here first so that a
+	 * typo is an error at once, not in a daemon's log. */
+	for (int i = 0; i < argc; i++) {
+		struct tsor_relay_peer_cfg pc;
+		struct tsor_addr a;
+		size_t used = strlen(peers);
+
+		if (!strcmp(argv[i], "--foreground")) {
+			fg = true;
+		} else if (!strcmp(argv[i], "--node-listen") && i + 1 < argc) {
+			if (tsor_relay_parse_addr(argv[++i], &a)) {
+				log_err("daemon: --node-listen '%s': expected ADDR:PORT or "
+					"[ADDR6]:PORT",
+					argv[i]);
+				return 2;
+			}
+			setenv("TSOR_NODE_LISTEN", argv[i], 1);
+		} else if (!strcmp(argv[i], "--transport") && i + 1 < argc) {
+			setenv("TSOR_TRANSPORT", argv[++i], 1); /* tsord checks it */
+		} else if (!strcmp(argv[i], "--peer") && i + 1 < argc) {
+			if (tsor_relay_parse_peer(argv[++i], &pc)) {
+				log_err("daemon: --peer '%s': expected CIDR=ADDR:PORT, e.g. "
+					"10.1.2.0/24=192.168.0.2:7390",
+					argv[i]);
+				return 2;
+			}
+			if (used + strlen(argv[i]) + 2 > sizeof(peers)) {
+				log_err("daemon: too many --peer options");
+				return 2;
+			}
+			snprintf(peers + used, sizeof(peers) - used, "%s%s", used ? " " : "",
+				 argv[i]);
+		} else {
+			log_err("daemon: unexpected argument '%s'", argv[i]);
+			return 2;
+		}
+	}
+	if (*peers)
+		setenv("TSOR_PEERS", peers, 1);
+	if (ping(path, TSOR_MSG_PING, &r) == 0) {
+		log_err("a tsord already answers at %s", path);
+		return 1;
+	}
+	ret = start_daemon(path, fg);
+	return ret ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	char path[108];
@@ -232,57 +288,8 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	if (!strcmp(argv[1], "daemon")) {
-		char peers[4096] = "";
-		bool fg = false;
-
-		/* The node options reach tsord as its environment defaults
-		 * (TSOR_NODE_LISTEN, TSOR_PEERS), checked here first so that a
-		 * typo is an error at once, not in a daemon's log. */
-		for (int i = 2; i < argc; i++) {
-			struct tsor_relay_peer_cfg pc;
-			struct tsor_addr a;
-			size_t used = strlen(peers);
-
-			if (!strcmp(argv[i], "--foreground")) {
-				fg = true;
-			} else if (!strcmp(argv[i], "--node-listen") && i + 1 < argc) {
-				if (tsor_relay_parse_addr(argv[++i], &a)) {
-					log_err("daemon: --node-listen '%s': expected ADDR:PORT or "
-						"[ADDR6]:PORT",
-						argv[i]);
-					return 2;
-				}
-				setenv("TSOR_NODE_LISTEN", argv[i], 1);
-			} else if (!strcmp(argv[i], "--transport") && i + 1 < argc) {
-				setenv("TSOR_TRANSPORT", argv[++i], 1); /* tsord checks it */
-			} else if (!strcmp(argv[i], "--peer") && i + 1 < argc) {
-				if (tsor_relay_parse_peer(argv[++i], &pc)) {
-					log_err("daemon: --peer '%s': expected CIDR=ADDR:PORT, e.g. "
-						"10.1.2.0/24=192.168.0.2:7390",
-						argv[i]);
-					return 2;
-				}
-				if (used + strlen(argv[i]) + 2 > sizeof(peers)) {
-					log_err("daemon: too many --peer options");
-					return 2;
-				}
-				snprintf(peers + used, sizeof(peers) - used, "%s%s",
-					 used ? " " : "", argv[i]);
-			} else {
-				log_err("daemon: unexpected argument '%s'", argv[i]);
-				return 2;
-			}
-		}
-		if (*peers)
-			setenv("TSOR_PEERS", peers, 1);
-		if (ping(path, TSOR_MSG_PING, &r) == 0) {
-			log_err("a tsord already answers at %s", path);
-			return 1;
-		}
-		ret = start_daemon(path, fg);
-		return ret ? 1 : 0;
-	}
+	if (!strcmp(argv[1], "daemon"))
+		return cmd_daemon(path, argc - 2, argv + 2);
 	if (argc > 2) {
 		log_err("%s: unexpected argument '%s'", argv[1], argv[2]);
 		return 2;

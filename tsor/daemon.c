@@ -1272,6 +1272,22 @@ int tsor_daemon_node(struct tsor_daemon *d, const struct tsor_node_cfg *cfg)
 			      cfg->npeers, &cbs, &d->relay);
 }
 
+/* A new client on tsord's socket, or a pause when out of fds or memory. */
+static void accept_client(struct tsor_daemon *d, int lsock)
+{
+	int fd = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
+
+	if (fd >= 0) {
+		add_client(d, fd);
+	} else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+		/* The connection stays queued and the socket readable: polling
+		 * it again at once would spin. */
+		log_warn("accept: %s; pausing accepts for %llu ms", log_errstr(errno),
+			 (unsigned long long)(ACCEPT_BACKOFF_NS / 1000000u));
+		d->accept_after_ns = tsor_now_ns() + ACCEPT_BACKOFF_NS;
+	}
+}
+
 int tsor_daemon_serve(int lsock)
 {
 	return tsor_daemon_serve_node(lsock, NULL);
@@ -1332,21 +1348,8 @@ int tsor_daemon_serve_node(int lsock, const struct tsor_node_cfg *cfg)
 		for (size_t i = d->nclients; i-- > 0;)
 			if (d->clients[i].dead)
 				drop_client(d, i);
-		if (p[0].revents & POLLIN) {
-			int fd = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
-
-			if (fd >= 0)
-				add_client(d, fd);
-			else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-				 errno == ENOMEM) {
-				/* The connection stays queued and the socket readable:
-				 * polling it again at once would spin. */
-				log_warn("accept: %s; pausing accepts for %llu ms",
-					 log_errstr(errno),
-					 (unsigned long long)(ACCEPT_BACKOFF_NS / 1000000u));
-				d->accept_after_ns = tsor_now_ns() + ACCEPT_BACKOFF_NS;
-			}
-		}
+		if (p[0].revents & POLLIN)
+			accept_client(d, lsock);
 	}
 out:
 	tsor_daemon_free(d);

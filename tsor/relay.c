@@ -221,7 +221,7 @@ bool tsor_relay_cidr_has(const struct tsor_addr *net, unsigned prefix, const str
 
 	if (net->family != a->family || prefix > (a->family == AF_INET ? 32u : 128u))
 		return false;
-	if (memcmp(net->addr, a->addr, full))
+	if (memcmp(net->addr, a->addr, full) != 0)
 		return false;
 	if (rest) {
 		uint8_t mask = (uint8_t)(0xffu << (8 - rest));
@@ -392,7 +392,7 @@ static int stream_new(struct tsor_relay *r, uint32_t ring, int side, int sock,
 		return -EAGAIN;
 	if (r->nstreams == r->capstreams) {
 		size_t cap = r->capstreams ? 2 * r->capstreams : 16;
-		struct stream **p = realloc(r->streams, cap * sizeof(*p));
+		struct stream **p = realloc(r->streams, cap * sizeof(struct stream *));
 
 		if (!p)
 			return -ENOMEM;
@@ -789,77 +789,58 @@ static int on_open(struct tsor_relay *r, size_t k, const struct tsor_xhdr *h, co
 	return 0;
 }
 
-static int on_frame(void *arg, const struct tsor_xhdr *h, const uint8_t *pl)
+/* CANCEL of an OPEN the peer sent: drop it unless answered already. */
+static int on_cancel(struct tsor_relay *r, size_t k, const struct tsor_xhdr *h)
 {
-	struct frame_ctx *fc = arg;
-	struct tsor_relay *r = fc->r;
-	size_t k = fc->peer;
-	struct peer *p = &r->peers[k];
+	for (size_t i = 0; i < r->nrint; i++) {
+		if (r->rint[i].peer == k && r->rint[i].wire == h->stream) {
+			r->rint[i] = r->rint[--r->nrint];
+			return send_frame(r, k, TSOR_X_RST, h->stream, false, 0, NULL, 0);
+		}
+	}
+	return 0; /* already answered: the answer is on its way */
+}
+
+/* RST: of an OPEN the peer sent (s NULL), or of stream s. */
+static int on_rst(struct tsor_relay *r, size_t k, const struct tsor_xhdr *h, struct stream *s)
+{
 	bool from_opener = h->flags & TSOR_XF_OPENER;
-	struct stream *s;
+
+	for (size_t i = 0; !s && from_opener && i < r->nrint; i++) {
+		if (r->rint[i].peer == k && r->rint[i].wire == h->stream) {
+			r->rint[i] = r->rint[--r->nrint];
+			return 0;
+		}
+	}
+	if (!s)
+		return 0;
+	if (s->state == ST_PENDING) {
+		if (s->cancel_client) {
+			r->cbs.reply(r->cbs.arg, s->cancel_client, s->id, 0);
+			stream_free(r, s);
+		} else {
+			/* Refused: the lib's CANCEL (at its confirm deadline)
+			 * gets 0 and it uses kernel TCP. */
+			s->state = ST_REFUSED;
+		}
+		return 0;
+	}
+	if (s->state == ST_LIVE)
+		stream_reset(r, s, false);
+	return 0;
+}
+
+/* ACCEPTED, DATA, CREDIT, FIN, FIN_ACK of a stream we know. */
+static int on_stream(struct tsor_relay *r, struct stream *s, const struct tsor_xhdr *h,
+		     const uint8_t *pl)
+{
 	ssize_t n;
 
-	if (!p->hello) {
-		if (h->type != TSOR_X_HELLO)
-			return -EPROTO;
-		p->hello = true;
-		return 0;
-	}
-	if (h->type == TSOR_X_HELLO)
-		return -EPROTO;
-	if (h->type == TSOR_X_OPEN)
-		return from_opener ? on_open(r, k, h, pl) : -EPROTO;
-	/* A frame about a stream the sender opened names it by the sender's
-	 * id; one about a stream we opened, by ours. */
-	s = stream_by_wire(r, k, h->stream, !from_opener);
-	if (h->type == TSOR_X_CANCEL) {
-		if (!from_opener)
-			return -EPROTO;
-		for (size_t i = 0; i < r->nrint; i++) {
-			if (r->rint[i].peer == k && r->rint[i].wire == h->stream) {
-				r->rint[i] = r->rint[--r->nrint];
-				return send_frame(r, k, TSOR_X_RST, h->stream, false, 0, NULL, 0);
-			}
-		}
-		return 0; /* already answered: the answer is on its way */
-	}
-	if (h->type == TSOR_X_RST) {
-		for (size_t i = 0; !s && from_opener && i < r->nrint; i++) {
-			if (r->rint[i].peer == k && r->rint[i].wire == h->stream) {
-				r->rint[i] = r->rint[--r->nrint];
-				return 0;
-			}
-		}
-		if (!s)
-			return 0;
-		if (s->state == ST_PENDING) {
-			if (s->cancel_client) {
-				r->cbs.reply(r->cbs.arg, s->cancel_client, s->id, 0);
-				stream_free(r, s);
-			} else {
-				/* Refused: the lib's CANCEL (at its confirm
-				 * deadline) gets 0 and it uses kernel TCP. */
-				s->state = ST_REFUSED;
-			}
-			return 0;
-		}
-		if (s->state == ST_LIVE)
-			stream_reset(r, s, false);
-		return 0;
-	}
-	if (!s) {
-		/* A stream we forgot (reset, closed): tell the sender once per
-		 * frame of it, but never answer an RST (above). */
-		return send_frame(r, k, TSOR_X_RST, h->stream, !from_opener, 0, NULL, 0) == -ENOBUFS
-			       ? -ENOBUFS
-			       : 0;
-	}
 	switch (h->type) {
 	case TSOR_X_ACCEPTED:
-		if (!s->opener || s->state == ST_LIVE)
+		/* One answer per OPEN, and only to its opener. */
+		if (!s->opener || s->state != ST_PENDING)
 			return -EPROTO;
-		if (s->state == ST_REFUSED)
-			return -EPROTO; /* one answer per OPEN */
 		s->state = ST_LIVE;
 		s->credit = h->credit;
 		s->peer_ring = h->credit;
@@ -882,11 +863,10 @@ static int on_frame(void *arg, const struct tsor_xhdr *h, const uint8_t *pl)
 			return 0;
 		}
 		n = ring_write(&s->conn.tx, pl, h->len);
-		if (n != (ssize_t)h->len) {
-			/* We granted that room; only a lib lying about its
-			 * head takes it away. */
+		/* We granted that room; only a lib lying about its head takes
+		 * it away. */
+		if (n != (ssize_t)h->len)
 			stream_reset(r, s, true);
-		}
 		return 0;
 	case TSOR_X_CREDIT:
 		if (s->state != ST_LIVE || h->credit > s->peer_ring - s->credit)
@@ -909,6 +889,42 @@ static int on_frame(void *arg, const struct tsor_xhdr *h, const uint8_t *pl)
 	default:
 		return -EPROTO;
 	}
+}
+
+static int on_frame(void *arg, const struct tsor_xhdr *h, const uint8_t *pl)
+{
+	struct frame_ctx *fc = arg;
+	struct tsor_relay *r = fc->r;
+	size_t k = fc->peer;
+	struct peer *p = &r->peers[k];
+	bool from_opener = h->flags & TSOR_XF_OPENER;
+	struct stream *s;
+
+	if (!p->hello) {
+		if (h->type != TSOR_X_HELLO)
+			return -EPROTO;
+		p->hello = true;
+		return 0;
+	}
+	if (h->type == TSOR_X_HELLO)
+		return -EPROTO;
+	if (h->type == TSOR_X_OPEN)
+		return from_opener ? on_open(r, k, h, pl) : -EPROTO;
+	if (h->type == TSOR_X_CANCEL)
+		return from_opener ? on_cancel(r, k, h) : -EPROTO;
+	/* A frame about a stream the sender opened names it by the sender's
+	 * id; one about a stream we opened, by ours. */
+	s = stream_by_wire(r, k, h->stream, !from_opener);
+	if (h->type == TSOR_X_RST)
+		return on_rst(r, k, h, s);
+	if (!s) {
+		/* A stream we forgot (reset, closed): tell the sender, but
+		 * never answer an RST (above). */
+		return send_frame(r, k, TSOR_X_RST, h->stream, !from_opener, 0, NULL, 0) == -ENOBUFS
+			       ? -ENOBUFS
+			       : 0;
+	}
+	return on_stream(r, s, h, pl);
 }
 
 void tsor_relay_sync(struct tsor_relay *r)
@@ -941,7 +957,7 @@ void tsor_relay_sync(struct tsor_relay *r)
 
 size_t tsor_relay_pollmax(const struct tsor_relay *r)
 {
-	return r ? 1 + r->npeers + 2 * TSOR_RELAY_MAX_STREAMS : 0;
+	return r ? 1 + r->npeers + (size_t)2 * TSOR_RELAY_MAX_STREAMS : 0;
 }
 
 size_t tsor_relay_pollfds(struct tsor_relay *r, struct pollfd *p, size_t max)

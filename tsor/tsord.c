@@ -78,6 +78,83 @@ static bool add_peer(struct tsor_node_cfg *node, struct tsor_relay_peer_cfg *pee
 	return true;
 }
 
+/*
+ * The rest of the node's configuration once the options are read: the
+ * peers of $TSOR_PEERS (env_peers, NULL when --peer was given), the
+ * transport and its listener. False (after a message) on a bad value.
+ */
+static bool node_finish(struct tsor_node_cfg *node, struct tsor_relay_peer_cfg *peers,
+			const char *env_peers, const char *listen_at, const char *xport)
+{
+	if (env_peers) {
+		char buf[4096], *save = NULL;
+
+		snprintf(buf, sizeof(buf), "%s", env_peers);
+		for (char *t = strtok_r(buf, " ,", &save); t; t = strtok_r(NULL, " ,", &save))
+			if (!add_peer(node, peers, t))
+				return false;
+	}
+	node->ops = transport(xport);
+	if (!node->ops)
+		return false;
+	if (listen_at && *listen_at && tsor_relay_parse_addr(listen_at, &node->listen)) {
+		log_err("--node-listen '%s': expected ADDR:PORT or [ADDR6]:PORT", listen_at);
+		return false;
+	}
+	return true;
+}
+
+/* Why tsord's socket at path could not be made (tsor_daemon_listen()). */
+static void listen_error(const char *path, int ret)
+{
+	if (ret == -EACCES || ret == -ENOTDIR)
+		log_err("%s: refusing its directory: it must be a real directory (not a "
+			"symlink) owned by uid %u or root and not writable by others; "
+			"another user may have created it (remove it, or set TSOR_SOCK)",
+			path, (unsigned)geteuid());
+	else
+		log_err("%s: %s", path,
+			ret == -EADDRINUSE ? "a tsord already answers there" : log_errstr(-ret));
+}
+
+/* Each pending intent holds five fds (memfd, four bells), a relayed
+ * stream ten: take the hard limit, so a burst of connects does not fall
+ * back. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* --daemon: fork and setsid, stdio to /dev/null (stderr too unless
+ * logging). 1 in the parent, 0 in the child, -1 (after a message). */
+static int detach(bool logging)
+{
+	pid_t pid = fork();
+	int null;
+
+	if (pid < 0) {
+		log_err("fork: %s", log_errstr(errno));
+		return -1;
+	}
+	if (pid > 0)
+		return 1;
+	setsid();
+	null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		if (!logging)
+			dup2(null, STDERR_FILENO);
+		close(null);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = { { "socket", required_argument, NULL, 's' },
@@ -147,43 +224,13 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (!cli_peers && env_peers) {
-		char buf[4096], *save = NULL;
-
-		snprintf(buf, sizeof(buf), "%s", env_peers);
-		for (char *t = strtok_r(buf, " ,", &save); t; t = strtok_r(NULL, " ,", &save))
-			if (!add_peer(&node, peers, t))
-				return 2;
-	}
-	node.ops = transport(xport);
-	if (!node.ops)
+	if (!node_finish(&node, peers, cli_peers ? NULL : env_peers, listen_at, xport))
 		return 2;
-	if (listen_at && *listen_at && tsor_relay_parse_addr(listen_at, &node.listen)) {
-		log_err("--node-listen '%s': expected ADDR:PORT or [ADDR6]:PORT", listen_at);
-		return 2;
-	}
 	signal(SIGPIPE, SIG_IGN);
-	{
-		/* Each pending intent holds five fds (memfd, four bells): take
-		 * the hard limit, so a burst of connects does not fall back. */
-		struct rlimit rl;
-
-		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-			rl.rlim_cur = rl.rlim_max;
-			(void)setrlimit(RLIMIT_NOFILE, &rl);
-		}
-	}
+	raise_fd_limit();
 	ret = tsor_daemon_listen(path, &lsock);
 	if (ret) {
-		if (ret == -EACCES || ret == -ENOTDIR)
-			log_err("%s: refusing its directory: it must be a real directory (not a "
-				"symlink) owned by uid %u or root and not writable by others; "
-				"another user may have created it (remove it, or set TSOR_SOCK)",
-				path, (unsigned)geteuid());
-		else
-			log_err("%s: %s", path,
-				ret == -EADDRINUSE ? "a tsord already answers there"
-						   : log_errstr(-ret));
+		listen_error(path, ret);
 		return 1;
 	}
 	/* After the socket: its directory now exists for a log beside it. */
@@ -200,24 +247,11 @@ int main(int argc, char **argv)
 		close(fd);
 	}
 	if (daemonize) {
-		pid_t pid = fork();
-		int null;
-
-		if (pid < 0) {
-			log_err("fork: %s", log_errstr(errno));
+		ret = detach(logfile != NULL);
+		if (ret < 0)
 			return 1;
-		}
-		if (pid > 0)
+		if (ret > 0)
 			return 0; /* the socket already listens: callers may connect */
-		setsid();
-		null = open("/dev/null", O_RDWR | O_CLOEXEC);
-		if (null >= 0) {
-			dup2(null, STDIN_FILENO);
-			dup2(null, STDOUT_FILENO);
-			if (!logfile)
-				dup2(null, STDERR_FILENO);
-			close(null);
-		}
 	}
 	log_info("listening on %s (pid %d)", path, (int)getpid());
 	if (node.listen.family || node.npeers) {

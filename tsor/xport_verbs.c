@@ -393,7 +393,7 @@ static int verbs_send(struct tsor_xlink *l, const struct tsor_xhdr *h, const voi
 	if (l->out_off && l->out_off == l->out_len)
 		l->out_off = l->out_len = 0;
 	if (l->out_len + need > l->out_cap) {
-		size_t cap = l->out_cap ? l->out_cap : 64 * 1024;
+		size_t cap = l->out_cap ? l->out_cap : (size_t)64 * 1024;
 		uint8_t *p;
 
 		if (l->out_off) {
