@@ -42,6 +42,14 @@
  * to it succeeds there; for another namespace, in a thread that entered it
  * with setns()); a listener on a specific address matches only that
  * address, which is local by construction.
+ *
+ * Pods (docs/tsor.md, "Several nodes"): a connect whose namespace has no
+ * listener for its destination may find one in another namespace of this
+ * node (find_listener_other(): the listener keeps a descriptor of its
+ * namespace to test locality there); the intent is then recorded in the
+ * server's namespace under the connector's routed source address, and
+ * the ASK matches it like any other. Destinations in another node's pod
+ * CIDR go to the relay (relay.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -110,6 +118,7 @@ struct listener {
 	struct tsor_addr addr; /* bound address, from getsockname */
 	bool dual;	       /* IPv6 wildcard without IPV6_V6ONLY: takes IPv4 too */
 	uint64_t owner;	       /* client id */
+	int nsfd;	       /* its namespace when not tsord's (pods on this node), else -1 */
 };
 
 /*
@@ -453,6 +462,58 @@ static struct listener *find_listener(struct tsor_daemon *d, uint64_t netns,
 	return wild;
 }
 
+static void listener_drop(struct tsor_daemon *d, size_t i)
+{
+	if (d->listeners[i].nsfd >= 0)
+		close(d->listeners[i].nsfd);
+	d->listeners[i] = d->listeners[--d->nlisteners];
+}
+
+struct other_probe {
+	int nsfd;		     /* a listener's namespace */
+	const struct tsor_addr *dst; /* is this local there? */
+	bool local;		     /* the answer */
+};
+
+static void *other_probe_thread(void *arg)
+{
+	struct other_probe *p = arg;
+
+	/* setns(CLONE_NEWNET) moves only this thread, which then exits. */
+	if (setns(p->nsfd, CLONE_NEWNET) == 0)
+		p->local = bind_test(p->dst);
+	return NULL;
+}
+
+/*
+ * A listener for dst in a namespace other than netns on this node (pods of
+ * one node, Kubernetes' model: dst is the other pod's own IP, no NAT): a
+ * listener bound to dst itself, or a wildcard one whose namespace has dst
+ * as a local address. NULL when none.
+ */
+static struct listener *find_listener_other(struct tsor_daemon *d, uint64_t netns,
+					    const struct tsor_addr *dst)
+{
+	for (size_t i = 0; i < d->nlisteners; i++) {
+		struct listener *l = &d->listeners[i];
+		struct other_probe p = { .nsfd = l->nsfd, .dst = dst };
+		pthread_t t;
+
+		if (l->netns == netns || l->addr.port != dst->port)
+			continue;
+		if (tsor_addr_eq(&l->addr, dst))
+			return l;
+		if (!tsor_addr_is_any(&l->addr) || l->nsfd < 0 ||
+		    !(l->addr.family == dst->family || (l->dual && dst->family == AF_INET)))
+			continue;
+		if (pthread_create(&t, NULL, other_probe_thread, &p) == 0)
+			pthread_join(t, NULL);
+		if (p.local)
+			return l;
+	}
+	return NULL;
+}
+
 static void intent_free(struct tsor_daemon *d, size_t i)
 {
 	struct intent *it = &d->intents[i];
@@ -479,7 +540,7 @@ static void expire(struct tsor_daemon *d)
 
 static int do_listen(struct tsor_daemon *d, struct client *c, int sock, struct tsor_msg *r)
 {
-	struct listener l = { .owner = c->id };
+	struct listener l = { .owner = c->id, .nsfd = -1 };
 	size_t mine = 0;
 	int ret;
 
@@ -493,24 +554,34 @@ static int do_listen(struct tsor_daemon *d, struct client *c, int sock, struct t
 		mine += d->listeners[i].owner == c->id;
 	if (mine >= d->max_client_listeners)
 		return -EMFILE;
-	ret = sock_netns(d, sock, &l.netns, NULL);
+	ret = sock_netns(d, sock, &l.netns, &l.nsfd);
 	if (!ret)
 		ret = sock_addr(sock, false, &l.addr);
-	if (ret)
+	if (!ret && l.netns == d->own_netns && l.nsfd >= 0) {
+		close(l.nsfd); /* ours: no setns needed to probe it */
+		l.nsfd = -1;
+	}
+	if (ret) {
+		if (l.nsfd >= 0)
+			close(l.nsfd);
 		return ret;
+	}
 	l.dual = l.addr.family == AF_INET6 && tsor_addr_is_any(&l.addr) &&
 		 sockopt_int(sock, IPPROTO_IPV6, IPV6_V6ONLY) == 0;
 	/* One registration per (netns, address): a re-listen replaces it. */
 	for (size_t i = 0; i < d->nlisteners; i++)
 		if (d->listeners[i].netns == l.netns &&
 		    tsor_addr_eq(&d->listeners[i].addr, &l.addr))
-			d->listeners[i] = d->listeners[--d->nlisteners];
+			listener_drop(d, i);
 	if (d->nlisteners == d->caplisteners) {
 		size_t cap = d->caplisteners ? 2 * d->caplisteners : 16;
 		struct listener *p = realloc(d->listeners, cap * sizeof(*p));
 
-		if (!p)
+		if (!p) {
+			if (l.nsfd >= 0)
+				close(l.nsfd);
 			return -ENOMEM;
+		}
 		d->listeners = p;
 		d->caplisteners = cap;
 	}
@@ -531,7 +602,7 @@ static int do_unlisten(struct tsor_daemon *d, struct client *c, const struct tso
 {
 	for (size_t i = 0; i < d->nlisteners; i++) {
 		if (d->listeners[i].id == m->id && d->listeners[i].owner == c->id) {
-			d->listeners[i] = d->listeners[--d->nlisteners];
+			listener_drop(d, i);
 			return 0;
 		}
 	}
@@ -550,7 +621,7 @@ static int do_query(struct tsor_daemon *d, int sock, const struct tsor_msg *m)
 	ret = sock_netns(d, sock, &netns, NULL);
 	if (ret)
 		return ret;
-	if (find_listener(d, netns, &m->addr, sock))
+	if (find_listener(d, netns, &m->addr, sock) || find_listener_other(d, netns, &m->addr))
 		return 0;
 	/* Another node's pod: its tsord answers the OPEN (an RST when it has
 	 * no listener there, and the connector falls back). */
@@ -580,6 +651,27 @@ static int wire_local(int sock, struct tsor_addr *local, const struct tsor_addr 
 	if (dst->family == AF_INET6 && domain != AF_INET6)
 		return -EINVAL;
 	return local->family == dst->family ? 0 : -EINVAL;
+}
+
+/* INTENT towards a pod of another node (relay.c), or -ENOENT. */
+static int remote_intent(struct tsor_daemon *d, struct client *c, int sock,
+			 const struct tsor_addr *local, const struct tsor_msg *m, uint32_t rs,
+			 struct tsor_msg *r, int *fds, int *nfds)
+{
+	struct tsor_addr src;
+	int ret;
+
+	if (!tsor_relay_routes(d->relay, &m->addr))
+		return -ENOENT;
+	ret = route_src(d, sock, local, &m->addr, &src);
+	if (!ret)
+		ret = tsor_relay_open(d->relay, c->id, sock, &src, &m->addr, rs, fds, &r->id);
+	if (ret)
+		return ret;
+	*nfds = TSOR_MAX_FDS;
+	r->ring_size = rs;
+	d->close_out = true; /* tsord keeps its own end */
+	return 0;
 }
 
 static int do_intent(struct tsor_daemon *d, struct client *c, int sock, const struct tsor_msg *m,
@@ -613,6 +705,21 @@ static int do_intent(struct tsor_daemon *d, struct client *c, int sock, const st
 		mine += d->intents[i].owner == c->id;
 	if (mine >= d->max_client_intents)
 		return -EMFILE;
+	if (!find_listener(d, it.netns, &m->addr, sock)) {
+		const struct listener *l = find_listener_other(d, it.netns, &m->addr);
+
+		if (!l)
+			return remote_intent(d, c, sock, &it.local, m, rs, r, fds, nfds);
+		/* A pod of this node: the intent lives in the server's
+		 * namespace, keyed on the source address the server will see
+		 * (the tuple, as for other nodes), and the channel joins the
+		 * two processes directly, as within one namespace. */
+		ret = route_src(d, sock, &it.local, &m->addr, &local);
+		if (ret)
+			return ret;
+		it.local = local;
+		it.netns = l->netns;
+	}
 	/* Same key: the caller's own stale intent (a port reused before its
 	 * accept came) goes; another client's is never touched. */
 	for (size_t i = 0; i < d->nintents; i++) {
@@ -625,22 +732,6 @@ static int do_intent(struct tsor_daemon *d, struct client *c, int sock, const st
 			return -EADDRINUSE;
 		intent_free(d, i);
 		break;
-	}
-	if (!find_listener(d, it.netns, &m->addr, sock)) {
-		struct tsor_addr src;
-
-		if (!tsor_relay_routes(d->relay, &m->addr))
-			return -ENOENT;
-		ret = route_src(d, sock, &it.local, &m->addr, &src);
-		if (!ret)
-			ret = tsor_relay_open(d->relay, c->id, sock, &src, &m->addr, rs, fds,
-					      &r->id);
-		if (ret)
-			return ret;
-		*nfds = TSOR_MAX_FDS;
-		r->ring_size = rs;
-		d->close_out = true; /* tsord keeps its own end */
-		return 0;
 	}
 	it.id = ++d->next_id;
 	ret = tsor_chan_new(rs, it.id, it.fds);
@@ -1084,7 +1175,7 @@ static void drop_client(struct tsor_daemon *d, size_t i)
 
 	for (size_t k = 0; k < d->nlisteners;) {
 		if (d->listeners[k].owner == c->id)
-			d->listeners[k] = d->listeners[--d->nlisteners];
+			listener_drop(d, k);
 		else
 			k++;
 	}
@@ -1197,6 +1288,8 @@ void tsor_daemon_free(struct tsor_daemon *d)
 		close(d->closer); /* EOF: the closer thread finishes its queue */
 		pthread_join(d->closer_thread, NULL);
 	}
+	while (d->nlisteners)
+		listener_drop(d, d->nlisteners - 1);
 	free(d->listeners);
 	free(d->intents);
 	free(d->clients);

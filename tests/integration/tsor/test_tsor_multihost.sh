@@ -2,14 +2,17 @@
 # SPDX-License-Identifier: MIT
 # Description: TSoR across nodes in the Kubernetes network model. Two
 # "nodes" (network namespaces joined by a veth pair, each running its own
-# tsord with --node-listen and --peer) and one "pod" per node (a namespace
-# with its own IP, a veth to its node, routes, no NAT). Checks, with the
-# real binaries and python3 under `tsor run`:
+# tsord with --node-listen and --peer), one "pod" on node B and two on
+# node A (namespaces with their own IPs, a veth each to their node,
+# routes, no NAT). Checks, with the real binaries and python3 under
+# `tsor run`:
 #   - the link comes up (tsor_peers_up 1 on both nodes);
 #   - 4 concurrent 8 MiB echo transfers pod A -> pod B, SHA-256 checked,
 #     and one the other way, all relayed: tsor_connections_remote and the
 #     transport byte counters of both nodes move (not a silent fallback),
 #     no connection falls back;
+#   - pod to pod on one node (two namespaces): accelerated on shared
+#     memory (tsor_connections_accelerated), not relayed;
 #   - a server that is not under TSoR in a peer CIDR: the client falls
 #     back to kernel TCP and the transfer still works;
 #   - killing the remote tsord mid-transfer: the client sees ECONNRESET,
@@ -41,7 +44,7 @@ command -v ip >/dev/null || skip "no 'ip' command (iproute2)"
 [ -x "$tsor" ] && [ -x "$bin/tsord" ] && [ -f "$bin/libtsor.so" ] || fail "no tsor build in $bin"
 
 id=$$
-nA=tsnA$id nB=tsnB$id pA=tspA$id pB=tspB$id
+nA=tsnA$id nB=tsnB$id pA=tspA$id pA2=tspC$id pB=tspB$id
 probe=tsprobe$id
 if ! err=$(ip netns add "$probe" 2>&1); then
 	skip "'ip netns add' does not work here: $err"
@@ -53,13 +56,14 @@ pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for n in a b; do TSOR_SOCK=$tmp/$n.sock "$tsor" stop >/dev/null 2>&1 || true; done
-	for ns in "$pA" "$pB" "$nA" "$nB"; do ip netns del "$ns" 2>/dev/null || true; done
+	for ns in "$pA" "$pA2" "$pB" "$nA" "$nB"; do ip netns del "$ns" 2>/dev/null || true; done
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-# --- topology: nodes 10.77.0.1 / .2, pod CIDRs 10.77.1.0/24 (A), 10.77.2.0/24 (B)
-for ns in "$nA" "$nB" "$pA" "$pB"; do
+# --- topology: nodes 10.77.0.1 / .2, pod CIDRs 10.77.1.0/24 (A: pods on
+# 10.77.1.0/25 and 10.77.1.128/25), 10.77.2.0/24 (B)
+for ns in "$nA" "$nB" "$pA" "$pA2" "$pB"; do
 	ip netns add "$ns"
 	ip -n "$ns" link set lo up
 done
@@ -68,16 +72,17 @@ ip -n "$nA" addr add 10.77.0.1/24 dev "ta$id"
 ip -n "$nB" addr add 10.77.0.2/24 dev "tb$id"
 ip -n "$nA" link set "ta$id" up
 ip -n "$nB" link set "tb$id" up
-pod() { # pod NODE_NS POD_NS NODE_IF POD_IP GW
+pod() { # pod NODE_NS POD_NS NODE_IF POD_IP GW PREFIXLEN
 	ip link add "$3" netns "$1" type veth peer name eth0 netns "$2"
-	ip -n "$1" addr add "$5/24" dev "$3"
+	ip -n "$1" addr add "$5/$6" dev "$3"
 	ip -n "$1" link set "$3" up
-	ip -n "$2" addr add "$4/24" dev eth0
+	ip -n "$2" addr add "$4/$6" dev eth0
 	ip -n "$2" link set eth0 up
 	ip -n "$2" route add default via "$5"
 }
-pod "$nA" "$pA" "pa$id" 10.77.1.2 10.77.1.1
-pod "$nB" "$pB" "pb$id" 10.77.2.2 10.77.2.1
+pod "$nA" "$pA" "pa$id" 10.77.1.2 10.77.1.1 25
+pod "$nA" "$pA2" "pc$id" 10.77.1.130 10.77.1.129 25
+pod "$nB" "$pB" "pb$id" 10.77.2.2 10.77.2.1 24
 ip -n "$nA" route add 10.77.2.0/24 via 10.77.0.2
 ip -n "$nB" route add 10.77.1.0/24 via 10.77.0.1
 ip netns exec "$nA" sysctl -qw net.ipv4.ip_forward=1
@@ -146,6 +151,14 @@ done
 [ "$(stat a tsor_streams_relayed)" = 0 ] || fail "node A still relays $(stat a tsor_streams_relayed) streams after every close"
 [ "$(stat b tsor_streams_relayed)" = 0 ] || fail "node B still relays $(stat b tsor_streams_relayed) streams after every close"
 echo "ok: relayed transfers, both directions"
+
+# --- pod to pod on node A: shared memory, no relay
+ac0=$(stat a tsor_connections_accelerated) ra0=$(stat a tsor_connections_remote)
+in_pod "$pA2" a "$py" "$here/xnode.py" client 10.77.1.2 8000 2 $((4 << 20)) ||
+	fail "pod to pod on one node"
+[ "$(($(stat a tsor_connections_accelerated) - ac0))" -eq 2 ] || fail "pods of one node: not accelerated"
+[ "$(stat a tsor_connections_remote)" = "$ra0" ] || fail "pods of one node: relayed"
+echo "ok: pod to pod on one node, shared memory"
 
 # --- a plain server in B's CIDR: the TSoR client falls back, data intact
 ip netns exec "$pB" "$py" "$here/xnode.py" server 10.77.2.2 8001 "$tmp/plainB" &
