@@ -918,9 +918,19 @@ static int on_frame(void *arg, const struct tsor_xhdr *h, const uint8_t *pl)
 	if (h->type == TSOR_X_RST)
 		return on_rst(r, k, h, s);
 	if (!s) {
-		/* A stream we forgot (reset, closed): tell the sender, but
-		 * never answer an RST (above). */
-		return send_frame(r, k, TSOR_X_RST, h->stream, !from_opener, 0, NULL, 0) == -ENOBUFS
+		/* A stream we forgot: closed here after our FIN was
+		 * acknowledged, or reset, or an OPEN we cancelled. As a
+		 * closed kernel socket does, answer bytes with RST, and an
+		 * ACCEPTED too (our lib went on without the ring: the peer
+		 * must not keep its end); the peer's FIN gets its FIN_ACK (so
+		 * its kernel FIN may go); CREDIT and FIN_ACK need nothing. */
+		uint8_t t = h->type == TSOR_X_DATA || h->type == TSOR_X_ACCEPTED ? TSOR_X_RST
+			    : h->type == TSOR_X_FIN				 ? TSOR_X_FIN_ACK
+						    : TSOR_X_TYPE_COUNT;
+
+		if (t == TSOR_X_TYPE_COUNT)
+			return 0;
+		return send_frame(r, k, t, h->stream, !from_opener, 0, NULL, 0) == -ENOBUFS
 			       ? -ENOBUFS
 			       : 0;
 	}
