@@ -8,7 +8,9 @@
  * --node-listen and --peer with the CIDR test the relay routes by, and
  * the ring arithmetic of the verbs transport (where writes land, what a
  * peer's immediates may say, lazy credit, counter wrap-around), which
- * runs here although no RDMA device does.
+ * runs here although no RDMA device does; and the relay against a raw
+ * peer node (refused and cancelled OPENs, frames of unknown streams, a
+ * protocol violation and a stranger's link dropped).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -424,6 +426,206 @@ static void test_parse(void **state)
 	assert_int_equal(tsor_relay_parse_peer("10.1.2.0/2x=1.2.3.4:1", &p), -EINVAL);
 }
 
+/* ------------------------------------------------------- the relay */
+
+static bool listener_there;
+static uint64_t ids;
+
+static bool cb_has_listener(void *arg, const struct tsor_addr *server)
+{
+	(void)arg;
+	(void)server;
+	return listener_there;
+}
+
+static void cb_reply(void *arg, uint64_t client, uint64_t id, int status)
+{
+	(void)arg;
+	(void)client;
+	(void)id;
+	(void)status;
+	fail_msg("no CANCEL is deferred in this test");
+}
+
+static void cb_release(void *arg, int fd)
+{
+	(void)arg;
+	close(fd);
+}
+
+static uint64_t cb_next_id(void *arg)
+{
+	(void)arg;
+	return ++ids;
+}
+
+/* Runs the relay's loop for about ms milliseconds. */
+static void relay_run(struct tsor_relay *r, int ms)
+{
+	struct pollfd p[16];
+
+	for (int i = 0; i < ms; i++) {
+		size_t n = tsor_relay_pollfds(r, p, 16);
+
+		(void)poll(p, n, 1);
+		(void)tsor_relay_service(r, p, n);
+	}
+}
+
+/* Sends one frame on the raw peer socket. */
+static void raw_send(int fd, struct tsor_xhdr h, const void *payload)
+{
+	uint8_t b[TSOR_XHDR_SIZE + TSOR_XOPEN_SIZE];
+
+	assert_true(h.len <= TSOR_XOPEN_SIZE);
+	tsor_xhdr_encode(&h, b);
+	if (h.len)
+		memcpy(b + TSOR_XHDR_SIZE, payload, h.len);
+	assert_int_equal(write(fd, b, TSOR_XHDR_SIZE + h.len), (ssize_t)(TSOR_XHDR_SIZE + h.len));
+}
+
+/* Reads the next frame the relay sent the raw peer (header only). */
+static struct tsor_xhdr raw_recv(struct tsor_relay *r, int fd)
+{
+	uint8_t b[TSOR_XHDR_SIZE];
+	size_t have = 0;
+	struct tsor_xhdr h;
+
+	for (int i = 0; i < 2000 && have < sizeof(b); i++) {
+		ssize_t n = recv(fd, b + have, sizeof(b) - have, MSG_DONTWAIT);
+
+		if (n > 0)
+			have += (size_t)n;
+		else
+			relay_run(r, 1);
+	}
+	assert_int_equal(have, sizeof(b));
+	assert_int_equal(tsor_xhdr_decode(b, &h), 0);
+	return h;
+}
+
+/*
+ * The relay against a raw peer node (a plain socket from the configured
+ * peer address): HELLO first, an OPEN without a listener refused, an OPEN
+ * cancelled before its accept, frames for unknown streams answered as a
+ * closed socket answers them, and a protocol violation (a second HELLO,
+ * then DATA beyond any grant) drops the link.
+ */
+static void test_relay_peer(void **state)
+{
+	const struct tsor_relay_cbs cbs = { .has_listener = cb_has_listener,
+					    .reply = cb_reply,
+					    .release = cb_release,
+					    .next_id = cb_next_id };
+	struct tsor_relay_peer_cfg peer;
+	struct tsor_addr at = v4("127.0.0.2", 1);
+	struct sockaddr_in sin = { .sin_family = AF_INET }, lsin;
+	socklen_t len = sizeof(lsin);
+	struct tsor_relay *r;
+	struct pollfd p[4];
+	uint64_t st[TSOR_STAT_COUNT] = { 0 };
+	uint8_t open[TSOR_XOPEN_SIZE];
+	struct tsor_xhdr h;
+	int raw;
+
+	(void)state;
+	assert_int_equal(tsor_relay_parse_peer("10.9.0.0/16=127.0.0.1:7", &peer), 0);
+	at.port = 0;
+	assert_int_equal(tsor_relay_new(&tsor_xport_tcp, &at, &peer, 1, &cbs, &r), 0);
+	assert_non_null(r);
+	/* Slot 0 is the transport listener: its port. */
+	assert_true(tsor_relay_pollfds(r, p, 4) >= 1);
+	assert_int_equal(getsockname(p[0].fd, (struct sockaddr *)&lsin, &len), 0);
+	raw = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(raw >= 0);
+	sin.sin_addr.s_addr = htonl(0x7f000001); /* from the peer's address */
+	assert_int_equal(bind(raw, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(connect(raw, (struct sockaddr *)&lsin, sizeof(lsin)), 0);
+
+	h = raw_recv(r, raw);
+	assert_int_equal(h.type, TSOR_X_HELLO);
+	raw_send(raw, hdr(TSOR_X_HELLO, 0, TSOR_XMAGIC, TSOR_XVERSION), NULL);
+	relay_run(r, 20);
+	tsor_relay_stats(r, st);
+	assert_int_equal(st[TSOR_STAT_PEERS_UP], 1);
+	{
+		struct tsor_addr dst = v4("10.9.1.1", 80), out = v4("10.8.1.1", 80);
+
+		assert_true(tsor_relay_routes(r, &dst));
+		assert_false(tsor_relay_routes(r, &out));
+	}
+
+	/* No listener: the OPEN is answered RST, about the peer's stream. */
+	tsor_xopen_encode(
+		&(struct tsor_addr){ .family = AF_INET, .port = 5, .addr = { 10, 9, 0, 5 } },
+		&(struct tsor_addr){ .family = AF_INET, .port = 80, .addr = { 10, 1, 0, 2 } },
+		open);
+	listener_there = false;
+	h = hdr(TSOR_X_OPEN, TSOR_XOPEN_SIZE, 41, TSOR_RING_MIN);
+	h.flags = TSOR_XF_OPENER;
+	raw_send(raw, h, open);
+	h = raw_recv(r, raw);
+	assert_int_equal(h.type, TSOR_X_RST);
+	assert_true(h.stream == 41);
+	assert_int_equal(h.flags, 0);
+	/* A listener: recorded, then CANCEL drops it with an RST. */
+	listener_there = true;
+	h = hdr(TSOR_X_OPEN, TSOR_XOPEN_SIZE, 42, TSOR_RING_MIN);
+	h.flags = TSOR_XF_OPENER;
+	raw_send(raw, h, open);
+	h = hdr(TSOR_X_CANCEL, 0, 42, 0);
+	h.flags = TSOR_XF_OPENER;
+	raw_send(raw, h, NULL);
+	h = raw_recv(r, raw);
+	assert_int_equal(h.type, TSOR_X_RST);
+	assert_true(h.stream == 42);
+	/* Unknown streams: a FIN gets FIN_ACK, CREDIT nothing, DATA an RST. */
+	h = hdr(TSOR_X_FIN, 0, 43, 0);
+	h.flags = TSOR_XF_OPENER;
+	raw_send(raw, h, NULL);
+	h = raw_recv(r, raw);
+	assert_int_equal(h.type, TSOR_X_FIN_ACK);
+	assert_true(h.stream == 43);
+	h = hdr(TSOR_X_CREDIT, 0, 44, 4096);
+	raw_send(raw, h, NULL);
+	h = hdr(TSOR_X_DATA, 3, 45, 0);
+	raw_send(raw, h, "abc");
+	h = raw_recv(r, raw);
+	assert_int_equal(h.type, TSOR_X_RST); /* not about 44: CREDIT got nothing */
+	assert_true(h.stream == 45);
+	assert_int_equal(h.flags, TSOR_XF_OPENER); /* 45 names a stream we opened */
+
+	/* A second HELLO is a violation: the link goes, reads see EOF. */
+	raw_send(raw, hdr(TSOR_X_HELLO, 0, TSOR_XMAGIC, TSOR_XVERSION), NULL);
+	relay_run(r, 20);
+	tsor_relay_stats(r, st);
+	assert_int_equal(st[TSOR_STAT_PEERS_UP], 0);
+	{
+		uint8_t b[64];
+		ssize_t n;
+
+		do
+			n = recv(raw, b, sizeof(b), MSG_DONTWAIT);
+		while (n > 0);
+		assert_int_equal(n, 0);
+	}
+	close(raw);
+
+	/* A link from an address that is no peer is closed at once. */
+	raw = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	sin.sin_addr.s_addr = htonl(0x7f000003);
+	assert_int_equal(bind(raw, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(connect(raw, (struct sockaddr *)&lsin, sizeof(lsin)), 0);
+	relay_run(r, 20);
+	{
+		uint8_t b[64];
+
+		assert_int_equal(recv(raw, b, sizeof(b), MSG_DONTWAIT), 0);
+	}
+	close(raw);
+	tsor_relay_free(r);
+}
+
 /* ------------------------------------------------------- verbs rings */
 
 static void test_vring(void **state)
@@ -518,7 +720,7 @@ int main(void)
 		cmocka_unit_test(test_codec_valid),  cmocka_unit_test(test_codec_hostile),
 		cmocka_unit_test(test_open_payload), cmocka_unit_test(test_tcp_frames),
 		cmocka_unit_test(test_tcp_hostile),  cmocka_unit_test(test_parse),
-		cmocka_unit_test(test_vring),
+		cmocka_unit_test(test_vring),	     cmocka_unit_test(test_relay_peer),
 	};
 
 	tsor_libc_direct();
