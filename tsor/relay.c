@@ -708,7 +708,12 @@ static void peer_down(struct tsor_relay *r, size_t k, const char *why)
 		r->ops->close(p->link);
 		p->link = NULL;
 		tsor_addr_format(&p->cfg.node, a, sizeof(a));
-		log_warn("relay: link to %s down: %s", a, why);
+		/* A dial that fails every second while the peer is away is
+		 * news once, when the link was up. */
+		if (p->hello)
+			log_warn("relay: link to %s down: %s", a, why);
+		else
+			log_debug("relay: link to %s: %s", a, why);
 	}
 	p->hello = false;
 	p->next_dial_ns = tsor_now_ns() + DIAL_RETRY_NS;
@@ -1027,6 +1032,8 @@ static void accept_links(struct tsor_relay *r)
 		}
 		if (r->peers[k].link)
 			peer_down(r, k, "replaced by a new link from the peer");
+		tsor_addr_format(&from, a, sizeof(a));
+		log_info("relay: link from peer %s", a);
 		r->peers[k].link = l;
 		if (hello(r, k))
 			peer_down(r, k, "cannot queue HELLO");
