@@ -10,7 +10,10 @@
  * peer's immediates may say, lazy credit, counter wrap-around), which
  * runs here although no RDMA device does; and the relay against a raw
  * peer node (refused and cancelled OPENs, frames of unknown streams, a
- * protocol violation and a stranger's link dropped).
+ * protocol violation and a stranger's link dropped; a live stream: the
+ * OPEN matched by an ASK, bytes both ways through a real channel, and
+ * DATA beyond the grant dropping the link and resetting the kernel
+ * connection under the pods).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -626,6 +629,147 @@ static void test_relay_peer(void **state)
 	tsor_relay_free(r);
 }
 
+/* Reads the next frame with its payload (up to cap bytes) from the raw peer. */
+static struct tsor_xhdr raw_recv_data(struct tsor_relay *r, int fd, uint8_t *payload, size_t cap)
+{
+	struct tsor_xhdr h = raw_recv(r, fd);
+	size_t have = 0;
+
+	assert_true(h.len <= cap);
+	for (int i = 0; i < 2000 && have < h.len; i++) {
+		ssize_t n = recv(fd, payload + have, h.len - have, MSG_DONTWAIT);
+
+		if (n > 0)
+			have += (size_t)n;
+		else
+			relay_run(r, 1);
+	}
+	assert_int_equal(have, h.len);
+	return h;
+}
+
+/*
+ * A live relayed stream against a raw peer node: the peer's OPEN matched
+ * by an accepted socket's ASK, bytes both ways through the lib's channel
+ * (the peer's DATA lands in the ring, the lib's writes leave as DATA
+ * within the peer's credit), then the peer sends more than it was
+ * granted: the link drops and the kernel connection is reset, which the
+ * client end sees as ECONNRESET.
+ */
+static void test_relay_stream(void **state)
+{
+	const struct tsor_relay_cbs cbs = { .has_listener = cb_has_listener,
+					    .reply = cb_reply,
+					    .release = cb_release,
+					    .next_id = cb_next_id };
+	struct tsor_relay_peer_cfg peer;
+	struct tsor_addr at = v4("127.0.0.2", 1), cl, sv;
+	struct sockaddr_in sin = { .sin_family = AF_INET }, lsin, ssin, csin;
+	socklen_t len = sizeof(lsin);
+	struct tsor_relay *r;
+	struct pollfd p[4];
+	uint8_t open[TSOR_XOPEN_SIZE], buf[TSOR_RING_MIN];
+	int raw, lsock, csock, ssock, fds[TSOR_MAX_FDS];
+	struct tsor_conn conn;
+	struct iovec iov;
+	struct tsor_xhdr h;
+	uint64_t id;
+	uint32_t rs;
+	char c;
+
+	(void)state;
+	listener_there = true;
+	assert_int_equal(tsor_relay_parse_peer("127.0.0.0/8=127.0.0.1:7", &peer), 0);
+	at.port = 0;
+	assert_int_equal(tsor_relay_new(&tsor_xport_tcp, &at, &peer, 1, &cbs, &r), 0);
+	assert_true(tsor_relay_pollfds(r, p, 4) >= 1);
+	assert_int_equal(getsockname(p[0].fd, (struct sockaddr *)&lsin, &len), 0);
+	raw = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	sin.sin_addr.s_addr = htonl(0x7f000001);
+	assert_int_equal(bind(raw, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(connect(raw, (struct sockaddr *)&lsin, sizeof(lsin)), 0);
+	assert_int_equal(raw_recv(r, raw).type, TSOR_X_HELLO);
+	raw_send(raw, hdr(TSOR_X_HELLO, 0, TSOR_XMAGIC, TSOR_XVERSION), NULL);
+
+	/* The pods' kernel connection: a server socket and its client. */
+	lsock = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	sin.sin_port = 0;
+	assert_int_equal(bind(lsock, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(lsock, 1), 0);
+	len = sizeof(ssin);
+	assert_int_equal(getsockname(lsock, (struct sockaddr *)&ssin, &len), 0);
+	csock = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(connect(csock, (struct sockaddr *)&ssin, sizeof(ssin)), 0);
+	ssock = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(ssock >= 0);
+	len = sizeof(csin);
+	assert_int_equal(getsockname(csock, (struct sockaddr *)&csin, &len), 0);
+	assert_int_equal(tsor_addr_from(&cl, (struct sockaddr *)&csin, sizeof(csin)), 0);
+	assert_int_equal(tsor_addr_from(&sv, (struct sockaddr *)&ssin, sizeof(ssin)), 0);
+
+	/* The peer's OPEN for exactly that tuple, then the server's ASK. */
+	tsor_xopen_encode(&cl, &sv, open);
+	h = hdr(TSOR_X_OPEN, TSOR_XOPEN_SIZE, 77, TSOR_RING_MIN);
+	h.flags = TSOR_XF_OPENER;
+	raw_send(raw, h, open);
+	relay_run(r, 20);
+	assert_int_equal(tsor_relay_ask(r, 1, ssock, &sv, &cl, fds, &id, &rs), -ENOENT);
+	assert_int_equal(tsor_relay_ask(r, 1, ssock, &cl, &sv, fds, &id, &rs), 0);
+	assert_int_equal(rs, TSOR_RING_MIN);
+	h = raw_recv(r, raw);
+	assert_int_equal(h.type, TSOR_X_ACCEPTED);
+	assert_true(h.stream == 77);
+	assert_int_equal(h.credit, TSOR_RING_MIN);
+	/* The lib's end: the fds are ours now (tsor_conn_open takes them). */
+	assert_int_equal(tsor_conn_open(&conn, fds[0], &fds[1], TSOR_SIDE_ACCEPTOR, id), 0);
+	assert_true(conn.relay);
+
+	/* Peer -> lib: DATA lands in the ring. */
+	h = hdr(TSOR_X_DATA, 5, 77, 0);
+	h.flags = TSOR_XF_OPENER;
+	raw_send(raw, h, "hello");
+	relay_run(r, 20);
+	iov = (struct iovec){ .iov_base = buf, .iov_len = sizeof(buf) };
+	assert_int_equal(tsor_conn_recv(&conn, ssock, &iov, 1, MSG_DONTWAIT), 5);
+	assert_memory_equal(buf, "hello", 5);
+	/* Lib -> peer: the ring's bytes leave as DATA about stream 77. */
+	memcpy(buf, "world", 5);
+	iov = (struct iovec){ .iov_base = buf, .iov_len = 5 };
+	assert_int_equal(tsor_conn_send(&conn, ssock, &iov, 1, MSG_DONTWAIT | MSG_NOSIGNAL), 5);
+	h = raw_recv_data(r, raw, buf, sizeof(buf));
+	assert_int_equal(h.type, TSOR_X_DATA);
+	assert_true(h.stream == 77);
+	assert_int_equal(h.flags, 0);
+	assert_int_equal(h.len, 5);
+	assert_memory_equal(buf, "world", 5);
+
+	/* More than granted (the ring, 5 bytes of it used): the link drops
+	 * and the kernel connection is reset under both pods. */
+	memset(buf, 'x', sizeof(buf));
+	h = hdr(TSOR_X_DATA, TSOR_RING_MIN - 4, 77, 0);
+	h.flags = TSOR_XF_OPENER;
+	tsor_xhdr_encode(&h, open); /* the first 24 bytes suffice */
+	assert_int_equal(write(raw, open, TSOR_XHDR_SIZE), TSOR_XHDR_SIZE);
+	assert_int_equal(write(raw, buf, h.len), (ssize_t)h.len);
+	relay_run(r, 50);
+	{
+		uint64_t st[TSOR_STAT_COUNT] = { 0 };
+
+		tsor_relay_stats(r, st);
+		assert_int_equal(st[TSOR_STAT_PEERS_UP], 0);
+		assert_int_equal(st[TSOR_STAT_STREAMS], 0);
+	}
+	assert_int_equal(recv(csock, &c, 1, MSG_DONTWAIT), -1);
+	assert_int_equal(errno, ECONNRESET);
+
+	tsor_conn_close(&conn);
+	close(csock);
+	close(ssock);
+	close(lsock);
+	close(raw);
+	tsor_relay_free(r);
+}
+
 /* ------------------------------------------------------- verbs rings */
 
 static void test_vring(void **state)
@@ -721,6 +865,7 @@ int main(void)
 		cmocka_unit_test(test_open_payload), cmocka_unit_test(test_tcp_frames),
 		cmocka_unit_test(test_tcp_hostile),  cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_vring),	     cmocka_unit_test(test_relay_peer),
+		cmocka_unit_test(test_relay_stream),
 	};
 
 	tsor_libc_direct();
