@@ -568,11 +568,16 @@ static int do_listen(struct tsor_daemon *d, struct client *c, int sock, struct t
 	}
 	l.dual = l.addr.family == AF_INET6 && tsor_addr_is_any(&l.addr) &&
 		 sockopt_int(sock, IPPROTO_IPV6, IPV6_V6ONLY) == 0;
-	/* One registration per (netns, address): a re-listen replaces it. */
-	for (size_t i = 0; i < d->nlisteners; i++)
+	/* One registration per (netns, address): a re-listen replaces it.
+	 * listener_drop() moves the last entry into slot i, which must then
+	 * be checked too: advance only past an entry that stays. */
+	for (size_t i = 0; i < d->nlisteners;) {
 		if (d->listeners[i].netns == l.netns &&
 		    tsor_addr_eq(&d->listeners[i].addr, &l.addr))
 			listener_drop(d, i);
+		else
+			i++;
+	}
 	if (d->nlisteners == d->caplisteners) {
 		size_t cap = d->caplisteners ? 2 * d->caplisteners : 16;
 		struct listener *p = realloc(d->listeners, cap * sizeof(*p));
