@@ -8,14 +8,25 @@
 # off instead of spinning on accept(). The protocol-level holes
 # (UDP ASK, intent takeover, lingering close) are in test_tsor_daemon.
 #
-# usage: test_tsor_security.sh TSOR_BIN_DIR   (holds tsor, tsord, libtsor.so)
+# usage: test_tsor_security.sh TSOR_BIN_DIR [ABI_H]
+#   TSOR_BIN_DIR holds tsor, tsord, libtsor.so; ABI_H is tsor/abi.h
+#   (default: the one of this source tree), where the raw frames' protocol
+#   version comes from.
 set -euo pipefail
 
-bin=${1:?usage: $0 TSOR_BIN_DIR}
+bin=${1:?usage: $0 TSOR_BIN_DIR [ABI_H]}
+abi=${2:-$(cd "$(dirname "$0")/../../.." && pwd)/tsor/abi.h}
 tsor=$bin/tsor
 
 skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*" >&2; [ -f "$tmp/d/tsord.log" ] && sed 's/^/  tsord.log: /' "$tmp/d/tsord.log" >&2; exit 1; }
+fail() { echo "FAIL: $*" >&2; [ -f "${tmp:-}/d/tsord.log" ] && sed 's/^/  tsord.log: /' "$tmp/d/tsord.log" >&2; exit 1; }
+
+# The raw frames below must carry tsord's protocol version: a stale one is
+# refused by any tsord, so the checks would pass for the wrong reason or
+# fail only on a root run. Read it from abi.h, before the root check, so
+# that losing track of it fails every run.
+version=$(sed -nE 's/^#define[[:space:]]+TSOR_VERSION[[:space:]]+([0-9]+)u?([[:space:]].*)?$/\1/p' "$abi" 2>/dev/null) || true
+[[ $version =~ ^[0-9]+$ ]] || fail "no '#define TSOR_VERSION N' in $abi (got '${version}')"
 
 [ "$(id -u)" -eq 0 ] || skip "needs root (acts as uid 65534 with setpriv)"
 command -v setpriv >/dev/null || skip "setpriv not installed"
@@ -43,8 +54,8 @@ nobody() { "${as65534[@]}" "$@"; }
 # prints the reply's status, or holds the connection open.
 cat >"$tmp/raw.py" <<'PY'
 import socket, struct, sys, time
-path, typ, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-frame = struct.pack('<IHHiIQ20sI48s', 0x524f5354, 3, typ, 0, 0, 0, b'', 0, b'')
+path, version, typ, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+frame = struct.pack('<IHHiIQ20sI48s', 0x524f5354, version, typ, 0, 0, 0, b'', 0, b'')
 assert len(frame) == 96
 s = socket.socket(socket.AF_UNIX)
 s.connect(path)
@@ -75,7 +86,7 @@ PING=0 STOP=10
 [ "$(stat -c %a "$tmp/d")" = 755 ] || fail "root's socket directory is $(stat -c %a "$tmp/d"), expected 755"
 
 # --- STOP from another user: refused, logged, tsord still answers ---
-st=$(nobody "$py" "$tmp/raw.py" "$TSOR_SOCK" $STOP call) || fail "raw STOP as uid 65534"
+st=$(nobody "$py" "$tmp/raw.py" "$TSOR_SOCK" "$version" $STOP call) || fail "raw STOP as uid 65534"
 [ "$st" = -1 ] || fail "STOP from uid 65534 answered $st, expected -1 (EPERM)"
 out=$(nobody "$tsor" stop 2>&1) && fail "tsor stop as uid 65534 succeeded"
 grep -q "only root or uid 0 may stop it" <<<"$out" || fail "unclear refusal: $out"
@@ -83,14 +94,14 @@ grep -q "only root or uid 0 may stop it" <<<"$out" || fail "unclear refusal: $ou
 grep -q "stop refused: pid [0-9]* uid 65534" "$tmp/d/tsord.log" || fail "refused STOP not logged"
 
 # --- half a frame, and a client that reads no replies: nobody waits ---
-"${as65534[@]}" "$py" "$tmp/raw.py" "$TSOR_SOCK" $PING half >"$tmp/half.out" 2>&1 &
+"${as65534[@]}" "$py" "$tmp/raw.py" "$TSOR_SOCK" "$version" $PING half >"$tmp/half.out" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do [ -s "$tmp/half.out" ] && break; sleep 0.05; done
 start=$(date +%s%N)
 timeout 5 "$tsor" stats >/dev/null || fail "stats with a half frame pending"
 ms=$((($(date +%s%N) - start) / 1000000))
 [ "$ms" -lt 1000 ] || fail "stats took $ms ms with a half frame pending"
-out=$(nobody timeout 20 "$py" "$tmp/raw.py" "$TSOR_SOCK" $PING flood) || true
+out=$(nobody timeout 20 "$py" "$tmp/raw.py" "$TSOR_SOCK" "$version" $PING flood) || true
 [ "$out" = dropped ] || fail "a client flooding requests without reading was not dropped ($out)"
 timeout 5 "$tsor" stats >/dev/null || fail "stats after the flood"
 
