@@ -147,6 +147,11 @@ static int start_daemon(const char *path, bool foreground)
 		/* Lost a race with another starter? Then one answers now. */
 		if (ping(path, TSOR_MSG_PING, &r) == 0)
 			return 0;
+		/* 2: tsord refused its options (a --node-listen it cannot
+		 * bind...) and said why on our stderr, before it detached or
+		 * turned to its log: a second line would only blur that one. */
+		if (WIFEXITED(st) && WEXITSTATUS(st) == 2)
+			return -EINVAL;
 		log_err("tsord failed to start (exit %d); see %s",
 			WIFEXITED(st) ? WEXITSTATUS(st) : -1, logf);
 		return -EIO;

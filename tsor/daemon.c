@@ -1394,23 +1394,25 @@ int tsor_daemon_serve(int lsock)
 int tsor_daemon_serve_node(int lsock, const struct tsor_node_cfg *cfg)
 {
 	struct tsor_daemon *d = tsor_daemon_new();
-	struct pollfd *p = NULL;
+	int ret = 0;
+
+	if (!d)
+		return -ENOMEM;
+	if (cfg)
+		ret = tsor_daemon_node(d, cfg);
+	if (!ret)
+		ret = tsor_daemon_run(d, lsock);
+	tsor_daemon_free(d);
+	return ret;
+}
+
+int tsor_daemon_run(struct tsor_daemon *d, int lsock)
+{
+	struct pollfd *p = calloc(MAX_CLIENTS + 1 + tsor_relay_pollmax(d->relay), sizeof(*p));
 	int ret = 0, relay_tmo = -1;
 
-	if (!d) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	if (cfg) {
-		ret = tsor_daemon_node(d, cfg);
-		if (ret)
-			goto out;
-	}
-	p = calloc(MAX_CLIENTS + 1 + tsor_relay_pollmax(d->relay), sizeof(*p));
-	if (!p) {
-		ret = -ENOMEM;
-		goto out;
-	}
+	if (!p)
+		return -ENOMEM;
 	while (!d->stop) {
 		size_t n = d->nclients, nr;
 		int k, tmo;
@@ -1449,8 +1451,6 @@ int tsor_daemon_serve_node(int lsock, const struct tsor_node_cfg *cfg)
 		if (p[0].revents & POLLIN)
 			accept_client(d, lsock);
 	}
-out:
-	tsor_daemon_free(d);
 	free(p);
 	return ret;
 }

@@ -523,8 +523,13 @@ struct tsor_daemon *tsor_daemon_new(void);
 void tsor_daemon_add(struct tsor_daemon *d, int fd);
 bool tsor_daemon_serve_one(struct tsor_daemon *d, size_t i);
 bool tsor_daemon_stopping(const struct tsor_daemon *d);
-/* Joins other nodes (before serving); -EBUSY when already done. 0 or -errno. */
+/* Joins other nodes (before serving); -EBUSY when already done. 0 or -errno.
+ * The node transport listens on return: tsord calls it before --daemon
+ * forks, so that a --node-listen it cannot use fails the start. */
 int tsor_daemon_node(struct tsor_daemon *d, const struct tsor_node_cfg *cfg);
+/* The poll loop of tsor_daemon_serve_node() on d (which stays the caller's
+ * to free), until a STOP or a fatal error. 0 or -errno. */
+int tsor_daemon_run(struct tsor_daemon *d, int lsock);
 void tsor_daemon_free(struct tsor_daemon *d);
 
 /*

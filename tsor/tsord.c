@@ -101,7 +101,29 @@ static bool node_finish(struct tsor_node_cfg *node, struct tsor_relay_peer_cfg *
 		log_err("--node-listen '%s': expected ADDR:PORT or [ADDR6]:PORT", listen_at);
 		return false;
 	}
+	/* tsor_relay_new() refuses this too, but only as -EINVAL. */
+	for (size_t i = 0; node->listen.family && i < node->npeers; i++) {
+		if (tsor_addr_eq(&node->listen, &peers[i].node)) {
+			log_err("--peer: %s is this node's own --node-listen address", listen_at);
+			return false;
+		}
+	}
 	return true;
+}
+
+/* Why the node transport could not start (tsor_daemon_node()), naming the
+ * option to change; listen_at is --node-listen as given. */
+static void node_error(const struct tsor_node_cfg *node, const char *listen_at, int ret)
+{
+	if (ret == -ENODEV && node->ops != &tsor_xport_tcp)
+		log_err("--transport %s: no RDMA device (TSOR_VERBS_DEVICE)", node->ops->name);
+	else if (node->listen.family)
+		log_err("--node-listen %s: %s", listen_at,
+			ret == -EADDRINUSE	? "address already in use (another tsord?)"
+			: ret == -EADDRNOTAVAIL ? "not an address of this host"
+						: log_errstr(-ret));
+	else
+		log_err("node transport: %s", log_errstr(-ret));
 }
 
 /* Why tsord's socket at path could not be made (tsor_daemon_listen()). */
@@ -171,7 +193,8 @@ int main(int argc, char **argv)
 	const char *logfile = NULL, *listen_at = getenv("TSOR_NODE_LISTEN"),
 		   *env_peers = getenv("TSOR_PEERS"), *xport = getenv("TSOR_TRANSPORT");
 	bool daemonize = false, cli_peers = false;
-	int c, lsock, ret;
+	struct tsor_daemon *d;
+	int c, lsock, ret, status = 1;
 
 	log_init("tsord", LOG_INFO);
 	tsor_libc_direct();
@@ -228,10 +251,26 @@ int main(int argc, char **argv)
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
+	d = tsor_daemon_new();
+	if (!d) {
+		log_err("%s", log_errstr(ENOMEM));
+		return 1;
+	}
 	ret = tsor_daemon_listen(path, &lsock);
 	if (ret) {
 		listen_error(path, ret);
-		return 1;
+		goto out_free;
+	}
+	/* The node transport's listener before --daemon forks and before
+	 * stderr goes to the log: a --node-listen that cannot be used (port
+	 * taken, address not ours, no RDMA device) is then an exit status and
+	 * a line on the starter's terminal, not a detached child's log entry.
+	 * 2, as for the other bad options. */
+	ret = tsor_daemon_node(d, &node);
+	if (ret) {
+		node_error(&node, listen_at, ret);
+		status = 2;
+		goto out_close;
 	}
 	/* After the socket: its directory now exists for a log beside it. */
 	if (logfile) {
@@ -239,9 +278,7 @@ int main(int argc, char **argv)
 
 		if (fd < 0) {
 			log_err("%s: %s", logfile, log_errstr(errno));
-			close(lsock);
-			unlink(path);
-			return 1;
+			goto out_close;
 		}
 		dup2(fd, STDERR_FILENO);
 		close(fd);
@@ -249,9 +286,14 @@ int main(int argc, char **argv)
 	if (daemonize) {
 		ret = detach(logfile != NULL);
 		if (ret < 0)
-			return 1;
-		if (ret > 0)
-			return 0; /* the socket already listens: callers may connect */
+			goto out_close;
+		if (ret > 0) {
+			/* The socket already listens: callers may connect. The
+			 * child owns it (and its path) now. */
+			close(lsock);
+			status = 0;
+			goto out_free;
+		}
 	}
 	log_info("listening on %s (pid %d)", path, (int)getpid());
 	if (node.listen.family || node.npeers) {
@@ -261,17 +303,18 @@ int main(int argc, char **argv)
 		log_info("node: %s transport %s, %zu peer(s)", node.ops->name,
 			 node.listen.family ? a : "(dial only)", node.npeers);
 	}
-	ret = tsor_daemon_serve_node(lsock, &node);
+	ret = tsor_daemon_run(d, lsock);
+	if (ret) {
+		log_err("%s", log_errstr(-ret));
+	} else {
+		log_info("stopped");
+		status = 0;
+	}
+out_close:
 	close(lsock);
 	unlink(path);
-	if (ret) {
-		if (ret == -ENODEV && node.ops != &tsor_xport_tcp)
-			log_err("%s transport: no RDMA device (TSOR_VERBS_DEVICE)", node.ops->name);
-		else
-			log_err("%s", log_errstr(-ret));
-		return 1;
-	}
-	log_info("stopped");
-	return 0;
+out_free:
+	tsor_daemon_free(d);
+	return status;
 }
 /* NOLINTEND(concurrency-mt-unsafe) */

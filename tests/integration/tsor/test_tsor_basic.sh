@@ -49,6 +49,28 @@ wait_file() { for _ in $(seq 100); do [ -s "$1" ] && return 0; sleep 0.05; done;
 "$tsor" stats >/dev/null 2>&1 && fail "stats answered before any tsord ran"
 out=$("$tsor" bogus 2>&1) && fail "unknown command accepted"
 grep -q "unknown command 'bogus'" <<<"$out" || fail "unclear error: $out"
+# A --node-listen tsord cannot use fails `tsor daemon` itself with one
+# line on stderr, not only a detached tsord's log (no root needed: a port
+# this test holds, and an address of TEST-NET-1 no host has).
+rm -f "$tmp/port"
+python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+open(sys.argv[1], "w").write(str(s.getsockname()[1])); time.sleep(60)' "$tmp/port" &
+pids+=("$!")
+wait_file "$tmp/port"
+busy=127.0.0.1:$(cat "$tmp/port")
+out=$("$tsor" daemon --node-listen "$busy" 2>&1) && fail "tsor daemon --node-listen $busy (port in use) succeeded"
+[ "$out" = "tsord: error: --node-listen $busy: address already in use (another tsord?)" ] ||
+	fail "unclear error for a --node-listen port in use: $out"
+out=$("$tsor" daemon --node-listen 192.0.2.1:7390 2>&1) && fail "tsor daemon --node-listen 192.0.2.1:7390 succeeded"
+[ "$out" = "tsord: error: --node-listen 192.0.2.1:7390: not an address of this host" ] ||
+	fail "unclear error for a --node-listen address not of this host: $out"
+st=0; out=$("$tsor" daemon --node-listen nonsense 2>&1) || st=$?
+[ "$st" -eq 2 ] && [ "$(wc -l <<<"$out")" -eq 1 ] && grep -q "node-listen 'nonsense': expected ADDR:PORT" <<<"$out" ||
+	fail "tsor daemon --node-listen nonsense: exit $st, $out"
+"$tsor" stats >/dev/null 2>&1 && fail "a tsord answers after failed starts"
+[ ! -e "$TSOR_SOCK" ] || fail "a failed start left $TSOR_SOCK behind"
 "$tsor" run -- true || fail "tsor run true"
 [ -S "$TSOR_SOCK" ] || fail "tsor run did not start tsord"
 "$tsor" stats | grep -Eq '^tsor_connections_accelerated [0-9]+$' || fail "stats format"
