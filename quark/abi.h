@@ -262,7 +262,8 @@ _Static_assert(QUARK_MEM_SIZE <= 512 * QUARK_PAGE_SIZE, "one page table maps all
  *     0x008000  struct quark_queue (QCall), shared with the host's worker
  *     0x010000  argument blob (QUARK_ARGS_MAX bytes at most)
  *     0x100000  the kernel image: struct quark_kernel_header, text, data, bss
- *     boot->free_start .. mem_size: pages the kernel allocates
+ *     boot->free_start .. mem_size: pages the kernel allocates, all zero at
+ *                the first instruction (the host writes nothing there)
  *
  * Hypercalls. `outl %eax, %dx` from ring 0 with %dx = QUARK_HC_CALL and %eax
  * = the guest-physical address of a struct quark_hcall (8-byte aligned, all

@@ -7,7 +7,10 @@
  * pages themselves (the first word of a free page points at the next);
  * pages never handed out yet are taken from a bump pointer. A page comes
  * back zeroed, so anonymous memory and fresh page tables need no extra
- * pass. qk_kalloc() takes contiguous runs from the same bump pointer for
+ * pass: a recycled page is cleared here, a bump page is zero already (the
+ * host writes nothing at or above free_start, abi.h), which spares a pass
+ * over every page of a program's first load, whose file pages the host
+ * then fills anyway. qk_kalloc() takes contiguous runs from the same bump pointer for
  * kernel buffers that live as long as the VM (pipe buffers, the bounce
  * buffer), which is why it never frees.
  *
@@ -122,13 +125,13 @@ uint64_t qk_page_alloc(void)
 	if (free_list) {
 		pa = free_list;
 		free_list = *(uint64_t *)qk_kva(pa);
+		memset(qk_kva(pa), 0, PAGE_SIZE);
 	} else if (bump + PAGE_SIZE <= mem_end) {
-		pa = bump;
+		pa = bump; /* never used: zero already (abi.h) */
 		bump += PAGE_SIZE;
 	} else {
 		return 0;
 	}
-	memset(qk_kva(pa), 0, PAGE_SIZE);
 	pages_used++;
 	return pa;
 }
@@ -174,8 +177,7 @@ void *qk_kalloc(size_t bytes)
 		return NULL;
 	bump += n;
 	pages_used += n / PAGE_SIZE;
-	memset(qk_kva(pa), 0, n);
-	return qk_kva(pa);
+	return qk_kva(pa); /* zero: the bump pointer hands out untouched memory */
 }
 
 /* The PTE for va, creating the tables on the way when create is set. */
