@@ -100,8 +100,7 @@ static int bell_take(int fd)
 	else {
 		(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 		nfd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-		if (nfd < 0)
-			nfd = -errno;
+		nfd = nfd < 0 ? -errno : tsor_fd_hide(nfd);
 	}
 	tsor__libc.close(fd);
 	return nfd;
@@ -181,7 +180,7 @@ int tsor_conn_own_sock(struct tsor_conn *c, int fd)
 
 	if (d < 0)
 		return -errno;
-	c->sock = d;
+	c->sock = tsor_fd_hide(d);
 	return 0;
 }
 

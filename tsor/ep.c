@@ -263,7 +263,7 @@ int tsor_ep_ctl(struct tsor_ep *ep, int op, int fd, struct tsor_file *f,
 		if (ep->shadow < 0) {
 			struct epoll_event r = { .events = EPOLLIN, .data.u64 = SHADOW_REAL };
 
-			ep->shadow = tsor__libc.epoll_create1(EPOLL_CLOEXEC);
+			ep->shadow = tsor_fd_hide(tsor__libc.epoll_create1(EPOLL_CLOEXEC));
 			if (ep->shadow < 0) {
 				ret = -errno;
 				break;

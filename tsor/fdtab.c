@@ -5,6 +5,7 @@
  * get-unless-zero lookups that never touch freed memory.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 
 #include "tsor-int.h"
@@ -23,6 +24,27 @@ static tsor_file_release_fn *release_fn;
 void tsor_fd_set_release(tsor_file_release_fn *fn)
 {
 	release_fn = fn;
+}
+
+/* 0 (tsord, the tests): descriptors stay where the kernel put them. */
+static int fd_floor;
+
+void tsor_fd_set_floor(int floor)
+{
+	fd_floor = floor;
+}
+
+int tsor_fd_hide(int fd)
+{
+	int d;
+
+	if (fd < 0 || fd_floor <= 0 || fd >= fd_floor)
+		return fd;
+	d = tsor__libc.fcntl(fd, F_DUPFD_CLOEXEC, fd_floor);
+	if (d < 0)
+		return fd; /* nothing free up there: keep it where it is */
+	tsor__libc.close(fd);
+	return d;
 }
 
 struct tsor_file *tsor_file_new(enum tsor_file_kind kind)

@@ -13,7 +13,10 @@
  *     that calls back into an interposed name reaches libc, not us);
  *   - fd numbers are the kernel's: an accelerated connection keeps its real
  *     socket, so numbering, dup2 targets, FD_CLOEXEC and select() limits
- *     behave as without the library;
+ *     behave as without the library; the library's own descriptors (bells,
+ *     socket dups, shadow epolls, the tsord connection) live above a floor
+ *     (tsor_fd_hide()), so the program's next fd is the one it would get
+ *     without the library (wrk, for one, sizes its event loop by that);
  *   - the core returns -errno; ret() turns it into errno/-1 here, once;
  *   - gss-style version script (tsor.map): only the interposed names are
  *     exported, everything else is hidden.
@@ -50,6 +53,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <unistd.h>
 
@@ -122,6 +126,23 @@ static struct {
 } real;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static char sock_path[108]; /* tsord's socket, resolved once at load (init) */
+
+/*
+ * Where the library's own descriptors go (tsor_fd_hide()): half the soft
+ * RLIMIT_NOFILE, at most 4096, so that a program with a small limit still
+ * has most numbers to itself and a large limit does not make every fd
+ * table in the process huge.
+ */
+static int fd_floor(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < 64)
+		return 0;
+	return rl.rlim_cur / 2 > 4096 ? 4096 : (int)(rl.rlim_cur / 2);
+}
+static int sock_path_rc;
 static __thread int depth __attribute__((tls_model("initial-exec")));
 static uint64_t spin_ns;
 static uint32_t ring_size;
@@ -196,6 +217,14 @@ static void init(void)
 	spin_ns = cpus > 1 ? (uint64_t)tsor_env_long("TSOR_SPIN_US", 50, 0, 100000) * 1000u : 0;
 	ring_size = tsor_ring_size_clamp((uint64_t)tsor_env_long(
 		"TSOR_RING_SIZE", (long)TSOR_RING_DEFAULT, 1, (long)TSOR_RING_MAX));
+	/*
+	 * Now, not at the first request: servers empty their environment
+	 * before they fork workers (nginx keeps only TZ), and a worker that
+	 * looked for TSOR_SOCK then would miss this process's tsord and
+	 * quietly fall back on every connection.
+	 */
+	sock_path_rc = tsor_sock_path(sock_path, sizeof(sock_path));
+	tsor_fd_set_floor(fd_floor());
 	tsor_fd_set_release(release);
 	self_pid = getpid();
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
@@ -273,7 +302,6 @@ static bool not_ours(void)
 /* A request to tsord; locks, connects lazily. See tsor_call(). */
 static int call(struct tsor_msg *m, int sendfd, struct tsor_msg *reply, int *fds, int *nfds)
 {
-	char path[108];
 	int ret;
 
 	depth++;
@@ -287,16 +315,17 @@ static int call(struct tsor_msg *m, int sendfd, struct tsor_msg *reply, int *fds
 			ret = -ENOTCONN;
 			goto out;
 		}
-		ret = tsor_sock_path(path, sizeof(path));
+		ret = sock_path_rc;
 		if (!ret)
-			ret = tsor_unix_connect(path);
+			ret = tsor_unix_connect(sock_path);
 		if (ret < 0) {
 			cl.retry_ns = tsor_now_ns() + RETRY_NS;
 			goto out;
 		}
-		cl.fd = ret;
+		cl.fd = tsor_fd_hide(ret);
 		cl.pid = getpid();
 	}
+	/* The fds it returns are transient: conn.c maps the memfd and reopens the bells high. */
 	ret = tsor_call(cl.fd, m, sendfd, reply, fds, nfds);
 	if (ret == -ECONNRESET || ret == -EPIPE || ret == -EPROTO || ret == -EBADF ||
 	    ret == -ENOTSOCK) {

@@ -374,6 +374,18 @@ typedef void tsor_file_release_fn(struct tsor_file *f);
 /* Sets the release hook (the preload: CLOSED/UNLISTEN to tsord, unmap). */
 void tsor_fd_set_release(tsor_file_release_fn *fn);
 
+/*
+ * The library's own descriptors (bells, its dup of a socket, shadow
+ * epolls, the tsord connection) live at or above a floor, so that the
+ * program's descriptors are numbered as without the library: programs
+ * size tables by their own fd count (wrk: 3 per connection) or rely on
+ * the lowest free number. tsor_fd_hide() moves fd up there (close-on-exec)
+ * and returns the new number, or fd itself when the floor is 0 (tsord)
+ * or nothing is free above it.
+ */
+void tsor_fd_set_floor(int floor);
+int tsor_fd_hide(int fd);
+
 /* A fresh file of `kind` with one reference, or NULL (ENOMEM). */
 struct tsor_file *tsor_file_new(enum tsor_file_kind kind);
 
