@@ -2284,6 +2284,72 @@ static void case_accept4(int family)
 	xclose(l);
 }
 
+/* How many descriptors below 256 are open in `now` and were not in `before`. */
+static int fds_added(const uint64_t before[4], uint64_t now[4])
+{
+	int n = 0;
+
+	memset(now, 0, 4 * sizeof(now[0]));
+	for (int fd = 0; fd < 256; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			now[fd / 64] |= 1ULL << (fd % 64);
+	for (int i = 0; i < 4; i++)
+		n += __builtin_popcountll(now[i] & ~before[i]);
+	return n;
+}
+
+/*
+ * Descriptor numbers: the kernel hands out the lowest free number, and
+ * programs rely on it (wrk sizes its event loop by three descriptors per
+ * connection). Three connections with data through each (a matched
+ * channel, under TSoR) add exactly their sockets to the program's low
+ * descriptors, and an open() after them one more: nothing a library keeps
+ * takes the program's numbers.
+ */
+static void case_fd_numbers(int family)
+{
+	uint64_t before[4] = { 0 }, now[4];
+	struct endpoint ep;
+	int l, s[3], probe;
+	pid_t pid;
+
+	l = listener(family, &ep);
+	pid = xfork();
+	if (pid == 0) {
+		int c[3];
+
+		xclose(l);
+		fds_added(before, before);
+		for (int i = 0; i < 3; i++) {
+			c[i] = connect_to(&ep);
+			write_all(c[i], pat_at(0), 1, "client write");
+		}
+		CHECK(fds_added(before, now) == 3,
+		      "three connected sockets added %d descriptors below 256",
+		      fds_added(before, now));
+		for (int i = 0; i < 3; i++) {
+			expect_eof(c[i], "client read after the server closed");
+			xclose(c[i]);
+		}
+		exit(0);
+	}
+	fds_added(before, before);
+	for (int i = 0; i < 3; i++) {
+		s[i] = xaccept(l);
+		read_pattern(s[i], 0, 1, "server read");
+	}
+	probe = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	CHECK(probe >= 0, "open /dev/null: %s", ename(errno));
+	CHECK(fds_added(before, now) == 4,
+	      "three accepted sockets and an open() added %d descriptors below 256",
+	      fds_added(before, now));
+	xclose(probe);
+	for (int i = 0; i < 3; i++)
+		xclose(s[i]);
+	xclose(l);
+	reap(pid, "client");
+}
+
 /* ==== The runner ============================================================= */
 
 struct sc_case {
@@ -2339,6 +2405,8 @@ static const struct sc_case cases[] = {
 	{ "sendto-recvfrom", case_sendto_recvfrom, AF_INET,
 	  "recvfrom/recvmsg report no address, sendto with and without one" },
 	{ "accept4", case_accept4, AF_INET, "accept4 flags seen by fcntl, EAGAIN, EINVAL" },
+	{ "fd-numbers", case_fd_numbers, AF_INET,
+	  "consecutive descriptors for sockets with data, the next open() after them" },
 };
 
 /* True when a TCP socket can be bound to ::1 (containers often lack IPv6). */
