@@ -366,10 +366,34 @@ ssize_t tsor_conn_nread(struct tsor_conn *c)
 	return n < 0 ? 0 : n;
 }
 
+bool tsor_sig_wrapping;
+/* Per thread, since a signal interrupts the sleep of the thread it is
+ * delivered to; initial-exec, because a handler must not allocate TLS. */
+static __thread bool sig_eintr __attribute__((tls_model("initial-exec")));
+
+void tsor_sig_note(bool restart)
+{
+	if (!restart)
+		sig_eintr = true;
+}
+
+/*
+ * Whether a sleep that poll() ended with EINTR goes on, as the kernel's
+ * socket calls do (sock_intr_errno()): only without a timeout on the
+ * socket (deadline_ns), and only if no handler without SA_RESTART ran.
+ * When none of the wrapped handlers ran, the signal had one sigwrap.c
+ * cannot see (glibc's own have SA_RESTART): restart too.
+ */
+static bool sig_restart(uint64_t deadline_ns)
+{
+	return tsor_sig_wrapping && !deadline_ns && !sig_eintr;
+}
+
 /*
  * Spins, then sleeps until `ev` may be ready or the kernel socket shows
  * something or deadline_ns (0 = none) passes. Returns 0 to re-check,
- * -ETIMEDOUT or -EINTR.
+ * -ETIMEDOUT or -EINTR (a signal, when the kernel would not have
+ * restarted the call).
  */
 static int conn_wait(struct tsor_conn *c, int fd, short ev, uint64_t deadline_ns)
 {
@@ -412,8 +436,11 @@ static int conn_wait(struct tsor_conn *c, int fd, short ev, uint64_t deadline_ns
 		p[n++] = (struct pollfd){ .fd = c->bell[TSOR_RX], .events = POLLIN };
 	if (ev & (POLLOUT | POLLWRNORM))
 		p[n++] = (struct pollfd){ .fd = c->bell[TSOR_TX], .events = POLLIN };
+	sig_eintr = false;
 	if (tsor__libc.poll(p, n, tmo) < 0) {
-		ret = errno == EINTR ? -EINTR : -errno;
+		ret = -errno;
+		if (ret == -EINTR && sig_restart(deadline_ns))
+			ret = 0; /* re-check, then sleep again */
 		goto out_end;
 	}
 	if (p[0].revents)

@@ -327,6 +327,15 @@ int tsor_conn_confirm_ms(const struct tsor_conn *c);
 uint64_t tsor_now_ns(void);
 
 /*
+ * Signals during a sleep (libtsor.so's sigwrap.c wraps the program's
+ * handlers and calls tsor_sig_note() from each delivery, on the thread it
+ * interrupts). tsor_sig_wrapping says the wrapper is in place; without it
+ * (tsord, the tests) an interrupted sleep is always EINTR.
+ */
+extern bool tsor_sig_wrapping;
+void tsor_sig_note(bool restart);
+
+/*
  * Adaptive spinning (per thread). A wait asks tsor_spin_budget(max) how
  * long to spin and reports with tsor_spin_result() whether the spin found
  * the event. Hits keep the full budget; each miss halves it (to 0), and

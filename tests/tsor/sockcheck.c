@@ -75,6 +75,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -2350,6 +2351,140 @@ static void case_fd_numbers(int family)
 	reap(pid, "client");
 }
 
+/* ---- Signals during a blocked call ------------------------------------------ */
+
+static atomic_int usr1_count;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&usr1_count, 1);
+}
+
+/* Sends SIGUSR1 to `target` every 50 ms until stop; from the fourth on,
+ * also releases the blocked call (a byte to read, or room to write), so a
+ * call that was restarted returns then. Repeated signals make sure at
+ * least one arrives while the target sleeps in its call. */
+struct kicker {
+	pthread_t target; /* the thread blocked in read or write */
+	atomic_bool stop; /* set by the target once its call returned */
+	int feed;	  /* write one byte here at the fourth signal, or -1 */
+	int drain;	  /* keep reading this (non-blocking) from then on, or -1 */
+};
+
+static void *kick_thread(void *arg)
+{
+	struct kicker *k = arg;
+	static char sink[1 << 16];
+
+	for (int i = 0; !atomic_load(&k->stop); i++) {
+		sleep_ms(50);
+		if (atomic_load(&k->stop))
+			break;
+		pthread_kill(k->target, SIGUSR1);
+		if (i == 3 && k->feed >= 0)
+			CHECK(write(k->feed, "x", 1) == 1, "kicker write: %s", ename(errno));
+		if (i >= 3 && k->drain >= 0)
+			while (recv(k->drain, sink, sizeof(sink), MSG_DONTWAIT) > 0)
+				;
+	}
+	return NULL;
+}
+
+static void set_usr1(int flags)
+{
+	struct sigaction sa = { .sa_handler = on_usr1, .sa_flags = flags };
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGUSR1, &sa, NULL) < 0)
+		fail("sigaction: %s", ename(errno));
+}
+
+/* One blocked read (or write, on a connection filled to EAGAIN) with
+ * signals arriving; `want` 0 = it must complete, else the errno it must
+ * fail with. */
+static void blocked_call(int family, bool do_write, int timeo_s, int want, const char *what)
+{
+	struct kicker k = { .target = pthread_self(), .feed = -1, .drain = -1 };
+	uint64_t pos = 0;
+	pthread_t t;
+	ssize_t r;
+	char b;
+	int c, s;
+
+	tcp_pair(family, &c, &s);
+	if (timeo_s) {
+		struct timeval tv = { .tv_sec = timeo_s };
+
+		if (setsockopt(c, SOL_SOCKET, do_write ? SO_SNDTIMEO : SO_RCVTIMEO, &tv,
+			       sizeof(tv)) < 0)
+			fail("setsockopt timeout: %s", ename(errno));
+	}
+	if (do_write) {
+		set_nonblock(c, true);
+		fill_until_eagain(c, &pos, false, "filling the connection");
+		sleep_ms(50); /* see case_partial_write */
+		fill_until_eagain(c, &pos, false, "filling the connection again");
+		set_nonblock(c, false);
+		k.drain = want ? -1 : s;
+	} else {
+		k.feed = want ? -1 : s;
+	}
+	atomic_store(&usr1_count, 0);
+	t = xthread(kick_thread, &k);
+	stage = what;
+	r = do_write ? write(c, "y", 1) : read(c, &b, 1);
+	atomic_store(&k.stop, true);
+	pthread_join(t, NULL);
+	if (want)
+		expect_err(r, want, what);
+	else
+		CHECK(r == 1, "%s: returned %zd (%s)", what, r, r < 0 ? ename(errno) : "-");
+	CHECK(atomic_load(&usr1_count) > 0, "%s: the handler never ran", what);
+	xclose(c);
+	xclose(s);
+}
+
+/*
+ * SA_RESTART: a blocked read or write interrupted by such a handler goes
+ * on; without it, or with a timeout on the socket, it fails with EINTR
+ * (signal(7)). signal() is BSD's (SA_RESTART) unless siginterrupt() said
+ * otherwise. And what sigaction() reports back is the program's action.
+ */
+static void case_sa_restart(int family)
+{
+	struct sigaction old;
+
+	set_usr1(SA_RESTART);
+	CHECK(sigaction(SIGUSR1, NULL, &old) == 0, "sigaction query: %s", ename(errno));
+	CHECK(old.sa_handler == on_usr1, "sigaction reports another handler");
+	CHECK((old.sa_flags & (SA_RESTART | SA_SIGINFO | SA_RESETHAND)) == SA_RESTART,
+	      "sigaction reports flags %#x", (unsigned)old.sa_flags);
+	blocked_call(family, false, 0, 0, "read, SA_RESTART");
+	blocked_call(family, true, 0, 0, "write, SA_RESTART");
+	blocked_call(family, false, 5, EINTR, "read, SA_RESTART, SO_RCVTIMEO");
+	blocked_call(family, true, 5, EINTR, "write, SA_RESTART, SO_SNDTIMEO");
+	set_usr1(0);
+	blocked_call(family, false, 0, EINTR, "read, no SA_RESTART");
+	blocked_call(family, true, 0, EINTR, "write, no SA_RESTART");
+	CHECK(signal(SIGUSR1, on_usr1) == on_usr1, "signal() returned another handler");
+	blocked_call(family, false, 0, 0, "read, signal()");
+	/* Deprecated, but still called by old programs, which is the point. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+	CHECK(siginterrupt(SIGUSR1, 1) == 0, "siginterrupt: %s", ename(errno));
+#pragma GCC diagnostic pop
+	blocked_call(family, false, 0, EINTR, "read, siginterrupt(1)");
+	/* SA_RESETHAND: after one delivery the kernel's action is SIG_DFL. */
+	set_usr1(SA_RESETHAND);
+	atomic_store(&usr1_count, 0);
+	raise(SIGUSR1);
+	CHECK(sigaction(SIGUSR1, NULL, &old) == 0 && old.sa_handler == SIG_DFL,
+	      "after SA_RESETHAND the action is not SIG_DFL");
+	CHECK(atomic_load(&usr1_count) == 1, "the SA_RESETHAND handler ran %d times",
+	      atomic_load(&usr1_count));
+}
+
 /* ==== The runner ============================================================= */
 
 struct sc_case {
@@ -2407,6 +2542,8 @@ static const struct sc_case cases[] = {
 	{ "accept4", case_accept4, AF_INET, "accept4 flags seen by fcntl, EAGAIN, EINVAL" },
 	{ "fd-numbers", case_fd_numbers, AF_INET,
 	  "consecutive descriptors for sockets with data, the next open() after them" },
+	{ "sa-restart", case_sa_restart, AF_INET,
+	  "blocked read/write and signals: SA_RESTART, EINTR, timeouts, signal()" },
 };
 
 /* True when a TCP socket can be bound to ::1 (containers often lack IPv6). */
