@@ -52,7 +52,7 @@
  * one fail. The one state checked as "not ready" is a connection filled to
  * EAGAIN twice, 50 ms apart, while its reader sleeps: by then the receive
  * window is closed and nothing can free send space. The whole run takes
- * about 3 s on a 2-vCPU VM (10 s under ASan); the four bulk cases, 64 MiB
+ * about 5 s on a 2-vCPU VM (10 s under ASan); the four bulk cases, 64 MiB
  * each way at once, are most of it.
  *
  * Where Linux surprised (and the cases say so where it matters): the first
