@@ -103,7 +103,8 @@ struct run {
 	bool worker_started;
 	int stop; /* set by the supervisor (atomic), then a kick */
 	uint64_t worker_ops, worker_sleeps, worker_bad;
-	int vcpus_waiting; /* vCPU threads asleep on a block's state word (atomic) */
+	int vcpus_waiting;   /* vCPU threads asleep on a block's state word (atomic) */
+	uint32_t threads_up; /* threads past glibc's start-up (atomic, futex word) */
 };
 
 static void on_stop_signal(int sig)
@@ -115,6 +116,26 @@ static long futex_op(uint32_t *word, int op, uint32_t val, const struct timespec
 		     uint32_t *word2, uint32_t val3)
 {
 	return syscall(SYS_futex, word, op, val, ts, word2, val3);
+}
+
+/*
+ * A new thread's first steps are glibc's (rseq, set_robust_list, its
+ * signal mask), system calls the seccomp filter does not allow. TSYNC puts
+ * the filter on threads that have not run yet too, so lockdown waits until
+ * every thread it created has reported in here (wait_threads_up()).
+ */
+static void thread_up(struct run *r)
+{
+	__atomic_fetch_add(&r->threads_up, 1, __ATOMIC_RELEASE);
+	futex_op(&r->threads_up, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+}
+
+static void wait_threads_up(struct run *r, uint32_t n)
+{
+	uint32_t up;
+
+	while ((up = __atomic_load_n(&r->threads_up, __ATOMIC_ACQUIRE)) < n)
+		futex_op(&r->threads_up, FUTEX_WAIT_PRIVATE, up, NULL, NULL, 0);
 }
 
 static bool claim_end(struct run *r)
@@ -573,6 +594,7 @@ static void *queue_worker(void *arg)
 	uint64_t idle_since = clock_ns(CLOCK_MONOTONIC);
 	uint32_t head = 0;
 
+	thread_up(r);
 	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
 		uint32_t tail = __atomic_load_n(&q->sq_tail, __ATOMIC_ACQUIRE);
 		uint64_t n;
@@ -929,6 +951,7 @@ static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
 
+	thread_up(v->r);
 	if (take_start(v))
 		vcpu_loop(v);
 	return NULL;
@@ -1081,6 +1104,7 @@ int qv_run(const struct qv_run_opts *o)
 	if (rc < 0)
 		goto err_msg;
 	step(r, "guest memory laid out", t0);
+	wait_threads_up(r, r->ncpus + (r->worker_started ? 1 : 0));
 	rc = qv_seccomp_lockdown(err, sizeof(err));
 	if (rc < 0)
 		goto err_msg;
