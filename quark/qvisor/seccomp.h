@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * QVisor's last line of defence: once the VM is built and the files are
- * open, a seccomp filter (libseccomp) leaves the process only the system
- * calls that running the vCPUs, serving qv_fwd_call(), printing and exiting
- * need. A QVisor that a hostile guest somehow took over can then still not
+ * open, a seccomp filter (compiled by libseccomp at build time: seccomp.c)
+ * leaves the process only the system calls that running the vCPUs, serving
+ * qv_fwd_call(), printing and exiting need. A QVisor that a hostile guest somehow took over can then still not
  * exec, open a socket, ptrace, mount, or open a file other than through
  * openat2 (which qv_fwd_call() always scopes to the root). Anything else
  * kills the whole process (SCMP_ACT_KILL_PROCESS): a compromised VMM must
