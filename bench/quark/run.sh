@@ -368,9 +368,12 @@ for t, text in rows:
 
 phase_names = [("root", "root and working directory opened", None),
                ("vm", "VM and vCPU created", "root and working directory opened"),
-               ("mem", "guest memory laid out", "VM and vCPU created"),
-               ("sec", "seccomp filter installed; running", "guest memory laid out")]
-cols = ["open root + workdir", "VM + vCPU created", "memory laid out", "seccomp", "QKernel boot", "program load",
+               ("queue", "queue worker started", "VM and vCPU created"),
+               ("mem", "guest memory laid out", "queue worker started"),
+               ("threads", "vCPU threads started", "guest memory laid out"),
+               ("sec", "seccomp filter installed; running", "vCPU threads started")]
+cols = ["open root + workdir", "VM + vCPU created", "queue worker", "memory laid out", "vCPU threads",
+        "seccomp", "QKernel boot", "program load",
         "program + exit", "quark until guest done", "exec + teardown", "wall"]
 hdr = tuple(["phase (ms)"] + [p_ for p_ in ("qtrue", "busybox true")])
 tab = []
@@ -403,7 +406,8 @@ for c in cols:
 p("Start-up phases of `quark run --verbose` (medians of %d and %d runs; quark's clock starts in main())"
   % (nv["qtrue"], nv["busybox"]))
 out.extend(table(hdr, tab))
-p("  VM + vCPU created .. seccomp: QVisor's set-up; QKernel boot and program load: QKernel's own clock;")
+p("  VM + vCPU created .. seccomp: QVisor's set-up (seccomp includes waiting for its threads to start);")
+p("  QKernel boot and program load: QKernel's own clock;")
 p("  program + exit: the guest from entry to the exit hypercall, and QVisor's exit handling;")
 p("  exec + teardown: wall time outside quark's clock (fork/exec, dynamic loading, VM teardown).")
 p("  --verbose itself writes to the console, so these walls are above the plain start-up's.")

@@ -1097,13 +1097,17 @@ int qv_run(const struct qv_run_opts *o)
 	r->gm.base = r->kvm.mem;
 	r->gm.size = r->kvm.mem_size;
 	rc = start_queue(r, err, sizeof(err));
-	if (rc == 0)
-		rc = build_guest(r, err, sizeof(err));
-	if (rc == 0)
-		rc = make_vcpus(r, err, sizeof(err));
+	if (rc < 0)
+		goto err_msg;
+	step(r, "queue worker started", t0);
+	rc = build_guest(r, err, sizeof(err));
 	if (rc < 0)
 		goto err_msg;
 	step(r, "guest memory laid out", t0);
+	rc = make_vcpus(r, err, sizeof(err));
+	if (rc < 0)
+		goto err_msg;
+	step(r, "vCPU threads started", t0);
 	wait_threads_up(r, r->ncpus + (r->worker_started ? 1 : 0));
 	rc = qv_seccomp_lockdown(err, sizeof(err));
 	if (rc < 0)
