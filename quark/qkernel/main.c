@@ -142,8 +142,15 @@ void qk_cpu_setup(uint32_t index)
 	c->started = true;
 }
 
+/* When the program got its first instruction (0 = not yet), for --verbose. */
+static uint64_t entered_ns;
+
 void qk_exit(uint64_t status, uint64_t addr, uint64_t rip)
 {
+	if (entered_ns)
+		qk_debug("QKernel: the program ran %lu us and exits with %lu, %lu pages in use",
+			 (qk_clock_ns(CLOCK_MONOTONIC) - entered_ns) / 1000, status,
+			 qk_pages_used());
 	qk_stats.pages_used = qk_pages_used();
 	qk_hcall(QUARK_OP_EXIT, status, (qk_boot->flags & QUARK_BOOT_STATS) ? qk_gpa(&qk_stats) : 0,
 		 addr, rip, 0, 0);
@@ -236,5 +243,6 @@ void qk_main(const struct quark_boot *boot, uint32_t index)
 		 (boot_done - qk_boot->monotonic_ns) / 1000, exe,
 		 (qk_clock_ns(CLOCK_MONOTONIC) - boot_done) / 1000, (void *)frame.rip,
 		 qk_pages_used());
+	entered_ns = qk_clock_ns(CLOCK_MONOTONIC);
 	qk_iret_to(&frame);
 }

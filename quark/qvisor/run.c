@@ -1122,7 +1122,12 @@ err_msg:
 	fprintf(stderr, "quark: %s\n", err);
 out:
 	/* A thread that would not stop may still touch the VM: leave it all to the exit. */
-	if (stop_threads(r))
+	if (stop_threads(r)) {
+		step(r, "threads stopped", t0);
 		free_run(r);
+		if (o->verbose)
+			fprintf(stderr, "quark: VM torn down (%.2f ms)\n",
+				(double)(clock_ns(CLOCK_MONOTONIC) - t0) / 1e6);
+	}
 	return status;
 }
