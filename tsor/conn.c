@@ -70,6 +70,20 @@
 #define SPIN_US_DEFAULT	   50
 #define CONFIRM_MS_DEFAULT 200
 
+/* Set once by tsor_conn_tune() (libtsor.so's init); the defaults elsewhere. */
+static uint64_t tune_spin_ns = (uint64_t)SPIN_US_DEFAULT * 1000u;
+static uint64_t tune_confirm_ns = (uint64_t)CONFIRM_MS_DEFAULT * 1000000u;
+
+uint64_t tsor_conn_tune(bool spin)
+{
+	tune_spin_ns =
+		spin ? (uint64_t)tsor_env_long("TSOR_SPIN_US", SPIN_US_DEFAULT, 0, 100000) * 1000u
+		     : 0;
+	tune_confirm_ns =
+		(uint64_t)tsor_env_long("TSOR_CONFIRM_MS", CONFIRM_MS_DEFAULT, 1, 60000) * 1000000u;
+	return tune_spin_ns;
+}
+
 static inline void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -151,9 +165,8 @@ int tsor_conn_open(struct tsor_conn *c, int memfd, const int bells[TSOR_BELLS], 
 	c->relay = c->map.hdr->relay != 0;
 	atomic_store(&c->state,
 		     side == TSOR_SIDE_CONNECTOR ? TSOR_CONN_UNCONFIRMED : TSOR_CONN_OPEN);
-	c->spin_ns = (uint64_t)tsor_env_long("TSOR_SPIN_US", SPIN_US_DEFAULT, 0, 100000) * 1000u;
-	c->confirm_ns =
-		(uint64_t)tsor_env_long("TSOR_CONFIRM_MS", CONFIRM_MS_DEFAULT, 1, 60000) * 1000000u;
+	c->spin_ns = tune_spin_ns;
+	c->confirm_ns = tune_confirm_ns;
 	c->rcvtimeo_ms = -1;
 	c->sndtimeo_ms = -1;
 	c->born_ns = tsor_now_ns();

@@ -214,7 +214,7 @@ static void init(void)
 	*(void **)&real.epoll_pwait2 = dlsym(RTLD_NEXT, "epoll_pwait2");
 	*(void **)&real.close_range = dlsym(RTLD_NEXT, "close_range");
 	/* On one CPU a spinning waiter only delays the peer it waits for. */
-	spin_ns = cpus > 1 ? (uint64_t)tsor_env_long("TSOR_SPIN_US", 50, 0, 100000) * 1000u : 0;
+	spin_ns = tsor_conn_tune(cpus > 1);
 	ring_size = tsor_ring_size_clamp((uint64_t)tsor_env_long(
 		"TSOR_RING_SIZE", (long)TSOR_RING_DEFAULT, 1, (long)TSOR_RING_MAX));
 	/*

@@ -327,6 +327,15 @@ int tsor_conn_confirm_ms(const struct tsor_conn *c);
 uint64_t tsor_now_ns(void);
 
 /*
+ * Reads TSOR_SPIN_US (0 when !spin: on one CPU a spinning waiter only
+ * delays the peer it waits for) and TSOR_CONFIRM_MS for every connection
+ * made from now on, and returns the spin budget in ns. libtsor.so calls it
+ * once at load: servers empty their environment before forking workers,
+ * and a getenv() per connection would race a setenv() in another thread.
+ */
+uint64_t tsor_conn_tune(bool spin);
+
+/*
  * Signals during a sleep (libtsor.so's sigwrap.c wraps the program's
  * handlers and calls tsor_sig_note() from each delivery, on the thread it
  * interrupts). tsor_sig_wrapping says the wrapper is in place; without it

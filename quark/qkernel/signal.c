@@ -1,0 +1,435 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Signals: actions, masks, pending sets, and the delivery of a handler
+ * with Linux's x86-64 frame, so that glibc's handlers, siginfo_t,
+ * ucontext_t, sigsetjmp/siglongjmp and sa_restorer (__restore_rt, which
+ * calls rt_sigreturn) work unchanged.
+ *
+ * Where signals come from. Only the program itself: kill/tkill/tgkill to
+ * itself or one of its threads, a write into a pipe with no reader
+ * (SIGPIPE), and faults (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP). There
+ * is no guest timer and the host sends nothing in, so nothing arrives
+ * asynchronously: a signal is always raised by a system call or an
+ * exception of the thread that will run its handler (or, for tkill to
+ * another thread, that thread's next return from the kernel), and no
+ * blocking call is ever interrupted (no EINTR, nothing to restart).
+ *
+ * Delivery happens on the way back to ring 3 (qk_sig_deliver(), called at
+ * the end of every system call and of every exception from ring 3): the
+ * lowest pending, unblocked signal is taken. SIG_IGN drops it; SIG_DFL
+ * drops SIGCHLD, SIGCONT, SIGURG and SIGWINCH and ends the program with
+ * any other (there are no stops); a handler gets this frame, built on the
+ * thread's stack below the 128-byte red zone, exactly as Linux lays it out
+ * (arch/x86/kernel/signal_64.c, rt_sigframe):
+ *
+ *   higher addresses   interrupted %rsp
+ *                      128-byte red zone (left alone)
+ *                      FPU state: 512 bytes of fxsave, 64-aligned
+ *                      struct siginfo (128 bytes)              } struct
+ *                      struct ucontext (304 bytes: flags, link, } rt_sigframe
+ *                        stack, sigcontext, sigmask)            }
+ *   handler's %rsp ->  return address = sa_restorer             }
+ *
+ * with %rdi = the signal, %rsi = &info, %rdx = &uc, %rax = 0, and
+ * (%rsp + 8) 16-byte aligned, as after a call. The handler runs with the
+ * mask | sa_mask | the signal itself (unless SA_NODEFER), a clean FPU,
+ * and DF and TF clear. rt_sigreturn reads the ucontext back from the
+ * stack (%rsp then points at it: the handler's `ret` popped the restorer's
+ * address), restores every general register, the user-settable flags, the
+ * mask and the FPU state, and returns through iretq, because sysretq would
+ * clobber %rcx and %r11, which an interrupted fault site may need.
+ *
+ * The guest is hostile, also to its own kernel: every value read back
+ * from the stack is checked before it reaches a register the CPU
+ * validates. %rip and %rsp must be canonical user addresses (an iretq to a
+ * non-canonical %rip would fault in ring 0), the flags keep IF and IOPL as
+ * they are, the selectors are the user ones whatever the frame says, and
+ * MXCSR's reserved bits are cleared (fxrstor faults on them). A frame that
+ * cannot be written (a bad stack) or read back ends the program with
+ * SIGSEGV, as Linux does. A fault whose signal is blocked or ignored ends
+ * it too (Linux's force_sig), since returning would fault again forever.
+ *
+ * The FPU: QKernel itself touches neither x87 nor SSE and QVisor leaves
+ * CR4.OSXSAVE off, so fxsave holds the whole vector state a program has.
+ *
+ * Limits: masks and actions are per process, pending sets per process
+ * (kill) and per thread (tkill, tgkill); no alternate signal stack
+ * (sigaltstack reports it disabled, so SA_ONSTACK handlers run on the
+ * thread's stack); no sigsuspend, sigtimedwait or signalfd; a signal sent
+ * to another thread waits until that thread next leaves the kernel.
+ */
+#include "kernel.h"
+
+#define NSIG	     64
+#define SIG_DFL	     0
+#define SIG_IGN	     1
+#define SIGSTOP	     19
+#define SA_NODEFER   0x40000000UL
+#define SA_RESETHAND 0x80000000UL
+#define SA_RESTORER  0x04000000UL
+#define SI_USER	     0
+#define SI_TKILL     (-6)
+
+#define RED_ZONE      128
+#define FX_SIZE	      512
+#define UC_FLAGS      0x6	/* UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS, as Linux */
+#define FLAGS_USER    0x50dd5UL /* AC, RF, OF, DF, TF, SF, ZF, AF, PF, CF: FIX_EFLAGS */
+#define UNBLOCKABLE   ((1UL << (SIGKILL - 1)) | (1UL << (SIGSTOP - 1)))
+#define BIT(sig)      (1UL << ((sig)-1))
+#define DFL_IGNORED   (BIT(17) | BIT(18) | BIT(23) | BIT(28)) /* CHLD CONT URG WINCH */
+#define USER_CANON(a) ((a) < 0x800000000000UL)
+
+struct k_sigaction {
+	uint64_t handler, flags, restorer, mask;
+};
+
+/* Linux's struct sigcontext (x86-64): uc_mcontext, glibc's gregs[] order. */
+struct sigcontext {
+	uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+	uint64_t rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip, eflags;
+	uint16_t cs, gs, fs, ss;
+	uint64_t err, trapno, oldmask, cr2;
+	uint64_t fpstate; /* user address of the fxsave area, or 0 */
+	uint64_t reserved1[8];
+};
+
+struct ucontext {
+	uint64_t uc_flags;
+	uint64_t uc_link;
+	uint64_t ss_sp;
+	int32_t ss_flags, ss_pad;
+	uint64_t ss_size;
+	struct sigcontext uc_mcontext;
+	uint64_t uc_sigmask;
+};
+
+struct siginfo {
+	int32_t si_signo, si_errno, si_code, pad0;
+	union {
+		struct {
+			int32_t pid;
+			uint32_t uid;
+		} kill;
+		uint64_t addr; /* faults */
+	} f;
+	uint8_t rest[128 - 24];
+};
+
+struct rt_sigframe {
+	uint64_t pretcode;
+	struct ucontext uc;
+	struct siginfo info;
+};
+
+_Static_assert(sizeof(struct sigcontext) == 256, "Linux's struct sigcontext");
+_Static_assert(sizeof(struct ucontext) == 304, "Linux's struct ucontext");
+_Static_assert(sizeof(struct siginfo) == 128, "Linux's siginfo_t");
+_Static_assert(sizeof(struct rt_sigframe) == 440, "Linux's rt_sigframe");
+
+static struct k_sigaction actions[NSIG + 1];
+static uint64_t mask;			 /* blocked signals (per process here) */
+static uint64_t pending;		 /* kill()ed, and SIGPIPE */
+static struct siginfo info_of[NSIG + 1]; /* the info of each pending one */
+static uint32_t mxcsr_mask = 0xffbf;
+
+bool qk_sig_ignored(int sig)
+{
+	return sig >= 1 && sig <= NSIG && actions[sig].handler == SIG_IGN;
+}
+
+void qk_sig_init(void)
+{
+	uint8_t fx_buf[FX_SIZE] __attribute__((aligned(64)));
+	uint32_t m;
+
+	/* MXCSR_MASK (fxsave offset 28): 0 means the architectural 0xffbf. */
+	__asm__ __volatile__("fxsave64 %0" : "=m"(fx_buf));
+	__builtin_memcpy(&m, fx_buf + 28, 4);
+	if (m)
+		mxcsr_mask = m;
+}
+
+/* A signal for the whole process (kill, SIGPIPE) or one thread (tkill). */
+static void raise_sig(struct qk_cpu *to, int sig, int code)
+{
+	struct siginfo *i = &info_of[sig];
+
+	if (actions[sig].handler == SIG_IGN ||
+	    (actions[sig].handler == SIG_DFL && (DFL_IGNORED & BIT(sig))))
+		return; /* discarded at once, as Linux does */
+	__builtin_memset(i, 0, sizeof(*i));
+	i->si_signo = sig;
+	i->si_code = code;
+	i->f.kill.pid = 1;
+	i->f.kill.uid = qk_boot->uid;
+	if (to)
+		to->sig_pending |= BIT(sig);
+	else
+		pending |= BIT(sig);
+}
+
+void qk_sig_raise(int sig)
+{
+	raise_sig(NULL, sig, SI_USER);
+}
+
+static bool thread_of(uint64_t tid, struct qk_cpu **out)
+{
+	for (uint32_t i = 0; i < qk_ncpus; i++) {
+		if (qk_cpus[i].busy && (uint64_t)qk_cpus[i].tid == tid) {
+			*out = &qk_cpus[i];
+			return true;
+		}
+	}
+	return false;
+}
+
+static int64_t send(struct qk_cpu *to, uint64_t sig, int code)
+{
+	if (sig > NSIG)
+		return -EINVAL;
+	if (sig)
+		raise_sig(to, (int)sig, code);
+	return 0;
+}
+
+__attribute__((noreturn)) static void die(int sig, uint64_t addr, uint64_t rip)
+{
+	qk_exit(QUARK_EXIT_SIGNAL | (uint64_t)sig, addr, rip);
+}
+
+/* Builds the frame of a handler for sig on r's stack; false = no stack. */
+static bool setup_frame(struct qk_regs *r, int sig, const struct siginfo *info)
+{
+	const struct k_sigaction *a = &actions[sig];
+	/* On this vCPU's stack: a user copy may drop the kernel lock. */
+	uint8_t fx_buf[FX_SIZE] __attribute__((aligned(64)));
+	struct rt_sigframe f;
+	uint64_t sp = r->rsp - RED_ZONE, fx, at;
+
+	if (!(a->flags & SA_RESTORER))
+		return false; /* x86-64 has no default return path */
+	fx = (sp - FX_SIZE) & ~63UL;
+	at = ((fx - sizeof(f)) & ~15UL) - 8;
+	if (!USER_CANON(r->rsp) || at < USER_MIN)
+		return false;
+	__asm__ __volatile__("fxsave64 %0" : "=m"(fx_buf));
+	__builtin_memset(fx_buf + 464, 0, FX_SIZE - 464); /* no xsave magic: plain fxsave */
+	if (qk_copy_to_user(fx, fx_buf, FX_SIZE) < 0)
+		return false;
+	__builtin_memset(&f, 0, sizeof(f));
+	f.pretcode = a->restorer;
+	f.uc.uc_flags = UC_FLAGS;
+	f.uc.ss_flags = 2; /* SS_DISABLE: no alternate stack */
+	f.uc.uc_mcontext = (struct sigcontext){
+		.r8 = r->r8,
+		.r9 = r->r9,
+		.r10 = r->r10,
+		.r11 = r->r11,
+		.r12 = r->r12,
+		.r13 = r->r13,
+		.r14 = r->r14,
+		.r15 = r->r15,
+		.rdi = r->rdi,
+		.rsi = r->rsi,
+		.rbp = r->rbp,
+		.rbx = r->rbx,
+		.rdx = r->rdx,
+		.rax = r->rax,
+		.rcx = r->rcx,
+		.rsp = r->rsp,
+		.rip = r->rip,
+		.eflags = r->rflags,
+		.cs = (uint16_t)r->cs,
+		.ss = (uint16_t)r->ss,
+		.err = r->vector == (uint64_t)-1 ? 0 : r->error,
+		.trapno = r->vector == (uint64_t)-1 ? 0 : r->vector,
+		.oldmask = mask,
+		.cr2 = info->si_signo == SIGSEGV || info->si_signo == SIGBUS ? info->f.addr : 0,
+		.fpstate = fx,
+	};
+	f.uc.uc_sigmask = mask;
+	f.info = *info;
+	if (qk_copy_to_user(at, &f, sizeof(f)) < 0)
+		return false;
+
+	mask |= a->mask | ((a->flags & SA_NODEFER) ? 0 : BIT(sig));
+	mask &= ~UNBLOCKABLE;
+	r->rip = a->handler;
+	if (a->flags & SA_RESETHAND)
+		actions[sig].handler = SIG_DFL; /* a is &actions[sig]: after its last use */
+	r->rsp = at;
+	r->rdi = (uint64_t)sig;
+	r->rsi = at + __builtin_offsetof(struct rt_sigframe, info);
+	r->rdx = at + __builtin_offsetof(struct rt_sigframe, uc);
+	r->rax = 0;
+	r->rflags &= ~(0x400UL /* DF */ | 0x100UL /* TF */ | 0x10000UL /* RF */);
+	r->cs = QUARK_SEL_UCODE | 3;
+	r->ss = QUARK_SEL_UDATA | 3;
+	/* The handler starts with a clean FPU, as on Linux. */
+	__asm__ __volatile__("fninit\n\tldmxcsr %0" ::"m"((uint32_t){ 0x1f80 }));
+	return true;
+}
+
+/*
+ * Runs sig's action with info: true when a handler frame was built. A
+ * fault's death names its address and instruction, a sent signal's none.
+ */
+static bool act(struct qk_regs *r, int sig, const struct siginfo *info, bool fault)
+{
+	uint64_t h = actions[sig].handler;
+
+	if (h == SIG_IGN || (h == SIG_DFL && (DFL_IGNORED & BIT(sig))))
+		return false;
+	if (h == SIG_DFL)
+		die(sig, fault ? info->f.addr : 0, fault ? r->rip : 0);
+	if (!setup_frame(r, sig, info))
+		die(SIGSEGV, 0, r->rip);
+	return true;
+}
+
+bool qk_sig_deliver(struct qk_regs *r)
+{
+	struct qk_cpu *c = qk_this_cpu();
+	uint64_t ready = (pending | c->sig_pending) & ~mask;
+	struct siginfo info;
+	int sig;
+
+	if (!ready)
+		return false;
+	sig = __builtin_ctzl(ready) + 1;
+	info = info_of[sig];
+	if (c->sig_pending & BIT(sig))
+		c->sig_pending &= ~BIT(sig);
+	else
+		pending &= ~BIT(sig);
+	return act(r, sig, &info, false);
+}
+
+bool qk_sig_fault(struct qk_regs *r, int sig, int code, uint64_t addr)
+{
+	struct siginfo info;
+
+	/* Blocked or ignored, returning would fault again: the default. */
+	if ((mask & BIT(sig)) || actions[sig].handler <= SIG_IGN)
+		die(sig, addr, r->rip);
+	__builtin_memset(&info, 0, sizeof(info));
+	info.si_signo = sig;
+	info.si_code = code;
+	info.f.addr = addr;
+	return act(r, sig, &info, true);
+}
+
+/* rt_sigreturn: the frame's context back into r (then iretq). */
+static void sigreturn(struct qk_regs *r)
+{
+	uint8_t fx_buf[FX_SIZE] __attribute__((aligned(64)));
+	struct ucontext uc;
+	const struct sigcontext *m = &uc.uc_mcontext;
+
+	if (qk_copy_from_user(&uc, r->rsp, sizeof(uc)) < 0 || !USER_CANON(m->rip) ||
+	    !USER_CANON(m->rsp))
+		die(SIGSEGV, 0, r->rip);
+	if (m->fpstate) {
+		if (qk_copy_from_user(fx_buf, m->fpstate, FX_SIZE) < 0)
+			die(SIGSEGV, 0, r->rip);
+		uint32_t mxcsr;
+
+		__builtin_memcpy(&mxcsr, fx_buf + 24, 4); /* fxrstor faults on reserved bits */
+		mxcsr &= mxcsr_mask;
+		__builtin_memcpy(fx_buf + 24, &mxcsr, 4);
+		__asm__ __volatile__("fxrstor64 %0" ::"m"(fx_buf));
+	}
+	r->r8 = m->r8, r->r9 = m->r9, r->r10 = m->r10, r->r11 = m->r11;
+	r->r12 = m->r12, r->r13 = m->r13, r->r14 = m->r14, r->r15 = m->r15;
+	r->rdi = m->rdi, r->rsi = m->rsi, r->rbp = m->rbp, r->rbx = m->rbx;
+	r->rdx = m->rdx, r->rax = m->rax, r->rcx = m->rcx;
+	r->rsp = m->rsp;
+	r->rip = m->rip;
+	r->rflags = (r->rflags & ~FLAGS_USER) | (m->eflags & FLAGS_USER);
+	r->cs = QUARK_SEL_UCODE | 3;
+	r->ss = QUARK_SEL_UDATA | 3;
+	mask = uc.uc_sigmask & ~UNBLOCKABLE;
+}
+
+int64_t qk_sys_signal(uint64_t nr, const uint64_t *a, struct qk_regs *r, bool *handled)
+{
+	struct qk_cpu *to;
+
+	*handled = true;
+	switch (nr) {
+	case 13: { /* rt_sigaction */
+		struct k_sigaction act_new;
+
+		if (a[0] < 1 || a[0] > NSIG || a[3] != 8)
+			return -EINVAL;
+		if (a[1] && (a[0] == SIGKILL || a[0] == SIGSTOP))
+			return -EINVAL;
+		if (a[1] && qk_copy_from_user(&act_new, a[1], sizeof(act_new)) < 0)
+			return -EFAULT;
+		if (a[2] && qk_copy_to_user(a[2], &actions[a[0]], sizeof(act_new)) < 0)
+			return -EFAULT;
+		if (a[1]) {
+			actions[a[0]] = act_new;
+			/* Setting SIG_IGN (or an ignoring default) drops a pending one. */
+			if (act_new.handler == SIG_IGN ||
+			    (act_new.handler == SIG_DFL && (DFL_IGNORED & BIT(a[0])))) {
+				pending &= ~BIT(a[0]);
+				for (uint32_t i = 0; i < qk_ncpus; i++)
+					qk_cpus[i].sig_pending &= ~BIT(a[0]);
+			}
+		}
+		return 0;
+	}
+	case 14: { /* rt_sigprocmask */
+		uint64_t set, old = mask;
+
+		if (a[3] != 8)
+			return -EINVAL;
+		if (a[1]) {
+			if (qk_copy_from_user(&set, a[1], 8) < 0)
+				return -EFAULT;
+			set &= ~UNBLOCKABLE;
+			if (a[0] == 0)
+				mask |= set;
+			else if (a[0] == 1)
+				mask &= ~set;
+			else if (a[0] == 2)
+				mask = set;
+			else
+				return -EINVAL;
+		}
+		if (a[2] && qk_copy_to_user(a[2], &old, 8) < 0)
+			return -EFAULT;
+		return 0;
+	}
+	case 127: { /* rt_sigpending */
+		uint64_t set = (pending | qk_this_cpu()->sig_pending) & mask;
+
+		if (a[1] != 8)
+			return -EINVAL;
+		return qk_copy_to_user(a[0], &set, 8) < 0 ? -EFAULT : 0;
+	}
+	case 15: /* rt_sigreturn */
+		sigreturn(r);
+		return (int64_t)r->rax;
+	case 131: { /* sigaltstack */
+		uint64_t ss[3] = { 0, 2 /* SS_DISABLE */, 0 };
+
+		if (a[1] && qk_copy_to_user(a[1], ss, sizeof(ss)) < 0)
+			return -EFAULT;
+		return 0;
+	}
+	case 62: /* kill: this process is pid 1, its group and "all" are itself */
+		if ((int64_t)a[0] != 1 && a[0] != 0 && (int64_t)a[0] != -1)
+			return -ESRCH;
+		return send(NULL, a[1], SI_USER);
+	case 200: /* tkill */
+		return thread_of(a[0], &to) ? send(to, a[1], SI_TKILL) : -ESRCH;
+	case 234: /* tgkill */
+		return a[0] == 1 && thread_of(a[1], &to) ? send(to, a[2], SI_TKILL) : -ESRCH;
+	default:
+		*handled = false;
+		return 0;
+	}
+}

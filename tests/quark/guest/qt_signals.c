@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Description: qt_signals: signal handlers as glibc programs use them.
+ * raise() and kill() run a handler with the right siginfo (SI_TKILL,
+ * SI_USER) and ucontext; a blocked signal waits, shows in sigpending()
+ * and runs when unblocked, before sigprocmask() returns; sa_mask and the
+ * signal itself are blocked inside its handler and unblocked after;
+ * SA_RESETHAND; SIG_IGN and ignoring defaults; a write into a pipe with no
+ * reader runs the SIGPIPE handler and returns EPIPE; a SIGSEGV handler
+ * that siglongjmp()s out of a wild write (si_addr, SEGV_MAPERR); one that
+ * mprotect()s the page and returns, so the faulting store is retried with
+ * every register intact (rt_sigreturn); floating point and SSE state that
+ * a handler clobbers is back after it; a handler that raises another
+ * signal; pthread_kill() to the calling thread.
+ *
+ *   qt_signals
+ *
+ * Exit status: 0 when every check passed, 1 otherwise.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "qt.h"
+
+static volatile sig_atomic_t hits[65];
+static volatile int last_code, last_signo, nested_seen;
+static volatile uint64_t last_uc_rip;
+static sigset_t mask_in_handler;
+static sigjmp_buf escape;
+static volatile void *fault_addr;
+static char *guarded;
+
+static void on_info(int sig, siginfo_t *si, void *ucv)
+{
+	ucontext_t *uc = ucv;
+
+	hits[sig]++;
+	last_signo = si->si_signo;
+	last_code = si->si_code;
+	last_uc_rip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
+	sigprocmask(SIG_BLOCK, NULL, &mask_in_handler);
+}
+
+static void on_plain(int sig)
+{
+	hits[sig]++;
+}
+
+static void on_nested(int sig)
+{
+	hits[sig]++;
+	raise(SIGUSR2); /* its handler runs before this one returns */
+	nested_seen = hits[SIGUSR2];
+}
+
+static void on_segv_jump(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	hits[sig]++;
+	last_code = si->si_code;
+	fault_addr = si->si_addr;
+	siglongjmp(escape, 1);
+}
+
+static void on_segv_fix(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	hits[sig]++;
+	fault_addr = si->si_addr;
+	last_code = si->si_code;
+	mprotect(guarded, 4096, PROT_READ | PROT_WRITE);
+}
+
+static void on_fpu(int sig)
+{
+	volatile double x = 1.0;
+
+	hits[sig]++;
+	for (int i = 0; i < 50; i++)
+		x = x * 3.25 - 0.5; /* different values in every x87/SSE register used */
+}
+
+static void set_action(int sig, void (*h)(int), void (*ih)(int, siginfo_t *, void *), int flags,
+		       const sigset_t *mask)
+{
+	struct sigaction sa = { 0 };
+
+	if (ih) {
+		sa.sa_sigaction = ih;
+		sa.sa_flags = SA_SIGINFO | flags;
+	} else {
+		sa.sa_handler = h;
+		sa.sa_flags = flags;
+	}
+	if (mask)
+		sa.sa_mask = *mask;
+	else
+		sigemptyset(&sa.sa_mask);
+	QT_CHECK(sigaction(sig, &sa, NULL) == 0, "sigaction");
+}
+
+static void basics(void)
+{
+	set_action(SIGUSR1, NULL, on_info, 0, NULL);
+	QT_CHECK(raise(SIGUSR1) == 0 && hits[SIGUSR1] == 1, "raise() runs the handler once");
+	QT_CHECK(last_signo == SIGUSR1 && last_code == SI_TKILL,
+		 "raise(): si_signo SIGUSR1, si_code SI_TKILL");
+	QT_CHECK(last_uc_rip != 0, "the ucontext holds the interrupted %rip");
+	QT_CHECK(sigismember(&mask_in_handler, SIGUSR1) == 1,
+		 "the signal is blocked inside its handler");
+	QT_CHECK(kill(getpid(), SIGUSR1) == 0 && hits[SIGUSR1] == 2 && last_code == SI_USER,
+		 "kill(getpid()) runs it with si_code SI_USER");
+	sigset_t now;
+	sigprocmask(SIG_BLOCK, NULL, &now);
+	QT_CHECK(sigismember(&now, SIGUSR1) == 0, "and unblocked again after the handler");
+	QT_CHECK(syscall(SYS_tgkill, getpid(), gettid(), SIGUSR1) == 0 && hits[SIGUSR1] == 3,
+		 "tgkill() to this thread");
+	QT_CHECK(pthread_kill(pthread_self(), SIGUSR1) == 0 && hits[SIGUSR1] == 4,
+		 "pthread_kill() to this thread");
+}
+
+static void masks(void)
+{
+	sigset_t set, old, pend, extra;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	QT_CHECK(sigprocmask(SIG_BLOCK, &set, &old) == 0, "block SIGUSR1");
+	raise(SIGUSR1);
+	QT_CHECK(hits[SIGUSR1] == 4, "a blocked signal's handler does not run");
+	QT_CHECK(sigpending(&pend) == 0 && sigismember(&pend, SIGUSR1) == 1,
+		 "sigpending() shows it");
+	raise(SIGUSR1); /* not queued twice: a standard signal is pending or not */
+	QT_CHECK(sigprocmask(SIG_SETMASK, &old, NULL) == 0 && hits[SIGUSR1] == 5,
+		 "unblocking runs it once, before sigprocmask() returns");
+	QT_CHECK(sigpending(&pend) == 0 && sigismember(&pend, SIGUSR1) == 0,
+		 "and it is no longer pending");
+
+	/* sa_mask: SIGUSR2 blocked while the SIGUSR1 handler runs. */
+	sigemptyset(&extra);
+	sigaddset(&extra, SIGUSR2);
+	set_action(SIGUSR1, NULL, on_info, 0, &extra);
+	raise(SIGUSR1);
+	QT_CHECK(sigismember(&mask_in_handler, SIGUSR2) == 1, "sa_mask applies in the handler");
+	/* SA_NODEFER: the signal itself stays deliverable. */
+	set_action(SIGUSR1, NULL, on_info, SA_NODEFER, NULL);
+	raise(SIGUSR1);
+	QT_CHECK(sigismember(&mask_in_handler, SIGUSR1) == 0, "SA_NODEFER leaves it unblocked");
+
+	/* A handler that raises another signal: that one runs inside it. */
+	set_action(SIGUSR2, on_plain, NULL, 0, NULL);
+	set_action(SIGUSR1, on_nested, NULL, 0, NULL);
+	hits[SIGUSR2] = 0;
+	raise(SIGUSR1);
+	QT_CHECK(nested_seen == 1, "a signal raised in a handler runs before it returns");
+
+	/* SA_RESETHAND: one run, then the default again. */
+	set_action(SIGUSR2, on_plain, NULL, (int)SA_RESETHAND, NULL);
+	hits[SIGUSR2] = 0;
+	raise(SIGUSR2);
+	struct sigaction cur;
+	sigaction(SIGUSR2, NULL, &cur);
+	QT_CHECK(hits[SIGUSR2] == 1 && cur.sa_handler == SIG_DFL, "SA_RESETHAND");
+
+	/* Ignored: SIG_IGN, and SIGCHLD/SIGWINCH's default. */
+	signal(SIGUSR2, SIG_IGN);
+	QT_CHECK(raise(SIGUSR2) == 0, "SIG_IGN: raise() returns and nothing happens");
+	signal(SIGWINCH, SIG_DFL);
+	QT_CHECK(raise(SIGWINCH) == 0 && raise(SIGCHLD) == 0, "SIGWINCH and SIGCHLD ignored by default");
+}
+
+static void pipes(void)
+{
+	int p[2];
+
+	set_action(SIGPIPE, on_plain, NULL, 0, NULL);
+	QT_CHECK(pipe(p) == 0, "pipe");
+	close(p[0]);
+	QT_ERRNO(write(p[1], "x", 1), EPIPE, "a write with no reader fails with EPIPE");
+	QT_CHECK(hits[SIGPIPE] == 1, "and the SIGPIPE handler ran");
+	close(p[1]);
+}
+
+/* An address the compiler cannot see through (it would warn about 16). */
+static volatile uintptr_t wild_addr = 16;
+
+static void faults(void)
+{
+	volatile char *wild = (volatile char *)wild_addr;
+
+	set_action(SIGSEGV, NULL, on_segv_jump, 0, NULL);
+	if (sigsetjmp(escape, 1) == 0) {
+		*wild = 1;
+		QT_CHECK(0, "a write to address 16 faulted");
+	}
+	QT_CHECK(hits[SIGSEGV] == 1, "the SIGSEGV handler ran and siglongjmp()ed out");
+	QT_CHECK(fault_addr == (void *)16 && last_code == SEGV_MAPERR,
+		 "si_addr is the address, si_code SEGV_MAPERR");
+	sigset_t now;
+	sigprocmask(SIG_BLOCK, NULL, &now);
+	QT_CHECK(sigismember(&now, SIGSEGV) == 0, "siglongjmp restored the mask");
+
+	/* Fix the cause and return: the store is retried and completes. */
+	guarded = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	QT_CHECK(guarded != MAP_FAILED, "mmap a read-only page");
+	set_action(SIGSEGV, NULL, on_segv_fix, 0, NULL);
+	hits[SIGSEGV] = 0;
+	((volatile char *)guarded)[100] = 42;
+	QT_CHECK(hits[SIGSEGV] == 1 && guarded[100] == 42,
+		 "a handler that makes the page writable: the store is retried");
+	QT_CHECK(fault_addr == guarded + 100 && last_code == SEGV_ACCERR,
+		 "si_addr the store's address, si_code SEGV_ACCERR");
+	munmap(guarded, 4096);
+}
+
+static void fpu(void)
+{
+	volatile double a = 1.0 / 3.0, b;
+
+	set_action(SIGUSR1, on_fpu, NULL, 0, NULL);
+	b = a * 7.0;
+	raise(SIGUSR1);
+	QT_CHECK(b == a * 7.0 && a == 1.0 / 3.0, "floating point values survive a handler");
+}
+
+int main(void)
+{
+	setvbuf(stdout, NULL, _IONBF, 0);
+	basics();
+	masks();
+	pipes();
+	faults();
+	fpu();
+	return qt_finish("qt_signals");
+}
