@@ -187,6 +187,17 @@ struct tsor_xport_ops {
 #define TSOR_XQUEUE_HIGH (1u << 20)  /* stop reading rings: the network is slower */
 #define TSOR_XQUEUE_MAX	 (16u << 20) /* control frames on top of that: a dead link */
 
+/*
+ * The TCP sockets under both transports (xport_tcp.c; the verbs one
+ * exchanges its queue pairs' addresses over one): a non-blocking,
+ * close-on-exec listener
+ * (SO_REUSEADDR), an accepted socket with its peer's address, a
+ * non-blocking connect (EINPROGRESS is success). 0 or -errno.
+ */
+int tsor_xsock_listen(const struct tsor_addr *at, int *fd);
+int tsor_xsock_accept(int fd, int *s, struct tsor_addr *peer);
+int tsor_xsock_connect(const struct tsor_addr *to, int *s);
+
 /* The TCP transport (xport_tcp.c). */
 extern const struct tsor_xport_ops tsor_xport_tcp;
 

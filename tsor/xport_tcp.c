@@ -62,26 +62,7 @@ static int sockaddr_of(const struct tsor_addr *a, struct sockaddr_storage *ss, s
 	return -EAFNOSUPPORT;
 }
 
-static int link_new(int fd, bool connecting, struct tsor_xlink **out)
-{
-	struct tsor_xlink *l = calloc(1, sizeof(*l));
-	int one = 1;
-
-	if (!l) {
-		close(fd);
-		return -ENOMEM;
-	}
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	/* Dead peers: a node that vanished without a FIN shows up as an error
-	 * within a minute instead of never (its streams are then reset). */
-	(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-	l->fd = fd;
-	l->connecting = connecting;
-	*out = l;
-	return 0;
-}
-
-static int tcp_listen(const struct tsor_addr *at, int *fd)
+int tsor_xsock_listen(const struct tsor_addr *at, int *fd)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -103,40 +84,80 @@ static int tcp_listen(const struct tsor_addr *at, int *fd)
 	return 0;
 }
 
-static int tcp_accept(int fd, struct tsor_xlink **out, struct tsor_addr *peer)
+int tsor_xsock_accept(int fd, int *s, struct tsor_addr *peer)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	int s = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC), ret;
+	int c = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC), ret;
 
-	if (s < 0)
+	if (c < 0)
 		return -errno;
 	ret = tsor_addr_from(peer, (struct sockaddr *)&ss, len);
 	if (ret) {
-		close(s);
+		close(c);
 		return ret;
 	}
-	return link_new(s, false, out);
+	*s = c;
+	return 0;
 }
 
-static int tcp_connect(const struct tsor_addr *to, struct tsor_xlink **out)
+int tsor_xsock_connect(const struct tsor_addr *to, int *s)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	int s, ret;
+	int c, ret;
 
 	ret = sockaddr_of(to, &ss, &len);
 	if (ret)
 		return ret;
-	s = socket(to->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (s < 0)
+	c = socket(to->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c < 0)
 		return -errno;
-	if (connect(s, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
+	if (connect(c, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
 		ret = -errno;
-		close(s);
+		close(c);
 		return ret;
 	}
-	return link_new(s, true, out);
+	*s = c;
+	return 0;
+}
+
+static int link_new(int fd, bool connecting, struct tsor_xlink **out)
+{
+	struct tsor_xlink *l = calloc(1, sizeof(*l));
+	int one = 1;
+
+	if (!l) {
+		close(fd);
+		return -ENOMEM;
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* Dead peers: a node that vanished without a FIN shows up as an error
+	 * within a minute instead of never (its streams are then reset). */
+	(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	l->fd = fd;
+	l->connecting = connecting;
+	*out = l;
+	return 0;
+}
+
+static int tcp_listen(const struct tsor_addr *at, int *fd)
+{
+	return tsor_xsock_listen(at, fd);
+}
+
+static int tcp_accept(int fd, struct tsor_xlink **out, struct tsor_addr *peer)
+{
+	int s = -1, ret = tsor_xsock_accept(fd, &s, peer);
+
+	return ret ? ret : link_new(s, false, out);
+}
+
+static int tcp_connect(const struct tsor_addr *to, struct tsor_xlink **out)
+{
+	int s = -1, ret = tsor_xsock_connect(to, &s);
+
+	return ret ? ret : link_new(s, true, out);
 }
 
 static int tcp_fd(const struct tsor_xlink *l)

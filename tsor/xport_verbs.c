@@ -84,30 +84,6 @@ struct tsor_xlink {
 	uint8_t in[TSOR_XFRAME_MAX]; /* the frame being assembled */
 };
 
-static int sockaddr_of(const struct tsor_addr *a, struct sockaddr_storage *ss, socklen_t *len)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (a->family == AF_INET) {
-		struct sockaddr_in *in = (struct sockaddr_in *)ss;
-
-		in->sin_family = AF_INET;
-		in->sin_port = htons(a->port);
-		memcpy(&in->sin_addr, a->addr, 4);
-		*len = sizeof(*in);
-		return 0;
-	}
-	if (a->family == AF_INET6) {
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(a->port);
-		memcpy(&in6->sin6_addr, a->addr, 16);
-		*len = sizeof(*in6);
-		return 0;
-	}
-	return -EAFNOSUPPORT;
-}
-
 static void vclose(struct tsor_xlink *l)
 {
 	if (!l)
@@ -307,65 +283,27 @@ static int bring_up(struct tsor_xlink *l)
 
 static int verbs_listen(const struct tsor_addr *at, int *fd)
 {
-	struct sockaddr_storage ss;
-	socklen_t len;
 	struct ibv_context *ctx = open_device();
-	int s, one = 1, ret;
 
 	/* No device: refuse now, in tsord's start-up, not per link. */
 	if (!ctx)
 		return -ENODEV;
 	ibv_close_device(ctx);
-	ret = sockaddr_of(at, &ss, &len);
-	if (ret)
-		return ret;
-	s = socket(at->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return -errno;
-	(void)setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(s, (struct sockaddr *)&ss, len) < 0 || listen(s, 64) < 0) {
-		ret = -errno;
-		close(s);
-		return ret;
-	}
-	*fd = s;
-	return 0;
+	return tsor_xsock_listen(at, fd);
 }
 
 static int verbs_accept(int fd, struct tsor_xlink **out, struct tsor_addr *peer)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	int s = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC), ret;
+	int s = -1, ret = tsor_xsock_accept(fd, &s, peer);
 
-	if (s < 0)
-		return -errno;
-	ret = tsor_addr_from(peer, (struct sockaddr *)&ss, len);
-	if (ret) {
-		close(s);
-		return ret;
-	}
-	return verbs_new(s, false, out);
+	return ret ? ret : verbs_new(s, false, out);
 }
 
 static int verbs_connect(const struct tsor_addr *to, struct tsor_xlink **out)
 {
-	struct sockaddr_storage ss;
-	socklen_t len;
-	int s, ret;
+	int s = -1, ret = tsor_xsock_connect(to, &s);
 
-	ret = sockaddr_of(to, &ss, &len);
-	if (ret)
-		return ret;
-	s = socket(to->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return -errno;
-	if (connect(s, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
-		ret = -errno;
-		close(s);
-		return ret;
-	}
-	return verbs_new(s, true, out);
+	return ret ? ret : verbs_new(s, true, out);
 }
 
 static int verbs_fd(const struct tsor_xlink *l)
