@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -108,12 +109,21 @@ static const char *why(int ret)
 			     : log_errstr(-ret);
 }
 
+/* The size of a file, 0 when it does not exist (yet). */
+static off_t file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? st.st_size : 0;
+}
+
 /* Runs tsord (--daemon unless foreground); waits until it answers. */
 static int start_daemon(const char *path, bool foreground)
 {
 	char tsord[PATH_MAX], logf[PATH_MAX + 16], *slash;
 	const char *env = getenv("TSOR_TSORD");
 	struct tsor_msg r;
+	off_t log_before;
 	pid_t pid;
 	int st;
 
@@ -134,6 +144,7 @@ static int start_daemon(const char *path, bool foreground)
 	slash = strrchr(logf, '/');
 	snprintf(slash ? slash + 1 : logf, sizeof(logf) - (size_t)(slash ? slash + 1 - logf : 0),
 		 "tsord.log");
+	log_before = file_size(logf);
 	pid = fork();
 	if (pid < 0)
 		return -errno;
@@ -152,8 +163,13 @@ static int start_daemon(const char *path, bool foreground)
 		 * turned to its log: a second line would only blur that one. */
 		if (WIFEXITED(st) && WEXITSTATUS(st) == 2)
 			return -EINVAL;
-		log_err("tsord failed to start (exit %d); see %s",
-			WIFEXITED(st) ? WEXITSTATUS(st) : -1, logf);
+		/* Until it opens its log, tsord says why on our stderr. */
+		if (file_size(logf) > log_before)
+			log_err("tsord failed to start (exit %d); see %s",
+				WIFEXITED(st) ? WEXITSTATUS(st) : -1, logf);
+		else
+			log_err("tsord failed to start (exit %d)",
+				WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 		return -EIO;
 	}
 	return ping(path, TSOR_MSG_PING, &r);
