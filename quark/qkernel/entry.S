@@ -20,7 +20,8 @@
  * ring 0 is a kernel bug and ends in a panic). `sysretq` is safe because
  * %rcx is always the address after the user's own `syscall` instruction,
  * hence canonical (the Intel SYSRET #GP hazard needs a non-canonical one);
- * the kernel never changes it.
+ * the kernel never changes it on that path: entering a signal handler and
+ * rt_sigreturn, which set %rip from the program's data, leave by iretq.
  */
 #include "abi.h"
 
@@ -129,6 +130,8 @@ qk_syscall_entry:
 	mov	%rsp, %rdi
 	cld
 	call	qk_syscall
+	test	%eax, %eax
+	jnz	1f
 	pop_gprs
 	add	$16, %rsp
 	/* Back with what the frame now says (rax = result). */
@@ -137,6 +140,16 @@ qk_syscall_entry:
 	swapgs
 	mov	24(%rsp), %rsp		/* rsp */
 	sysretq
+	/*
+	 * Into a signal handler or back from one (signal.c): every register
+	 * as the frame says, %rcx and %r11 included, and a %rip that came
+	 * from the program, which iretq checks in ring 3 (signal.c made it
+	 * canonical; the frame's CS and SS are the user selectors).
+	 */
+1:	pop_gprs
+	add	$16, %rsp
+	swapgs
+	iretq
 
 /* Entry to ring 3 from a built frame: %rdi = the frame (a thread's first). */
 	.globl	qk_iret_to

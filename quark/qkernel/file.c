@@ -197,10 +197,10 @@ int qk_dir_handle(int dirfd, uint32_t *handle)
 	return qk_fd_host_handle(dirfd, handle);
 }
 
+/* The write still returns EPIPE; the signal is delivered on the way out. */
 static void sigpipe(void)
 {
-	if (!qk_sig_ignored(SIGPIPE))
-		qk_exit(QUARK_EXIT_SIGNAL | SIGPIPE, 0, 0);
+	qk_sig_raise(SIGPIPE);
 }
 
 /*

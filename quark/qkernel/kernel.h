@@ -100,6 +100,7 @@ struct qk_cpu {
 	int32_t tid;	      /* the thread's id (gettid) */
 	uint64_t clear_tid;   /* set_tid_address / CLONE_CHILD_CLEARTID: 0 and wake at exit */
 	uint64_t start_fs;    /* the new thread's %fs base */
+	uint64_t sig_pending; /* signals tkill/tgkill sent this thread (signal.c) */
 	uint64_t tlb_gen;     /* this vCPU's TLB holds nothing older than this generation */
 	uint64_t quiet_gen;   /* nor does anything it may still use (see smp.c) */
 	struct qk_regs start; /* the new thread's first user frame */
@@ -207,6 +208,8 @@ int qk_vm_protect(uint64_t start, uint64_t len, int prot);
 int qk_vm_dontneed(uint64_t start, uint64_t len);
 uint64_t qk_vm_brk(uint64_t want);
 void qk_vm_set_brk(uint64_t start);
+/* Whether addr lies in one of the program's mappings (SEGV_ACCERR, not MAPERR). */
+bool qk_vm_mapped(uint64_t addr);
 /* Serves a ring-3 page fault; false = the program gets SIGSEGV. */
 bool qk_vm_fault(uint64_t addr, uint64_t error);
 /* A pointer the kernel may use for [uva, uva+len) of one page, faulting it in. */
@@ -239,9 +242,19 @@ int64_t qk_host_pread_kernel(uint32_t handle, void *buf, uint64_t len, uint64_t 
 int qk_exec(const char *path, int argc, const char *const *argv, int envc, const char *const *envp,
 	    struct qk_regs *frame);
 
-/* sys.c */
+/* signal.c (its essay: what is delivered, when, and the frame). */
+void qk_sig_init(void);
 bool qk_sig_ignored(int sig);
-void qk_syscall(struct qk_regs *r);
+void qk_sig_raise(int sig); /* to the process, e.g. SIGPIPE */
+/* Before a return to ring 3: a pending signal's action; true = r now enters a handler. */
+bool qk_sig_deliver(struct qk_regs *r);
+/* A fault of the program: its handler (true) or the end of the program. */
+bool qk_sig_fault(struct qk_regs *r, int sig, int code, uint64_t addr);
+int64_t qk_sys_signal(uint64_t nr, const uint64_t *a, struct qk_regs *r, bool *handled);
+
+/* sys.c */
+/* Returns nonzero when the frame must go back through iretq (not sysretq). */
+int qk_syscall(struct qk_regs *r);
 void qk_exception(struct qk_regs *r);
 uint64_t qk_clock_ns(int clock);
 /* A user struct timespec as nanoseconds from now (absolute: against clock), or -errno. */

@@ -209,6 +209,7 @@ void qk_main(const struct quark_boot *boot, uint32_t index)
 	tables_init();
 	qk_cpu_setup(0);
 	qk_time_init();
+	qk_sig_init();
 	qk_mm_init();
 	qk_files_init();
 	boot_done = qk_clock_ns(CLOCK_MONOTONIC);

@@ -478,6 +478,11 @@ int qk_user_page(uint64_t uva, bool write, uint64_t *pa)
 	return 0;
 }
 
+bool qk_vm_mapped(uint64_t addr)
+{
+	return vma_find(addr) >= 0;
+}
+
 bool qk_vm_fault(uint64_t addr, uint64_t error)
 {
 	uint64_t pa;

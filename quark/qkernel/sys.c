@@ -19,30 +19,15 @@
  * Threads (clone, futex, exit of one thread) are smp.c's; every call here
  * runs under the kernel lock it takes on entry.
  *
- * Signals: this slice runs no handlers. Handlers, masks and the alternate
- * stack are recorded and reported back as Linux would, so programs that
- * install them at start-up run; a fault or a signal sent to itself with a
- * fatal default action ends the program with that signal's status.
+ * Signals are signal.c's: its calls are dispatched from here, and every
+ * return to ring 3 (from a system call or an exception) first runs the
+ * action of a pending signal, which may mean entering a handler.
  */
 #include "kernel.h"
 
-#define NSIG	64
-#define SIG_IGN 1
-
-struct k_sigaction {
-	uint64_t handler, flags, restorer, mask;
-};
-
-static struct k_sigaction sigactions[NSIG + 1];
-static uint64_t sigmask;
 static uint64_t tsc0;
 static char task_name[16] = "quark";
 static char rnd_buf[65536] __attribute__((aligned(4096)));
-
-bool qk_sig_ignored(int sig)
-{
-	return sig >= 1 && sig <= NSIG && sigactions[sig].handler == SIG_IGN;
-}
 
 void qk_time_init(void)
 {
@@ -200,34 +185,6 @@ static int64_t do_uname(uint64_t uva)
 	return qk_copy_to_user(uva, u, sizeof(u));
 }
 
-/* A signal the program sent itself: default actions only (no handlers run). */
-static int64_t self_signal(uint64_t sig)
-{
-	if (sig == 0)
-		return 0;
-	if (sig > NSIG)
-		return -EINVAL;
-	if (sigactions[sig].handler == SIG_IGN)
-		return 0;
-	switch (sig) {
-	case 17: /* SIGCHLD */
-	case 23: /* SIGURG */
-	case 28: /* SIGWINCH */
-	case 18: /* SIGCONT */
-		return 0;
-	default:
-		qk_exit(QUARK_EXIT_SIGNAL | sig, 0, 0);
-	}
-}
-
-static bool thread_exists(uint64_t tid)
-{
-	for (uint32_t i = 0; i < qk_ncpus; i++)
-		if (qk_cpus[i].busy && (uint64_t)qk_cpus[i].tid == tid)
-			return true;
-	return false;
-}
-
 static void count_unknown(uint64_t nr)
 {
 	qk_stats.unknown++;
@@ -242,12 +199,15 @@ static void count_unknown(uint64_t nr)
 	}
 }
 
-static int64_t dispatch(uint64_t nr, const uint64_t *a, const struct qk_regs *frame)
+static int64_t dispatch(uint64_t nr, const uint64_t *a, struct qk_regs *frame)
 {
 	bool handled;
 	int64_t r, c;
 
 	r = qk_sys_file(nr, a, &handled);
+	if (handled)
+		return r;
+	r = qk_sys_signal(nr, a, frame, &handled);
 	if (handled)
 		return r;
 	switch (nr) {
@@ -265,50 +225,6 @@ static int64_t dispatch(uint64_t nr, const uint64_t *a, const struct qk_regs *fr
 		if (a[0] & ~PAGE_MASK)
 			return -EINVAL;
 		return a[2] == 4 /* MADV_DONTNEED */ ? qk_vm_dontneed(a[0], a[1]) : 0;
-	case 13: { /* rt_sigaction */
-		struct k_sigaction act;
-
-		if (a[0] < 1 || a[0] > NSIG || a[3] != 8)
-			return -EINVAL;
-		if (a[1] && (a[0] == SIGKILL || a[0] == 19 /* SIGSTOP */))
-			return -EINVAL;
-		if (a[1] && qk_copy_from_user(&act, a[1], sizeof(act)) < 0)
-			return -EFAULT;
-		if (a[2] && qk_copy_to_user(a[2], &sigactions[a[0]], sizeof(act)) < 0)
-			return -EFAULT;
-		if (a[1])
-			sigactions[a[0]] = act;
-		return 0;
-	}
-	case 14: { /* rt_sigprocmask */
-		uint64_t set, old = sigmask;
-
-		if (a[3] != 8)
-			return -EINVAL;
-		if (a[1]) {
-			if (qk_copy_from_user(&set, a[1], 8) < 0)
-				return -EFAULT;
-			set &= ~((1UL << (SIGKILL - 1)) | (1UL << (19 - 1)));
-			if (a[0] == 0)
-				sigmask |= set;
-			else if (a[0] == 1)
-				sigmask &= ~set;
-			else if (a[0] == 2)
-				sigmask = set;
-			else
-				return -EINVAL;
-		}
-		if (a[2] && qk_copy_to_user(a[2], &old, 8) < 0)
-			return -EFAULT;
-		return 0;
-	}
-	case 131: { /* sigaltstack */
-		uint64_t ss[3] = { 0, 2 /* SS_DISABLE */, 0 };
-
-		if (a[1] && qk_copy_to_user(a[1], ss, sizeof(ss)) < 0)
-			return -EFAULT;
-		return 0;
-	}
 	case 186: /* gettid */
 		return qk_this_cpu()->tid;
 	case 39:  /* getpid */
@@ -417,14 +333,6 @@ static int64_t dispatch(uint64_t nr, const uint64_t *a, const struct qk_regs *fr
 		return -ENOSYS;
 	case 202: /* futex */
 		return qk_futex(a);
-	case 62: /* kill */
-		if ((int64_t)a[0] != 1 && a[0] != 0 && (int64_t)a[0] != -1)
-			return -ESRCH;
-		return self_signal(a[1]);
-	case 200: /* tkill: a fatal default action ends every thread, as on Linux */
-		return thread_exists(a[0]) ? self_signal(a[1]) : -ESRCH;
-	case 234: /* tgkill */
-		return a[0] == 1 && thread_exists(a[1]) ? self_signal(a[2]) : -ESRCH;
 	case 221: /* fadvise64 */
 		return 0;
 	case 157: /* prctl */
@@ -457,16 +365,24 @@ static int64_t dispatch(uint64_t nr, const uint64_t *a, const struct qk_regs *fr
 	}
 }
 
-void qk_syscall(struct qk_regs *r)
+int qk_syscall(struct qk_regs *r)
 {
 	uint64_t nr = r->rax;
 	const uint64_t a[6] = { r->rdi, r->rsi, r->rdx, r->r10, r->r8, r->r9 };
+	bool iret;
 
 	qk_kernel_enter();
 	if (nr < QUARK_NR_SYSCALLS)
 		qk_stats.syscalls[nr]++;
 	r->rax = (uint64_t)dispatch(nr, a, r);
+	/*
+	 * rt_sigreturn restored %rcx and %r11, and a handler's address came
+	 * from the program: both leave through iretq (sysretq would clobber
+	 * the two registers, and fault in ring 0 on a non-canonical %rip).
+	 */
+	iret = nr == 15 /* rt_sigreturn */ || qk_sig_deliver(r);
 	qk_kernel_leave();
+	return iret;
 }
 
 static int signal_of(uint64_t vector)
@@ -485,6 +401,23 @@ static int signal_of(uint64_t vector)
 		return SIGBUS;
 	default: /* #GP, #SS, #PF outside the program's memory, ... */
 		return SIGSEGV;
+	}
+}
+
+/* siginfo's si_code for a fault, as Linux reports it. */
+static int code_of(uint64_t vector, uint64_t addr)
+{
+	switch (vector) {
+	case 14: /* #PF: inside a mapping that forbids the access, or outside all */
+		return qk_vm_mapped(addr) ? 2 /* SEGV_ACCERR */ : 1 /* SEGV_MAPERR */;
+	case 0:		     /* #DE */
+		return 1;    /* FPE_INTDIV */
+	case 6:		     /* #UD */
+		return 2;    /* ILL_ILLOPN */
+	case 17:	     /* #AC */
+		return 1;    /* BUS_ADRALN */
+	default:	     /* #BP, #GP and the rest */
+		return 0x80; /* SI_KERNEL */
 	}
 }
 
@@ -510,8 +443,11 @@ void qk_exception(struct qk_regs *r)
 			qk_kernel_leave();
 			return;
 		}
-		qk_exit(QUARK_EXIT_SIGNAL | (uint64_t)signal_of(r->vector),
-			r->vector == 14 ? cr2 : 0, r->rip);
+		/* A handler, or the end of the program (signal.c). */
+		qk_sig_fault(r, signal_of(r->vector), code_of(r->vector, cr2),
+			     r->vector == 14 ? cr2 : 0);
+		qk_kernel_leave();
+		return;
 	}
 	qk_panic("QKernel: exception %u in ring 0 at rip %p (error %lx, cr2 %p, rsp %p)",
 		 (unsigned)r->vector, (void *)r->rip, r->error, (void *)cr2, (void *)r->rsp);

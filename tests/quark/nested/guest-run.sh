@@ -10,7 +10,7 @@
 #
 #  1. the qt_* programs (static, dynamic and static-PIE builds), which check
 #     their own results: qt_hello (argv, environment, stdin, exit 7), qt_mem,
-#     qt_files, qt_ident, qt_efault, qt_unknown, qt_hog flood; PATH lookup
+#     qt_files, qt_ident, qt_efault, qt_unknown, qt_signals (handlers), qt_hog flood; PATH lookup
 #     inside the root, --workdir, the caller's terminal as stdin;
 #     qt_threads with --cpus 4 (and how a threaded process ends);
 #  2. qt_escape in a root of its own (mkroot-escape.sh), a program path that
@@ -173,7 +173,7 @@ for v in static dyn spie; do
 		want_status "qt_hello.$v" 7
 	run_case "qt_hello.$v: stdin is the caller's" / /tmp "$W/stdin.txt" "$T/qt_hello.$v" -
 	QENV=
-	for prog in qt_mem qt_ident qt_efault qt_unknown; do
+	for prog in qt_mem qt_ident qt_efault qt_unknown qt_signals; do
 		[ -x "$T/$prog.$v" ] || continue
 		run_case "$prog.$v" / /tmp /dev/null "$T/$prog.$v" && want_status "$prog.$v" 0
 	done
