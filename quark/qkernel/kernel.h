@@ -90,20 +90,21 @@ extern char qk_stacks[], qk_istacks[]; /* per vCPU: QK_KSTACK_SIZE, QK_ISTACK_SI
  * entry from ring 3 and before every return to it).
  */
 struct qk_cpu {
-	uint64_t user_rsp;    /* syscall entry's scratch for the user's %rsp */
-	uint64_t kstack_top;  /* this vCPU's kernel stack (also its TSS rsp0) */
-	struct qk_cpu *self;  /* %gs:QK_CPU_SELF */
-	uint32_t index;	      /* 0 .. ncpus-1 */
-	uint32_t busy;	      /* a program thread runs here */
-	bool started;	      /* this vCPU has run its start-up (cpu_init) */
-	bool locked;	      /* it holds the kernel lock */
-	int32_t tid;	      /* the thread's id (gettid) */
-	uint64_t clear_tid;   /* set_tid_address / CLONE_CHILD_CLEARTID: 0 and wake at exit */
-	uint64_t start_fs;    /* the new thread's %fs base */
-	uint64_t sig_pending; /* signals tkill/tgkill sent this thread (signal.c) */
-	uint64_t tlb_gen;     /* this vCPU's TLB holds nothing older than this generation */
-	uint64_t quiet_gen;   /* nor does anything it may still use (see smp.c) */
-	struct qk_regs start; /* the new thread's first user frame */
+	uint64_t user_rsp;	 /* syscall entry's scratch for the user's %rsp */
+	uint64_t kstack_top;	 /* this vCPU's kernel stack (also its TSS rsp0) */
+	struct qk_cpu *self;	 /* %gs:QK_CPU_SELF */
+	uint32_t index;		 /* 0 .. ncpus-1 */
+	uint32_t busy;		 /* a program thread runs here */
+	bool started;		 /* this vCPU has run its start-up (cpu_init) */
+	bool locked;		 /* it holds the kernel lock */
+	int32_t tid;		 /* the thread's id (gettid) */
+	uint64_t clear_tid;	 /* set_tid_address / CLONE_CHILD_CLEARTID: 0 and wake at exit */
+	uint64_t start_fs;	 /* the new thread's %fs base */
+	uint64_t sig_pending;	 /* signals tkill/tgkill sent this thread (signal.c) */
+	uint64_t ss_sp, ss_size; /* the thread's alternate signal stack, size 0 = none */
+	uint64_t tlb_gen;	 /* this vCPU's TLB holds nothing older than this generation */
+	uint64_t quiet_gen;	 /* nor does anything it may still use (see smp.c) */
+	struct qk_regs start;	 /* the new thread's first user frame */
 	struct quark_hcall hc __attribute__((aligned(64))); /* this vCPU's hypercall block */
 };
 

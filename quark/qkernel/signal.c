@@ -52,11 +52,14 @@
  * The FPU: QKernel itself touches neither x87 nor SSE and QVisor leaves
  * CR4.OSXSAVE off, so fxsave holds the whole vector state a program has.
  *
+ * SA_ONSTACK handlers run on the thread's alternate stack (sigaltstack,
+ * one per thread, none in a new thread), where no red zone is left: the
+ * frame starts at its top, unless the thread already runs on it.
+ *
  * Limits: masks and actions are per process, pending sets per process
- * (kill) and per thread (tkill, tgkill); no alternate signal stack
- * (sigaltstack reports it disabled, so SA_ONSTACK handlers run on the
- * thread's stack); no sigsuspend, sigtimedwait or signalfd; a signal sent
- * to another thread waits until that thread next leaves the kernel.
+ * (kill) and per thread (tkill, tgkill); SS_AUTODISARM is accepted and
+ * ignored; no sigsuspend, sigtimedwait or signalfd; a signal sent to
+ * another thread waits until that thread next leaves the kernel.
  */
 #include "kernel.h"
 
@@ -67,6 +70,10 @@
 #define SA_NODEFER   0x40000000UL
 #define SA_RESETHAND 0x80000000UL
 #define SA_RESTORER  0x04000000UL
+#define SA_ONSTACK   0x08000000UL
+#define SS_ONSTACK   1
+#define SS_DISABLE   2
+#define MINSIGSTKSZ  2048
 #define SI_USER	     0
 #define SI_TKILL     (-6)
 
@@ -198,6 +205,14 @@ __attribute__((noreturn)) static void die(int sig, uint64_t addr, uint64_t rip)
 	qk_exit(QUARK_EXIT_SIGNAL | (uint64_t)sig, addr, rip);
 }
 
+/* sigaltstack's view of sp: on the thread's alternate stack, off it, or none. */
+static int ss_flags_at(const struct qk_cpu *c, uint64_t sp)
+{
+	if (!c->ss_size)
+		return SS_DISABLE;
+	return sp > c->ss_sp && sp - c->ss_sp <= c->ss_size ? SS_ONSTACK : 0;
+}
+
 /* Builds the frame of a handler for sig on r's stack; false = no stack. */
 static bool setup_frame(struct qk_regs *r, int sig, const struct siginfo *info)
 {
@@ -205,10 +220,17 @@ static bool setup_frame(struct qk_regs *r, int sig, const struct siginfo *info)
 	/* On this vCPU's stack: a user copy may drop the kernel lock. */
 	uint8_t fx_buf[FX_SIZE] __attribute__((aligned(64)));
 	struct rt_sigframe f;
+	struct qk_cpu *c = qk_this_cpu();
 	uint64_t sp = r->rsp - RED_ZONE, fx, at;
+	int ss_flags = ss_flags_at(c, r->rsp);
 
 	if (!(a->flags & SA_RESTORER))
 		return false; /* x86-64 has no default return path */
+	/* SA_ONSTACK: the top of the alternate stack, unless already on it. */
+	if ((a->flags & SA_ONSTACK) && ss_flags == 0)
+		sp = c->ss_sp + c->ss_size;
+	if (sp < USER_MIN + RED_ZONE + FX_SIZE + sizeof(f) || !USER_CANON(sp))
+		return false; /* the arithmetic below must not wrap */
 	fx = (sp - FX_SIZE) & ~63UL;
 	at = ((fx - sizeof(f)) & ~15UL) - 8;
 	if (!USER_CANON(r->rsp) || at < USER_MIN)
@@ -220,7 +242,9 @@ static bool setup_frame(struct qk_regs *r, int sig, const struct siginfo *info)
 	__builtin_memset(&f, 0, sizeof(f));
 	f.pretcode = a->restorer;
 	f.uc.uc_flags = UC_FLAGS;
-	f.uc.ss_flags = 2; /* SS_DISABLE: no alternate stack */
+	f.uc.ss_sp = c->ss_sp;
+	f.uc.ss_flags = ss_flags;
+	f.uc.ss_size = c->ss_size;
 	f.uc.uc_mcontext = (struct sigcontext){
 		.r8 = r->r8,
 		.r9 = r->r9,
@@ -352,6 +376,48 @@ static void sigreturn(struct qk_regs *r)
 	mask = uc.uc_sigmask & ~UNBLOCKABLE;
 }
 
+/* sigaltstack(new, old): stack_t is { void *ss_sp; int ss_flags; size_t ss_size; }. */
+static int64_t altstack(uint64_t new_uva, uint64_t old_uva, const struct qk_regs *r)
+{
+	struct qk_cpu *c = qk_this_cpu();
+	int on = ss_flags_at(c, r->rsp);
+	uint64_t ss[3];
+
+	if (new_uva) {
+		if (qk_copy_from_user(ss, new_uva, sizeof(ss)) < 0)
+			return -EFAULT;
+		if (on == SS_ONSTACK)
+			return -EPERM; /* not while running on it */
+		/* Linux takes 0 or SS_ONSTACK to enable, SS_DISABLE to disable;
+		 * SS_AUTODISARM (bit 31) is accepted and not acted on. */
+		switch ((uint32_t)ss[1] & ~0x80000000U) {
+		case SS_DISABLE:
+			ss[0] = ss[2] = 0;
+			break;
+		case 0:
+		case SS_ONSTACK:
+			/* Any address, as Linux: a frame that cannot be
+			 * written there ends the program with SIGSEGV. */
+			if (ss[2] < MINSIGSTKSZ)
+				return -ENOMEM;
+			break;
+		default:
+			return -EINVAL;
+		}
+	}
+	if (old_uva) {
+		uint64_t o[3] = { c->ss_sp, (uint64_t)(uint32_t)on, c->ss_size };
+
+		if (qk_copy_to_user(old_uva, o, sizeof(o)) < 0)
+			return -EFAULT;
+	}
+	if (new_uva) {
+		c->ss_sp = ss[0];
+		c->ss_size = ss[2];
+	}
+	return 0;
+}
+
 int64_t qk_sys_signal(uint64_t nr, const uint64_t *a, struct qk_regs *r, bool *handled)
 {
 	struct qk_cpu *to;
@@ -413,13 +479,8 @@ int64_t qk_sys_signal(uint64_t nr, const uint64_t *a, struct qk_regs *r, bool *h
 	case 15: /* rt_sigreturn */
 		sigreturn(r);
 		return (int64_t)r->rax;
-	case 131: { /* sigaltstack */
-		uint64_t ss[3] = { 0, 2 /* SS_DISABLE */, 0 };
-
-		if (a[1] && qk_copy_to_user(a[1], ss, sizeof(ss)) < 0)
-			return -EFAULT;
-		return 0;
-	}
+	case 131: /* sigaltstack */
+		return altstack(a[0], a[1], r);
 	case 62: /* kill: this process is pid 1, its group and "all" are itself */
 		if ((int64_t)a[0] != 1 && a[0] != 0 && (int64_t)a[0] != -1)
 			return -ESRCH;

@@ -11,7 +11,9 @@
  * mprotect()s the page and returns, so the faulting store is retried with
  * every register intact (rt_sigreturn); floating point and SSE state that
  * a handler clobbers is back after it; a handler that raises another
- * signal; pthread_kill() to the calling thread.
+ * signal; pthread_kill() to the calling thread; sigaltstack(): SA_ONSTACK
+ * handlers on the alternate stack, SS_ONSTACK inside, EPERM to change it
+ * there, ENOMEM below MINSIGSTKSZ, SS_DISABLE.
  *
  *   qt_signals
  *
@@ -74,6 +76,23 @@ static void on_segv_fix(int sig, siginfo_t *si, void *uc)
 	fault_addr = si->si_addr;
 	last_code = si->si_code;
 	mprotect(guarded, 4096, PROT_READ | PROT_WRITE);
+}
+
+static volatile uintptr_t handler_local;
+static volatile int handler_ss_flags, handler_ss_errno;
+
+static void on_stack_probe(int sig)
+{
+	volatile char here = 0;
+	stack_t cur, other = { .ss_size = 65536 };
+
+	hits[sig]++;
+	handler_local = (uintptr_t)&here;
+	sigaltstack(NULL, &cur);
+	handler_ss_flags = cur.ss_flags;
+	other.ss_sp = malloc(65536);
+	handler_ss_errno = sigaltstack(&other, NULL) == -1 ? errno : 0;
+	free(other.ss_sp);
 }
 
 static void on_fpu(int sig)
@@ -171,7 +190,8 @@ static void masks(void)
 	signal(SIGUSR2, SIG_IGN);
 	QT_CHECK(raise(SIGUSR2) == 0, "SIG_IGN: raise() returns and nothing happens");
 	signal(SIGWINCH, SIG_DFL);
-	QT_CHECK(raise(SIGWINCH) == 0 && raise(SIGCHLD) == 0, "SIGWINCH and SIGCHLD ignored by default");
+	QT_CHECK(raise(SIGWINCH) == 0 && raise(SIGCHLD) == 0,
+		 "SIGWINCH and SIGCHLD ignored by default");
 }
 
 static void pipes(void)
@@ -218,6 +238,41 @@ static void faults(void)
 	munmap(guarded, 4096);
 }
 
+static void altstack(void)
+{
+	stack_t ss, cur;
+	size_t size = 65536;
+	char *mem = malloc(size);
+
+	QT_CHECK(sigaltstack(NULL, &cur) == 0 && cur.ss_flags == SS_DISABLE,
+		 "no alternate stack at first");
+	ss = (stack_t){ .ss_sp = mem, .ss_size = 1024 };
+	QT_ERRNO(sigaltstack(&ss, NULL), ENOMEM, "an alternate stack below MINSIGSTKSZ");
+	ss.ss_size = size;
+	QT_CHECK(sigaltstack(&ss, NULL) == 0, "sigaltstack of 64 KiB");
+	QT_CHECK(sigaltstack(NULL, &cur) == 0 && cur.ss_flags == 0 && cur.ss_sp == mem &&
+			 cur.ss_size == size,
+		 "it reads back, not in use");
+
+	set_action(SIGUSR1, on_stack_probe, NULL, SA_ONSTACK, NULL);
+	raise(SIGUSR1);
+	QT_CHECK(handler_local >= (uintptr_t)mem && handler_local < (uintptr_t)mem + size,
+		 "an SA_ONSTACK handler runs on the alternate stack");
+	QT_CHECK(handler_ss_flags == SS_ONSTACK, "sigaltstack() in it says SS_ONSTACK");
+	QT_CHECK(handler_ss_errno == EPERM, "changing it there is EPERM");
+
+	set_action(SIGUSR1, on_stack_probe, NULL, 0, NULL);
+	raise(SIGUSR1);
+	QT_CHECK(handler_local < (uintptr_t)mem || handler_local >= (uintptr_t)mem + size,
+		 "a handler without SA_ONSTACK runs on the thread's stack");
+
+	ss.ss_flags = SS_DISABLE;
+	QT_CHECK(sigaltstack(&ss, NULL) == 0 && sigaltstack(NULL, &cur) == 0 &&
+			 cur.ss_flags == SS_DISABLE,
+		 "SS_DISABLE turns it off");
+	free(mem);
+}
+
 static void fpu(void)
 {
 	volatile double a = 1.0 / 3.0, b;
@@ -235,6 +290,7 @@ int main(void)
 	masks();
 	pipes();
 	faults();
+	altstack();
 	fpu();
 	return qt_finish("qt_signals");
 }
