@@ -393,7 +393,18 @@ int qk_vm_protect(uint64_t start, uint64_t len, int prot)
 		rc = vma_split(end);
 	if (rc < 0)
 		return rc;
-	tlb_changed();
+	/*
+	 * Only a narrowing needs every vCPU's TLB flushed: a stale entry
+	 * narrower than the new PTE faults, and the fault is retried
+	 * (qk_vm_fault()), so widening (the usual mprotect of a loader or a
+	 * JIT) costs nobody a flush.
+	 */
+	for (int i = 0; i < nvmas; i++) {
+		if (vmas[i].start >= start && vmas[i].end <= end && (vmas[i].prot & ~prot)) {
+			tlb_changed();
+			break;
+		}
+	}
 	for (int i = 0; i < nvmas; i++) {
 		if (vmas[i].start < start || vmas[i].end > end)
 			continue;
