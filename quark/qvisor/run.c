@@ -95,13 +95,12 @@ struct run {
 	int claimed;   /* atomic */
 	int status;    /* written by the claimer before done */
 	uint32_t done; /* atomic, futex word of the supervisor */
-	int stopping;  /* atomic: every vCPU thread returns */
+	int stopping;  /* atomic: every vCPU thread and the queue worker return */
 	/* The queue worker (abi.h, "The queue"). */
 	bool queue;
 	int kick_fd; /* eventfd the guest's kick signals */
 	pthread_t worker;
 	bool worker_started;
-	int stop; /* set by the supervisor (atomic), then a kick */
 	uint64_t worker_ops, worker_sleeps, worker_bad;
 	int vcpus_waiting;   /* vCPU threads asleep on a block's state word (atomic) */
 	uint32_t threads_up; /* threads past glibc's start-up (atomic, futex word) */
@@ -595,7 +594,7 @@ static void *queue_worker(void *arg)
 	uint32_t head = 0;
 
 	thread_up(r);
-	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+	while (!__atomic_load_n(&r->stopping, __ATOMIC_ACQUIRE)) {
 		uint32_t tail = __atomic_load_n(&q->sq_tail, __ATOMIC_ACQUIRE);
 		uint64_t n;
 
@@ -621,7 +620,7 @@ static void *queue_worker(void *arg)
 		/* Pairs with the guest's barrier between its sq_tail store and host_idle load. */
 		atomic_thread_fence(memory_order_seq_cst);
 		if (__atomic_load_n(&q->sq_tail, __ATOMIC_ACQUIRE) == head &&
-		    !__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+		    !__atomic_load_n(&r->stopping, __ATOMIC_ACQUIRE)) {
 			__atomic_fetch_add(&r->worker_sleeps, 1, __ATOMIC_RELAXED);
 			if (read(r->kick_fd, &n, sizeof(n)) < 0 && errno != EINTR)
 				break;
@@ -687,7 +686,6 @@ static bool stop_threads(struct run *r)
 	bool all = true;
 
 	__atomic_store_n(&r->stopping, 1, __ATOMIC_RELEASE);
-	__atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
 	for (unsigned i = 0; i < r->ncpus; i++) {
 		struct vcpu *v = &r->cpu[i];
 
