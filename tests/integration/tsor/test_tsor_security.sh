@@ -27,6 +27,17 @@ fail() { echo "FAIL: $*" >&2; [ -f "${tmp:-}/d/tsord.log" ] && sed 's/^/  tsord.
 # that losing track of it fails every run.
 version=$(sed -nE 's/^#define[[:space:]]+TSOR_VERSION[[:space:]]+([0-9]+)u?([[:space:]].*)?$/\1/p' "$abi" 2>/dev/null) || true
 [[ $version =~ ^[0-9]+$ ]] || fail "no '#define TSOR_VERSION N' in $abi (got '${version}')"
+# The message types likewise: their place in enum tsor_msg_type (which
+# numbers them from 0, one after the other: any other '=' there fails here).
+msg_type() {
+	local body n
+	body=$(sed -n '/^enum tsor_msg_type {/,/^};/p' "$abi")
+	[ "$(sed 's,/\*.*,,' <<<"$body" | grep -c '=')" -le 1 ] ||
+		fail "enum tsor_msg_type in $abi is not numbered 0, 1, ..."
+	n=$(grep -oE '^[[:space:]]*TSOR_MSG_[A-Z_]+' <<<"$body" | tr -d '[:blank:]' | grep -nx "TSOR_MSG_$1" | cut -d: -f1)
+	[[ $n =~ ^[0-9]+$ ]] || fail "no TSOR_MSG_$1 in enum tsor_msg_type of $abi"
+	echo $((n - 1))
+}
 
 [ "$(id -u)" -eq 0 ] || skip "needs root (acts as uid 65534 with setpriv)"
 command -v setpriv >/dev/null || skip "setpriv not installed"
@@ -79,7 +90,7 @@ elif mode == 'flood':
     except (BrokenPipeError, ConnectionResetError):
         print('dropped')
 PY
-PING=0 STOP=10
+PING=$(msg_type PING) STOP=$(msg_type STOP)
 
 "$tsor" daemon || fail "tsor daemon"
 [ -S "$TSOR_SOCK" ] || fail "no socket"
