@@ -326,8 +326,24 @@ _Static_assert(QUARK_MEM_SIZE <= 512 * QUARK_PAGE_SIZE, "one page table maps all
  * QUARK_HC_CALL, never the queue, whose single worker must not sleep for
  * one thread while the others wait. QUARK_HC_YIELD gives the host CPU away
  * (a guest spinning on a lock whose holder's vCPU thread is not running).
+ *
+ * Signals from outside (SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR2,
+ * SIGWINCH sent to quark). QKernel keeps two masks in the boot page, bit
+ * sig-1 set when the program has a handler for sig (sig_caught) or
+ * ignores it (sig_ignored). QVisor's handler reads them: an ignored
+ * signal is dropped, one with its default action is raised again on QVisor
+ * itself with that default (the run ends as if the signal had killed it),
+ * and a caught one is ORed into host_sigs, after which every vCPU running
+ * guest code is made to leave KVM_RUN and gets external interrupt
+ * QUARK_VEC_SIGNAL as soon as it can take one (in ring 3). QKernel moves
+ * host_sigs into its pending set (an atomic exchange) on that interrupt
+ * and on every other way back to ring 3, so a vCPU that was inside QKernel
+ * or in a host call picks it up when it returns. The masks are the guest's
+ * word, hence untrusted: at worst a program keeps a signal it could have
+ * caught anyway.
  */
-#define QUARK_RUN_ABI_VERSION QUARK_C(2)
+#define QUARK_RUN_ABI_VERSION QUARK_C(3)
+#define QUARK_VEC_SIGNAL      QUARK_C(32) /* the external interrupt of host_sigs */
 #define QUARK_KERNEL_MAGIC    QUARK_C(0x314b5251) /* "QRK1" little-endian */
 #define QUARK_BOOT_MAGIC      QUARK_C(0x544f4251) /* "QBOT" little-endian */
 
@@ -437,6 +453,10 @@ struct quark_boot {
 	uint64_t monotonic_ns; /* CLOCK_MONOTONIC then */
 	uint8_t random[16];    /* for AT_RANDOM */
 	char hostname[64];     /* NUL-terminated, for uname() */
+	/* Signals from outside (above); written after boot, atomically. */
+	uint64_t sig_caught;  /* guest: bit sig-1 = the program has a handler */
+	uint64_t sig_ignored; /* guest: bit sig-1 = SIG_IGN, or a default that ignores */
+	uint64_t host_sigs;   /* host: caught signals sent to quark, not yet taken */
 };
 
 /* Written by the guest, read by the host once (one operation). */

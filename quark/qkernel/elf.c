@@ -293,6 +293,7 @@ int qk_exec(const char *path, int argc, const char *const *argv, int envc, const
 	frame->rsp = sp;
 	frame->cs = QUARK_SEL_UCODE | 3;
 	frame->ss = QUARK_SEL_UDATA | 3;
-	frame->rflags = 0x2;
+	/* IF set: ring 3 takes QUARK_VEC_SIGNAL (abi.h), a signal from outside. */
+	frame->rflags = 0x202;
 	return 0;
 }

@@ -162,14 +162,16 @@ qk_iret_to:
 
 /*
  * Exception stubs, QK_STUB_SIZE bytes apart: push a zero where the CPU
- * pushes no error code, push the vector, join the common path.
+ * pushes no error code, push the vector, join the common path. The 33rd
+ * is the external interrupt QUARK_VEC_SIGNAL (no error code), which
+ * QVisor injects only while ring 3 runs (IF is clear in ring 0).
  */
 #define ERRCODE_VECTORS 0x60227d00
 	.p2align 4
 	.globl	qk_vectors
 qk_vectors:
 	.set	vec, 0
-	.rept	32
+	.rept	QUARK_VEC_SIGNAL + 1
 	.p2align 4
 	.if	((ERRCODE_VECTORS >> vec) & 1) == 0
 	pushq	$0

@@ -57,7 +57,8 @@ struct dtr {
 
 static uint64_t gdt[GDT_ENTRIES] __attribute__((aligned(16)));
 static struct tss64 tss[QUARK_MAX_CPUS] __attribute__((aligned(16)));
-static struct gate64 idt[32] __attribute__((aligned(16)));
+/* The 32 exceptions, then QUARK_VEC_SIGNAL (abi.h: signals from outside). */
+static struct gate64 idt[QUARK_VEC_SIGNAL + 1] __attribute__((aligned(16)));
 
 uint64_t qk_pte_nx;
 
@@ -82,7 +83,7 @@ static void tables_init(void)
 	gdt[QUARK_SEL_UCODE32 / 8] = seg(ACC_UCODE, 0xc);
 	gdt[QUARK_SEL_UDATA / 8] = seg(ACC_UDATA, 0xc);
 	gdt[QUARK_SEL_UCODE / 8] = seg(ACC_UCODE, 0xa);
-	for (int v = 0; v < 32; v++) {
+	for (int v = 0; v <= (int)QUARK_VEC_SIGNAL; v++) {
 		uint64_t h = (uint64_t)(uintptr_t)qk_vectors + (uint64_t)v * QK_STUB_SIZE;
 		/* #BP and #OF may be raised by int3/into in ring 3 (DPL 3), as on Linux. */
 		uint8_t type = (v == 3 || v == 4) ? 0xee : 0x8e;

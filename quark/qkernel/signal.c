@@ -5,14 +5,17 @@
  * ucontext_t, sigsetjmp/siglongjmp and sa_restorer (__restore_rt, which
  * calls rt_sigreturn) work unchanged.
  *
- * Where signals come from. Only the program itself: kill/tkill/tgkill to
+ * Where signals come from. The program itself: kill/tkill/tgkill to
  * itself or one of its threads, a write into a pipe with no reader
- * (SIGPIPE), and faults (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP). There
- * is no guest timer and the host sends nothing in, so nothing arrives
- * asynchronously: a signal is always raised by a system call or an
- * exception of the thread that will run its handler (or, for tkill to
- * another thread, that thread's next return from the kernel), and no
- * blocking call is ever interrupted (no EINTR, nothing to restart).
+ * (SIGPIPE), and faults (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP). And
+ * from outside: SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR2 and SIGWINCH
+ * sent to quark, which QVisor passes in when the program catches them
+ * (abi.h: this file publishes which it catches or ignores in the boot
+ * page; QVisor ORs those it passes into host_sigs and interrupts a vCPU
+ * running ring 3 with QUARK_VEC_SIGNAL). There is no guest timer. A
+ * blocking call is never interrupted (no EINTR, nothing to restart): a
+ * signal from outside that arrives while every thread waits in one is
+ * taken when one of them returns.
  *
  * Delivery happens on the way back to ring 3 (qk_sig_deliver(), called at
  * the end of every system call and of every exception from ring 3): the
@@ -139,6 +142,28 @@ static uint64_t pending;		 /* kill()ed, and SIGPIPE */
 static struct siginfo info_of[NSIG + 1]; /* the info of each pending one */
 static uint32_t mxcsr_mask = 0xffbf;
 
+static struct quark_boot *boot_page(void)
+{
+	return qk_kva(QUARK_BOOT_GPA);
+}
+
+/* For QVisor (abi.h): which signals from outside the program takes. */
+static void publish(void)
+{
+	uint64_t caught = 0, ignored = 0;
+
+	for (int sig = 1; sig <= NSIG; sig++) {
+		uint64_t h = actions[sig].handler;
+
+		if (h > SIG_IGN)
+			caught |= BIT(sig);
+		else if (h == SIG_IGN || (DFL_IGNORED & BIT(sig)))
+			ignored |= BIT(sig);
+	}
+	__atomic_store_n(&boot_page()->sig_caught, caught, __ATOMIC_RELEASE);
+	__atomic_store_n(&boot_page()->sig_ignored, ignored, __ATOMIC_RELEASE);
+}
+
 bool qk_sig_ignored(int sig)
 {
 	return sig >= 1 && sig <= NSIG && actions[sig].handler == SIG_IGN;
@@ -154,10 +179,12 @@ void qk_sig_init(void)
 	__builtin_memcpy(&m, fx_buf + 28, 4);
 	if (m)
 		mxcsr_mask = m;
+	publish();
 }
 
-/* A signal for the whole process (kill, SIGPIPE) or one thread (tkill). */
-static void raise_sig(struct qk_cpu *to, int sig, int code)
+/* A signal for the whole process (kill, SIGPIPE) or one thread (tkill);
+ * pid 0 is a sender outside the sandbox. */
+static void raise_sig(struct qk_cpu *to, int sig, int code, int32_t pid)
 {
 	struct siginfo *i = &info_of[sig];
 
@@ -167,8 +194,8 @@ static void raise_sig(struct qk_cpu *to, int sig, int code)
 	__builtin_memset(i, 0, sizeof(*i));
 	i->si_signo = sig;
 	i->si_code = code;
-	i->f.kill.pid = 1;
-	i->f.kill.uid = qk_boot->uid;
+	i->f.kill.pid = pid;
+	i->f.kill.uid = pid ? qk_boot->uid : 0;
 	if (to)
 		to->sig_pending |= BIT(sig);
 	else
@@ -177,7 +204,7 @@ static void raise_sig(struct qk_cpu *to, int sig, int code)
 
 void qk_sig_raise(int sig)
 {
-	raise_sig(NULL, sig, SI_USER);
+	raise_sig(NULL, sig, SI_USER, 1);
 }
 
 static bool thread_of(uint64_t tid, struct qk_cpu **out)
@@ -196,7 +223,7 @@ static int64_t send(struct qk_cpu *to, uint64_t sig, int code)
 	if (sig > NSIG)
 		return -EINVAL;
 	if (sig)
-		raise_sig(to, (int)sig, code);
+		raise_sig(to, (int)sig, code, 1);
 	return 0;
 }
 
@@ -280,8 +307,10 @@ static bool setup_frame(struct qk_regs *r, int sig, const struct siginfo *info)
 	mask |= a->mask | ((a->flags & SA_NODEFER) ? 0 : BIT(sig));
 	mask &= ~UNBLOCKABLE;
 	r->rip = a->handler;
-	if (a->flags & SA_RESETHAND)
+	if (a->flags & SA_RESETHAND) {
 		actions[sig].handler = SIG_DFL; /* a is &actions[sig]: after its last use */
+		publish();
+	}
 	r->rsp = at;
 	r->rdi = (uint64_t)sig;
 	r->rsi = at + __builtin_offsetof(struct rt_sigframe, info);
@@ -315,7 +344,16 @@ static bool act(struct qk_regs *r, int sig, const struct siginfo *info, bool fau
 bool qk_sig_deliver(struct qk_regs *r)
 {
 	struct qk_cpu *c = qk_this_cpu();
-	uint64_t ready = (pending | c->sig_pending) & ~mask;
+	uint64_t host = __atomic_load_n(&boot_page()->host_sigs, __ATOMIC_RELAXED), ready;
+
+	/* Signals from outside (abi.h); a plain load first, the exchange only when set. */
+	if (host) {
+		host = __atomic_exchange_n(&boot_page()->host_sigs, 0, __ATOMIC_ACQ_REL);
+		for (int sig = 1; sig <= NSIG; sig++)
+			if (host & BIT(sig))
+				raise_sig(NULL, sig, SI_USER, 0);
+	}
+	ready = (pending | c->sig_pending) & ~mask;
 	struct siginfo info;
 	int sig;
 
@@ -437,6 +475,7 @@ int64_t qk_sys_signal(uint64_t nr, const uint64_t *a, struct qk_regs *r, bool *h
 			return -EFAULT;
 		if (a[1]) {
 			actions[a[0]] = act_new;
+			publish();
 			/* Setting SIG_IGN (or an ignoring default) drops a pending one. */
 			if (act_new.handler == SIG_IGN ||
 			    (act_new.handler == SIG_DFL && (DFL_IGNORED & BIT(a[0])))) {

@@ -425,6 +425,16 @@ void qk_exception(struct qk_regs *r)
 {
 	uint64_t cr2 = r->vector == 14 ? read_cr2() : 0;
 
+	/* A signal from outside (abi.h): taken like any other on the way back. */
+	if (r->vector == QUARK_VEC_SIGNAL) {
+		if ((r->cs & 3) == 3) {
+			qk_kernel_enter();
+			qk_sig_deliver(r);
+			qk_kernel_leave();
+		}
+		return;
+	}
+
 	if ((r->cs & 3) == 3) {
 		/*
 		 * Kernel code at CPL 3: a KVM that does not really enter ring 0 on

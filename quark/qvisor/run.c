@@ -80,6 +80,7 @@ struct vcpu {
 	pthread_t thread;
 	bool thread_started;
 	uint32_t starts; /* CPU_START tokens (futex word): a start or PARK takes one */
+	int in_guest;	 /* atomic: inside KVM_RUN (a signal from outside kicks it) */
 	uint64_t exits, hypercalls, waits; /* atomic: summed by --stats */
 };
 
@@ -109,6 +110,139 @@ struct run {
 static void on_stop_signal(int sig)
 {
 	(void)sig; /* only interrupts: KVM_RUN, a futex, a forwarded read return EINTR */
+}
+
+/*
+ * Signals from outside (abi.h): the ones quark passes into the guest, and
+ * the run they go to (one per process). Blocked in every thread but the
+ * supervisor, so on_outside_signal() always interrupts that one.
+ */
+static const int outside_signals[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR2, SIGWINCH };
+static struct run *outside_run;
+/*
+ * The kick that takes a vCPU thread out of KVM_RUN for one: SIGRTMIN, a
+ * no-op handler with SA_RESTART, so that KVM_RUN returns (it answers any
+ * signal with EINTR) while a host call the thread may have entered just
+ * then (a forwarded read, a futex wait) restarts unseen. (SIGUSR1, without
+ * SA_RESTART, is the end of the run: stop_threads().)
+ */
+static int kick_signal;
+
+static void on_kick(int sig)
+{
+	(void)sig;
+}
+
+static struct quark_boot *boot_of(const struct run *r)
+{
+	return (struct quark_boot *)(void *)(r->gm.base + QUARK_BOOT_GPA);
+}
+
+/*
+ * Async-signal-safe: atomics, sigaction, raise and pthread_kill (tgkill).
+ * The guest's masks are its word: a lie only keeps a signal from killing
+ * the run, which a handler in the program could do anyway.
+ */
+static void on_outside_signal(int sig)
+{
+	struct run *r = outside_run;
+	struct quark_boot *b = boot_of(r);
+	uint64_t bit = 1ULL << (sig - 1);
+	int saved = errno;
+
+	if (__atomic_load_n(&b->sig_ignored, __ATOMIC_ACQUIRE) & bit || sig == SIGWINCH) {
+		if (!(__atomic_load_n(&b->sig_caught, __ATOMIC_ACQUIRE) & bit))
+			goto out; /* ignored, or SIGWINCH's default: ignore */
+	}
+	if (!(__atomic_load_n(&b->sig_caught, __ATOMIC_ACQUIRE) & bit)) {
+		/* Its default action, on all of quark: the run ends as if the
+		 * signal had killed the program (and quark with it), as before. */
+		struct sigaction dfl = { .sa_handler = SIG_DFL };
+
+		sigaction(sig, &dfl, NULL);
+		raise(sig); /* delivered when this handler returns */
+		goto out;
+	}
+	/* Seq-cst, against a vCPU thread's in_guest store then host_sigs load. */
+	__atomic_fetch_or(&b->host_sigs, bit, __ATOMIC_SEQ_CST);
+	for (unsigned i = 0; i < r->ncpus; i++) {
+		struct vcpu *v = &r->cpu[i];
+
+		if (v->thread_started && __atomic_load_n(&v->in_guest, __ATOMIC_SEQ_CST)) {
+			__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+			pthread_kill(v->thread, kick_signal);
+		}
+	}
+out:
+	errno = saved;
+}
+
+/*
+ * Installs on_outside_signal() and the kick, and blocks the outside
+ * signals in the calling thread (*saved: its mask before), so that every
+ * thread created from now on has them blocked; the supervisor unblocks
+ * them once the last one exists. After the VM exists: the handler reads
+ * its boot page.
+ */
+static int outside_setup(struct run *r, sigset_t *saved, char *err, size_t errlen)
+{
+	struct sigaction kick = { .sa_handler = on_kick, .sa_flags = SA_RESTART };
+	struct sigaction fwd = { .sa_handler = on_outside_signal }; /* EINTR: wait_end() loops */
+	sigset_t set;
+
+	outside_run = r;
+	kick_signal = SIGRTMIN;
+	sigemptyset(&kick.sa_mask);
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(outside_signals) / sizeof(outside_signals[0]); i++)
+		sigaddset(&set, outside_signals[i]);
+	fwd.sa_mask = set; /* one at a time */
+	if (sigaction(kick_signal, &kick, NULL) == -1)
+		goto err;
+	for (size_t i = 0; i < sizeof(outside_signals) / sizeof(outside_signals[0]); i++)
+		if (sigaction(outside_signals[i], &fwd, NULL) == -1)
+			goto err;
+	pthread_sigmask(SIG_BLOCK, &set, saved);
+	return 0;
+err:
+	errbuf_set(err, errlen, "sigaction: %s", log_errstr(errno));
+	return -errno;
+}
+
+/* At the end: no outside signal may reach the handler once the VM goes. */
+static void outside_block(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(outside_signals) / sizeof(outside_signals[0]); i++)
+		sigaddset(&set, outside_signals[i]);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+/*
+ * Before KVM_RUN: a signal from outside waits in host_sigs until QKernel
+ * takes it, which it does on its next way back to ring 3, so a vCPU that
+ * can take an interrupt now (ring 3, IF set) gets QUARK_VEC_SIGNAL, and
+ * one in QKernel asks KVM to come back as soon as it can.
+ */
+static void offer_outside_signal(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+
+	if (!__atomic_load_n(&boot_of(v->r)->host_sigs, __ATOMIC_SEQ_CST)) {
+		run->request_interrupt_window = 0;
+		return;
+	}
+	if (run->ready_for_interrupt_injection && run->if_flag) {
+		struct kvm_interrupt irq = { .irq = QUARK_VEC_SIGNAL };
+
+		/* EEXIST: one is already queued, which is as good. */
+		(void)ioctl(v->fd, KVM_INTERRUPT, &irq);
+		run->request_interrupt_window = 0;
+	} else {
+		run->request_interrupt_window = 1;
+	}
 }
 
 static long futex_op(uint32_t *word, int op, uint32_t val, const struct timespec *ts,
@@ -685,14 +819,14 @@ static bool stop_threads(struct run *r)
 	uint64_t one = 1;
 	bool all = true;
 
-	__atomic_store_n(&r->stopping, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&r->stopping, 1, __ATOMIC_SEQ_CST);
 	for (unsigned i = 0; i < r->ncpus; i++) {
 		struct vcpu *v = &r->cpu[i];
 
 		if (!v->thread_started)
 			continue;
 		/* KVM_RUN returns at once from now on; a parked thread sees the token move. */
-		__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_RELEASE);
+		__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 		__atomic_fetch_add(&v->starts, 1, __ATOMIC_RELEASE);
 		futex_op(&v->starts, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 		pthread_kill(v->thread, SIGUSR1);
@@ -874,10 +1008,20 @@ static void vcpu_loop(struct vcpu *v)
 
 	for (;;) {
 		uint32_t gpa;
+		int rc;
 
-		if (ioctl(v->fd, KVM_RUN, 0) == -1) {
+		__atomic_store_n(&v->in_guest, 1, __ATOMIC_SEQ_CST);
+		offer_outside_signal(v);
+		rc = ioctl(v->fd, KVM_RUN, 0);
+		__atomic_store_n(&v->in_guest, 0, __ATOMIC_SEQ_CST);
+		if (rc == -1) {
 			if (errno == EINTR) {
-				if (__atomic_load_n(&r->stopping, __ATOMIC_ACQUIRE))
+				if (__atomic_load_n(&r->stopping, __ATOMIC_SEQ_CST))
+					return;
+				/* A kick from on_outside_signal(), not the end: run on,
+				 * unless stop_threads() set it in between. */
+				__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+				if (__atomic_load_n(&r->stopping, __ATOMIC_SEQ_CST))
 					return;
 				continue;
 			}
@@ -885,6 +1029,8 @@ static void vcpu_loop(struct vcpu *v)
 			return;
 		}
 		__atomic_fetch_add(&v->exits, 1, __ATOMIC_RELAXED);
+		if (run->exit_reason == KVM_EXIT_IRQ_WINDOW_OPEN)
+			continue; /* ring 3 again: offer_outside_signal() injects now */
 		if (run->exit_reason != KVM_EXIT_IO) {
 			struct kvm_regs regs;
 
@@ -1055,6 +1201,7 @@ int qv_run(const struct qv_run_opts *o)
 	char err[512];
 	unsigned cpuid_n;
 	uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
+	sigset_t mask;
 	size_t ncaps;
 	int rc, status = QV_EXIT_RUNTIME;
 
@@ -1094,6 +1241,9 @@ int qv_run(const struct qv_run_opts *o)
 	step(r, "VM and vCPU created", t0);
 	r->gm.base = r->kvm.mem;
 	r->gm.size = r->kvm.mem_size;
+	rc = outside_setup(r, &mask, err, sizeof(err));
+	if (rc < 0)
+		goto err_msg;
 	rc = start_queue(r, err, sizeof(err));
 	if (rc < 0)
 		goto err_msg;
@@ -1105,6 +1255,9 @@ int qv_run(const struct qv_run_opts *o)
 	rc = make_vcpus(r, err, sizeof(err));
 	if (rc < 0)
 		goto err_msg;
+	/* Every thread exists, each with the outside signals blocked: from
+	 * now on they interrupt only this one (on_outside_signal()). */
+	pthread_sigmask(SIG_SETMASK, &mask, NULL);
 	step(r, "vCPU threads started", t0);
 	wait_threads_up(r, r->ncpus + (r->worker_started ? 1 : 0));
 	rc = qv_seccomp_lockdown(err, sizeof(err));
@@ -1119,6 +1272,7 @@ int qv_run(const struct qv_run_opts *o)
 err_msg:
 	fprintf(stderr, "quark: %s\n", err);
 out:
+	outside_block();
 	/* A thread that would not stop may still touch the VM: leave it all to the exit. */
 	if (stop_threads(r)) {
 		step(r, "threads stopped", t0);

@@ -8,7 +8,10 @@
  * glibc's allocator and abort() need underneath:
  *
  *   vCPU loop      ioctl (KVM_RUN, KVM_GET_REGS and KVM_GET_SREGS, which
- *                  only read), alarm/setitimer (cancelling the time limit),
+ *                  only read, KVM_INTERRUPT for a signal from outside),
+ *                  rt_sigaction (a signal from outside the program does
+ *                  not catch gets quark's default action back, then is
+ *                  raised again), alarm/setitimer (cancelling the time limit),
  *                  clock_gettime/gettimeofday (normally the vDSO; listed for
  *                  when it is not), rt_sigreturn (the kick and timeout
  *                  signals), rt_sigprocmask, tgkill/getpid/gettid
@@ -106,8 +109,9 @@ static const char *const plain[] = {
 	"faccessat2", "mkdirat", "unlinkat", "renameat", "renameat2", "ftruncate", "fsync", "close",
 	"getrandom", "clock_nanosleep", "nanosleep",
 	/* the vCPU loop, signals, threads, time */
-	"rt_sigreturn", "rt_sigprocmask", "tgkill", "getpid", "gettid", "futex", "sched_yield",
-	"restart_syscall", "clock_gettime", "gettimeofday", "alarm", "setitimer", "sigaltstack",
+	"rt_sigreturn", "rt_sigprocmask", "rt_sigaction", "tgkill", "getpid", "gettid", "futex",
+	"sched_yield", "restart_syscall", "clock_gettime", "gettimeofday", "alarm", "setitimer",
+	"sigaltstack",
 	/* memory (mmap and mprotect are conditional, below) */
 	"brk", "munmap", "mremap", "madvise",
 	/* exit */
@@ -139,8 +143,9 @@ static int allow_ioctl(scmp_filter_ctx ctx, unsigned long req)
 				SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffUL, req & 0xffffffffUL));
 }
 
-/* The KVM requests the vCPU loop still makes: run, and read state on an exit. */
-static const unsigned long kvm_ioctls[] = { KVM_RUN, KVM_GET_REGS, KVM_GET_SREGS };
+/* The KVM requests the vCPU loop still makes: run, read state on an exit,
+ * and inject the interrupt of a signal from outside (run.c). */
+static const unsigned long kvm_ioctls[] = { KVM_RUN, KVM_GET_REGS, KVM_GET_SREGS, KVM_INTERRUPT };
 
 /* Adds the allow rules; on failure *what names the one that failed. */
 static int add_rules(scmp_filter_ctx ctx, const char **what)

@@ -16,9 +16,9 @@
 
 /*
  * Sets no_new_privs and installs the filter on every thread of the process
- * (TSYNC), irrevocably. ioctl is allowed for KVM_RUN, KVM_GET_REGS and
- * KVM_GET_SREGS (the vCPU loop) and TCGETS and TIOCGWINSZ (qv_fwd_call());
- * any other request kills. Call it after everything that opens, creates or
+ * (TSYNC), irrevocably. ioctl is allowed for KVM_RUN, KVM_GET_REGS,
+ * KVM_GET_SREGS and KVM_INTERRUPT (the vCPU loop) and TCGETS and
+ * TIOCGWINSZ (qv_fwd_call()); any other request kills. Call it after everything that opens, creates or
  * maps (qv_fwd_open(), the VM, vCPU and worker threads, eventfds) is done.
  * Returns 0, or -errno with a sentence in err.
  */

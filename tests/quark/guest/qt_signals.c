@@ -15,7 +15,15 @@
  * handlers on the alternate stack, SS_ONSTACK inside, EPERM to change it
  * there, ENOMEM below MINSIGSTKSZ, SS_DISABLE.
  *
- *   qt_signals
+ * With "outside", signals sent to the process from outside (by the test
+ * script: to quark, under quark run): it ignores SIGHUP, prints "ready",
+ * spins in ring 3 without a system call until its SIGTERM handler ran
+ * (under quark: an interrupt had to get it there), then prints "waiting"
+ * and sleeps in 10 ms steps until its SIGUSR2 handler ran. With
+ * "outside-default" it catches nothing, prints "ready" and sleeps: the
+ * script's SIGTERM must end it as it ends a native process.
+ *
+ *   qt_signals [outside | outside-default]
  *
  * Exit status: 0 when every check passed, 1 otherwise.
  */
@@ -25,6 +33,7 @@
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "qt.h"
@@ -283,9 +292,58 @@ static void fpu(void)
 	QT_CHECK(b == a * 7.0 && a == 1.0 / 3.0, "floating point values survive a handler");
 }
 
-int main(void)
+static volatile sig_atomic_t got_term, got_usr2;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	got_term = 1;
+}
+
+static void on_usr2(int sig)
+{
+	(void)sig;
+	got_usr2 = 1;
+}
+
+static int outside(void)
+{
+	const struct timespec tick = { .tv_nsec = 10 * 1000 * 1000 };
+	uint64_t start = __builtin_ia32_rdtsc();
+
+	signal(SIGHUP, SIG_IGN);
+	set_action(SIGTERM, on_term, NULL, 0, NULL);
+	set_action(SIGUSR2, on_usr2, NULL, 0, NULL);
+	printf("ready\n");
+	/* No system call in this loop: only an interrupt can end it. */
+	while (!got_term && __builtin_ia32_rdtsc() - start < (1ULL << 38))
+		;
+	QT_CHECK(got_term, "SIGTERM from outside ran its handler in a loop without system calls");
+	printf("waiting\n");
+	for (int i = 0; i < 6000 && !got_usr2; i++)
+		nanosleep(&tick, NULL);
+	QT_CHECK(got_usr2, "SIGUSR2 from outside ran its handler between sleeps");
+	return qt_finish("qt_signals outside");
+}
+
+static int outside_default(void)
+{
+	const struct timespec tick = { .tv_nsec = 10 * 1000 * 1000 };
+
+	printf("ready\n");
+	for (int i = 0; i < 6000; i++)
+		nanosleep(&tick, NULL);
+	printf("FAIL: SIGTERM from outside did not end the program\n");
+	return 1;
+}
+
+int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IONBF, 0);
+	if (argc > 1 && strcmp(argv[1], "outside") == 0)
+		return outside();
+	if (argc > 1 && strcmp(argv[1], "outside-default") == 0)
+		return outside_default();
 	basics();
 	masks();
 	pipes();

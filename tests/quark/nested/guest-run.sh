@@ -12,7 +12,8 @@
 #     their own results: qt_hello (argv, environment, stdin, exit 7), qt_mem,
 #     qt_files, qt_ident, qt_efault, qt_unknown, qt_signals (handlers), qt_hog flood; PATH lookup
 #     inside the root, --workdir, the caller's terminal as stdin;
-#     qt_threads with --cpus 4 (and how a threaded process ends);
+#     qt_threads with --cpus 4 (and how a threaded process ends); signals
+#     sent to quark from outside, passed in or ending the run as natively;
 #  2. qt_escape in a root of its own (mkroot-escape.sh), a program path that
 #     climbs out of the root, a program that exists only outside it;
 #  3. busybox applets (ls, cat, wc, sha256sum, sort, grep, find, tar, ...)
@@ -235,6 +236,60 @@ if [ -x "$T/qt_threads.static" ]; then
 	else
 		bad "--cpus 3 limit: exit $qrc: $(head -c 200 "$W/q") $(head -c 200 "$W/q.err")"
 	fi
+fi
+
+# Signals from outside, sent by this script to the native program and to
+# quark alike: qt_signals outside (SIGHUP ignored, SIGTERM caught while it
+# spins without a system call, SIGUSR2 caught between sleeps; queue off and
+# on) and outside-default (SIGTERM with no handler ends it: 143 both ways).
+# outside_run OUT n|q MODE [QUARK-OPTION...]: sets nrc or qrc.
+wait_line() {
+	for _i in $(seq 400); do
+		grep -qx "$2" "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+outside_run() {
+	_o=$1 _side=$2 _mode=$3
+	shift 3
+	: >"$_o"
+	: >"$_o.err"
+	if [ "$_side" = n ]; then
+		(cd /tmp && exec "$T/qt_signals.static" "$_mode") >"$_o" 2>"$_o.err" &
+	else
+		quark run --rootfs / --workdir /tmp "$@" -- "$T/qt_signals.static" "$_mode" >"$_o" 2>"$_o.err" &
+	fi
+	_pid=$!
+	if wait_line "$_o" ready; then
+		if [ "$_mode" = outside ]; then
+			kill -HUP "$_pid"
+			kill -TERM "$_pid"
+			wait_line "$_o" waiting && kill -USR2 "$_pid"
+		else
+			kill -TERM "$_pid"
+		fi
+	fi
+	( sleep "$QT_TIMEOUT"; kill -KILL "$_pid" ) 2>/dev/null &
+	_guard=$!
+	wait "$_pid" 2>/dev/null
+	_rc=$?
+	kill "$_guard" 2>/dev/null
+	wait "$_guard" 2>/dev/null
+	if [ "$_side" = n ]; then nrc=$_rc; else qrc=$_rc; fi
+	qsecs=-
+}
+if [ -x "$T/qt_signals.static" ]; then
+	for q in off on; do
+		outside_run "$W/n" n outside
+		outside_run "$W/q" q outside --queue "$q"
+		same "qt_signals outside --queue $q: SIGHUP ignored, SIGTERM into a spinning program, SIGUSR2 between sleeps" &&
+			want_status "qt_signals outside" 0
+	done
+	outside_run "$W/n" n outside-default
+	outside_run "$W/q" q outside-default
+	same "qt_signals outside-default: SIGTERM without a handler ends it" &&
+		want_status "qt_signals outside-default" 143
 fi
 
 # PROGRAM without a '/': looked up on the PATH given, inside the root.
