@@ -340,10 +340,13 @@ _Static_assert(QUARK_MEM_SIZE <= 512 * QUARK_PAGE_SIZE, "one page table maps all
  * and on every other way back to ring 3, so a vCPU that was inside QKernel
  * or in a host call picks it up when it returns. The masks are the guest's
  * word, hence untrusted: at worst a program keeps a signal it could have
- * caught anyway.
+ * caught anyway. The program's real-time interval timer (alarm,
+ * setitimer ITIMER_REAL) is QVisor's: QUARK_OP_ALARM sets it, and at each
+ * expiry QVisor's supervisor puts SIGALRM into host_sigs the same way,
+ * whatever the program does with it (QKernel applies its action).
  */
 #define QUARK_RUN_ABI_VERSION QUARK_C(3)
-#define QUARK_VEC_SIGNAL      QUARK_C(32) /* the external interrupt of host_sigs */
+#define QUARK_VEC_SIGNAL      QUARK_C(32)	  /* the external interrupt of host_sigs */
 #define QUARK_KERNEL_MAGIC    QUARK_C(0x314b5251) /* "QRK1" little-endian */
 #define QUARK_BOOT_MAGIC      QUARK_C(0x544f4251) /* "QBOT" little-endian */
 
@@ -402,7 +405,8 @@ _Static_assert(QUARK_MEM_SIZE <= 512 * QUARK_PAGE_SIZE, "one page table maps all
 #define QUARK_OP_FUTEX	    QUARK_C(25) /* cmd, gpa, val, timeout ns (~0 = none) or val2, gpa2, val3 */
 #define QUARK_OP_CPU_START  QUARK_C(26) /* vCPU index: run it (first time) or end its PARK */
 #define QUARK_OP_CPU_PARK   QUARK_C(27) /* sleep until this vCPU's next CPU_START */
-#define QUARK_OP_COUNT	    QUARK_C(28) /* one past the last */
+#define QUARK_OP_ALARM	    QUARK_C(28) /* ITIMER_REAL: first expiry in ns (0 = off), interval ns */
+#define QUARK_OP_COUNT	    QUARK_C(29) /* one past the last */
 
 #define QUARK_MAX_CPUS QUARK_C(16)
 

@@ -238,7 +238,7 @@ static int64_t hcall_queued(struct quark_hcall *hc)
 static bool direct_op(uint32_t op)
 {
 	return op == QUARK_OP_EXIT || op == QUARK_OP_FUTEX || op == QUARK_OP_CPU_START ||
-	       op == QUARK_OP_CPU_PARK || op == QUARK_OP_NANOSLEEP;
+	       op == QUARK_OP_CPU_PARK || op == QUARK_OP_NANOSLEEP || op == QUARK_OP_ALARM;
 }
 
 int64_t qk_hcall(uint32_t op, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,

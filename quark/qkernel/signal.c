@@ -12,7 +12,8 @@
  * sent to quark, which QVisor passes in when the program catches them
  * (abi.h: this file publishes which it catches or ignores in the boot
  * page; QVisor ORs those it passes into host_sigs and interrupts a vCPU
- * running ring 3 with QUARK_VEC_SIGNAL). There is no guest timer. A
+ * running ring 3 with QUARK_VEC_SIGNAL); SIGALRM of the program's
+ * ITIMER_REAL, which QVisor keeps (alarm, setitimer), comes the same way. A
  * blocking call is never interrupted (no EINTR, nothing to restart): a
  * signal from outside that arrives while every thread waits in one is
  * taken when one of them returns.
@@ -414,6 +415,85 @@ static void sigreturn(struct qk_regs *r)
 	mask = uc.uc_sigmask & ~UNBLOCKABLE;
 }
 
+/*
+ * ITIMER_REAL (alarm, setitimer, getitimer): QVisor keeps the timer and
+ * sends SIGALRM in at each expiry (abi.h, QUARK_OP_ALARM); this side keeps
+ * the same deadline on the guest's clock to answer what is left.
+ */
+static uint64_t itimer_at, itimer_every; /* guest CLOCK_MONOTONIC ns, 0 = off */
+
+static uint64_t itimer_left(void)
+{
+	uint64_t now = qk_clock_ns(CLOCK_MONOTONIC);
+
+	if (!itimer_at)
+		return 0;
+	if (now < itimer_at)
+		return itimer_at - now;
+	/* Expired: a one-shot is over, a periodic one is into its next round. */
+	return itimer_every ? itimer_every - (now - itimer_at) % itimer_every : 0;
+}
+
+static int64_t itimer_set(uint64_t value_ns, uint64_t every_ns)
+{
+	itimer_at = value_ns ? qk_clock_ns(CLOCK_MONOTONIC) + value_ns : 0;
+	itimer_every = value_ns ? every_ns : 0;
+	return qk_hcall(QUARK_OP_ALARM, value_ns, itimer_every, 0, 0, 0, 0);
+}
+
+/* struct timeval -> ns, or -EINVAL as Linux (negative, or usec out of range). */
+static int64_t tv_ns(const int64_t tv[2])
+{
+	if (tv[0] < 0 || tv[1] < 0 || tv[1] >= 1000000 || tv[0] > (1L << 32))
+		return -EINVAL;
+	return tv[0] * 1000000000L + tv[1] * 1000L;
+}
+
+static void ns_tv(uint64_t ns, int64_t tv[2])
+{
+	tv[0] = (int64_t)(ns / 1000000000UL);
+	tv[1] = (int64_t)(ns % 1000000000UL) / 1000;
+	if (ns && !tv[0] && !tv[1])
+		tv[1] = 1; /* still armed: never report zero */
+}
+
+/* setitimer(ITIMER_REAL, new, old) and getitimer (new = 0). */
+static int64_t itimer(uint64_t which, uint64_t new_uva, uint64_t old_uva)
+{
+	int64_t nv[4], ov[4];
+	int64_t value = 0, every = 0;
+
+	if (which != 0)
+		return -EINVAL; /* ITIMER_VIRTUAL and ITIMER_PROF are not kept */
+	if (new_uva) {
+		if (qk_copy_from_user(nv, new_uva, sizeof(nv)) < 0)
+			return -EFAULT;
+		every = tv_ns(nv);
+		value = tv_ns(nv + 2);
+		if (every < 0 || value < 0)
+			return -EINVAL;
+	}
+	if (old_uva) {
+		ns_tv(itimer_at ? itimer_every : 0, ov);
+		ns_tv(itimer_left(), ov + 2);
+		if (qk_copy_to_user(old_uva, ov, sizeof(ov)) < 0)
+			return -EFAULT;
+	}
+	return new_uva ? itimer_set((uint64_t)value, (uint64_t)every) : 0;
+}
+
+/* alarm(s): the seconds that were left, rounded as Linux does. */
+static int64_t alarm_sec(uint64_t sec)
+{
+	uint64_t left = itimer_left(), r = left / 1000000000UL;
+	int64_t rc;
+
+	if (left % 1000000000UL >= 500000000UL || (left && !r))
+		r++;
+	rc = itimer_set(sec > (1UL << 32) ? (1UL << 32) * 1000000000UL : sec * 1000000000UL, 0);
+	return rc < 0 ? rc : (int64_t)r;
+}
+
 /* sigaltstack(new, old): stack_t is { void *ss_sp; int ss_flags; size_t ss_size; }. */
 static int64_t altstack(uint64_t new_uva, uint64_t old_uva, const struct qk_regs *r)
 {
@@ -520,6 +600,12 @@ int64_t qk_sys_signal(uint64_t nr, const uint64_t *a, struct qk_regs *r, bool *h
 		return (int64_t)r->rax;
 	case 131: /* sigaltstack */
 		return altstack(a[0], a[1], r);
+	case 37: /* alarm */
+		return alarm_sec((uint32_t)a[0]);
+	case 38: /* setitimer */
+		return itimer(a[0], a[1], a[2]);
+	case 36: /* getitimer */
+		return a[1] ? itimer(a[0], 0, a[1]) : -EFAULT;
 	case 62: /* kill: this process is pid 1, its group and "all" are itself */
 		if ((int64_t)a[0] != 1 && a[0] != 0 && (int64_t)a[0] != -1)
 			return -ESRCH;

@@ -183,6 +183,7 @@ static const char *const op_names[QUARK_OP_COUNT] = {
 	[QUARK_OP_FUTEX] = "futex",
 	[QUARK_OP_CPU_START] = "cpu-start",
 	[QUARK_OP_CPU_PARK] = "cpu-park",
+	[QUARK_OP_ALARM] = "alarm",
 };
 
 void *qv_gmem_ptr(const struct qv_gmem *m, uint64_t gpa, uint64_t len)

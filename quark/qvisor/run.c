@@ -105,6 +105,8 @@ struct run {
 	uint64_t worker_ops, worker_sleeps, worker_bad;
 	int vcpus_waiting;   /* vCPU threads asleep on a block's state word (atomic) */
 	uint32_t threads_up; /* threads past glibc's start-up (atomic, futex word) */
+	/* The program's ITIMER_REAL (QUARK_OP_ALARM): host CLOCK_MONOTONIC ns, 0 = off. */
+	uint64_t alarm_ns, alarm_every; /* atomic; the supervisor raises SIGALRM */
 };
 
 static void on_stop_signal(int sig)
@@ -139,6 +141,24 @@ static struct quark_boot *boot_of(const struct run *r)
 }
 
 /*
+ * Puts sig into host_sigs and takes every vCPU running guest code out of
+ * KVM_RUN, so that offer_outside_signal() interrupts it. Async-signal-safe.
+ */
+static void pass_in(struct run *r, int sig)
+{
+	/* Seq-cst, against a vCPU thread's in_guest store then host_sigs load. */
+	__atomic_fetch_or(&boot_of(r)->host_sigs, 1ULL << (sig - 1), __ATOMIC_SEQ_CST);
+	for (unsigned i = 0; i < r->ncpus; i++) {
+		struct vcpu *v = &r->cpu[i];
+
+		if (v->thread_started && __atomic_load_n(&v->in_guest, __ATOMIC_SEQ_CST)) {
+			__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+			pthread_kill(v->thread, kick_signal);
+		}
+	}
+}
+
+/*
  * Async-signal-safe: atomics, sigaction, raise and pthread_kill (tgkill).
  * The guest's masks are its word: a lie only keeps a signal from killing
  * the run, which a handler in the program could do anyway.
@@ -163,16 +183,7 @@ static void on_outside_signal(int sig)
 		raise(sig); /* delivered when this handler returns */
 		goto out;
 	}
-	/* Seq-cst, against a vCPU thread's in_guest store then host_sigs load. */
-	__atomic_fetch_or(&b->host_sigs, bit, __ATOMIC_SEQ_CST);
-	for (unsigned i = 0; i < r->ncpus; i++) {
-		struct vcpu *v = &r->cpu[i];
-
-		if (v->thread_started && __atomic_load_n(&v->in_guest, __ATOMIC_SEQ_CST)) {
-			__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-			pthread_kill(v->thread, kick_signal);
-		}
-	}
+	pass_in(r, sig);
 out:
 	errno = saved;
 }
@@ -951,6 +962,38 @@ __attribute__((format(printf, 2, 3))) static void fail(struct run *r, const char
 	publish_end(r, QV_EXIT_RUNTIME);
 }
 
+/* QUARK_OP_ALARM: the program's ITIMER_REAL, kept by the supervisor. */
+static void set_alarm(struct run *r, uint64_t first_ns, uint64_t every_ns)
+{
+	const uint64_t max = 1ULL << 62; /* centuries: no sum below can wrap */
+
+	__atomic_store_n(&r->alarm_every, every_ns < max ? every_ns : max, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->alarm_ns,
+			 first_ns ? clock_ns(CLOCK_MONOTONIC) + (first_ns < max ? first_ns : max)
+				  : 0,
+			 __ATOMIC_RELEASE);
+	/* The supervisor sleeps on done with the old deadline: let it look again. */
+	futex_op(&r->done, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+}
+
+/*
+ * An expired alarm: SIGALRM into the guest, and the next expiry (after the
+ * interval, skipping any that passed) or none. A compare-exchange, since
+ * the program may set a new one meanwhile. Returns the deadline now in
+ * force (0 = none).
+ */
+static uint64_t fire_alarm(struct run *r, uint64_t when, uint64_t now)
+{
+	uint64_t every = __atomic_load_n(&r->alarm_every, __ATOMIC_RELAXED), next = 0;
+
+	if (every)
+		next = when + ((now - when) / every + 1) * every;
+	if (__atomic_compare_exchange_n(&r->alarm_ns, &when, next, false, __ATOMIC_ACQ_REL,
+					__ATOMIC_ACQUIRE))
+		pass_in(r, SIGALRM);
+	return __atomic_load_n(&r->alarm_ns, __ATOMIC_ACQUIRE);
+}
+
 /* Serves one QUARK_HC_CALL; false when the vCPU's thread must return. */
 static bool serve_call(struct vcpu *v, uint32_t gpa)
 {
@@ -983,6 +1026,10 @@ static bool serve_call(struct vcpu *v, uint32_t gpa)
 	case QUARK_OP_CPU_PARK:
 		if (!take_start(v))
 			return false;
+		hc.ret = 0;
+		break;
+	case QUARK_OP_ALARM:
+		set_alarm(r, hc.args[0], hc.args[1]);
 		hc.ret = 0;
 		break;
 	default:
@@ -1109,23 +1156,28 @@ static int wait_end(struct run *r)
 					    : 0;
 
 	while (!__atomic_load_n(&r->done, __ATOMIC_ACQUIRE)) {
+		uint64_t now = clock_ns(CLOCK_MONOTONIC);
+		uint64_t alarm = __atomic_load_n(&r->alarm_ns, __ATOMIC_ACQUIRE), wake;
 		struct timespec ts, *tsp = NULL;
 
-		if (deadline) {
-			uint64_t now = clock_ns(CLOCK_MONOTONIC);
-
-			if (now >= deadline) {
-				if (claim_end(r)) {
-					fprintf(stderr,
-						"quark: %s: stopped after %u s (--timeout)\n",
-						r->exe, r->o->timeout_s);
-					publish_end(r, QV_EXIT_TIMEOUT);
-				}
-				deadline = 0; /* ended by someone: wait for the status */
-				continue;
+		if (alarm && alarm <= now)
+			alarm = fire_alarm(r, alarm, now);
+		if (deadline && now >= deadline) {
+			if (claim_end(r)) {
+				fprintf(stderr, "quark: %s: stopped after %u s (--timeout)\n",
+					r->exe, r->o->timeout_s);
+				publish_end(r, QV_EXIT_TIMEOUT);
 			}
-			ts.tv_sec = (time_t)((deadline - now) / 1000000000ULL);
-			ts.tv_nsec = (long)((deadline - now) % 1000000000ULL);
+			deadline = 0; /* ended by someone: wait for the status */
+			continue;
+		}
+		/* Asleep until the end, the time limit or the program's alarm. */
+		wake = deadline && (!alarm || deadline < alarm) ? deadline : alarm;
+		if (wake) {
+			uint64_t left = wake > now ? wake - now : 0;
+
+			ts.tv_sec = (time_t)(left / 1000000000ULL);
+			ts.tv_nsec = (long)(left % 1000000000ULL);
 			tsp = &ts;
 		}
 		futex_op(&r->done, FUTEX_WAIT_PRIVATE, 0, tsp, NULL, 0);

@@ -13,7 +13,9 @@
  * a handler clobbers is back after it; a handler that raises another
  * signal; pthread_kill() to the calling thread; sigaltstack(): SA_ONSTACK
  * handlers on the alternate stack, SS_ONSTACK inside, EPERM to change it
- * there, ENOMEM below MINSIGSTKSZ, SS_DISABLE.
+ * there, ENOMEM below MINSIGSTKSZ, SS_DISABLE; the real-time interval
+ * timer: setitimer/getitimer and alarm, SIGALRM into a loop without
+ * system calls, periodic and one-shot, what is left, EINVAL.
  *
  * With "outside", signals sent to the process from outside (by the test
  * script: to quark, under quark run): it ignores SIGHUP, prints "ready",
@@ -33,6 +35,7 @@
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -282,6 +285,53 @@ static void altstack(void)
 	free(mem);
 }
 
+static volatile sig_atomic_t alarms;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	alarms++;
+}
+
+/* Spins without a system call until *flag reaches want (or ~a minute of TSC). */
+static void spin_until(volatile sig_atomic_t *flag, int want)
+{
+	uint64_t start = __builtin_ia32_rdtsc();
+
+	while (*flag < want && __builtin_ia32_rdtsc() - start < (1ULL << 38))
+		;
+}
+
+static void timers(void)
+{
+	struct itimerval it = { 0 }, old;
+
+	QT_CHECK(getitimer(ITIMER_REAL, &old) == 0 && old.it_value.tv_sec == 0 &&
+			 old.it_value.tv_usec == 0,
+		 "no real-time timer at first");
+	set_action(SIGALRM, on_alarm, NULL, 0, NULL);
+	it.it_value.tv_usec = 50000;
+	it.it_interval.tv_usec = 20000;
+	QT_CHECK(setitimer(ITIMER_REAL, &it, NULL) == 0, "setitimer: 50 ms, then every 20 ms");
+	QT_CHECK(getitimer(ITIMER_REAL, &old) == 0 && old.it_interval.tv_usec == 20000 &&
+			 old.it_value.tv_sec == 0 && old.it_value.tv_usec > 0 &&
+			 old.it_value.tv_usec <= 50000,
+		 "getitimer: the interval, and what is left of the first 50 ms");
+	spin_until(&alarms, 3);
+	QT_CHECK(alarms >= 3, "three SIGALRMs into a loop without system calls");
+	memset(&it, 0, sizeof(it));
+	QT_CHECK(setitimer(ITIMER_REAL, &it, &old) == 0 && old.it_interval.tv_usec == 20000,
+		 "disarming returns the old interval");
+	QT_CHECK(alarm(5) == 0, "alarm(5) with no timer left returns 0");
+	QT_CHECK(alarm(0) == 5, "alarm(0) returns the 5 s left");
+	alarms = 0;
+	alarm(1);
+	spin_until(&alarms, 1);
+	QT_CHECK(alarms == 1, "alarm(1) fires once");
+	it.it_value.tv_usec = 1000000;
+	QT_ERRNO(setitimer(ITIMER_REAL, &it, NULL), EINVAL, "a tv_usec of a million is EINVAL");
+}
+
 static void fpu(void)
 {
 	volatile double a = 1.0 / 3.0, b;
@@ -349,6 +399,7 @@ int main(int argc, char **argv)
 	pipes();
 	faults();
 	altstack();
+	timers();
 	fpu();
 	return qt_finish("qt_signals");
 }
