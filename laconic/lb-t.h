@@ -131,6 +131,7 @@ struct lb_sock {
 	bool eof; /* peer sent FIN (or error) */
 	bool hup; /* epoll reported RDHUP/HUP/ERR: read until 0 or an error */
 	bool is_server;
+	bool polled; /* in the epoll set (a client joins it only once it must wait) */
 };
 
 /* A byte buffer: data in [head, tail) of a fixed-size block. */

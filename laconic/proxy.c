@@ -322,6 +322,7 @@ static struct lb_server *server_get(struct lb_wrt *wrt, struct lb_backend *be, b
 		errno = -ret;
 		return NULL;
 	}
+	s->s.polled = true;
 	wrt->users++;
 	STAT_ADD(wrt->bstats[be->gidx].connects, 1);
 	return s;
@@ -442,6 +443,7 @@ static void client_close(struct lb_client *c)
 }
 
 static void on_client_timer(struct ev_loop *loop, struct ev_timer *t);
+static void on_client_io(struct ev_loop *loop, struct ev_io *io, uint32_t ev);
 
 static void client_arm(struct lb_client *c, uint32_t ms)
 {
@@ -738,7 +740,8 @@ static int splice_request(struct lb_client *c, size_t n, struct lb_backend *be)
 			     ret == -EBUSY ? "no splice capacity left" : "cannot splice");
 		return -1;
 	}
-	ev_io_del(&c->w->loop, &c->s.io);
+	if (c->s.polled)
+		ev_io_del(&c->w->loop, &c->s.io);
 	c->s.io.fd = -1; /* splice.c owns it now */
 	c->rq = REQ_DONE;
 	client_close(c);
@@ -1553,7 +1556,7 @@ static void client_linger(struct lb_client *c)
  * exchange's course (a local answer, a retry, a close): that also counts as
  * progress, unless the client is gone.
  */
-static void client_run(struct lb_client *c)
+static void client_steps(struct lb_client *c)
 {
 	int guard, progress;
 
@@ -1603,6 +1606,38 @@ static void client_run(struct lb_client *c)
 		 */
 		ev_timer_arm(&c->w->loop, &c->timer, ev_now(&c->w->loop) + 1);
 	}
+}
+
+/*
+ * Whether the client is blocked on its own socket: it wants bytes that have
+ * not come (a head, a body, tunnel bytes, the drain of a lingering close), or
+ * has bytes to send that do not fit. A client waiting for its backend is not.
+ */
+static bool client_waits(const struct lb_client *c)
+{
+	bool want_rd =
+		c->rs == RESP_NONE || c->rq == REQ_BODY || c->rs == RESP_TUNNEL || c->lingering;
+
+	return (want_rd && !c->s.rd) || (!c->s.wr && (c->resp_ok || c->pipe_bytes));
+}
+
+/*
+ * A client joins the epoll set only when it first has to wait on its socket.
+ * A one-shot connection whose request came with the handshake and whose
+ * answer fits the socket buffer never does: that saves the epoll_ctl() and
+ * the kernel's removal work at close. Adding an edge-triggered fd reports
+ * the readiness it already has, so nothing that arrived before is missed.
+ */
+static void client_run(struct lb_client *c)
+{
+	client_steps(c);
+	if (c->dead || c->s.polled || !client_waits(c))
+		return;
+	if (ev_io_add(&c->w->loop, &c->s.io, c->s.io.fd, LB_EVENTS, on_client_io)) {
+		client_close(c);
+		return;
+	}
+	c->s.polled = true;
 }
 
 static void on_client_timer(struct ev_loop *loop, struct ev_timer *t)
@@ -1674,6 +1709,7 @@ static void on_accept(struct ev_loop *loop, struct ev_io *io, uint32_t ev)
 	size_t li = ls->idx;
 	int i;
 
+	(void)loop;
 	(void)ev;
 	for (i = 0; i < 64; i++) {
 		struct sockaddr_storage ss = { 0 };
@@ -1714,12 +1750,8 @@ static void on_accept(struct ev_loop *loop, struct ev_io *io, uint32_t ev)
 				  sizeof(c->peer_ip));
 		}
 		ev_timer_init(&c->timer, on_client_timer);
-		if (ev_io_add(loop, &c->s.io, fd, LB_EVENTS, on_client_io)) {
-			c->wrt->users--;
-			close(fd);
-			free(c);
-			continue;
-		}
+		c->s.io.fd = fd;
+		c->s.io.cb = on_client_io;
 		c->cnext = w->clients;
 		if (c->cnext)
 			c->cnext->cpprev = &c->cnext;
@@ -1728,6 +1760,14 @@ static void on_accept(struct ev_loop *loop, struct ev_io *io, uint32_t ev)
 		STAT_ADD(w->ws.accepted, 1);
 		STAT_ADD(w->ws.clients, 1);
 		client_arm(c, w->wrt->rt->cfg->timeout_header_ms);
+		/*
+		 * The request usually arrives with the handshake's last ACK, before
+		 * the accept: read it now rather than wait for epoll to say so
+		 * (HAProxy does the same). A new socket can take bytes, too.
+		 */
+		c->s.rd = true;
+		c->s.wr = true;
+		client_run(c);
 	}
 }
 
