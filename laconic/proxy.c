@@ -1715,7 +1715,7 @@ static void on_accept(struct ev_loop *loop, struct ev_io *io, uint32_t ev)
 		struct sockaddr_storage ss = { 0 };
 		socklen_t sl = sizeof(ss);
 		struct lb_client *c;
-		int fd, one = 1;
+		int fd;
 
 		fd = accept4(io->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
@@ -1725,7 +1725,6 @@ static void on_accept(struct ev_loop *loop, struct ev_io *io, uint32_t ev)
 				log_warn("accept: %s", log_errstr(errno));
 			return;
 		}
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		c = calloc(1, sizeof(*c));
 		if (!c) {
 			close(fd);
@@ -1891,13 +1890,28 @@ static void free_graves(struct lb_worker *w)
 static int listener_open(struct lb_worker *w, struct lb_lsock *ls, size_t idx,
 			 const struct cfg_listener *li)
 {
-	int fd = rt_listen(&li->addr, LB_BACKLOG);
+	int fd = rt_listen(&li->addr, LB_BACKLOG), one = 1, ret;
 
 	if (fd < 0)
 		return fd;
+	/*
+	 * Accepted sockets inherit TCP_NODELAY from the listener (Linux copies
+	 * the listener's TCP state into each child): one call here instead of
+	 * one per connection.
+	 */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == -1) {
+		ret = -errno;
+		goto err_close;
+	}
 	ls->w = w;
 	ls->idx = idx;
-	return ev_io_add(&w->loop, &ls->io, fd, EPOLLIN, on_accept);
+	ret = ev_io_add(&w->loop, &ls->io, fd, EPOLLIN, on_accept);
+	if (ret)
+		goto err_close;
+	return 0;
+err_close:
+	close(fd);
+	return ret;
 }
 
 static void listeners_close(struct lb_worker *w)
