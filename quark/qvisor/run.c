@@ -95,7 +95,8 @@ struct run {
 	/* The end: whoever claims it first says why and publishes the status. */
 	int claimed;   /* atomic */
 	int status;    /* written by the claimer before done */
-	uint32_t done; /* atomic, futex word of the supervisor */
+	uint32_t done; /* atomic: the status is published */
+	uint32_t wake; /* atomic, futex word of the supervisor: bumped by the end and by alarms */
 	int stopping;  /* atomic: every vCPU thread and the queue worker return */
 	/* The queue worker (abi.h, "The queue"). */
 	bool queue;
@@ -294,7 +295,8 @@ static void publish_end(struct run *r, int status)
 {
 	r->status = status;
 	__atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
-	futex_op(&r->done, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+	__atomic_fetch_add(&r->wake, 1, __ATOMIC_RELEASE);
+	futex_op(&r->wake, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
 }
 
 static int openat2_in(int dirfd, const char *path, uint64_t flags)
@@ -972,8 +974,10 @@ static void set_alarm(struct run *r, uint64_t first_ns, uint64_t every_ns)
 			 first_ns ? clock_ns(CLOCK_MONOTONIC) + (first_ns < max ? first_ns : max)
 				  : 0,
 			 __ATOMIC_RELEASE);
-	/* The supervisor sleeps on done with the old deadline: let it look again. */
-	futex_op(&r->done, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+	/* The supervisor may sleep with the old deadline: a new wake value
+	 * makes it look again, even if it had not started its wait yet. */
+	__atomic_fetch_add(&r->wake, 1, __ATOMIC_RELEASE);
+	futex_op(&r->wake, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
 }
 
 /*
@@ -1155,11 +1159,16 @@ static int wait_end(struct run *r)
 						      (uint64_t)r->o->timeout_s * 1000000000ULL
 					    : 0;
 
-	while (!__atomic_load_n(&r->done, __ATOMIC_ACQUIRE)) {
+	for (;;) {
+		/* First: a set_alarm() or publish_end() after this load changes
+		 * the word, so the wait below returns at once instead of missing it. */
+		uint32_t seen = __atomic_load_n(&r->wake, __ATOMIC_ACQUIRE);
 		uint64_t now = clock_ns(CLOCK_MONOTONIC);
-		uint64_t alarm = __atomic_load_n(&r->alarm_ns, __ATOMIC_ACQUIRE), wake;
+		uint64_t alarm = __atomic_load_n(&r->alarm_ns, __ATOMIC_ACQUIRE), until;
 		struct timespec ts, *tsp = NULL;
 
+		if (__atomic_load_n(&r->done, __ATOMIC_ACQUIRE))
+			break;
 		if (alarm && alarm <= now)
 			alarm = fire_alarm(r, alarm, now);
 		if (deadline && now >= deadline) {
@@ -1172,15 +1181,15 @@ static int wait_end(struct run *r)
 			continue;
 		}
 		/* Asleep until the end, the time limit or the program's alarm. */
-		wake = deadline && (!alarm || deadline < alarm) ? deadline : alarm;
-		if (wake) {
-			uint64_t left = wake > now ? wake - now : 0;
+		until = deadline && (!alarm || deadline < alarm) ? deadline : alarm;
+		if (until) {
+			uint64_t left = until > now ? until - now : 0;
 
 			ts.tv_sec = (time_t)(left / 1000000000ULL);
 			ts.tv_nsec = (long)(left % 1000000000ULL);
 			tsp = &ts;
 		}
-		futex_op(&r->done, FUTEX_WAIT_PRIVATE, 0, tsp, NULL, 0);
+		futex_op(&r->wake, FUTEX_WAIT_PRIVATE, seen, tsp, NULL, 0);
 	}
 	return r->status;
 }
