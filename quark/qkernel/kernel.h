@@ -101,6 +101,7 @@ struct qk_cpu {
 	uint64_t clear_tid;	 /* set_tid_address / CLONE_CHILD_CLEARTID: 0 and wake at exit */
 	uint64_t start_fs;	 /* the new thread's %fs base */
 	uint64_t sig_pending;	 /* signals tkill/tgkill sent this thread (signal.c) */
+	uint64_t sig_mask;	 /* the thread's blocked signals */
 	uint64_t ss_sp, ss_size; /* the thread's alternate signal stack, size 0 = none */
 	uint64_t tlb_gen;	 /* this vCPU's TLB holds nothing older than this generation */
 	uint64_t quiet_gen;	 /* nor does anything it may still use (see smp.c) */

@@ -60,8 +60,12 @@
  * one per thread, none in a new thread), where no red zone is left: the
  * frame starts at its top, unless the thread already runs on it.
  *
- * Limits: masks and actions are per process, pending sets per process
- * (kill) and per thread (tkill, tgkill); SS_AUTODISARM is accepted and
+ * Masks are per thread (a new thread inherits its creator's), actions per
+ * process, pending sets per process (kill, SIGPIPE, signals from outside:
+ * taken by the first thread that returns to ring 3 without blocking them)
+ * and per thread (tkill, tgkill).
+ *
+ * Limits: SS_AUTODISARM is accepted and
  * ignored; no sigsuspend, sigtimedwait or signalfd; a signal sent to
  * another thread waits until that thread next leaves the kernel.
  */
@@ -138,7 +142,6 @@ _Static_assert(sizeof(struct siginfo) == 128, "Linux's siginfo_t");
 _Static_assert(sizeof(struct rt_sigframe) == 440, "Linux's rt_sigframe");
 
 static struct k_sigaction actions[NSIG + 1];
-static uint64_t mask;			 /* blocked signals (per process here) */
 static uint64_t pending;		 /* kill()ed, and SIGPIPE */
 static struct siginfo info_of[NSIG + 1]; /* the info of each pending one */
 static uint32_t mxcsr_mask = 0xffbf;
@@ -244,7 +247,11 @@ static int ss_flags_at(const struct qk_cpu *c, uint64_t sp)
 /* Builds the frame of a handler for sig on r's stack; false = no stack. */
 static bool setup_frame(struct qk_regs *r, int sig, const struct siginfo *info)
 {
-	const struct k_sigaction *a = &actions[sig];
+	/*
+	 * A copy: the user copies below may drop the kernel lock, and another
+	 * thread may change the action meanwhile.
+	 */
+	const struct k_sigaction act = actions[sig], *a = &act;
 	/* On this vCPU's stack: a user copy may drop the kernel lock. */
 	uint8_t fx_buf[FX_SIZE] __attribute__((aligned(64)));
 	struct rt_sigframe f;
@@ -254,6 +261,10 @@ static bool setup_frame(struct qk_regs *r, int sig, const struct siginfo *info)
 
 	if (!(a->flags & SA_RESTORER))
 		return false; /* x86-64 has no default return path */
+	/* The handler becomes %rip for an iretq, which faults in ring 0 on a
+	 * non-canonical one: such a handler is the program's SIGSEGV. */
+	if (!USER_CANON(a->handler))
+		return false;
 	/* SA_ONSTACK: the top of the alternate stack, unless already on it. */
 	if ((a->flags & SA_ONSTACK) && ss_flags == 0)
 		sp = c->ss_sp + c->ss_size;
@@ -296,20 +307,21 @@ static bool setup_frame(struct qk_regs *r, int sig, const struct siginfo *info)
 		.ss = (uint16_t)r->ss,
 		.err = r->vector == (uint64_t)-1 ? 0 : r->error,
 		.trapno = r->vector == (uint64_t)-1 ? 0 : r->vector,
-		.oldmask = mask,
+		.oldmask = c->sig_mask,
 		.cr2 = info->si_signo == SIGSEGV || info->si_signo == SIGBUS ? info->f.addr : 0,
 		.fpstate = fx,
 	};
-	f.uc.uc_sigmask = mask;
+	f.uc.uc_sigmask = c->sig_mask;
 	f.info = *info;
 	if (qk_copy_to_user(at, &f, sizeof(f)) < 0)
 		return false;
 
-	mask |= a->mask | ((a->flags & SA_NODEFER) ? 0 : BIT(sig));
-	mask &= ~UNBLOCKABLE;
+	c->sig_mask |= a->mask | ((a->flags & SA_NODEFER) ? 0 : BIT(sig));
+	c->sig_mask &= ~UNBLOCKABLE;
 	r->rip = a->handler;
-	if (a->flags & SA_RESETHAND) {
-		actions[sig].handler = SIG_DFL; /* a is &actions[sig]: after its last use */
+	/* Unless another thread set a new action while the lock was dropped. */
+	if ((a->flags & SA_RESETHAND) && actions[sig].handler == a->handler) {
+		actions[sig].handler = SIG_DFL;
 		publish();
 	}
 	r->rsp = at;
@@ -354,7 +366,7 @@ bool qk_sig_deliver(struct qk_regs *r)
 			if (host & BIT(sig))
 				raise_sig(NULL, sig, SI_USER, 0);
 	}
-	ready = (pending | c->sig_pending) & ~mask;
+	ready = (pending | c->sig_pending) & ~c->sig_mask;
 	struct siginfo info;
 	int sig;
 
@@ -374,7 +386,7 @@ bool qk_sig_fault(struct qk_regs *r, int sig, int code, uint64_t addr)
 	struct siginfo info;
 
 	/* Blocked or ignored, returning would fault again: the default. */
-	if ((mask & BIT(sig)) || actions[sig].handler <= SIG_IGN)
+	if ((qk_this_cpu()->sig_mask & BIT(sig)) || actions[sig].handler <= SIG_IGN)
 		die(sig, addr, r->rip);
 	__builtin_memset(&info, 0, sizeof(info));
 	info.si_signo = sig;
@@ -412,7 +424,7 @@ static void sigreturn(struct qk_regs *r)
 	r->rflags = (r->rflags & ~FLAGS_USER) | (m->eflags & FLAGS_USER);
 	r->cs = QUARK_SEL_UCODE | 3;
 	r->ss = QUARK_SEL_UDATA | 3;
-	mask = uc.uc_sigmask & ~UNBLOCKABLE;
+	qk_this_cpu()->sig_mask = uc.uc_sigmask & ~UNBLOCKABLE;
 }
 
 /*
@@ -567,7 +579,7 @@ int64_t qk_sys_signal(uint64_t nr, const uint64_t *a, struct qk_regs *r, bool *h
 		return 0;
 	}
 	case 14: { /* rt_sigprocmask */
-		uint64_t set, old = mask;
+		uint64_t set, *mask = &qk_this_cpu()->sig_mask, old = *mask;
 
 		if (a[3] != 8)
 			return -EINVAL;
@@ -576,11 +588,11 @@ int64_t qk_sys_signal(uint64_t nr, const uint64_t *a, struct qk_regs *r, bool *h
 				return -EFAULT;
 			set &= ~UNBLOCKABLE;
 			if (a[0] == 0)
-				mask |= set;
+				*mask |= set;
 			else if (a[0] == 1)
-				mask &= ~set;
+				*mask &= ~set;
 			else if (a[0] == 2)
-				mask = set;
+				*mask = set;
 			else
 				return -EINVAL;
 		}
@@ -589,7 +601,7 @@ int64_t qk_sys_signal(uint64_t nr, const uint64_t *a, struct qk_regs *r, bool *h
 		return 0;
 	}
 	case 127: { /* rt_sigpending */
-		uint64_t set = (pending | qk_this_cpu()->sig_pending) & mask;
+		uint64_t set = (pending | qk_this_cpu()->sig_pending) & qk_this_cpu()->sig_mask;
 
 		if (a[1] != 8)
 			return -EINVAL;

@@ -247,8 +247,10 @@ int64_t qk_clone(uint64_t flags, uint64_t sp, uint64_t ptid, uint64_t ctid, uint
 	c->start_fs = (flags & CLONE_SETTLS) ? tls : rdmsr(MSR_FS_BASE);
 	c->clear_tid = (flags & CLONE_CHILD_CLEARTID) ? ctid : 0;
 	c->tid = tid;
-	/* A new thread starts with nothing pending and no alternate stack (Linux: CLONE_VM). */
+	/* A new thread starts with nothing pending and no alternate stack
+	 * (Linux: CLONE_VM), and its creator's signal mask. */
 	c->sig_pending = 0;
+	c->sig_mask = qk_this_cpu()->sig_mask;
 	c->ss_sp = 0;
 	c->ss_size = 0;
 	c->quiet_gen = qk_tlb_gen;

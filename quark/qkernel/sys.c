@@ -380,7 +380,8 @@ int qk_syscall(struct qk_regs *r)
 	 * from the program: both leave through iretq (sysretq would clobber
 	 * the two registers, and fault in ring 0 on a non-canonical %rip).
 	 */
-	iret = nr == 15 /* rt_sigreturn */ || qk_sig_deliver(r);
+	/* Deliver first: rt_sigreturn may have unblocked a pending signal. */
+	iret = qk_sig_deliver(r) || nr == 15 /* rt_sigreturn */;
 	qk_kernel_leave();
 	return iret;
 }

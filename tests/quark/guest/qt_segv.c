@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Description: qt_segv: programs that die of a fault, one kind per mode. The
- * guest kernel has no signal handlers to run in the first slice, so each
+ * program installs no handler for them, so each
  * fault must end the program with the status a shell sees natively (128 +
  * the signal) and, under quark, one line on stderr naming the signal. Most
  * modes are also hostile: reading, writing or jumping into the kernel half,
@@ -23,15 +23,19 @@
  *   ud2       an undefined instruction                        SIGILL
  *   div0      integer division by zero                        SIGFPE
  *   int3      a breakpoint                                    SIGTRAP
+ *   badhandler  a SIGUSR1 handler at a non-canonical address,
+ *             then raise(SIGUSR1): entering it faults           SIGSEGV
  *
  * Prints "qt_segv: MODE: about to fault" first (flushed). A mode that does
  * not fault prints "qt_segv: MODE: SURVIVED" and exits 1; an unknown mode
  * exits 2.
  */
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* Volatile so the compiler cannot see the address and turn the access into a trap of its own. */
@@ -114,6 +118,14 @@ int main(int argc, char **argv)
 		__asm__ volatile("xor %%edx, %%edx; div %%ecx" : : "a"(1), "c"(zero) : "edx");
 	} else if (!strcmp(mode, "int3")) {
 		__asm__ volatile("int3");
+	} else if (!strcmp(mode, "badhandler")) {
+		/* The raw call: glibc's sigaction would not mind, but be plain. */
+		struct {
+			uint64_t handler, flags, restorer, mask;
+		} act = { 0x8000000000000000ULL, 0x04000000 /* SA_RESTORER */, 0x1000, 0 };
+
+		syscall(13 /* rt_sigaction */, 10 /* SIGUSR1 */, &act, NULL, 8);
+		raise(10);
 	} else {
 		fprintf(stderr, "qt_segv: unknown mode '%s'\n", mode);
 		return 2;

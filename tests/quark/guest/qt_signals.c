@@ -72,6 +72,15 @@ static void on_nested(int sig)
 	nested_seen = hits[SIGUSR2];
 }
 
+static volatile sig_atomic_t again_runs;
+
+/* Raises itself once more while it runs: blocked until it returns. */
+static void on_again(int sig)
+{
+	if (++again_runs == 1)
+		raise(sig);
+}
+
 static void on_segv_jump(int sig, siginfo_t *si, void *uc)
 {
 	(void)uc;
@@ -189,6 +198,13 @@ static void masks(void)
 	hits[SIGUSR2] = 0;
 	raise(SIGUSR1);
 	QT_CHECK(nested_seen == 1, "a signal raised in a handler runs before it returns");
+
+	/* Pending while its handler ran: delivered as that handler returns
+	 * (rt_sigreturn), before the program makes another system call. */
+	set_action(SIGUSR1, on_again, NULL, 0, NULL);
+	raise(SIGUSR1);
+	int runs = again_runs; /* no system call between raise() and here */
+	QT_CHECK(runs == 2, "a signal raised inside its own handler runs right after it");
 
 	/* SA_RESETHAND: one run, then the default again. */
 	set_action(SIGUSR2, on_plain, NULL, (int)SA_RESETHAND, NULL);

@@ -459,6 +459,7 @@ done
 segv_case static ud2 132 ILL
 segv_case static div0 136 FPE
 segv_case static int3 133 TRAP
+segv_case static badhandler 139 SEGV
 segv_case dyn null 139 SEGV
 
 exit_case() { # exit_case NAME STATUS ROOT PROG: quark's own answer, native's status
