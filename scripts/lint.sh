@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 cmake --preset dev -B build/lint -DPROJ_BENCH=ON >/dev/null
 # Generated sources named in the compile database must exist (the BPF object and
 # Quark's probe guest as C).
-cmake --build build/lint --target laconic_bpf_obj quark_probe_image quark_kernel_image >/dev/null
+cmake --build build/lint --target laconic_bpf_obj quark_probe_image quark_kernel_image qv_filter >/dev/null
 mapfile -t srcs < <(git ls-files -co --exclude-standard 'lib/*.c' 'gss/*.c' 'laconic/*.c' 'quark/*.c' 'tsor/*.c' 'bench/*.c' ':!laconic/bpf/*')
 
 echo "cppcheck: ${#srcs[@]} files"
