@@ -446,6 +446,7 @@ static void client_close(struct lb_client *c)
 
 static void on_client_timer(struct ev_loop *loop, struct ev_timer *t);
 static void on_client_io(struct ev_loop *loop, struct ev_io *io, uint32_t ev);
+static void wrt_sync_health(struct lb_wrt *wrt);
 
 static void client_arm(struct lb_client *c, uint32_t ms)
 {
@@ -795,6 +796,13 @@ static int handle_request(struct lb_client *c, struct h1_request *rq, size_t n)
 		c->rq = REQ_DONE;
 	else
 		c->rq = REQ_BODY;
+	/*
+	 * Up to date with the backends' health before choosing: the worker loop
+	 * syncs after each round, but a request read straight after its accept
+	 * is balanced within the round that may have just ejected a backend.
+	 */
+	if (READ_ONCE(wrt->rt->health_gen) != wrt->seen_health_gen)
+		wrt_sync_health(wrt);
 	idx = bal_pick(wrt->bal[pool], balance_key(c, pc, rq));
 	if (idx < 0) {
 		client_local(c, LB_L503, "no backend available");
