@@ -870,6 +870,17 @@ static int step_head(struct lb_client *c)
 	struct h1_request rq;
 	ssize_t r;
 
+	/*
+	 * A reload is waiting for the end of this round (the worker switches
+	 * between rounds: its listener array is in this round's events). A
+	 * request read now would run on the configuration being replaced, and
+	 * an idle worker can sleep a second before it looks: come back on the
+	 * resume tick, after the switch.
+	 */
+	if (__atomic_load_n(&w->rt_next, __ATOMIC_RELAXED)) {
+		ev_timer_arm(&w->loop, &c->timer, ev_now(&w->loop) + 1);
+		return 0;
+	}
 	if (c->wrt != w->wrt)
 		client_adopt_runtime(c);
 	/* Only now: adopting may free the old runtime, and its cfg with it. */
