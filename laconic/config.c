@@ -68,6 +68,7 @@
 #include "compiler.h"
 #include "config.h"
 #include "log.h"
+#include "units.h"
 #include "vec.h"
 
 /* inih's line buffer holds 200 bytes: the text, '\n' and the NUL. */
@@ -319,27 +320,10 @@ int cfg_parse_duration_ms(const char *text, uint32_t *out)
 	return 0;
 }
 
+/* The suite's size grammar (lib/units.h): 512, 16k, 1M, 1.5G, 64MiB. */
 int cfg_parse_size(const char *text, uint64_t *out)
 {
-	uint64_t v, unit;
-	const char *end;
-
-	if (!text || !out || parse_digits(text, &end, &v))
-		return -EINVAL;
-	if (!*end)
-		unit = 1;
-	else if (!strcmp(end, "k") || !strcmp(end, "K"))
-		unit = KIB;
-	else if (!strcmp(end, "m") || !strcmp(end, "M"))
-		unit = KIB * KIB;
-	else if (!strcmp(end, "g") || !strcmp(end, "G"))
-		unit = KIB * KIB * KIB;
-	else
-		return -EINVAL;
-	if (check_mul_overflow(v, unit, &v))
-		return -EINVAL;
-	*out = v;
-	return 0;
+	return units_parse_size(text, out) ? -EINVAL : 0;
 }
 
 /* The largest unit that divides ms exactly, so parsing gives ms back. */

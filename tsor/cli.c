@@ -15,6 +15,7 @@
  * NOLINTBEGIN(concurrency-mt-unsafe)
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 #include "log.h"
 #include "relay.h"
 #include "tsor-int.h"
+#include "units.h"
 
 static const char *const stat_names[TSOR_STAT_COUNT] = {
 	[TSOR_STAT_ACCEL] = "tsor_connections_accelerated",
@@ -175,6 +177,29 @@ static int start_daemon(const char *path, bool foreground)
 	return ping(path, TSOR_MSG_PING, &r);
 }
 
+/*
+ * --spin-us N, --ring-size BYTES: checked here, because libtsor.so takes a
+ * bad variable as unset; passed on in plain digits. 0 or -EINVAL.
+ */
+static int run_tune(const char *opt, const char *arg)
+{
+	bool spin = !strcmp(opt, "--spin-us");
+	uint64_t v = 0;
+	char num[24];
+
+	if (spin && (units_parse_count(arg, &v) || v > TSOR_SPIN_US_MAX)) {
+		log_err("run: --spin-us wants microseconds, 0 to %u", TSOR_SPIN_US_MAX);
+		return -EINVAL;
+	}
+	if (!spin && (units_parse_size(arg, &v) || v < 1 || v > (uint64_t)TSOR_RING_MAX)) {
+		log_err("run: --ring-size wants bytes, 1 to %u (e.g. 65536, 1M)", TSOR_RING_MAX);
+		return -EINVAL;
+	}
+	snprintf(num, sizeof(num), "%" PRIu64, v);
+	setenv(spin ? "TSOR_SPIN_US" : "TSOR_RING_SIZE", num, 1);
+	return 0;
+}
+
 static int cmd_run(const char *path, int argc, char **argv)
 {
 	char lib[PATH_MAX], pre[2 * PATH_MAX];
@@ -191,10 +216,10 @@ static int cmd_run(const char *path, int argc, char **argv)
 			usage(stdout);
 			return 0;
 		}
-		if (!strcmp(argv[i], "--spin-us") && i + 1 < argc) {
-			setenv("TSOR_SPIN_US", argv[++i], 1);
-		} else if (!strcmp(argv[i], "--ring-size") && i + 1 < argc) {
-			setenv("TSOR_RING_SIZE", argv[++i], 1);
+		if (!strcmp(argv[i], "--spin-us") || !strcmp(argv[i], "--ring-size")) {
+			if (run_tune(argv[i], i + 1 < argc ? argv[i + 1] : ""))
+				return 2;
+			i++;
 		} else if (argv[i][0] == '-') {
 			log_err("run: unknown option '%s'", argv[i]);
 			usage(stderr);

@@ -76,9 +76,10 @@ static uint64_t tune_confirm_ns = (uint64_t)CONFIRM_MS_DEFAULT * 1000000u;
 
 uint64_t tsor_conn_tune(bool spin)
 {
-	tune_spin_ns =
-		spin ? (uint64_t)tsor_env_long("TSOR_SPIN_US", SPIN_US_DEFAULT, 0, 100000) * 1000u
-		     : 0;
+	tune_spin_ns = spin ? (uint64_t)tsor_env_long("TSOR_SPIN_US", SPIN_US_DEFAULT, 0,
+						      TSOR_SPIN_US_MAX) *
+				       1000u
+			    : 0;
 	tune_confirm_ns =
 		(uint64_t)tsor_env_long("TSOR_CONFIRM_MS", CONFIRM_MS_DEFAULT, 1, 60000) * 1000000u;
 	return tune_spin_ns;

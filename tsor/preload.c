@@ -215,8 +215,8 @@ static void init(void)
 	*(void **)&real.close_range = dlsym(RTLD_NEXT, "close_range");
 	/* On one CPU a spinning waiter only delays the peer it waits for. */
 	spin_ns = tsor_conn_tune(cpus > 1);
-	ring_size = tsor_ring_size_clamp((uint64_t)tsor_env_long(
-		"TSOR_RING_SIZE", (long)TSOR_RING_DEFAULT, 1, (long)TSOR_RING_MAX));
+	ring_size = tsor_ring_size_clamp(tsor_env_size(
+		"TSOR_RING_SIZE", (uint64_t)TSOR_RING_DEFAULT, 1, (uint64_t)TSOR_RING_MAX));
 	/*
 	 * Now, not at the first request: servers empty their environment
 	 * before they fork workers (nginx keeps only TZ), and a worker that

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "tsor-int.h"
+#include "units.h"
 
 struct tsor_libc tsor__libc;
 
@@ -298,6 +299,16 @@ long tsor_env_long(const char *name, long def, long lo, long hi)
 	errno = 0;
 	v = strtol(s, &end, 10);
 	if (errno || *end || v < lo || v > hi)
+		return def;
+	return v;
+}
+
+uint64_t tsor_env_size(const char *name, uint64_t def, uint64_t lo, uint64_t hi)
+{
+	const char *s = getenv(name); /* NOLINT(concurrency-mt-unsafe): see tsor_sock_path */
+	uint64_t v;
+
+	if (!s || !*s || units_parse_size(s, &v) || v < lo || v > hi)
 		return def;
 	return v;
 }

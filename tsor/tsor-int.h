@@ -137,6 +137,10 @@ int tsor_sock_path(char *buf, size_t len);
 
 /* Parses a decimal env var into [lo, hi]; def when unset or invalid. */
 long tsor_env_long(const char *name, long def, long lo, long hi);
+/* TSOR_SPIN_US (and `tsor run --spin-us`) upper bound, microseconds. */
+#define TSOR_SPIN_US_MAX 100000u
+/* The same for a size in lib/units.h's grammar ("1M", "65536"). */
+uint64_t tsor_env_size(const char *name, uint64_t def, uint64_t lo, uint64_t hi);
 
 /* Rounds a ring size request to a power of two in [MIN, MAX]. */
 uint32_t tsor_ring_size_clamp(uint64_t want);

@@ -5,7 +5,6 @@
  * share: option-value parsers, sketch options, the progress line.
  */
 #include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -14,6 +13,7 @@
 
 #include "cli.h"
 #include "log.h"
+#include "units.h"
 
 static const char usage[] =
 	"Usage: gss <command> [options] [arguments]\n"
@@ -82,51 +82,26 @@ int main(int argc, char **argv)
 
 /* ============================ Value parsers ============================ */
 
-/* A number with an optional suffix; base 1000 or 1024 per suffix step. */
-static int parse_scaled(const char *opt, const char *s, double base, bool bytes, uint64_t *out)
-{
-	static const char suffixes[] = "kmgtp";
-	char *end;
-	double v, mult = 1;
-	const char *p;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (end == s || errno || !(v >= 0) || isinf(v))
-		goto bad;
-	p = strchr(suffixes, *end >= 'A' && *end <= 'Z' ? *end - 'A' + 'a' : *end);
-	if (*end && p) {
-		mult = pow(base, (double)(p - suffixes + 1));
-		end++;
-		/* Accept the usual spellings: 64M, 64MB, 64MiB. */
-		if (bytes && (*end == 'i' || *end == 'I'))
-			end++;
-		if (bytes && (*end == 'b' || *end == 'B'))
-			end++;
-	} else if (bytes && (*end == 'b' || *end == 'B')) {
-		end++;
-	}
-	if (*end)
-		goto bad;
-	v *= mult;
-	if (v > 1.8e19 || v != floor(v))
-		goto bad;
-	*out = (uint64_t)v;
-	return 0;
-bad:
-	log_err("%s: '%s' is not a valid %s", opt, s,
-		bytes ? "size (e.g. 4096, 64M, 1G)" : "count (e.g. 1000, 10M, 2.5k)");
-	return -EINVAL;
-}
-
 int parse_count(const char *opt, const char *s, uint64_t *out)
 {
-	return parse_scaled(opt, s, 1000, false, out);
+	int ret = units_parse_count(s, out);
+
+	if (ret)
+		log_err("%s: '%s' %s", opt, s,
+			ret == -ERANGE ? "does not fit in 64 bits"
+				       : "is not a valid count (e.g. 1000, 10M, 2.5k)");
+	return ret;
 }
 
 int parse_size(const char *opt, const char *s, uint64_t *out)
 {
-	return parse_scaled(opt, s, 1024, true, out);
+	int ret = units_parse_size(s, out);
+
+	if (ret)
+		log_err("%s: '%s' %s", opt, s,
+			ret == -ERANGE ? "does not fit in 64 bits"
+				       : "is not a valid size (e.g. 4096, 64M, 1.5G)");
+	return ret;
 }
 
 int parse_uint(const char *opt, const char *s, uint64_t lo, uint64_t hi, uint64_t *out)

@@ -21,6 +21,7 @@
 #include "check.h"
 #include "log.h"
 #include "run.h"
+#include "units.h"
 
 #define EXIT_CANNOT 1
 #define EXIT_USAGE  2
@@ -199,33 +200,6 @@ static int cmd_check(int argc, char **argv)
 	return 0;
 }
 
-/* SIZE with an optional K, M or G suffix (powers of 1024). */
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-	unsigned shift = 0;
-
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return -ERANGE;
-	if (*end == 'k' || *end == 'K')
-		shift = 10, end++;
-	else if (*end == 'm' || *end == 'M')
-		shift = 20, end++;
-	else if (*end == 'g' || *end == 'G')
-		shift = 30, end++;
-	if (*end == 'i' || *end == 'B')
-		end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
-	if (*end || v > (UINT64_MAX >> shift))
-		return -EINVAL;
-	*out = (uint64_t)v << shift;
-	return 0;
-}
-
 enum {
 	OPT_ROOTFS = 256,
 	OPT_WORKDIR,
@@ -245,7 +219,8 @@ static int run_value_option(int opt, const char *arg, struct qv_run_opts *o)
 
 	switch (opt) {
 	case OPT_MEMORY:
-		if (parse_size(arg, &v) < 0 || v < QUARK_RUN_MEM_MIN || v > QUARK_RUN_MEM_MAX) {
+		if (units_parse_size(arg, &v) < 0 || v < QUARK_RUN_MEM_MIN ||
+		    v > QUARK_RUN_MEM_MAX) {
 			log_err("run: bad --memory '%s' (expected 16M to 2G)", arg);
 			return EXIT_USAGE;
 		}

@@ -50,6 +50,14 @@ wait_file() { for _ in $(seq 100); do [ -s "$1" ] && return 0; sleep 0.05; done;
 "$tsor" stats >/dev/null 2>&1 && fail "stats answered before any tsord ran"
 out=$("$tsor" bogus 2>&1) && fail "unknown command accepted"
 grep -q "unknown command 'bogus'" <<<"$out" || fail "unclear error: $out"
+# libtsor.so would take a bad value as unset: `tsor run` refuses it instead.
+out=$("$tsor" run --ring-size 2X -- true 2>&1) && fail "--ring-size 2X accepted"
+grep -q -- "--ring-size wants bytes" <<<"$out" || fail "unclear error: $out"
+out=$("$tsor" run --spin-us 1000001 -- true 2>&1) && fail "--spin-us 1000001 accepted"
+grep -q -- "--spin-us wants microseconds" <<<"$out" || fail "unclear error: $out"
+[ "$("$tsor" run --ring-size 1MiB -- sh -c 'echo "$TSOR_RING_SIZE"')" = 1048576 ] ||
+	fail "--ring-size 1MiB is not passed on as 1048576"
+"$tsor" stop >/dev/null # that run started a tsord; the next steps want none
 # A --node-listen tsord cannot use fails `tsor daemon` itself with one
 # line on stderr, not only a detached tsord's log (no root needed: a port
 # this test holds, and an address of TEST-NET-1 no host has).

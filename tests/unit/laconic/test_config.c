@@ -320,8 +320,10 @@ static void test_errors_values(void **state)
 		   "t.ini:2: max_header '2M': out of range (1k..1M)");
 	expect_err("[global]\ngraph_memory = 1k\n" TAIL,
 		   "t.ini:2: graph_memory '1k': out of range (0 or 64k..16G)");
+	expect_err("[global]\ngraph_memory = 1.5X\n" TAIL,
+		   "t.ini:2: graph_memory '1.5X': expected a size such as 512, 16k, 1M or 2G");
 	expect_err("[global]\ngraph_memory = 16T\n" TAIL,
-		   "t.ini:2: graph_memory '16T': expected a size such as 512, 16k, 1M or 2G");
+		   "t.ini:2: graph_memory '16T': out of range (0 or 64k..16G)");
 	expect_err(
 		"[global]\nadmin = localhost\n" TAIL,
 		"t.ini:2: admin 'localhost': invalid address (expected HOST:PORT, [IPV6]:PORT or "
@@ -813,18 +815,14 @@ static void test_sizes(void **state)
 		{ "2g", 2ull << 30 },
 		{ "18446744073709551615", UINT64_MAX },
 		{ "17179869183G", 17179869183ull << 30 },
+		{ "1kb", 1024 },
+		{ "1KiB", 1024 },
+		{ "1T", 1ull << 40 },
+		{ "1.5M", 3u << 19 },
 	};
-	static const char *const bad[] = { "",
-					   "-1",
-					   "1kb",
-					   "1KiB",
-					   "1 k",
-					   "1T",
-					   "1.5M",
-					   "k",
-					   "0x10",
-					   "17179869184G",
-					   "18446744073709551616",
+	static const char *const bad[] = { "",	   "-1",	   "1 k",
+					   "1.3k", "1e3",	   "k",
+					   "0x10", "17179869184G", "18446744073709551616",
 					   " 1" };
 	uint64_t v;
 

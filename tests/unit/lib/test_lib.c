@@ -2,7 +2,8 @@
 /*
  * Description: lib/ helpers: hashing (bijective finaliser, fastrange bounds,
  * determinism), the xoshiro generator, growable arrays (doubling, overflow,
- * nothing changed on failure) and log lines (prefix, level filter).
+ * nothing changed on failure), log lines (prefix, level filter) and the
+ * size/count grammar (suffixes, exact fractions, overflow, rejects).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 
 #include "hash.h"
 #include "log.h"
+#include "units.h"
 #include "vec.h"
 
 static void test_hash(void **state)
@@ -133,12 +135,98 @@ static void test_log(void **state)
 	assert_int_equal(log_get_level(), LOG_ERR);
 }
 
+static void test_units(void **state)
+{
+	static const struct {
+		const char *text;
+		uint64_t size, count; /* UINT64_MAX - 1: rejected in that form */
+	} ok[] = {
+		{ "0", 0, 0 },
+		{ "4096", 4096, 4096 },
+		{ "64k", 64ull << 10, 64000 },
+		{ "64K", 64ull << 10, 64000 },
+		{ "64M", 64ull << 20, 64000000 },
+		{ "64MiB", 64ull << 20, UINT64_MAX - 1 },
+		{ "64mb", 64ull << 20, UINT64_MAX - 1 },
+		{ "4096B", 4096, UINT64_MAX - 1 },
+		{ "1.5G", 3ull << 29, 1500000000 },
+		{ "2.5k", 2560, 2500 },
+		{ "0.5k", 512, 500 },
+		{ "1.25000000000000000000000k", 1280, 1250 },
+		{ "16E", UINT64_MAX - 1, UINT64_MAX - 1 }, /* no exa */
+		{ "1p", 1ull << 50, 1000000000000000ull },
+		{ "18446744073709551615", UINT64_MAX, UINT64_MAX },
+		{ "16383P", 16383ull << 50, 16383000000000000000ull },
+	};
+	static const char *const bad[] = {
+		"",
+		"-1",
+		"+1",
+		" 1",
+		"1 ",
+		"1 k",
+		"k",
+		"0x10",
+		"1.",
+		".5",
+		"1..5",
+		"1kk",
+		"1Mx",
+		"1e3",
+		"1iB",
+		"0.0001k",
+		"1.0000000000000000001",
+	};
+	uint64_t v;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		v = 7;
+		if (ok[i].size == UINT64_MAX - 1) {
+			assert_int_equal(units_parse_size(ok[i].text, &v), -EINVAL);
+			assert_int_equal(v, 7);
+		} else {
+			assert_int_equal(units_parse_size(ok[i].text, &v), 0);
+			assert_int_equal(v, ok[i].size);
+		}
+		v = 7;
+		if (ok[i].count == UINT64_MAX - 1) {
+			assert_int_equal(units_parse_count(ok[i].text, &v), -EINVAL);
+			assert_int_equal(v, 7);
+		} else {
+			assert_int_equal(units_parse_count(ok[i].text, &v), 0);
+			assert_int_equal(v, ok[i].count);
+		}
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (units_parse_size(bad[i], &v) != -EINVAL ||
+		    units_parse_count(bad[i], &v) != -EINVAL)
+			print_error("accepted '%s'\n", bad[i]);
+		assert_int_equal(units_parse_size(bad[i], &v), -EINVAL);
+		assert_int_equal(units_parse_count(bad[i], &v), -EINVAL);
+	}
+	/* Whole in one base, not in the other. */
+	assert_int_equal(units_parse_size("0.3k", &v), -EINVAL);
+	assert_int_equal(units_parse_count("0.3k", &v), 0);
+	assert_int_equal(v, 300);
+	/* Too big: a range error, not a syntax one. */
+	assert_int_equal(units_parse_size("18446744073709551616", &v), -ERANGE);
+	assert_int_equal(units_parse_size("16384P", &v), -ERANGE);
+	assert_int_equal(units_parse_count("18446744073709552k", &v), -ERANGE);
+	assert_int_equal(units_parse_size("99999999999999999999999999999999999999999", &v),
+			 -ERANGE);
+	/* ...unless it is malformed too. */
+	assert_int_equal(units_parse_size("99999999999999999999999x", &v), -EINVAL);
+	assert_int_equal(units_parse_size(NULL, &v), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hash),
 		cmocka_unit_test(test_vec),
 		cmocka_unit_test(test_log),
+		cmocka_unit_test(test_units),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
