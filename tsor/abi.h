@@ -35,7 +35,7 @@
  *                                   connector's rx bell
  *                                   --- memfd, bells, id ---> accelerated
  *   first data op: waits for accepted=1 (bounded, TSOR_CONFIRM_MS), else
- *   CANCEL(id) -----------------> removes the intent if still unmatched
+ *   CANCEL(id, why) ------------> removes the intent if still unmatched
  *   <--------- 0 (cancelled: use kernel TCP) / -EALREADY (matched: use ring)
  *              / -ENOENT (expired or not ours: the accepted flag decides)
  *
@@ -46,6 +46,15 @@
  * groups mixing preloaded and plain processes, NAT) costs a bounded wait
  * and a fallback, never lost data. An ASK without an intent is answered
  * -ENOENT: an ordinary kernel client, served over kernel TCP.
+ *
+ * Counting, one count per connection: a match is accelerated; a CANCEL
+ * says why (enum tsor_cancel): the connection goes on over kernel TCP
+ * (fallback), it was closed before its server accepted it (unused: wrk's
+ * address probe, a health check that only connects), or connect() failed
+ * (no connection, no count). tsord remembers the tuples of the last
+ * cancelled intents, so the late ASK of a cancelled connection is not
+ * counted a second time; an ASK that fits none (a plain kernel client) is
+ * a fallback, as is a connect to an address with no listener.
  *
  * Ownership proof: clients hand tsord the actual socket (SCM_RIGHTS) and
  * tsord reads getsockname/getpeername and the network namespace
@@ -179,24 +188,33 @@
 #define TSOR_CHAN_SIZE(size) ((size_t)TSOR_CHAN_HDR + 2 * RING_REGION_SIZE(size))
 
 enum tsor_msg_type {
-	TSOR_MSG_PING = 0,  /* -> 0; liveness probe (tsor run, tsor stop) */
-	TSOR_MSG_LISTEN,    /* fd: listening socket -> id of the registration */
-	TSOR_MSG_UNLISTEN,  /* id -> 0; only the registering connection may */
-	TSOR_MSG_QUERY,	    /* fd: any socket of the netns, addr: destination -> 0 / -ENOENT */
-	TSOR_MSG_INTENT,    /* fd: bound unconnected socket, addr, ring_size -> fds + id */
-	TSOR_MSG_CANCEL,    /* id -> 0 (removed) / -EALREADY (matched) / -ENOENT (not ours) */
-	TSOR_MSG_ASK,	    /* fd: accepted socket -> fds + id / -ENOENT (plain client) */
-	TSOR_MSG_CLOSED,    /* id, val[0] bytes this side sent -> no reply */
+	TSOR_MSG_PING = 0, /* -> 0; liveness probe (tsor run, tsor stop) */
+	TSOR_MSG_LISTEN,   /* fd: listening socket -> id of the registration */
+	TSOR_MSG_UNLISTEN, /* id -> 0; only the registering connection may */
+	TSOR_MSG_QUERY,	   /* fd: any socket of the netns, addr: destination -> 0 / -ENOENT */
+	TSOR_MSG_INTENT,   /* fd: bound unconnected socket, addr, ring_size -> fds + id */
+	TSOR_MSG_CANCEL, /* id, val[0] why -> 0 (removed) / -EALREADY (matched) / -ENOENT (not ours)
+			  */
+	TSOR_MSG_ASK,	 /* fd: accepted socket -> fds + id / -ENOENT (plain client) */
+	TSOR_MSG_CLOSED, /* id, val[0] bytes this side sent -> no reply */
 	TSOR_MSG_FALLBACK,  /* a connect that found no listener -> no reply */
 	TSOR_MSG_STATS,	    /* id = page k -> val[] = counters 6k..6k+5 below */
 	TSOR_MSG_STOP,	    /* -> 0, then tsord exits; -EPERM unless root or tsord's uid */
 	TSOR_MSG_TYPE_COUNT /* number of types, not a type */
 };
 
+/* CANCEL's val[0]: why the connector gives its intent up (counted so). */
+enum tsor_cancel {
+	TSOR_CANCEL_FALLBACK = 0, /* it carries on over kernel TCP (no accept in time, ...) */
+	TSOR_CANCEL_UNUSED,	  /* closed before its accept was matched: no byte moved */
+	TSOR_CANCEL_FAILED,	  /* connect() failed: there is no connection to count */
+	TSOR_CANCEL_COUNT	  /* not a reason; larger values count as FALLBACK */
+};
+
 /* The order of val[] in a STATS reply; names are what `tsor stats` prints. */
 enum tsor_stat {
 	TSOR_STAT_ACCEL = 0, /* ASKs matched: connections on shared memory */
-	TSOR_STAT_FALLBACK,  /* ASKs unmatched + connects without listener + cancels */
+	TSOR_STAT_FALLBACK,  /* connections on kernel TCP: plain clients, no listener, cancels */
 	TSOR_STAT_BYTES,     /* bytes sent over channels, as reported on close */
 	TSOR_STAT_LISTENERS, /* registered listeners now */
 	TSOR_STAT_INTENTS,   /* intents now waiting for their ASK */
@@ -207,6 +225,7 @@ enum tsor_stat {
 	TSOR_STAT_XPORT_RX, /* bytes received on transport links */
 	TSOR_STAT_PEERS_UP, /* peer links up now (HELLO exchanged) */
 	TSOR_STAT_STREAMS,  /* relayed streams now */
+	TSOR_STAT_UNUSED,   /* connections closed before their accept: no byte moved */
 	TSOR_STAT_COUNT
 };
 

@@ -43,6 +43,7 @@ static const char *const stat_names[TSOR_STAT_COUNT] = {
 	[TSOR_STAT_XPORT_RX] = "tsor_transport_bytes_rx",
 	[TSOR_STAT_PEERS_UP] = "tsor_peers_up",
 	[TSOR_STAT_STREAMS] = "tsor_streams_relayed",
+	[TSOR_STAT_UNUSED] = "tsor_connections_unused",
 };
 
 static void usage(FILE *f)

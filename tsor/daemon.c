@@ -84,6 +84,10 @@
  * cancels within TSOR_CONFIRM_MS of its INTENT, so a few recent ones do
  * (an older one gets -ENOENT, and the lib reads the accepted flag anyway). */
 #define MATCHED_KEEP 64
+/* Cancelled intents whose late ASK is not counted again: a server accepts
+ * within its backlog's time, and the oldest entry is simply overwritten
+ * (its ASK then counts one fallback too many, never one too few). */
+#define GONE_KEEP 64
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE 71 /* Linux 5.14 */
 #endif
@@ -140,6 +144,12 @@ struct intent {
 	uint64_t born_ns;	 /* for INTENT_TTL */
 };
 
+/* A cancelled intent's key: its connection is already counted. */
+struct gone {
+	uint64_t netns; /* 0: free slot */
+	struct tsor_addr local, server;
+};
+
 struct tsor_daemon {
 	struct client *clients;
 	size_t nclients;
@@ -149,6 +159,8 @@ struct tsor_daemon {
 	size_t nintents, capintents;
 	uint64_t next_id;
 	uint64_t stats[TSOR_STAT_COUNT];
+	struct gone gone[GONE_KEEP]; /* recently cancelled intents, a ring */
+	unsigned gone_pos;
 	uint64_t own_netns;
 	uint64_t own_netns_cookie;   /* SO_NETNS_COOKIE of our namespace, 0 = unknown */
 	uint64_t accept_after_ns;    /* accept backoff (ACCEPT_BACKOFF_NS) */
@@ -800,19 +812,36 @@ static bool matched_forget(struct client *c, uint64_t id)
 	return false;
 }
 
+/* One count per connection, as the connector says it ended (abi.h). */
+static void count_cancel(struct tsor_daemon *d, uint64_t why)
+{
+	if (why == TSOR_CANCEL_UNUSED)
+		d->stats[TSOR_STAT_UNUSED]++;
+	else if (why != TSOR_CANCEL_FAILED)
+		d->stats[TSOR_STAT_FALLBACK]++;
+}
+
 /* 1: the answer comes later (a relayed stream, relay.h). */
 static int do_cancel(struct tsor_daemon *d, struct client *c, const struct tsor_msg *m)
 {
-	int ret = tsor_relay_cancel(d->relay, c->id, m->id);
+	uint64_t why = m->val[0];
+	int ret = tsor_relay_cancel(d->relay, c->id, m->id, why);
 
 	if (ret == 0)
-		d->stats[TSOR_STAT_FALLBACK]++;
+		count_cancel(d, why);
 	if (ret != -ENOENT)
 		return ret;
 	for (size_t i = 0; i < d->nintents; i++) {
-		if (d->intents[i].id == m->id && d->intents[i].owner == c->id) {
+		const struct intent *it = &d->intents[i];
+
+		if (it->id == m->id && it->owner == c->id) {
+			/* A failed connect has no accept to come. */
+			if (why != TSOR_CANCEL_FAILED)
+				d->gone[d->gone_pos++ % GONE_KEEP] = (struct gone){
+					.netns = it->netns, .local = it->local, .server = it->server
+				};
+			count_cancel(d, why);
 			intent_free(d, i);
-			d->stats[TSOR_STAT_FALLBACK]++;
 			return 0;
 		}
 	}
@@ -848,6 +877,32 @@ static void ring_bell(int bell)
  * ASK: fds[] receives the channel for the reply. The intent's fds are
  * sent, then closed by the caller (*done_idx tells which intent to free).
  */
+/* Whether an accepted socket (netns, peer, local) is the connection of the
+ * intent key (knetns, klocal, kserver). */
+static bool key_fits(uint64_t knetns, const struct tsor_addr *klocal,
+		     const struct tsor_addr *kserver, uint64_t netns, const struct tsor_addr *peer,
+		     const struct tsor_addr *local)
+{
+	return knetns == netns && klocal->port == peer->port && klocal->family == peer->family &&
+	       tsor_addr_eq(kserver, local) &&
+	       (tsor_addr_is_any(klocal) || tsor_addr_eq(klocal, peer));
+}
+
+/* The late ASK of a cancelled connection: true (and forgotten) if so. */
+static bool forget_gone(struct tsor_daemon *d, uint64_t netns, const struct tsor_addr *peer,
+			const struct tsor_addr *local)
+{
+	for (size_t i = 0; i < GONE_KEEP; i++) {
+		struct gone *g = &d->gone[i];
+
+		if (g->netns && key_fits(g->netns, &g->local, &g->server, netns, peer, local)) {
+			g->netns = 0;
+			return true;
+		}
+	}
+	return false;
+}
+
 static int do_ask(struct tsor_daemon *d, struct client *c, int sock, struct tsor_msg *r, int *fds,
 		  int *nfds, ssize_t *match)
 {
@@ -888,9 +943,7 @@ static int do_ask(struct tsor_daemon *d, struct client *c, int sock, struct tsor
 	for (size_t i = 0; i < d->nintents; i++) {
 		const struct intent *o = &d->intents[i];
 
-		if (o->netns != netns || o->local.port != peer.port ||
-		    o->local.family != peer.family || !tsor_addr_eq(&o->server, &local) ||
-		    (!tsor_addr_is_any(&o->local) && !tsor_addr_eq(&o->local, &peer)))
+		if (!key_fits(o->netns, &o->local, &o->server, netns, &peer, &local))
 			continue;
 		if (found >= 0) {
 			log_warn("ASK from pid %d: two intents fit; neither is used", (int)c->pid);
@@ -938,7 +991,8 @@ static int do_ask(struct tsor_daemon *d, struct client *c, int sock, struct tsor
 			return 0;
 		}
 	}
-	d->stats[TSOR_STAT_FALLBACK]++;
+	if (!forget_gone(d, netns, &peer, &local))
+		d->stats[TSOR_STAT_FALLBACK]++;
 	return -ENOENT;
 }
 
@@ -1320,13 +1374,13 @@ static bool cb_has_listener(void *arg, const struct tsor_addr *server)
 	return false;
 }
 
-static void cb_reply(void *arg, uint64_t client, uint64_t id, int status)
+static void cb_reply(void *arg, uint64_t client, uint64_t id, int status, uint64_t why)
 {
 	struct tsor_daemon *d = arg;
 	struct tsor_msg r;
 
 	if (status == 0)
-		d->stats[TSOR_STAT_FALLBACK]++; /* a cancel, as do_cancel() counts it */
+		count_cancel(d, why); /* a cancel, as do_cancel() counts it */
 	for (size_t i = 0; i < d->nclients; i++) {
 		struct client *c = &d->clients[i];
 

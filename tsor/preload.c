@@ -340,13 +340,21 @@ out:
 	return ret;
 }
 
-static int cancel_intent(uint64_t id)
+/* why: enum tsor_cancel, so tsord counts the connection once and rightly. */
+static int cancel_intent(uint64_t id, unsigned why)
 {
 	struct tsor_msg m, r;
 
 	tsor_msg_init(&m, TSOR_MSG_CANCEL);
 	m.id = id;
+	m.val[0] = why;
 	return call(&m, -1, &r, NULL, NULL);
+}
+
+/* conn.c's give-up: no accept in time, so the connection stays on kernel TCP. */
+static int cancel_fallback(uint64_t id)
+{
+	return cancel_intent(id, TSOR_CANCEL_FALLBACK);
 }
 
 static void notify(enum tsor_msg_type type, uint64_t id, uint64_t val)
@@ -447,7 +455,7 @@ static void release(struct tsor_file *f)
 	switch (f->kind) {
 	case TSOR_FILE_CONN:
 		if (atomic_load(&f->conn->state) == TSOR_CONN_UNCONFIRMED)
-			(void)cancel_intent(f->conn->id);
+			(void)cancel_intent(f->conn->id, TSOR_CANCEL_UNUSED);
 		else if (atomic_load(&f->conn->state) == TSOR_CONN_OPEN)
 			notify(TSOR_MSG_CLOSED, f->conn->id, f->conn->bytes_sent);
 		tsor_conn_close(f->conn);
@@ -658,15 +666,15 @@ static struct tsor_conn *intent(int fd, const struct sockaddr *addr, socklen_t l
 	if (!c) {
 		for (int i = 0; i < nfds; i++)
 			tsor__libc.close(fds[i]);
-		(void)cancel_intent(r.id);
+		(void)cancel_intent(r.id, TSOR_CANCEL_FALLBACK);
 		return NULL;
 	}
 	if (tsor_conn_open(c, fds[0], &fds[1], TSOR_SIDE_CONNECTOR, r.id)) {
 		free(c);
-		(void)cancel_intent(r.id);
+		(void)cancel_intent(r.id, TSOR_CANCEL_FALLBACK);
 		return NULL;
 	}
-	c->cancel = cancel_intent;
+	c->cancel = cancel_fallback;
 	/* Out of fds: the connection polls the numbers it is given. */
 	(void)tsor_conn_own_sock(c, fd);
 	fl = tsor__libc.fcntl(fd, F_GETFL);
@@ -699,7 +707,7 @@ EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	if (c && rc < 0 && err != EINPROGRESS && err != EINTR && err != EALREADY) {
 		/* The connection failed: no accept will ever ask for it. */
 		f->kind = TSOR_FILE_TCP;
-		(void)cancel_intent(c->id);
+		(void)cancel_intent(c->id, TSOR_CANCEL_FAILED);
 		tsor_conn_close(c);
 		free(c);
 		f->conn = NULL;

@@ -93,6 +93,7 @@ struct stream {
 	bool fin_acked;		/* ... and reached the peer's ring */
 	bool closed;		/* the lib closed the channel or went away */
 	uint64_t cancel_client; /* client awaiting CANCEL's answer, 0 none */
+	uint64_t cancel_why;	/* its reason (abi.h), handed back with the answer */
 };
 
 /* An OPEN from a peer waiting for a local accept()'s ASK. */
@@ -559,7 +560,7 @@ int tsor_relay_ask(struct tsor_relay *r, uint64_t owner, int sock, const struct 
 	return 0;
 }
 
-int tsor_relay_cancel(struct tsor_relay *r, uint64_t owner, uint64_t id)
+int tsor_relay_cancel(struct tsor_relay *r, uint64_t owner, uint64_t id, uint64_t why)
 {
 	struct stream *s = r ? stream_by_id(r, owner, id) : NULL;
 
@@ -581,6 +582,7 @@ int tsor_relay_cancel(struct tsor_relay *r, uint64_t owner, uint64_t id)
 		return 0;
 	}
 	s->cancel_client = owner;
+	s->cancel_why = why;
 	return 1;
 }
 
@@ -727,7 +729,7 @@ static void peer_down(struct tsor_relay *r, size_t k, const char *why)
 		} else if (s->cancel_client) {
 			/* The peer's decision is lost with the link; if it had
 			 * matched, its end resets the kernel connection. */
-			r->cbs.reply(r->cbs.arg, s->cancel_client, s->id, 0);
+			r->cbs.reply(r->cbs.arg, s->cancel_client, s->id, 0, s->cancel_why);
 			stream_free(r, s);
 		} else {
 			s->state = ST_REFUSED;
@@ -821,7 +823,7 @@ static int on_rst(struct tsor_relay *r, size_t k, const struct tsor_xhdr *h, str
 		return 0;
 	if (s->state == ST_PENDING) {
 		if (s->cancel_client) {
-			r->cbs.reply(r->cbs.arg, s->cancel_client, s->id, 0);
+			r->cbs.reply(r->cbs.arg, s->cancel_client, s->id, 0, s->cancel_why);
 			stream_free(r, s);
 		} else {
 			/* Refused: the lib's CANCEL (at its confirm deadline)
@@ -854,7 +856,7 @@ static int on_stream(struct tsor_relay *r, struct stream *s, const struct tsor_x
 		atomic_store_explicit(&s->conn.map.hdr->accepted, 1, memory_order_release);
 		bell(s->conn.peer_bell[TSOR_RX]);
 		if (s->cancel_client) {
-			r->cbs.reply(r->cbs.arg, s->cancel_client, s->id, -EALREADY);
+			r->cbs.reply(r->cbs.arg, s->cancel_client, s->id, -EALREADY, s->cancel_why);
 			s->cancel_client = 0;
 		}
 		return 0;

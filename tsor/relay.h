@@ -33,7 +33,7 @@ struct tsor_relay_cbs {
 	 * (any namespace: the accept's ASK checks the namespace). */
 	bool (*has_listener)(void *arg, const struct tsor_addr *server);
 	/* A deferred CANCEL reply (status 0 or -EALREADY) to client `client`. */
-	void (*reply)(void *arg, uint64_t client, uint64_t id, int status);
+	void (*reply)(void *arg, uint64_t client, uint64_t id, int status, uint64_t why);
 	/* Closes a socket dup the way the broker closes client sockets
 	 * (lingering ones off-thread). */
 	void (*release)(void *arg, int fd);
@@ -91,7 +91,7 @@ int tsor_relay_ask(struct tsor_relay *r, uint64_t owner, int sock, const struct 
  * the owner's: the broker goes on), -EALREADY (live), 0 (refused, gone),
  * or 1: the answer depends on the peer; it comes through cbs->reply.
  */
-int tsor_relay_cancel(struct tsor_relay *r, uint64_t owner, uint64_t id);
+int tsor_relay_cancel(struct tsor_relay *r, uint64_t owner, uint64_t id, uint64_t why);
 
 /* CLOSED of stream id by its owner: relay what is left, then FIN. */
 void tsor_relay_closed(struct tsor_relay *r, uint64_t owner, uint64_t id);

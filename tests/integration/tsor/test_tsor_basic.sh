@@ -123,6 +123,31 @@ wait "$srv" || fail "plain server with a TSoR client exited $?"
 expect tsor_connections_accelerated 0 "$a0" "fallback steps"
 expect tsor_connections_fallback 2 "$f0" "fallback steps"
 
+# --- a connection closed before its accept: unused, counted once ---
+# The server accepts only after the client has closed, so the client's
+# cancel comes first and the server's ASK finds a cancelled connection.
+a0=$(stat tsor_connections_accelerated); f0=$(stat tsor_connections_fallback)
+u0=$(stat tsor_connections_unused)
+rm -f "$tmp/port" "$tmp/closed"
+"$tsor" run -- python3 -c '
+import os, socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+while not os.path.exists(sys.argv[2]): time.sleep(0.01)
+time.sleep(0.2)
+c, _ = s.accept()
+sys.exit(0 if c.recv(1) == b"" else 1)' "$tmp/port" "$tmp/closed" &
+srv=$!; pids+=("$srv")
+wait_file "$tmp/port"
+"$tsor" run -- python3 -c '
+import socket, sys
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1]))); c.close()
+open(sys.argv[2], "w").write("x")' "$(cat "$tmp/port")" "$tmp/closed" || fail "unused: client"
+wait "$srv" || fail "unused: the server did not read EOF ($?)"
+expect tsor_connections_unused 1 "$u0" "a connection closed before its accept"
+expect tsor_connections_fallback 0 "$f0" "a connection closed before its accept"
+expect tsor_connections_accelerated 0 "$a0" "a connection closed before its accept"
+
 # --- redis ---
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$tsor" run -- redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
@@ -186,7 +211,7 @@ EOF
 	# 20 connections: wrk sizes its event loop by three descriptors each, so a
 	# descriptor the library took from the program's low numbers would show
 	# up as connect errors.
-	a0=$(stat tsor_connections_accelerated)
+	a0=$(stat tsor_connections_accelerated); f0=$(stat tsor_connections_fallback)
 	"$tsor" run -- wrk -t1 -c20 -d1s "http://127.0.0.1:$port/small" >"$tmp/wrk.out" 2>&1 ||
 		fail "wrk: $(tail -3 "$tmp/wrk.out")"
 	if grep -q 'Socket errors\|Non-2xx' "$tmp/wrk.out"; then
@@ -194,6 +219,8 @@ EOF
 	fi
 	acc=$(($(stat tsor_connections_accelerated) - a0))
 	[ "$acc" -ge 20 ] || fail "wrk: only $acc of its 20 connections accelerated"
+	# wrk's address probe, closed before a byte, is unused (or accelerated).
+	expect tsor_connections_fallback 0 "$f0" "wrk"
 else
 	echo "note: nginx, curl or wrk missing: nginx step skipped"
 fi

@@ -57,6 +57,17 @@ static int req(int cl, enum tsor_msg_type type, int fd, const struct tsor_addr *
 	return tsor_call(cl, &m, fd, r, fds, nfds);
 }
 
+/* CANCEL with its reason (abi.h's enum tsor_cancel). */
+static int cancel_why(int cl, uint64_t id, unsigned why)
+{
+	struct tsor_msg m, r;
+
+	tsor_msg_init(&m, TSOR_MSG_CANCEL);
+	m.id = id;
+	m.val[0] = why;
+	return tsor_call(cl, &m, -1, &r, NULL, NULL);
+}
+
 static int tcp_listener(const char *ip, struct tsor_addr *a)
 {
 	struct sockaddr_in in = { .sin_family = AF_INET };
@@ -86,6 +97,32 @@ static int bound_socket(void)
 
 	assert_int_equal(bind(s, (struct sockaddr *)&any, sizeof(any)), 0);
 	return s;
+}
+
+/*
+ * A connect to la whose intent is cancelled for `why` before the SYN;
+ * with `connects`, the connection is then made, accepted on lst, and its
+ * ASK must find no channel.
+ */
+static void cancel_then_ask(int cl, int lst, const struct tsor_addr *la, unsigned why,
+			    bool connects)
+{
+	struct sockaddr_in in = sin_of("127.0.0.1", la->port);
+	int s = bound_socket(), a, fds[TSOR_MAX_FDS], nfds;
+	struct tsor_msg r;
+
+	assert_int_equal(req(cl, TSOR_MSG_INTENT, s, la, 0, &r, fds, &nfds), 0);
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	assert_int_equal(cancel_why(cl, r.id, why), 0);
+	if (connects) {
+		assert_int_equal(connect(s, (struct sockaddr *)&in, sizeof(in)), 0);
+		a = accept4(lst, NULL, NULL, SOCK_CLOEXEC);
+		assert_true(a >= 0);
+		assert_int_equal(req(cl, TSOR_MSG_ASK, a, NULL, 0, &r, fds, &nfds), -ENOENT);
+		close(a);
+	}
+	close(s);
 }
 
 static void test_broker(void **state)
@@ -186,21 +223,12 @@ static void test_broker(void **state)
 	close(a);
 	close(s);
 
-	/* Cancelled before the accept: the acceptor is told "plain". */
-	s = bound_socket();
-	assert_int_equal(req(cl, TSOR_MSG_INTENT, s, &la, 0, &r, fds, &nfds), 0);
-	for (int i = 0; i < 3; i++)
-		close(fds[i]);
-	assert_int_equal(req(cl, TSOR_MSG_CANCEL, -1, NULL, r.id, &r, NULL, NULL), 0);
-	{
-		struct sockaddr_in in = sin_of("127.0.0.1", la.port);
-
-		assert_int_equal(connect(s, (struct sockaddr *)&in, sizeof(in)), 0);
-	}
-	a = accept4(lst, NULL, NULL, SOCK_CLOEXEC);
-	assert_int_equal(req(cl, TSOR_MSG_ASK, a, NULL, 0, &r, fds, &nfds), -ENOENT);
-	close(a);
-	close(s);
+	/* Cancelled before the accept: the acceptor is told "plain". A
+	 * connection closed before its accept counts as unused, once (not
+	 * again at its late ASK), and a connect that failed not at all. */
+	cancel_then_ask(cl, lst, &la, TSOR_CANCEL_FALLBACK, true);
+	cancel_then_ask(cl, lst, &la, TSOR_CANCEL_UNUSED, true);
+	cancel_then_ask(cl, lst, &la, TSOR_CANCEL_FAILED, false);
 
 	/* CLOSED reports count bytes; STATS shows it all. */
 	{
@@ -212,10 +240,14 @@ static void test_broker(void **state)
 	}
 	assert_int_equal(req(cl, TSOR_MSG_STATS, -1, NULL, 0, &r, NULL, NULL), 0);
 	assert_int_equal(r.val[TSOR_STAT_ACCEL], 1);
-	assert_int_equal(r.val[TSOR_STAT_FALLBACK], 3); /* 2 unmatched ASKs + 1 cancel */
+	/* The plain client's ASK and the first cancel; each cancelled
+	 * connection's late ASK is not counted again. */
+	assert_int_equal(r.val[TSOR_STAT_FALLBACK], 2);
 	assert_int_equal(r.val[TSOR_STAT_BYTES], 1234);
 	assert_int_equal(r.val[TSOR_STAT_LISTENERS], 2);
 	assert_int_equal(r.val[TSOR_STAT_INTENTS], 0);
+	assert_int_equal(req(cl, TSOR_MSG_STATS, -1, NULL, 1, &r, NULL, NULL), 0);
+	assert_int_equal(r.val[TSOR_STAT_UNUSED - TSOR_STAT_PAGE], 1);
 
 	/* Only the owner unregisters; its disconnection drops its listeners. */
 	cl2 = tsor_unix_connect(path);

@@ -441,12 +441,13 @@ static bool cb_has_listener(void *arg, const struct tsor_addr *server)
 	return listener_there;
 }
 
-static void cb_reply(void *arg, uint64_t client, uint64_t id, int status)
+static void cb_reply(void *arg, uint64_t client, uint64_t id, int status, uint64_t why)
 {
 	(void)arg;
 	(void)client;
 	(void)id;
 	(void)status;
+	(void)why;
 	fail_msg("no CANCEL is deferred in this test");
 }
 
