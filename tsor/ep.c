@@ -31,7 +31,7 @@
  * sleeper, arm every item's sleep flags (tsor_conn_wait_begin() once per
  * item per sleeping period, tsor_conn_arm() each pass), re-scan, and sleep
  * in ppoll() on the shadow (which wakes for bells, kernel events and the
- * real epoll). Each sleep is capped (WAIT_SLICE_MS) and followed by a
+ * real epoll). Each sleep is capped (tsor_ep_slice_ms) and followed by a
  * re-scan. When the last sleeper leaves, every armed item is disarmed
  * (sleep_end()): while we are awake the peers' writes ring no bells.
  * Level-triggered items report while ready; edge-triggered ones report
@@ -76,9 +76,10 @@
 
 #include "tsor-int.h"
 
-#define WAIT_SLICE_MS 100
-#define SHADOW_BATCH  64
-#define GHOSTS_MAX    64
+#define SHADOW_BATCH 64
+
+int tsor_ep_slice_ms = 100;
+#define GHOSTS_MAX 64
 /* The shadow's data word for the nested real epoll: fd 0, what 3, which
  * no item uses (what is 0..2). */
 #define SHADOW_REAL 3u
@@ -132,11 +133,11 @@ static int slice_ms(uint64_t deadline)
 	uint64_t now = tsor_now_ns();
 
 	if (!deadline)
-		return WAIT_SLICE_MS;
+		return tsor_ep_slice_ms;
 	if (now >= deadline)
 		return 0;
-	if ((deadline - now) / 1000000u >= WAIT_SLICE_MS)
-		return WAIT_SLICE_MS;
+	if ((deadline - now) / 1000000u >= (uint64_t)tsor_ep_slice_ms)
+		return tsor_ep_slice_ms;
 	return (int)((deadline - now + 999999u) / 1000000u);
 }
 
@@ -770,7 +771,7 @@ int tsor_poll(struct pollfd *fds, nfds_t n, struct tsor_file **files, int timeou
 		count = poll_pass(fds, n, files, k, true, true);
 		if (count)
 			goto out;
-		ms = timeout_ms < 0 ? WAIT_SLICE_MS : slice_ms(deadline);
+		ms = timeout_ms < 0 ? tsor_ep_slice_ms : slice_ms(deadline);
 		if (timeout_ms > 0 && ms == 0)
 			goto out;
 		nb = poll_bells(fds, n, files, k + n);

@@ -435,6 +435,13 @@ void tsor_fd_reset(void);
 
 /* ============================ epoll emulation (ep.c) ============================ */
 
+/*
+ * The longest a sleeping epoll/poll/select waits before it re-scans its
+ * items (100 ms): the safety net under the bells. The unit tests raise it,
+ * so that a missed bell shows as a wait of that length, not a slow pass.
+ */
+extern int tsor_ep_slice_ms;
+
 struct tsor_ep_item {
 	int fd;		     /* the application's fd */
 	struct tsor_file *f; /* its CONN file, referenced */

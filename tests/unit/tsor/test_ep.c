@@ -186,11 +186,13 @@ static void test_eof(void **state)
 }
 
 /*
- * Sends after ms. The wake-up is timed from the send (sent_ns, taken just
- * before it), not from the start of the wait: a sender that oversleeps on
- * a busy machine must not fail the test. A missed bell shows as a wake-up
- * only at the end of the 100 ms wait slice, 60 ms after a punctual send.
+ * Sends after ms. The wake-up must come from the send's bell: with the
+ * re-scan slice raised to a minute (SLICE_TEST_MS), a missed bell shows as
+ * a wait that ends only at the slice or the caller's timeout, which no
+ * scheduling delay on a loaded machine comes near.
  */
+#define SLICE_TEST_MS 60000
+#define WOKEN_NS      (20ull * 1000000000u) /* far above any delay, far below the slice */
 struct later {
 	struct pair *p;
 	int ms;
@@ -218,6 +220,7 @@ static void test_sleep_and_wake(void **state)
 
 	(void)state;
 	setup(&x);
+	tsor_ep_slice_ms = SLICE_TEST_MS;
 	assert_int_equal(tsor_ep_ctl(&x.ep, EPOLL_CTL_ADD, x.p.afd, x.f, &ev), 0);
 	t0 = tsor_now_ns();
 	assert_int_equal(wait_ep(&x, evs, 30), 0);
@@ -234,11 +237,12 @@ static void test_sleep_and_wake(void **state)
 	assert_int_equal(recv1(&x.p.a, x.p.afd, b, sizeof(b)), 1);
 
 	assert_int_equal(pthread_create(&t, NULL, send_later, &l), 0);
-	assert_int_equal(wait_ep(&x, evs, 5000), 1);
-	/* Woken by the bell: well under the 100 ms re-check slice. */
-	assert_true(tsor_now_ns() - atomic_load(&l.sent_ns) < 40 * 1000000u);
+	/* Woken by the bell: a missed one would end the wait empty at 30 s. */
+	assert_int_equal(wait_ep(&x, evs, 30000), 1);
+	assert_true(tsor_now_ns() - atomic_load(&l.sent_ns) < WOKEN_NS);
 	assert_int_equal(evs[0].data.u64, 5);
 	pthread_join(t, NULL);
+	tsor_ep_slice_ms = 100;
 	teardown(&x);
 }
 
@@ -267,11 +271,14 @@ static void test_poll(void **state)
 	assert_int_equal(p[0].revents, POLLIN);
 	assert_int_equal(read(x.pipefd[0], b, 1), 1);
 
+	tsor_ep_slice_ms = SLICE_TEST_MS;
 	assert_int_equal(pthread_create(&t, NULL, send_later, &l), 0);
+	/* Woken by the bell: a missed one would sleep out the minute slice. */
 	assert_int_equal(tsor_poll(p, 2, files, -1, NULL, 0), 1);
-	assert_true(tsor_now_ns() - atomic_load(&l.sent_ns) < 40 * 1000000u);
+	assert_true(tsor_now_ns() - atomic_load(&l.sent_ns) < WOKEN_NS);
 	assert_int_equal(p[1].revents, POLLIN);
 	pthread_join(t, NULL);
+	tsor_ep_slice_ms = 100;
 	teardown(&x);
 }
 
