@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -53,6 +54,41 @@ void tsor_xhdr_encode(const struct tsor_xhdr *h, uint8_t *out)
 	put32(out + 4, h->len);
 	put64(out + 8, h->stream);
 	put32(out + 16, h->credit);
+}
+
+int tsor_xqueue_put(struct tsor_xqueue *q, const struct tsor_xhdr *h, const void *payload)
+{
+	size_t need = TSOR_XHDR_SIZE + h->len;
+
+	if (tsor_xqueue_len(q) + need > TSOR_XQUEUE_MAX)
+		return -ENOBUFS;
+	if (q->off && q->off == q->len)
+		q->off = q->len = 0;
+	if (q->len + need > q->cap) {
+		size_t cap = q->cap ? q->cap : (size_t)64 * 1024;
+		uint8_t *p;
+
+		/* Compact first: the sent prefix is dead space. */
+		if (q->off) {
+			memmove(q->buf, q->buf + q->off, q->len - q->off);
+			q->len -= q->off;
+			q->off = 0;
+		}
+		while (cap < q->len + need)
+			cap *= 2;
+		if (cap != q->cap) {
+			p = realloc(q->buf, cap);
+			if (!p)
+				return -ENOMEM;
+			q->buf = p;
+			q->cap = cap;
+		}
+	}
+	tsor_xhdr_encode(h, q->buf + q->len);
+	if (h->len)
+		memcpy(q->buf + q->len + TSOR_XHDR_SIZE, payload, h->len);
+	q->len += need;
+	return 0;
 }
 
 static bool ring_size_ok(uint32_t v)

@@ -128,6 +128,27 @@ _Static_assert(offsetof(struct tsor_xwire, credit) == 16, "transport header layo
 void tsor_xhdr_encode(const struct tsor_xhdr *h, uint8_t *out);
 
 /*
+ * A link's outgoing frames, encoded, until the transport takes them:
+ * buf[off..len) is unsent. Both transports queue the same way; only how
+ * the bytes leave differs (send(), RDMA writes).
+ */
+struct tsor_xqueue {
+	uint8_t *buf;
+	size_t off; /* sent */
+	size_t len; /* queued */
+	size_t cap; /* allocated */
+};
+
+static inline size_t tsor_xqueue_len(const struct tsor_xqueue *q)
+{
+	return q->len - q->off;
+}
+
+/* Appends h and its h->len payload bytes. 0, -ENOBUFS past
+ * TSOR_XQUEUE_MAX unsent bytes (the caller's flow control failed), -ENOMEM. */
+int tsor_xqueue_put(struct tsor_xqueue *q, const struct tsor_xhdr *h, const void *payload);
+
+/*
  * Decodes and validates in[TSOR_XHDR_SIZE] (everything the header alone
  * can tell; OPEN's payload is checked by tsor_xopen_decode()). 0 or
  * -EPROTO.

@@ -29,10 +29,7 @@
 struct tsor_xlink {
 	int fd;			     /* the TCP connection, O_NONBLOCK */
 	bool connecting;	     /* connect() in progress: POLLOUT completes it */
-	uint8_t *out;		     /* queued bytes */
-	size_t out_off;		     /* sent from out */
-	size_t out_len;		     /* queued in out */
-	size_t out_cap;		     /* allocated */
+	struct tsor_xqueue q;	     /* frames not yet sent */
 	size_t in_have;		     /* bytes of in[] received */
 	uint64_t tx, rx;	     /* counters */
 	uint8_t in[TSOR_XFRAME_MAX]; /* the frame being received */
@@ -167,53 +164,23 @@ static int tcp_fd(const struct tsor_xlink *l)
 
 static short tcp_events(const struct tsor_xlink *l)
 {
-	return (short)(POLLIN | (l->connecting || l->out_len > l->out_off ? POLLOUT : 0));
+	return (short)(POLLIN | (l->connecting || l->q.len > l->q.off ? POLLOUT : 0));
 }
 
 static size_t tcp_queued(const struct tsor_xlink *l)
 {
-	return l->out_len - l->out_off;
+	return tsor_xqueue_len(&l->q);
 }
 
 static int tcp_send(struct tsor_xlink *l, const struct tsor_xhdr *h, const void *payload)
 {
-	size_t need = TSOR_XHDR_SIZE + h->len;
-
-	if (tcp_queued(l) + need > TSOR_XQUEUE_MAX)
-		return -ENOBUFS;
-	if (l->out_off && l->out_off == l->out_len)
-		l->out_off = l->out_len = 0;
-	if (l->out_len + need > l->out_cap) {
-		size_t cap = l->out_cap ? l->out_cap : (size_t)64 * 1024;
-		uint8_t *p;
-
-		/* Compact first: the sent prefix is dead space. */
-		if (l->out_off) {
-			memmove(l->out, l->out + l->out_off, l->out_len - l->out_off);
-			l->out_len -= l->out_off;
-			l->out_off = 0;
-		}
-		while (cap < l->out_len + need)
-			cap *= 2;
-		if (cap != l->out_cap) {
-			p = realloc(l->out, cap);
-			if (!p)
-				return -ENOMEM;
-			l->out = p;
-			l->out_cap = cap;
-		}
-	}
-	tsor_xhdr_encode(h, l->out + l->out_len);
-	if (h->len)
-		memcpy(l->out + l->out_len + TSOR_XHDR_SIZE, payload, h->len);
-	l->out_len += need;
-	return 0;
+	return tsor_xqueue_put(&l->q, h, payload);
 }
 
 static int flush(struct tsor_xlink *l)
 {
-	while (l->out_off < l->out_len) {
-		ssize_t n = send(l->fd, l->out + l->out_off, l->out_len - l->out_off,
+	while (l->q.off < l->q.len) {
+		ssize_t n = send(l->fd, l->q.buf + l->q.off, l->q.len - l->q.off,
 				 MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (n < 0) {
@@ -221,10 +188,10 @@ static int flush(struct tsor_xlink *l)
 				continue;
 			return errno == EAGAIN ? 0 : -errno;
 		}
-		l->out_off += (size_t)n;
+		l->q.off += (size_t)n;
 		l->tx += (uint64_t)n;
 	}
-	l->out_off = l->out_len = 0;
+	l->q.off = l->q.len = 0;
 	return 0;
 }
 
@@ -310,7 +277,7 @@ static void tcp_close(struct tsor_xlink *l)
 	if (!l)
 		return;
 	close(l->fd);
-	free(l->out);
+	free(l->q.buf);
 	free(l);
 }
 

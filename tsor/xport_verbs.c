@@ -77,11 +77,10 @@ struct tsor_xlink {
 	struct tsor_vring_rx rxr;      /* our ring's counters */
 	struct tsor_vring_tx txr;      /* the peer's ring, as we write it */
 	int inflight;		       /* posted, uncompleted sends */
-	uint8_t *out;		       /* queued frames not yet written */
-	size_t out_off, out_len, out_cap;
-	size_t in_have;		     /* bytes of in[] assembled */
-	uint64_t tx_bytes, rx_bytes; /* counters */
-	uint8_t in[TSOR_XFRAME_MAX]; /* the frame being assembled */
+	struct tsor_xqueue q;	       /* frames not yet written */
+	size_t in_have;		       /* bytes of in[] assembled */
+	uint64_t tx_bytes, rx_bytes;   /* counters */
+	uint8_t in[TSOR_XFRAME_MAX];   /* the frame being assembled */
 };
 
 static void vclose(struct tsor_xlink *l)
@@ -104,7 +103,7 @@ static void vclose(struct tsor_xlink *l)
 		ibv_close_device(l->ctx);
 	free(l->rx);
 	free(l->tx);
-	free(l->out);
+	free(l->q.buf);
 	if (l->ep >= 0)
 		close(l->ep);
 	if (l->tcp >= 0)
@@ -319,41 +318,12 @@ static short verbs_events(const struct tsor_xlink *l)
 
 static size_t verbs_queued(const struct tsor_xlink *l)
 {
-	return l->out_len - l->out_off;
+	return tsor_xqueue_len(&l->q);
 }
 
 static int verbs_send(struct tsor_xlink *l, const struct tsor_xhdr *h, const void *payload)
 {
-	size_t need = TSOR_XHDR_SIZE + h->len;
-
-	if (verbs_queued(l) + need > TSOR_XQUEUE_MAX)
-		return -ENOBUFS;
-	if (l->out_off && l->out_off == l->out_len)
-		l->out_off = l->out_len = 0;
-	if (l->out_len + need > l->out_cap) {
-		size_t cap = l->out_cap ? l->out_cap : (size_t)64 * 1024;
-		uint8_t *p;
-
-		if (l->out_off) {
-			memmove(l->out, l->out + l->out_off, l->out_len - l->out_off);
-			l->out_len -= l->out_off;
-			l->out_off = 0;
-		}
-		while (cap < l->out_len + need)
-			cap *= 2;
-		if (cap != l->out_cap) {
-			p = realloc(l->out, cap);
-			if (!p)
-				return -ENOMEM;
-			l->out = p;
-			l->out_cap = cap;
-		}
-	}
-	tsor_xhdr_encode(h, l->out + l->out_len);
-	if (h->len)
-		memcpy(l->out + l->out_len + TSOR_XHDR_SIZE, payload, h->len);
-	l->out_len += need;
-	return 0;
+	return tsor_xqueue_put(&l->q, h, payload);
 }
 
 /* One signalled WRITE_WITH_IMM: seg of staging to the same offset remotely
@@ -396,11 +366,11 @@ static int push(struct tsor_xlink *l)
 		if (k < 0)
 			return k;
 		for (int i = 0, done = 0; i < k; done += (int)seg[i].len, i++) {
-			memcpy(l->tx + seg[i].off, l->out + l->out_off + done, seg[i].len);
+			memcpy(l->tx + seg[i].off, l->q.buf + l->q.off + done, seg[i].len);
 			if (post_write(l, &seg[i], tsor_vimm(false, seg[i].len)))
 				return -EIO;
 		}
-		l->out_off += n;
+		l->q.off += n;
 	}
 	return 0;
 }
