@@ -53,6 +53,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 usage() { sed -n '/^#   bench\/laconic\/run.sh/,/^# Needs root/p' "$0" | sed 's/^# \{0,1\}//'; }
 steal_usec() { # CPU time the hypervisor gave to others, all CPUs, in µs
@@ -107,8 +109,6 @@ lc_need_cmd wrk nginx haproxy curl python3 ethtool sha256sum
 mkdir -p bench/results
 res=$repo/bench/results/laconic-$(date +%Y%m%d-%H%M%S).txt
 : >"$res"
-say() { printf '%s\n' "$*" | tee -a "$res"; }
-note() { printf '%s\n' "$*" | sed 's/^/# /' >>"$res"; }
 
 # ---- the machine -------------------------------------------------------------
 load=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -335,34 +335,6 @@ except ValueError:
 print(sum(p.get("run_time_ns", 0) for p in progs if p.get("name") == "lc_splice") // 1000)'
 }
 
-# parse_wrk: key=value fields from a wrk --latency report on stdin.
-parse_wrk() {
-	awk '
-	function ms(v) {
-		if (v ~ /us$/) return v * 0.001
-		if (v ~ /ms$/) return v + 0
-		if (v ~ /s$/) return v * 1000
-		if (v ~ /m$/) return v * 60000
-		if (v ~ /h$/) return v * 3600000
-		return v + 0
-	}
-	function mib(v) {
-		if (v ~ /GB$/) return v * 1024
-		if (v ~ /MB$/) return v + 0
-		if (v ~ /KB$/) return v / 1024
-		return v / 1048576
-	}
-	$1 == "50%" { p50 = ms($2) }
-	$1 == "99%" { p99 = ms($2) }
-	$2 == "requests" && $3 == "in" { req = $1 }
-	$1 == "Requests/sec:" { rps = $2 }
-	$1 == "Transfer/sec:" { tps = mib($2) }
-	/Socket errors:/ { line = $0; sub(/.*Socket errors:/, "", line); n = split(line, f, /[^0-9]+/)
-		for (i = 1; i <= n; i++) serr += f[i] }
-	/Non-2xx or 3xx responses:/ { non2xx = $NF }
-	END { printf "requests=%d rps=%.1f mibs=%.2f p50_ms=%.3f p99_ms=%.3f sock_err=%d non2xx=%d\n",
-		req, rps, tps, p50, p99, serr, non2xx }'
-}
 
 run_case() { # LB CASE REP
 	local lb=$1 case=$2 rep=$3 url="http://$LC_LB_IP:$lb_port" hdr=() out rc=0 kv

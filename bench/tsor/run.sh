@@ -59,6 +59,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 usage() { sed -n '/^#   bench\/tsor\/run.sh/,/^#   --tsor/p' "$0" | sed 's/^# \{0,1\}//'; }
 die() {
@@ -175,9 +177,6 @@ while [ "$port_nginx" = "$port_sb" ] || [ "$port_nginx" = "$port_redis" ]; do po
 mkdir -p bench/results
 res=$repo/bench/results/tsor-$(date +%Y%m%d-%H%M%S).txt
 : >"$res"
-say() { printf '%s\n' "$*" | tee -a "$res"; }
-note() { printf '%s\n' "$*" | sed 's/^/# /' >>"$res"; }
-qcmd() { printf '%q ' "$@" | sed 's/ $//'; } # a command line as it could be pasted
 
 # ---- the machine -----------------------------------------------------------------
 load=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -449,34 +448,6 @@ http {
 EOF
 }
 
-# parse_wrk: key=value fields from a wrk --latency report on stdin (as in
-# bench/laconic/run.sh).
-parse_wrk() {
-	awk '
-	function ms(v) {
-		if (v ~ /us$/) return v * 0.001
-		if (v ~ /ms$/) return v + 0
-		if (v ~ /s$/) return v * 1000
-		if (v ~ /m$/) return v * 60000
-		return v + 0
-	}
-	function mib(v) {
-		if (v ~ /GB$/) return v * 1024
-		if (v ~ /MB$/) return v + 0
-		if (v ~ /KB$/) return v / 1024
-		return v / 1048576
-	}
-	$1 == "50%" { p50 = ms($2) }
-	$1 == "99%" { p99 = ms($2) }
-	$2 == "requests" && $3 == "in" { req = $1 }
-	$1 == "Requests/sec:" { rps = $2 }
-	$1 == "Transfer/sec:" { tps = mib($2) }
-	/Socket errors:/ { line = $0; sub(/.*Socket errors:/, "", line); n = split(line, f, /[^0-9]+/)
-		for (i = 1; i <= n; i++) serr += f[i] }
-	/Non-2xx or 3xx responses:/ { non2xx = $NF }
-	END { printf "requests=%d rps=%.1f mibs=%.2f p50_ms=%.3f p99_ms=%.3f errors=%d\n",
-		req, rps, tps, p50, p99, serr + non2xx }'
-}
 
 nginx_dir=""
 setup_nginx() {
@@ -512,7 +483,7 @@ run_nginx() { # REP VARIANT
 		if [ "$rc" -ne 0 ] || [[ "$kv" == requests=0\ * ]]; then fail_run "$rep" "$variant" "nginx-$f"; continue; fi
 		run_line "$rep" "$variant" "nginx-$f" "$kv $extra"
 		printf '  rep %d  %-4s  nginx /%-5s  %s %s\n' "$rep" "$variant" "$f" "$kv" "$extra"
-		[[ "$kv" == *" errors=0" ]] || { say "ERROR: wrk reported errors for $variant nginx-$f: $kv"; failed=1; }
+		[[ "$kv" == *" sock_err=0 non2xx=0" ]] || { say "ERROR: wrk reported errors for $variant nginx-$f: $kv"; failed=1; }
 	done
 	kill -0 "$srv_pid" 2>/dev/null || server_failed "nginx ($variant) died during the run"
 	stop_server
