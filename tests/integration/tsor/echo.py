@@ -51,8 +51,8 @@ def serve(fam, portfile, nconn):
     return 0
 
 
-def one(fam, port, nbytes, timeout, errors):
-    c = socket.create_connection((loopback(fam), port))
+def one(addr, port, nbytes, timeout, errors):
+    c = socket.create_connection((addr, port))
     if timeout:
         c.settimeout(30)
     data = os.urandom(nbytes)
@@ -75,16 +75,17 @@ def one(fam, port, nbytes, timeout, errors):
         errors.append("connection got %d bytes of %d or a bad checksum" % (len(got), nbytes))
 
 
-def client(fam, port, nconn, nbytes, timeout):
+def client(addr, port, nconn, nbytes, timeout, who="echo.py client"):
+    """NCONN concurrent checksummed echoes to ADDR:PORT (xnode.py uses it too)."""
     errors = []
-    threads = [threading.Thread(target=one, args=(fam, port, nbytes, timeout, errors))
+    threads = [threading.Thread(target=one, args=(addr, port, nbytes, timeout, errors))
                for _ in range(nconn)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     for e in errors:
-        print("echo.py client:", e, file=sys.stderr)
+        print(who + ":", e, file=sys.stderr)
     return 1 if errors else 0
 
 
@@ -92,4 +93,4 @@ if __name__ == "__main__":
     a = sys.argv
     if a[1] == "server":
         sys.exit(serve(a[2], a[3], int(a[4])))
-    sys.exit(client(a[2], int(a[3]), int(a[4]), int(a[5]), "--timeout" in a))
+    sys.exit(client(loopback(a[2]), int(a[3]), int(a[4]), int(a[5]), "--timeout" in a))
