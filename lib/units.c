@@ -28,7 +28,8 @@ int units_parse(const char *s, unsigned base, bool bytes, uint64_t *out)
 	const char *p = s;
 	size_t i;
 
-	if (!s || !out || !is_digit(*p))
+	/* The bounds below hold for these bases only. */
+	if (!s || !out || !is_digit(*p) || (base != 1000 && base != 1024))
 		return -EINVAL;
 	for (; is_digit(*p); p++) {
 		ip = ip * 10 + (unsigned)(*p - '0');

@@ -3,9 +3,10 @@
  * Sizes and counts as people type them on a command line or in a config:
  * "4096", "64k", "64M", "64MiB", "64MB", "1.5G", "2.5k".
  *
- *   NUMBER  = DIGITS [ "." DIGITS ]
+ *   NUMBER  = DIGITS [ "." DIGITS ]   (at most 18 fraction digits that
+ *                                       are not trailing zeros)
  *   SUFFIX  = one of k m g t p (either case): base^1 .. base^5
- *   size    = NUMBER [ SUFFIX [ "i" ] ] [ "B" ]     base 1024
+ *   size    = NUMBER [ SUFFIX [ "i" ] ] [ "B" ]     base 1024 ("i", "B": either case)
  *   count   = NUMBER [ SUFFIX ]                     base 1000
  *
  * Nothing else is accepted: no sign, no blanks, no hexadecimal, no empty
@@ -23,8 +24,8 @@
 
 /*
  * 0 and *out set; -EINVAL for text outside the grammar or a fraction that
- * leaves a remainder; -ERANGE when the value does not fit in 64 bits.
- * *out is untouched on error.
+ * leaves a remainder (or a base other than 1000 and 1024); -ERANGE when
+ * the value does not fit in 64 bits. *out is untouched on error.
  */
 int units_parse(const char *s, unsigned base, bool bytes, uint64_t *out);
 

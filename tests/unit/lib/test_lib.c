@@ -218,6 +218,8 @@ static void test_units(void **state)
 	/* ...unless it is malformed too. */
 	assert_int_equal(units_parse_size("99999999999999999999999x", &v), -EINVAL);
 	assert_int_equal(units_parse_size(NULL, &v), -EINVAL);
+	assert_int_equal(units_parse("1k", 0, true, &v), -EINVAL);
+	assert_int_equal(units_parse("1k", 10, false, &v), -EINVAL);
 }
 
 int main(void)
