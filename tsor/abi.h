@@ -47,14 +47,19 @@
  * and a fallback, never lost data. An ASK without an intent is answered
  * -ENOENT: an ordinary kernel client, served over kernel TCP.
  *
- * Counting, one count per connection: a match is accelerated; a CANCEL
- * says why (enum tsor_cancel): the connection goes on over kernel TCP
- * (fallback), it was closed before its server accepted it (unused: wrk's
- * address probe, a health check that only connects), or connect() failed
- * (no connection, no count). tsord remembers the tuples of the last
- * cancelled intents, so the late ASK of a cancelled connection is not
- * counted a second time; an ASK that fits none (a plain kernel client) is
- * a fallback, as is a connect to an address with no listener.
+ * Counting, one count per connection on each node: a match is
+ * accelerated; a CANCEL says why (enum tsor_cancel): the connection goes
+ * on over kernel TCP (fallback), it was closed before its server accepted
+ * it (unused: wrk's address probe, a health check that only connects), or
+ * connect() failed at once (no connection, no count; one that fails later,
+ * while the program waits for it, is seen as unused or fallback). tsord
+ * remembers the tuples of recently cancelled intents (a minute), so the
+ * late ASK of a cancelled connection is not counted a second time; an ASK
+ * that fits none (a plain kernel client) is a fallback, as is a connect to
+ * an address with no listener. Across nodes each tsord counts what it
+ * sees: the server's node counts a cancelled relayed connection's ASK as
+ * a fallback. The reason is the connector's word: a library that lied
+ * could only reclassify its own connections.
  *
  * Ownership proof: clients hand tsord the actual socket (SCM_RIGHTS) and
  * tsord reads getsockname/getpeername and the network namespace

@@ -84,10 +84,16 @@
  * cancels within TSOR_CONFIRM_MS of its INTENT, so a few recent ones do
  * (an older one gets -ENOENT, and the lib reads the accepted flag anyway). */
 #define MATCHED_KEEP 64
-/* Cancelled intents whose late ASK is not counted again: a server accepts
- * within its backlog's time, and the oldest entry is simply overwritten
- * (its ASK then counts one fallback too many, never one too few). */
-#define GONE_KEEP 64
+/*
+ * Cancelled intents whose late ASK is not counted again. Some ASKs never
+ * come (a connect that failed after the program stopped waiting for it, a
+ * server that never accepts), so an entry also expires after GONE_TTL: a
+ * server accepts within its backlog's time. A plain client reusing the
+ * key meanwhile is not counted (rare: the same port to the same server
+ * within the minute); an ASK later than that counts one fallback too many.
+ */
+#define GONE_KEEP   64
+#define GONE_TTL_NS (60ull * 1000000000u)
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE 71 /* Linux 5.14 */
 #endif
@@ -148,6 +154,7 @@ struct intent {
 struct gone {
 	uint64_t netns; /* 0: free slot */
 	struct tsor_addr local, server;
+	uint64_t at_ns; /* when cancelled, for GONE_TTL */
 };
 
 struct tsor_daemon {
@@ -837,9 +844,11 @@ static int do_cancel(struct tsor_daemon *d, struct client *c, const struct tsor_
 		if (it->id == m->id && it->owner == c->id) {
 			/* A failed connect has no accept to come. */
 			if (why != TSOR_CANCEL_FAILED)
-				d->gone[d->gone_pos++ % GONE_KEEP] = (struct gone){
-					.netns = it->netns, .local = it->local, .server = it->server
-				};
+				d->gone[d->gone_pos++ % GONE_KEEP] =
+					(struct gone){ .netns = it->netns,
+						       .local = it->local,
+						       .server = it->server,
+						       .at_ns = tsor_now_ns() };
 			count_cancel(d, why);
 			intent_free(d, i);
 			return 0;
@@ -892,9 +901,13 @@ static bool key_fits(uint64_t knetns, const struct tsor_addr *klocal,
 static bool forget_gone(struct tsor_daemon *d, uint64_t netns, const struct tsor_addr *peer,
 			const struct tsor_addr *local)
 {
+	uint64_t now = tsor_now_ns();
+
 	for (size_t i = 0; i < GONE_KEEP; i++) {
 		struct gone *g = &d->gone[i];
 
+		if (g->netns && now - g->at_ns > GONE_TTL_NS)
+			g->netns = 0;
 		if (g->netns && key_fits(g->netns, &g->local, &g->server, netns, peer, local)) {
 			g->netns = 0;
 			return true;
@@ -991,7 +1004,9 @@ static int do_ask(struct tsor_daemon *d, struct client *c, int sock, struct tsor
 			return 0;
 		}
 	}
-	if (!forget_gone(d, netns, &peer, &local))
+	/* Two intents fit (found -2): both connectors cancel, and their
+	 * cancels count them. */
+	if (found == -1 && !forget_gone(d, netns, &peer, &local))
 		d->stats[TSOR_STAT_FALLBACK]++;
 	return -ENOENT;
 }

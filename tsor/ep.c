@@ -77,9 +77,10 @@
 #include "tsor-int.h"
 
 #define SHADOW_BATCH 64
+#define GHOSTS_MAX   64
 
 int tsor_ep_slice_ms = 100;
-#define GHOSTS_MAX 64
+
 /* The shadow's data word for the nested real epoll: fd 0, what 3, which
  * no item uses (what is 0..2). */
 #define SHADOW_REAL 3u

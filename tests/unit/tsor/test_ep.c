@@ -49,6 +49,8 @@ static void setup(struct fixture *x)
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 222 };
 	int epfd;
 
+	tsor_ep_slice_ms = 100; /* a test that failed may have left it raised */
+
 	assert_int_equal(pair_open(&x->p, 4096), 0);
 	pair_accept(&x->p);
 	x->f = tsor_file_new(TSOR_FILE_CONN);
@@ -242,7 +244,6 @@ static void test_sleep_and_wake(void **state)
 	assert_true(tsor_now_ns() - atomic_load(&l.sent_ns) < WOKEN_NS);
 	assert_int_equal(evs[0].data.u64, 5);
 	pthread_join(t, NULL);
-	tsor_ep_slice_ms = 100;
 	teardown(&x);
 }
 
@@ -278,7 +279,6 @@ static void test_poll(void **state)
 	assert_true(tsor_now_ns() - atomic_load(&l.sent_ns) < WOKEN_NS);
 	assert_int_equal(p[1].revents, POLLIN);
 	pthread_join(t, NULL);
-	tsor_ep_slice_ms = 100;
 	teardown(&x);
 }
 
