@@ -101,10 +101,25 @@ int qv_kvm_probe_caps(struct qv_kvm *k, struct qv_kvm_cap *caps, size_t n, char 
 	return 0;
 }
 
-int qv_kvm_create_vm(struct qv_kvm *k, size_t mem_size, char *err, size_t errlen)
+int qv_kvm_alloc_mem(struct qv_kvm *k, size_t mem_size, char *err, size_t errlen)
 {
-	struct kvm_userspace_memory_region region;
 	void *mem;
+	int rc;
+
+	mem = mmap(NULL, mem_size, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (mem == MAP_FAILED) {
+		rc = -errno;
+		errbuf_set(err, errlen, "guest memory (%zu bytes): %s", mem_size, log_errstr(rc));
+		return rc;
+	}
+	k->mem = mem;
+	k->mem_size = mem_size;
+	return 0;
+}
+
+int qv_kvm_create_vm_fd(struct qv_kvm *k, char *err, size_t errlen)
+{
 	int fd, rc;
 
 	fd = ioctl(k->sys_fd, KVM_CREATE_VM, 0);
@@ -113,32 +128,36 @@ int qv_kvm_create_vm(struct qv_kvm *k, size_t mem_size, char *err, size_t errlen
 		errbuf_set(err, errlen, "KVM_CREATE_VM: %s", log_errstr(rc));
 		return rc;
 	}
-	mem = mmap(NULL, mem_size, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (mem == MAP_FAILED) {
-		rc = -errno;
-		errbuf_set(err, errlen, "guest memory (%zu bytes): %s", mem_size, log_errstr(rc));
-		goto err_close;
-	}
+	k->vm_fd = fd;
+	return 0;
+}
+
+int qv_kvm_set_mem(struct qv_kvm *k, char *err, size_t errlen)
+{
+	struct kvm_userspace_memory_region region;
+	int rc;
+
 	memset(&region, 0, sizeof(region));
 	region.slot = 0;
 	region.guest_phys_addr = 0;
-	region.memory_size = mem_size;
-	region.userspace_addr = (uintptr_t)mem;
-	if (ioctl(fd, KVM_SET_USER_MEMORY_REGION, &region) == -1) {
+	region.memory_size = k->mem_size;
+	region.userspace_addr = (uintptr_t)k->mem;
+	if (ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) == -1) {
 		rc = -errno;
 		errbuf_set(err, errlen, "KVM_SET_USER_MEMORY_REGION: %s", log_errstr(rc));
-		goto err_unmap;
+		return rc;
 	}
-	k->vm_fd = fd;
-	k->mem = mem;
-	k->mem_size = mem_size;
 	return 0;
+}
 
-err_unmap:
-	munmap(mem, mem_size);
-err_close:
-	close(fd);
+int qv_kvm_create_vm(struct qv_kvm *k, size_t mem_size, char *err, size_t errlen)
+{
+	int rc = qv_kvm_create_vm_fd(k, err, errlen);
+
+	if (rc == 0)
+		rc = qv_kvm_alloc_mem(k, mem_size, err, errlen);
+	if (rc == 0)
+		rc = qv_kvm_set_mem(k, err, errlen);
 	return rc;
 }
 

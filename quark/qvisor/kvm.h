@@ -60,8 +60,24 @@ int qv_kvm_probe_caps(struct qv_kvm *k, struct qv_kvm_cap *caps, size_t n, char 
  */
 size_t qv_kvm_default_caps(struct qv_kvm_cap *out, size_t max);
 
-/* KVM_CREATE_VM, then mem_size bytes of anonymous memory as slot 0 at GPA 0. */
+/*
+ * KVM_CREATE_VM, then mem_size bytes of anonymous memory as slot 0 at GPA 0:
+ * qv_kvm_create_vm_fd(), qv_kvm_alloc_mem() and qv_kvm_set_mem() in one.
+ * The first two touch different fields of k and may run on two threads at
+ * once (QVisor makes the VM on one while it fills guest memory on the
+ * other); the slot needs both. Each leaves what it made in k for
+ * qv_kvm_close(), also when a later step fails.
+ */
 int qv_kvm_create_vm(struct qv_kvm *k, size_t mem_size, char *err, size_t errlen);
+
+/* KVM_CREATE_VM on the opened device: k->vm_fd. */
+int qv_kvm_create_vm_fd(struct qv_kvm *k, char *err, size_t errlen);
+
+/* mem_size bytes of anonymous memory, not yet the VM's: k->mem, k->mem_size. */
+int qv_kvm_alloc_mem(struct qv_kvm *k, size_t mem_size, char *err, size_t errlen);
+
+/* KVM_SET_USER_MEMORY_REGION: k->mem as slot 0 at guest-physical 0. */
+int qv_kvm_set_mem(struct qv_kvm *k, char *err, size_t errlen);
 
 /*
  * KVM_CREATE_VCPU 0, maps its kvm_run, and gives it the host's supported

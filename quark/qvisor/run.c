@@ -438,8 +438,6 @@ static int build_guest(struct run *r, char *err, size_t errlen)
 	b->ncpus = r->ncpus;
 	b->uid = (uint32_t)getuid();
 	b->gid = (uint32_t)getgid();
-	rc = ioctl(r->kvm.vcpu_fd, KVM_GET_TSC_KHZ, 0);
-	b->tsc_khz = rc > 0 ? (uint64_t)rc : 0;
 	if (getrandom(b->random, sizeof(b->random), 0) != sizeof(b->random)) {
 		errbuf_set(err, errlen, "getrandom: %s", log_errstr(errno));
 		return -EIO;
@@ -779,19 +777,15 @@ static void *queue_worker(void *arg)
 }
 
 /*
- * Decides whether forwarded calls go through the worker: it needs a second
- * CPU (on one, the spinning vCPU and the worker would take turns at the
- * scheduler's pace) unless asked for explicitly. The kick is an ioeventfd
- * where KVM has them, else an exit the vCPU loop turns into the same
+ * The queue worker and its eventfd, when forwarded calls go through the
+ * queue (r->queue). The kick is an ioeventfd where KVM has them
+ * (register_kick()), else an exit the vCPU loop turns into the same
  * eventfd write.
  */
 static int start_queue(struct run *r, char *err, size_t errlen)
 {
-	struct kvm_ioeventfd ioe;
 	int rc;
 
-	r->kick_fd = -1;
-	r->queue = r->o->queue > 0 || (r->o->queue < 0 && sysconf(_SC_NPROCESSORS_ONLN) >= 2);
 	if (!r->queue)
 		return 0;
 	r->kick_fd = eventfd(0, EFD_CLOEXEC);
@@ -799,6 +793,25 @@ static int start_queue(struct run *r, char *err, size_t errlen)
 		errbuf_set(err, errlen, "eventfd: %s", log_errstr(errno));
 		return -errno;
 	}
+	rc = pthread_create(&r->worker, NULL, queue_worker, r);
+	if (rc) {
+		errbuf_set(err, errlen, "queue worker: %s", log_errstr(rc));
+		return -rc;
+	}
+	r->worker_started = true;
+	return 0;
+}
+
+/*
+ * The guest's kick on the worker's eventfd, once the VM exists (the worker
+ * may start before it: it only reads the ring in guest memory).
+ */
+static void register_kick(struct run *r)
+{
+	struct kvm_ioeventfd ioe;
+
+	if (!r->queue)
+		return;
 	memset(&ioe, 0, sizeof(ioe));
 	ioe.addr = QUARK_HC_KICK;
 	ioe.len = 4;
@@ -807,13 +820,6 @@ static int start_queue(struct run *r, char *err, size_t errlen)
 	if (ioctl(r->kvm.vm_fd, KVM_IOEVENTFD, &ioe) == -1 && r->o->verbose)
 		fprintf(stderr, "quark: KVM_IOEVENTFD: %s; kicks will exit to QVisor\n",
 			log_errstr(errno));
-	rc = pthread_create(&r->worker, NULL, queue_worker, r);
-	if (rc) {
-		errbuf_set(err, errlen, "queue worker: %s", log_errstr(rc));
-		return -rc;
-	}
-	r->worker_started = true;
-	return 0;
 }
 
 /* Joins t by the absolute CLOCK_REALTIME deadline; false if it did not end by then. */
@@ -1255,12 +1261,71 @@ static void free_run(struct run *r)
 	free(r);
 }
 
+/*
+ * KVM_CREATE_VM and vCPU 0 on a thread of their own. They are the longest
+ * steps of the set-up, 45 and 18 ms in the nested bed (ftrace: 29 ms of
+ * the first is the kernel starting the VM's NX-huge-page recovery thread
+ * and waiting for it), and nothing QVisor does before the memory slot
+ * needs the VM: qv_run() fills guest memory, sets up its signals and
+ * starts the queue worker meanwhile.
+ */
+struct vm_maker {
+	struct qv_kvm *kvm;
+	int rc;		  /* the first failure's, or 0 */
+	unsigned cpuid_n; /* CPUID leaves given to vCPU 0 */
+	char err[256];	  /* the failure's message when rc < 0 */
+};
+
+static void *make_vm(void *arg)
+{
+	struct vm_maker *mk = arg;
+
+	mk->rc = qv_kvm_create_vm_fd(mk->kvm, mk->err, sizeof(mk->err));
+	if (mk->rc == 0)
+		mk->rc = qv_kvm_create_vcpu(mk->kvm, &mk->cpuid_n, mk->err, sizeof(mk->err));
+	return NULL;
+}
+
+/*
+ * Starts make_vm() with every signal blocked, so that no handler of
+ * QVisor's ever runs on it (on_outside_signal() needs the boot page).
+ */
+static int start_vm_maker(struct run *r, struct vm_maker *mk, pthread_t *t, char *err,
+			  size_t errlen)
+{
+	sigset_t all, old;
+	int rc;
+
+	mk->kvm = &r->kvm;
+	mk->rc = 0;
+	mk->err[0] = 0;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(t, NULL, make_vm, mk);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc) {
+		errbuf_set(err, errlen, "VM thread: %s", log_errstr(rc));
+		return -rc;
+	}
+	return 0;
+}
+
+/* Joins make_vm(); its result. */
+static int join_vm_maker(pthread_t t, struct vm_maker *mk, char *err, size_t errlen)
+{
+	pthread_join(t, NULL);
+	if (mk->rc < 0)
+		errbuf_set(err, errlen, "%s", mk->err);
+	return mk->rc;
+}
+
 int qv_run(const struct qv_run_opts *o)
 {
 	struct qv_kvm_cap caps[16];
 	struct run *r = calloc(1, sizeof(*r));
+	struct vm_maker mk;
+	pthread_t mk_thread;
 	char err[512];
-	unsigned cpuid_n;
 	uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
 	sigset_t mask;
 	size_t ncaps;
@@ -1273,6 +1338,13 @@ int qv_run(const struct qv_run_opts *o)
 	r->o = o;
 	r->kick_fd = -1;
 	r->ncpus = o->cpus ? o->cpus : 1;
+	/*
+	 * Forwarded calls go through the queue worker when there is a second
+	 * CPU (on one, the spinning vCPU and the worker would take turns at the
+	 * scheduler's pace) unless asked otherwise; decided before
+	 * build_guest(), which tells the guest.
+	 */
+	r->queue = o->queue > 0 || (o->queue < 0 && sysconf(_SC_NPROCESSORS_ONLN) >= 2);
 	qv_kvm_init(&r->kvm);
 	/* A closed stdout pipe is the program's EPIPE (and its SIGPIPE), never QVisor's death. */
 	signal(SIGPIPE, SIG_IGN);
@@ -1284,6 +1356,7 @@ int qv_run(const struct qv_run_opts *o)
 		status = rc == -ENOENT ? QV_EXIT_NOTFOUND : QV_EXIT_RUNTIME;
 		goto out;
 	}
+	/* The root first: a bad --rootfs is reported as such on any host. */
 	rc = qv_fwd_open(&r->fwd, o->rootfs, o->workdir, err, sizeof(err));
 	if (rc < 0)
 		goto err_msg;
@@ -1293,26 +1366,42 @@ int qv_run(const struct qv_run_opts *o)
 		goto err_msg;
 	ncaps = qv_kvm_default_caps(caps, sizeof(caps) / sizeof(caps[0]));
 	rc = qv_kvm_probe_caps(&r->kvm, caps, ncaps, err, sizeof(err));
-	if (rc == 0)
-		rc = qv_kvm_create_vm(&r->kvm, o->mem_size, err, sizeof(err));
-	if (rc == 0)
-		rc = qv_kvm_create_vcpu(&r->kvm, &cpuid_n, err, sizeof(err));
 	if (rc < 0)
 		goto err_msg;
+	rc = start_vm_maker(r, &mk, &mk_thread, err, sizeof(err));
+	if (rc < 0)
+		goto err_msg;
+	/*
+	 * While the VM and vCPU 0 are made: the memory and its contents, the
+	 * signal handlers and the queue worker.
+	 */
+	rc = qv_kvm_alloc_mem(&r->kvm, o->mem_size, err, sizeof(err));
+	if (rc == 0) {
+		r->gm.base = r->kvm.mem;
+		r->gm.size = r->kvm.mem_size;
+		rc = build_guest(r, err, sizeof(err));
+	}
+	if (rc == 0)
+		step(r, "guest memory laid out", t0);
+	if (rc == 0)
+		rc = outside_setup(r, &mask, err, sizeof(err));
+	if (rc == 0)
+		rc = start_queue(r, err, sizeof(err));
+	if (rc == 0)
+		step(r, "queue worker started", t0);
+	if (rc < 0) {
+		(void)join_vm_maker(mk_thread, &mk, NULL, 0);
+		goto err_msg;
+	}
+	rc = join_vm_maker(mk_thread, &mk, err, sizeof(err));
+	if (rc == 0)
+		rc = qv_kvm_set_mem(&r->kvm, err, sizeof(err));
+	if (rc < 0)
+		goto err_msg;
+	register_kick(r);
+	rc = ioctl(r->kvm.vcpu_fd, KVM_GET_TSC_KHZ, 0);
+	boot_of(r)->tsc_khz = rc > 0 ? (uint64_t)rc : 0;
 	step(r, "VM and vCPU created", t0);
-	r->gm.base = r->kvm.mem;
-	r->gm.size = r->kvm.mem_size;
-	rc = outside_setup(r, &mask, err, sizeof(err));
-	if (rc < 0)
-		goto err_msg;
-	rc = start_queue(r, err, sizeof(err));
-	if (rc < 0)
-		goto err_msg;
-	step(r, "queue worker started", t0);
-	rc = build_guest(r, err, sizeof(err));
-	if (rc < 0)
-		goto err_msg;
-	step(r, "guest memory laid out", t0);
 	rc = make_vcpus(r, err, sizeof(err));
 	if (rc < 0)
 		goto err_msg;
