@@ -265,14 +265,20 @@ static bool setup_frame(struct qk_regs *r, int sig, const struct siginfo *info)
 	 * non-canonical one: such a handler is the program's SIGSEGV. */
 	if (!USER_CANON(a->handler))
 		return false;
-	/* SA_ONSTACK: the top of the alternate stack, unless already on it. */
+	/*
+	 * SA_ONSTACK: the top of the alternate stack, unless already on it,
+	 * whatever %rsp holds (a stack overflow's handler is the classic use;
+	 * rt_sigreturn checks %rsp if the handler returns to it).
+	 */
 	if ((a->flags & SA_ONSTACK) && ss_flags == 0)
 		sp = c->ss_sp + c->ss_size;
+	else if (!USER_CANON(r->rsp))
+		return false; /* the frame would go there */
 	if (sp < USER_MIN + RED_ZONE + FX_SIZE + sizeof(f) || !USER_CANON(sp))
 		return false; /* the arithmetic below must not wrap */
 	fx = (sp - FX_SIZE) & ~63UL;
 	at = ((fx - sizeof(f)) & ~15UL) - 8;
-	if (!USER_CANON(r->rsp) || at < USER_MIN)
+	if (at < USER_MIN)
 		return false;
 	__asm__ __volatile__("fxsave64 %0" : "=m"(fx_buf));
 	__builtin_memset(fx_buf + 464, 0, FX_SIZE - 464); /* no xsave magic: plain fxsave */
@@ -453,11 +459,19 @@ static int64_t itimer_set(uint64_t value_ns, uint64_t every_ns)
 	return qk_hcall(QUARK_OP_ALARM, value_ns, itimer_every, 0, 0, 0, 0);
 }
 
-/* struct timeval -> ns, or -EINVAL as Linux (negative, or usec out of range). */
+/* QVisor's ceiling for a timer (146 years): no deadline sum can wrap. */
+#define ITIMER_MAX_NS (1LL << 62)
+
+/*
+ * struct timeval -> ns, or -EINVAL as Linux (negative, or usec out of
+ * range). Longer is taken as the ceiling, as Linux saturates at 292 years.
+ */
 static int64_t tv_ns(const int64_t tv[2])
 {
-	if (tv[0] < 0 || tv[1] < 0 || tv[1] >= 1000000 || tv[0] > (1L << 32))
+	if (tv[0] < 0 || tv[1] < 0 || tv[1] >= 1000000)
 		return -EINVAL;
+	if (tv[0] >= ITIMER_MAX_NS / 1000000000L)
+		return ITIMER_MAX_NS;
 	return tv[0] * 1000000000L + tv[1] * 1000L;
 }
 
@@ -495,14 +509,15 @@ static int64_t itimer(uint64_t which, uint64_t new_uva, uint64_t old_uva)
 }
 
 /* alarm(s): the seconds that were left, rounded as Linux does. */
-static int64_t alarm_sec(uint64_t sec)
+static int64_t alarm_sec(uint32_t sec)
 {
 	uint64_t left = itimer_left(), r = left / 1000000000UL;
 	int64_t rc;
 
 	if (left % 1000000000UL >= 500000000UL || (left && !r))
 		r++;
-	rc = itimer_set(sec > (1UL << 32) ? (1UL << 32) * 1000000000UL : sec * 1000000000UL, 0);
+	/* sec is an unsigned int: 136 years at most, below the ceiling. */
+	rc = itimer_set(sec * 1000000000UL, 0);
 	return rc < 0 ? rc : (int64_t)r;
 }
 

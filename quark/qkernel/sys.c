@@ -398,9 +398,11 @@ static int signal_of(uint64_t vector)
 		return SIGTRAP;
 	case 6: /* #UD */
 		return SIGILL;
-	case 17: /* #AC */
-		return SIGBUS;
-	default: /* #GP, #SS, #PF outside the program's memory, ... */
+	case 11:	       /* #NP */
+	case 12:	       /* #SS: e.g. a push through a non-canonical %rsp */
+	case 17:	       /* #AC */
+		return SIGBUS; /* as Linux's do_error_trap() */
+	default:	       /* #GP, #PF outside the program's memory, ... */
 		return SIGSEGV;
 	}
 }

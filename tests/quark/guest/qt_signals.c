@@ -29,6 +29,7 @@
  *
  * Exit status: 0 when every check passed, 1 otherwise.
  */
+#include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -294,6 +295,21 @@ static void altstack(void)
 	QT_CHECK(handler_local < (uintptr_t)mem || handler_local >= (uintptr_t)mem + size,
 		 "a handler without SA_ONSTACK runs on the thread's stack");
 
+	/*
+	 * The classic use: a stack that cannot take a frame. A push through a
+	 * non-canonical %rsp is #SS on x86-64 (SIGBUS on Linux); whichever
+	 * signal the CPU's answer means, it is printed, so the native and the
+	 * Quark runs are compared on it too.
+	 */
+	set_action(SIGSEGV, NULL, on_segv_jump, SA_ONSTACK, NULL);
+	set_action(SIGBUS, NULL, on_segv_jump, SA_ONSTACK, NULL);
+	hits[SIGSEGV] = hits[SIGBUS] = 0;
+	if (sigsetjmp(escape, 1) == 0)
+		__asm__ __volatile__("movabs $0x8000000000001000, %%rsp\n\tpushq $0" ::: "memory");
+	QT_CHECK(hits[SIGSEGV] + hits[SIGBUS] == 1,
+		 "a push through a non-canonical %rsp runs the SA_ONSTACK handler");
+	printf("note: that was %s, si_code %d\n", hits[SIGBUS] ? "SIGBUS" : "SIGSEGV", last_code);
+
 	ss.ss_flags = SS_DISABLE;
 	QT_CHECK(sigaltstack(&ss, NULL) == 0 && sigaltstack(NULL, &cur) == 0 &&
 			 cur.ss_flags == SS_DISABLE,
@@ -346,6 +362,16 @@ static void timers(void)
 	QT_CHECK(alarms == 1, "alarm(1) fires once");
 	it.it_value.tv_usec = 1000000;
 	QT_ERRNO(setitimer(ITIMER_REAL, &it, NULL), EINVAL, "a tv_usec of a million is EINVAL");
+	/* Linux saturates a long timer (at 292 years) rather than refuse it. */
+	it.it_value.tv_usec = 0;
+	it.it_value.tv_sec = (time_t)1 << 40;
+	QT_CHECK(setitimer(ITIMER_REAL, &it, NULL) == 0 && getitimer(ITIMER_REAL, &old) == 0 &&
+			 old.it_value.tv_sec > ((time_t)1 << 32),
+		 "a 2^40 s timer is taken and runs for centuries");
+	memset(&it, 0, sizeof(it));
+	QT_CHECK(setitimer(ITIMER_REAL, &it, NULL) == 0, "and is disarmed");
+	QT_CHECK(alarm(UINT_MAX) == 0 && alarm(0) == UINT_MAX,
+		 "alarm(UINT_MAX) keeps every second");
 }
 
 static void fpu(void)
