@@ -44,7 +44,7 @@ int units_parse(const char *s, unsigned base, bool bytes, uint64_t *out)
 		if (!is_digit(*p))
 			return -EINVAL;
 		for (i = 0; is_digit(*p); p++, i++) {
-			if (i == UNITS_FRAC_MAX) {
+			if (i >= UNITS_FRAC_MAX) {
 				/* Further digits may only be zeros: they change nothing. */
 				if (*p != '0')
 					return -EINVAL;
