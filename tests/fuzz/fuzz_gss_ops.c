@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "gss/gss.h"
 
 #define NODES 32
@@ -57,14 +58,6 @@ static unsigned take(struct input *in)
 	in->n--;
 	return *in->p++;
 }
-
-#define CHECK(c)                                                                                \
-	do {                                                                                    \
-		if (!(c)) {                                                                     \
-			fprintf(stderr, "check failed at %s:%d: %s\n", __FILE__, __LINE__, #c); \
-			abort();                                                                \
-		}                                                                               \
-	} while (0)
 
 struct seen {
 	uint64_t node[4 * NODES * NODES];

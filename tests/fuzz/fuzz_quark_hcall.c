@@ -34,17 +34,10 @@
 #include <unistd.h>
 
 #include "abi.h"
+#include "fuzz_check.h"
 #include "fwd.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                              \
-	do {                                                                                  \
-		if (!(c)) {                                                                   \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
-			abort();                                                              \
-		}                                                                             \
-	} while (0)
 
 #define PAGE	  4096u
 #define MEM_SIZE  (64u * 1024)

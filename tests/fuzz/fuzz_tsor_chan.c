@@ -34,17 +34,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fuzz_check.h"
 #include "tsor-int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                              \
-	do {                                                                                  \
-		if (!(c)) {                                                                   \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
-			abort();                                                              \
-		}                                                                             \
-	} while (0)
 
 #define PAGE	  4096u
 #define MAX_IO	  (3 * PAGE) /* more than the smallest ring holds */

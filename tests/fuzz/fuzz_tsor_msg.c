@@ -44,19 +44,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fuzz_check.h"
 #include "log.h"
 #include "tsor-int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
-
-#define CHECK(c)                                                                              \
-	do {                                                                                  \
-		if (!(c)) {                                                                   \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
-			abort();                                                              \
-		}                                                                             \
-	} while (0)
 
 #define MAX_CHUNKS 64  /* bounds the socket buffers either side fills */
 #define NPROBE	   512 /* descriptors watched for leaks above the fixed ones */

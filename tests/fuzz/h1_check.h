@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Checks shared by the HTTP/1 fuzz harnesses: an abort()ing CHECK() that
- * names the failed condition, and the invariants every parsed head must
- * satisfy whatever the oracle says (views inside the buffer, values
- * trimmed, framing headers counted by name).
+ * Checks shared by the HTTP/1 fuzz harnesses (CHECK() is fuzz_check.h's):
+ * the invariants every parsed head must satisfy whatever the oracle says (views inside the buffer,
+ * values trimmed, framing headers counted by name).
  */
 #ifndef TESTS_FUZZ_H1_CHECK_H
 #define TESTS_FUZZ_H1_CHECK_H
@@ -13,15 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "fuzz_check.h"
 #include "h1.h"
-
-#define CHECK(cond)                                                                              \
-	do {                                                                                     \
-		if (!(cond)) {                                                                   \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-			abort();                                                                 \
-		}                                                                                \
-	} while (0)
 
 static inline bool view_inside(struct h1_str s, const char *buf, size_t len)
 {
