@@ -240,8 +240,16 @@ struct lb_client {
 };
 
 /* A listening socket of one worker. */
+/*
+ * A listening socket of one worker. Each is allocated on its own and keeps
+ * its address across reloads that keep its listener (the epoll cookie is
+ * the struct's address); one a reload drops is closed (io.fd = -1) and
+ * freed after the event round, like clients and servers, because the
+ * round's events may still point at it.
+ */
 struct lb_lsock {
 	struct ev_io io;
+	struct lb_lsock *grave;
 	struct lb_worker *w;
 	size_t idx;		     /* listener index in the configuration */
 	struct sockaddr_storage key; /* bound address, to keep the socket across reloads */
@@ -259,11 +267,12 @@ struct lb_worker {
 	struct lb_wrt *wrt;	    /* current */
 	struct lb_wrt *old;	    /* previous runtimes still in use */
 	struct lb_runtime *rt_next; /* atomic: set by the main thread on reload */
-	struct lb_lsock *ls;	    /* listening sockets, one per listener */
+	struct lb_lsock **ls;	    /* listening sockets, one per listener (NULL: failed) */
 	size_t nl;
 	struct lb_client *clients; /* every open client, for draining */
 	struct lb_client *grave_c; /* freed after the event batch */
 	struct lb_server *grave_s;
+	struct lb_lsock *grave_l;
 	struct lb_wstats ws;
 	uint32_t stop; /* atomic: 1 = drain and exit */
 	uint64_t draining_since;

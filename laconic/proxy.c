@@ -870,17 +870,6 @@ static int step_head(struct lb_client *c)
 	struct h1_request rq;
 	ssize_t r;
 
-	/*
-	 * A reload is waiting for the end of this round (the worker switches
-	 * between rounds: its listener array is in this round's events). A
-	 * request read now would run on the configuration being replaced, and
-	 * an idle worker can sleep a second before it looks: come back on the
-	 * resume tick, after the switch.
-	 */
-	if (__atomic_load_n(&w->rt_next, __ATOMIC_RELAXED)) {
-		ev_timer_arm(&w->loop, &c->timer, ev_now(&w->loop) + 1);
-		return 0;
-	}
 	if (c->wrt != w->wrt)
 		client_adopt_runtime(c);
 	/* Only now: adopting may free the old runtime, and its cfg with it. */
@@ -1745,6 +1734,15 @@ static void on_accept(struct ev_loop *loop, struct ev_io *io, uint32_t ev)
 
 	(void)loop;
 	(void)ev;
+	/*
+	 * Dropped by a reload earlier in this round; or a reload was published
+	 * during the round: the listener is level-triggered, so its backlog is
+	 * reported again next round, after the switch (worker_before_dispatch),
+	 * and no connection accepted after a reload is balanced on the
+	 * configuration it replaced.
+	 */
+	if (io->fd < 0 || __atomic_load_n(&w->rt_next, __ATOMIC_RELAXED))
+		return;
 	for (i = 0; i < 64; i++) {
 		struct sockaddr_storage ss = { 0 };
 		socklen_t sl = sizeof(ss);
@@ -1919,15 +1917,27 @@ static void free_graves(struct lb_worker *w)
 		wrt_unuse(s->wrt);
 		free(s);
 	}
+	while (w->grave_l) {
+		struct lb_lsock *ls = w->grave_l;
+
+		w->grave_l = ls->grave;
+		free(ls);
+	}
 }
 
-static int listener_open(struct lb_worker *w, struct lb_lsock *ls, size_t idx,
-			 const struct cfg_listener *li)
+static int listener_open(struct lb_worker *w, size_t idx, const struct cfg_listener *li,
+			 struct lb_lsock **out)
 {
-	int fd = rt_listen(&li->addr, LB_BACKLOG), one = 1, ret;
+	struct lb_lsock *ls = calloc(1, sizeof(*ls));
+	int fd, one = 1, ret;
 
-	if (fd < 0)
-		return fd;
+	if (!ls)
+		return -ENOMEM;
+	fd = rt_listen(&li->addr, LB_BACKLOG);
+	if (fd < 0) {
+		ret = fd;
+		goto err_free;
+	}
 	/*
 	 * Accepted sockets inherit TCP_NODELAY from the listener (Linux copies
 	 * the listener's TCP state into each child): one call here instead of
@@ -1939,13 +1949,27 @@ static int listener_open(struct lb_worker *w, struct lb_lsock *ls, size_t idx,
 	}
 	ls->w = w;
 	ls->idx = idx;
+	ls->key = li->addr.ss;
+	ls->key_len = li->addr.len;
 	ret = ev_io_add(&w->loop, &ls->io, fd, EPOLLIN, on_accept);
 	if (ret)
 		goto err_close;
+	*out = ls;
 	return 0;
 err_close:
 	close(fd);
+err_free:
+	free(ls);
 	return ret;
+}
+
+/* Closes ls now; its memory goes after the round (events may point at it). */
+static void listener_retire(struct lb_worker *w, struct lb_lsock *ls)
+{
+	close(ls->io.fd); /* also leaves the epoll set: the fd is not shared */
+	ls->io.fd = -1;
+	ls->grave = w->grave_l;
+	w->grave_l = ls;
 }
 
 static void listeners_close(struct lb_worker *w)
@@ -1953,8 +1977,8 @@ static void listeners_close(struct lb_worker *w)
 	size_t i;
 
 	for (i = 0; i < w->nl; i++)
-		if (w->ls[i].io.fd >= 0)
-			close(w->ls[i].io.fd);
+		if (w->ls[i])
+			listener_retire(w, w->ls[i]);
 	free(w->ls);
 	w->ls = NULL;
 	w->nl = 0;
@@ -1962,45 +1986,37 @@ static void listeners_close(struct lb_worker *w)
 
 /*
  * Opens this worker's sockets for the listeners of cfg, keeping (not
- * re-binding) those whose address did not change, so a reload never refuses
- * a connection on an address it keeps.
+ * re-binding, not even re-registering) those whose address did not change,
+ * so a reload never refuses a connection on an address it keeps.
  */
 static int listeners_update(struct lb_worker *w, const struct cfg *cfg)
 {
-	struct lb_lsock *ls = calloc(cfg->nlisteners, sizeof(*ls));
+	struct lb_lsock **ls = calloc(cfg->nlisteners, sizeof(*ls));
 	size_t i, j;
-	int ret = 0;
+	int ret = 0, r;
 
 	if (!ls)
 		return -ENOMEM;
 	for (i = 0; i < cfg->nlisteners; i++) {
 		const struct cfg_listener *li = &cfg->listeners[i];
 
-		ls[i].io.fd = -1;
 		for (j = 0; j < w->nl; j++) {
-			if (w->ls[j].io.fd >= 0 && w->ls[j].key_len == li->addr.len &&
-			    memcmp(&w->ls[j].key, &li->addr.ss, li->addr.len) == 0) {
+			if (w->ls[j] && w->ls[j]->key_len == li->addr.len &&
+			    memcmp(&w->ls[j]->key, &li->addr.ss, li->addr.len) == 0) {
 				ls[i] = w->ls[j];
-				ls[i].idx = i;
-				ev_io_del(&w->loop, &w->ls[j].io);
-				w->ls[j].io.fd = -1;
+				ls[i]->idx = i;
+				w->ls[j] = NULL;
 				break;
 			}
 		}
-		if (ls[i].io.fd < 0) {
-			ret = listener_open(w, &ls[i], i, li);
-			if (ret) {
+		if (!ls[i]) {
+			r = listener_open(w, i, li, &ls[i]);
+			if (r) {
 				log_err("worker %u: listen %s: %s", w->id, li->addr.text,
-					log_errstr(-ret));
-				ls[i].io.fd = -1;
-				continue;
+					log_errstr(-r));
+				ret = r;
 			}
-		} else {
-			/* Re-register: the struct moved, and the epoll cookie is its address. */
-			ev_io_add(&w->loop, &ls[i].io, ls[i].io.fd, EPOLLIN, on_accept);
 		}
-		ls[i].key = li->addr.ss;
-		ls[i].key_len = li->addr.len;
 	}
 	listeners_close(w);
 	w->ls = ls;
@@ -2127,6 +2143,27 @@ static void close_idle_clients(struct lb_worker *w)
 	}
 }
 
+/*
+ * A reload takes effect between a wait and the callbacks of its round, so
+ * that every event the wait returned, however long the worker slept in it,
+ * is handled on the newest configuration (an idle worker sleeps up to a
+ * second). Listeners and connections the switch drops are freed only after
+ * the round, since its events may point at them.
+ */
+static void worker_before_dispatch(struct ev_loop *loop)
+{
+	struct lb_worker *w = container_of(loop, struct lb_worker, loop);
+	struct lb_runtime *next;
+
+	/* A plain load first: the exchange's locked cycle only on a reload. */
+	if (!__atomic_load_n(&w->rt_next, __ATOMIC_RELAXED))
+		return;
+	/* Pairs with the main thread's release exchange: the whole runtime is visible. */
+	next = __atomic_exchange_n(&w->rt_next, NULL, __ATOMIC_ACQ_REL);
+	if (next)
+		worker_switch(w, next);
+}
+
 static void on_tick(struct ev_loop *loop, struct ev_timer *t)
 {
 	struct lb_worker *w = container_of(t, struct lb_worker, tick);
@@ -2140,11 +2177,11 @@ static void on_tick(struct ev_loop *loop, struct ev_timer *t)
 void *worker_main(void *arg)
 {
 	struct lb_worker *w = arg;
-	struct lb_runtime *next;
 	bool draining = false;
 
 	ev_timer_init(&w->tick, on_tick);
 	ev_timer_arm(&w->loop, &w->tick, ev_now(&w->loop) + 1000);
+	w->loop.before_dispatch = worker_before_dispatch;
 	for (;;) {
 		int r = ev_run_once(&w->loop, 1000);
 
@@ -2153,9 +2190,6 @@ void *worker_main(void *arg)
 			break;
 		}
 		free_graves(w);
-		next = __atomic_exchange_n(&w->rt_next, NULL, __ATOMIC_ACQ_REL);
-		if (next)
-			worker_switch(w, next);
 		if (READ_ONCE(w->wrt->rt->health_gen) != w->wrt->seen_health_gen)
 			wrt_sync_health(w->wrt);
 		if (READ_ONCE(w->stop)) {

@@ -33,6 +33,7 @@ int ev_loop_init(struct ev_loop *loop)
 	loop->ntimers = 0;
 	loop->cap = 0;
 	loop->stop = 0;
+	loop->before_dispatch = NULL;
 	ev_now_update(loop);
 	return 0;
 }
@@ -196,6 +197,8 @@ int ev_run_once(struct ev_loop *loop, int max_wait_ms)
 	ev_now_update(loop);
 	if (n < 0)
 		return n;
+	if (loop->before_dispatch)
+		loop->before_dispatch(loop);
 	for (i = 0; i < n; i++) {
 		struct ev_io *io = evs[i].data.ptr;
 

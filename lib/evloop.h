@@ -33,6 +33,7 @@ struct ev_timer;
 
 typedef void ev_io_fn(struct ev_loop *loop, struct ev_io *io, uint32_t events);
 typedef void ev_timer_fn(struct ev_loop *loop, struct ev_timer *t);
+typedef void ev_hook_fn(struct ev_loop *loop);
 
 struct ev_io {
 	int fd;
@@ -53,6 +54,12 @@ struct ev_loop {
 	struct ev_timer **heap; /* min-heap on when */
 	size_t ntimers, cap;
 	int stop; /* ev_run() returns once set */
+	/*
+	 * Runs after each wait, before the round's callbacks (libev's "check"
+	 * watcher): the place to adopt state published by other threads so that
+	 * every event of the round, however long the wait, sees it. NULL: none.
+	 */
+	ev_hook_fn *before_dispatch;
 };
 
 int ev_loop_init(struct ev_loop *loop);
@@ -81,9 +88,9 @@ static inline uint64_t ev_now(const struct ev_loop *loop)
 void ev_now_update(struct ev_loop *loop);
 
 /*
- * Waits at most max_wait_ms (-1: until the next timer) for events, dispatches
- * them, then runs expired timers. Returns the number of callbacks run, or
- * -errno from epoll_wait (EINTR is not an error: it returns 0).
+ * Waits at most max_wait_ms (-1: until the next timer) for events, runs the
+ * before_dispatch hook, dispatches them, then runs expired timers. Returns the number of callbacks
+ * run, or -errno from epoll_wait (EINTR is not an error: it returns 0).
  */
 int ev_run_once(struct ev_loop *loop, int max_wait_ms);
 

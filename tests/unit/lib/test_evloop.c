@@ -2,8 +2,9 @@
 /*
  * Description: lib/evloop: the timer heap fires in deadline order under
  * random arm / re-arm / cancel sequences (checked against a brute-force
- * model), a timer armed in the past fires on the next turn, and readiness on
- * a real pipe reaches the callback, edge-triggered (once per edge).
+ * model), a timer armed in the past fires on the next turn, readiness on
+ * a real pipe reaches the callback, edge-triggered (once per edge), and the
+ * before_dispatch hook runs once per wait, ahead of that round's callbacks.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -129,11 +130,54 @@ static void test_io(void **state)
 	ev_loop_fini(&loop);
 }
 
+static int hook_calls, hook_seen_by_io = -1;
+
+static void on_hook(struct ev_loop *loop)
+{
+	(void)loop;
+	hook_calls++;
+}
+
+static void on_io_after_hook(struct ev_loop *loop, struct ev_io *io, uint32_t ev)
+{
+	(void)loop;
+	(void)io;
+	(void)ev;
+	hook_seen_by_io = hook_calls;
+}
+
+static void test_hook(void **state)
+{
+	struct ev_loop loop;
+	struct ev_io io;
+	int p[2];
+
+	(void)state;
+	assert_int_equal(ev_loop_init(&loop), 0);
+	assert_null(loop.before_dispatch);
+	loop.before_dispatch = on_hook;
+	assert_int_equal(pipe2(p, O_NONBLOCK), 0);
+	assert_int_equal(ev_io_add(&loop, &io, p[0], EPOLLIN | EPOLLET, on_io_after_hook), 0);
+	/* A round with nothing ready still runs the hook (a wait ended). */
+	assert_int_equal(ev_run_once(&loop, 0), 0);
+	assert_int_equal(hook_calls, 1);
+	assert_int_equal(hook_seen_by_io, -1);
+	assert_int_equal(write(p[1], "x", 1), 1);
+	assert_int_equal(ev_run_once(&loop, 1000), 1);
+	/* The callback of the second round saw the second round's hook. */
+	assert_int_equal(hook_calls, 2);
+	assert_int_equal(hook_seen_by_io, 2);
+	close(p[0]);
+	close(p[1]);
+	ev_loop_fini(&loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_timers),
 		cmocka_unit_test(test_io),
+		cmocka_unit_test(test_hook),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
