@@ -14,6 +14,8 @@ pkgs=(
 	libxxhash-dev libcmocka-dev libinih-dev libjansson-dev libbpf-dev libseccomp-dev
 	# laconic: the llhttp test oracle, and real peers for its tests and demo
 	node-llhttp nginx-light haproxy wrk curl iproute2 ethtool nftables
+	# bench/laconic: the splice fast path's run time (kernel BPF statistics)
+	bpftool
 	# tsor: real programs for its tests and bench/tsor (nginx and wrk are above);
 	# rdma-core's verbs headers, so that its RDMA transport is built (it runs only with a device)
 	redis-server redis-tools libibverbs-dev

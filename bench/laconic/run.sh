@@ -104,7 +104,7 @@ wrk_args=(-t1 -c50 "-d${dur}s" --latency)
 # shellcheck source=tests/integration/laconic/lib.sh
 . "$repo/tests/integration/laconic/lib.sh"
 lc_need_root
-lc_need_cmd wrk nginx haproxy curl python3 ethtool sha256sum
+lc_need_cmd wrk nginx haproxy curl python3 ethtool sha256sum bpftool
 
 mkdir -p bench/results
 res=$repo/bench/results/laconic-$(date +%Y%m%d-%H%M%S).txt
@@ -317,6 +317,12 @@ tcp_active_opens() {
 	lc_in "$1" awk '$1 == "Tcp:" && $2 ~ /^[0-9]/ { print $6; exit }' /proc/net/snmp
 }
 
+# TCP segments received and sent in a namespace ("IN OUT"): the balancer's
+# kernel work per request, counted rather than timed (pure ACKs included).
+tcp_segs() {
+	lc_in "$1" awk '$1 == "Tcp:" && $2 ~ /^[0-9]/ { print $11, $12; exit }' /proc/net/snmp
+}
+
 lb_cpu_usec() { # NAME
 	if [ "${cg[$1]}" = none ]; then lc_proc_usec "$LB_PID"; else lc_cgroup_usec "${cg[$1]}"; fi
 }
@@ -338,7 +344,7 @@ print(sum(p.get("run_time_ns", 0) for p in progs if p.get("name") == "lc_splice"
 
 run_case() { # LB CASE REP
 	local lb=$1 case=$2 rep=$3 url="http://$LC_LB_IP:$lb_port" hdr=() out rc=0 kv
-	local c0 c1 f0 f1 s0 s1 t0 t1 o0 o1 b0 b1 st0 st1 d0=0 d1=0 req wrk_in=(lc_in)
+	local c0 c1 f0 f1 s0 s1 t0 t1 o0 o1 b0 b1 st0 st1 d0=0 d1=0 g0 g1 q0 q1 req wrk_in=(lc_in)
 	case $case in
 	small) url+=/small ;;
 	close)
@@ -349,6 +355,7 @@ run_case() { # LB CASE REP
 	esac
 	o0=$(tcp_active_opens client)
 	b0=$(tcp_active_opens lb)
+	read -r g0 q0 <<<"$(tcp_segs lb)"
 	if [ "$bed" != none ]; then
 		wrk_in=(lc_in --cgroup "$bed")
 		d0=$(lc_cgroup_usec "$bed")
@@ -367,6 +374,7 @@ run_case() { # LB CASE REP
 	[ "$bed" = none ] || d1=$(lc_cgroup_usec "$bed")
 	o1=$(tcp_active_opens client)
 	b1=$(tcp_active_opens lb)
+	read -r g1 q1 <<<"$(tcp_segs lb)"
 	kv=$(parse_wrk <<<"$out")
 	[ "$rc" -eq 0 ] || kv+=" wrk_exit=$rc"
 	if ! lc_alive "$LB_PID"; then
@@ -376,6 +384,7 @@ run_case() { # LB CASE REP
 	kv+=" lb_cpu_us=$((c1 - c0 + f1 - f0)) bpf_us=$((f1 - f0)) total_cpu_us=$((s1 - s0))"
 	kv+=" wall_us=$(((t1 - t0) / 1000))"
 	kv+=" client_conns=$((o1 - o0)) backend_conns=$((b1 - b0)) steal_us=$((st1 - st0))"
+	kv+=" lb_segs_in=$((g1 - g0)) lb_segs_out=$((q1 - q0))"
 	[ "$bed" = none ] || kv+=" bed_cpu_us=$((d1 - d0)) ncpu=$(nproc)"
 	printf 'run rep=%d lb=%s case=%s %s\n' "$rep" "$lb" "$case" "$kv" >>"$res"
 	note "$out"
@@ -383,8 +392,9 @@ run_case() { # LB CASE REP
 	awk -v kv="$kv" -v lb="$lb" -v c="$case" -v rep="$rep" 'BEGIN {
 		n = split(kv, f, " "); for (i = 1; i <= n; i++) { split(f[i], p, "="); v[p[1]] = p[2] }
 		r = v["requests"] > 0 ? v["requests"] : 1
-		printf "  rep %d  %-15s %-6s %9.0f req/s %8.2f MiB/s  p50 %7.3f ms  p99 %7.3f ms  LB %6.1f us/req  total %6.1f us/req%s\n",
+		printf "  rep %d  %-15s %-6s %9.0f req/s %8.2f MiB/s  p50 %7.3f ms  p99 %7.3f ms  LB %6.1f us/req  total %6.1f us/req  segs %.1f/%.1f%s\n",
 			rep, lb, c, v["rps"], v["mibs"], v["p50_ms"], v["p99_ms"], v["lb_cpu_us"] / r, v["total_cpu_us"] / r,
+			v["lb_segs_in"] / r, v["lb_segs_out"] / r,
 			(v["sock_err"] + v["non2xx"] > 0 ? sprintf("  errors %d+%d", v["sock_err"], v["non2xx"]) : "") }'
 	[ "${req:-0}" -gt 0 ] || say "  WARNING: $lb $case rep $rep completed no request: $(tail -n 2 <<<"$out" | tr '\n' ' ')"
 }
