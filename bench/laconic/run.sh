@@ -24,12 +24,15 @@
 #                 per request, client to LB; wrk times from the request write,
 #                 so the connect is not in its latency)
 #        1m     = GET /1m (1 MiB body), keep-alive
-# wrk: -t1 -c50 -d${DUR}s --latency, in the client namespace.
+# wrk: -t1 -c50 (--conns) -d${DUR}s --latency, in the client namespace.
 #
 #   bench/laconic/run.sh [--quick] [--build-dir DIR] [--only LB,...]
-#                        [--reps N] [--dur SECONDS]
+#                        [--reps N] [--dur SECONDS] [--conns N]
 #
 #   --quick        1 repetition of 3 s (default: 3 repetitions of $DUR or 8 s)
+#   --conns        wrk's connections (default 50). wrk keeps them all busy,
+#                  so latency is measured at each balancer's own saturation
+#                  point; fewer connections compare latency at lighter load
 #   --build-dir    where laconic was built (default build/release; the binary
 #                  is DIR/laconic/laconic); entries are skipped with a note if
 #                  it is missing or refuses a mode
@@ -61,7 +64,7 @@ steal_usec() { # CPU time the hypervisor gave to others, all CPUs, in µs
 	awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" { printf "%.0f\n", $9 * 1000000 / hz; exit }' /proc/stat
 }
 
-quick=0 build_dir=build/release only="" reps="" dur=""
+quick=0 build_dir=build/release only="" reps="" dur="" conns=50
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) quick=1; shift ;;
@@ -69,6 +72,7 @@ while [ $# -gt 0 ]; do
 	--only) only=${2:?--only needs a list}; shift 2 ;;
 	--reps) reps=${2:?--reps needs a number}; shift 2 ;;
 	--dur) dur=${2:?--dur needs seconds}; shift 2 ;;
+	--conns) conns=${2:?--conns needs a number}; shift 2 ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "run.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
 	esac
@@ -80,6 +84,7 @@ else
 fi
 [[ "$reps" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: bad --reps '$reps'" >&2; exit 2; }
 [[ "$dur" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: bad --dur '$dur'" >&2; exit 2; }
+[[ "$conns" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: bad --conns '$conns'" >&2; exit 2; }
 case $build_dir in /*) ;; *) build_dir=$repo/$build_dir ;; esac
 laconic_bin=$build_dir/laconic/laconic
 
@@ -99,7 +104,7 @@ else
 fi
 cases=(small close 1m)
 lb_port=80
-wrk_args=(-t1 -c50 "-d${dur}s" --latency)
+wrk_args=(-t1 "-c$conns" "-d${dur}s" --latency)
 
 # shellcheck source=tests/integration/laconic/lib.sh
 . "$repo/tests/integration/laconic/lib.sh"
@@ -307,7 +312,7 @@ lb_start() {
 		laconic-splice1) note "laconic.ini:" && note "$(cat "$dir/laconic.ini")" ;;
 		esac
 	fi
-	lc_in client wrk -t1 -c50 -d1s "http://$LC_LB_IP:$lb_port/small" >/dev/null 2>&1 || true # warm-up
+	lc_in client wrk -t1 "-c$conns" -d1s "http://$LC_LB_IP:$lb_port/small" >/dev/null 2>&1 || true # warm-up
 }
 
 # tcp_active_opens ROLE: connect()s made so far in that namespace (the
