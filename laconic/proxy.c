@@ -1856,8 +1856,10 @@ static int wrt_create(struct lb_worker *w, struct lb_runtime *rt, struct lb_wrt 
 		const struct cfg_pool *pc = rt->pools[p].cfg;
 
 		bb = calloc(pc->nbackends, sizeof(*bb));
-		if (!bb)
+		if (!bb) {
+			ret = -ENOMEM; /* an earlier pool's bal_create() left it 0 */
 			goto err;
+		}
 		for (i = 0; i < pc->nbackends; i++) {
 			bb[i].name = pc->backends[i].addr.text;
 			bb[i].weight = pc->backends[i].drain ? 0 : pc->backends[i].weight;
@@ -1991,7 +1993,7 @@ static void listeners_close(struct lb_worker *w)
  */
 static int listeners_update(struct lb_worker *w, const struct cfg *cfg)
 {
-	struct lb_lsock **ls = calloc(cfg->nlisteners, sizeof(*ls));
+	struct lb_lsock **ls = calloc(cfg->nlisteners, sizeof(struct lb_lsock *));
 	size_t i, j;
 	int ret = 0, r;
 
@@ -2111,7 +2113,7 @@ static void worker_flush_log(struct lb_worker *w)
 /* Adopts a runtime published by the main thread (reload). */
 static void worker_switch(struct lb_worker *w, struct lb_runtime *rt)
 {
-	struct lb_wrt *nw;
+	struct lb_wrt *nw = NULL;
 	int ret = wrt_create(w, rt, &nw);
 
 	rt_put(rt); /* the reference the main thread handed over */
