@@ -239,7 +239,6 @@ struct lb_client {
 	struct lb_client *cnext, **cpprev; /* the worker's list of clients */
 };
 
-/* A listening socket of one worker. */
 /*
  * A listening socket of one worker. Each is allocated on its own and keeps
  * its address across reloads that keep its listener (the epoll cookie is

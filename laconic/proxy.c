@@ -1741,7 +1741,7 @@ static void on_accept(struct ev_loop *loop, struct ev_io *io, uint32_t ev)
 	 * and no connection accepted after a reload is balanced on the
 	 * configuration it replaced.
 	 */
-	if (io->fd < 0 || __atomic_load_n(&w->rt_next, __ATOMIC_RELAXED))
+	if (io->fd < 0)
 		return;
 	for (i = 0; i < 64; i++) {
 		struct sockaddr_storage ss = { 0 };
@@ -1749,6 +1749,8 @@ static void on_accept(struct ev_loop *loop, struct ev_io *io, uint32_t ev)
 		struct lb_client *c;
 		int fd;
 
+		if (__atomic_load_n(&w->rt_next, __ATOMIC_RELAXED))
+			return;
 		fd = accept4(io->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
 			if (errno == EINTR || errno == ECONNABORTED)
@@ -1968,7 +1970,9 @@ err_free:
 /* Closes ls now; its memory goes after the round (events may point at it). */
 static void listener_retire(struct lb_worker *w, struct lb_lsock *ls)
 {
-	close(ls->io.fd); /* also leaves the epoll set: the fd is not shared */
+	/* close() alone would leave the set only if nothing shared the file. */
+	ev_io_del(&w->loop, &ls->io);
+	close(ls->io.fd);
 	ls->io.fd = -1;
 	ls->grave = w->grave_l;
 	w->grave_l = ls;
@@ -1989,7 +1993,11 @@ static void listeners_close(struct lb_worker *w)
 /*
  * Opens this worker's sockets for the listeners of cfg, keeping (not
  * re-binding, not even re-registering) those whose address did not change,
- * so a reload never refuses a connection on an address it keeps.
+ * so a reload never refuses a connection on an address it keeps. -ENOMEM
+ * changes nothing; otherwise the new set is installed and the result is
+ * the last listener's error, if one could not be opened (logged; its slot
+ * stays NULL). The main thread binds every address before it publishes a
+ * reload, so on a reload that takes a race with another program.
  */
 static int listeners_update(struct lb_worker *w, const struct cfg *cfg)
 {
@@ -2068,8 +2076,11 @@ err:
 
 void worker_fini(struct lb_worker *w)
 {
+	struct lb_runtime *pending = __atomic_exchange_n(&w->rt_next, NULL, __ATOMIC_ACQ_REL);
 	size_t i;
 
+	if (pending) /* a reload that came after the worker's last round */
+		rt_put(pending);
 	listeners_close(w);
 	free_graves(w);
 	splicer_free(w->splicer);
@@ -2117,12 +2128,20 @@ static void worker_switch(struct lb_worker *w, struct lb_runtime *rt)
 	int ret = wrt_create(w, rt, &nw);
 
 	rt_put(rt); /* the reference the main thread handed over */
+	/*
+	 * A draining worker has closed its listeners for good; otherwise the
+	 * listeners must follow the runtime, since clients index its listener
+	 * array (only -ENOMEM leaves them as they were).
+	 */
+	if (!ret && !READ_ONCE(w->stop) && listeners_update(w, rt->cfg) == -ENOMEM) {
+		wrt_free(nw);
+		ret = -ENOMEM;
+	}
 	if (ret) {
 		log_err("worker %u: reload: %s; keeping the running configuration", w->id,
 			log_errstr(-ret));
 		return;
 	}
-	listeners_update(w, rt->cfg);
 	wrt_close_idle(w->wrt);
 	if (w->wrt->users) {
 		w->wrt->next_old = w->old;

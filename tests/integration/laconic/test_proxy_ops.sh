@@ -3,8 +3,9 @@
 # Operating the proxy: active health checks eject a stopped backend and
 # bring it back, hot reload under wrk load loses no request, Maglev keeps
 # every key whose backend stays (only the removed backend's keys move, and
-# they come back when it returns), and a graceful stop under load finishes
-# what is in flight.
+# they come back when it returns), a graceful stop under load finishes
+# what is in flight, and a reload during that stop does not open the
+# listeners again.
 # Usage: test_proxy_ops.sh LACONIC_BINARY
 set -euo pipefail
 LACONIC=$1
@@ -115,4 +116,29 @@ st=0
 lc_wait "$LPID" || st=$?
 [ "$st" = 0 ] || fail "laconic exit status $st"
 while lc_alive "$WPID"; do sleep 0.2; done
+
+# 5. A SIGHUP while draining: the reload is taken, the listeners stay shut.
+# A download at 32 KiB/s keeps the drain open while a new connection tries
+# (10 MiB: more than the socket buffers between laconic and curl hold).
+lc_spawn --log "$LC_LOGDIR/laconic2.log" lb "$LACONIC" -c "$LC_TMP/lb.ini"
+LPID=$LC_LAST_PID
+lc_wait_port lb "$LB" 80 10 "$LPID"
+lc_spawn --log "$LC_LOGDIR/slow.log" client curl -s -o /dev/null --limit-rate 32k "http://$LB/rand10m"
+SPID=$LC_LAST_PID
+sleep 0.5
+# Workers wake at least once a second: the HUP comes after each has begun
+# to drain, and the check after each has taken the reload.
+kill -TERM "$LPID"
+sleep 1.5
+kill -HUP "$LPID"
+sleep 1.5
+lc_alive "$LPID" || fail "laconic stopped draining before the slow download ended"
+if lc_in client curl -s -o /dev/null -m 2 "http://$LB/small"; then
+	fail "a draining laconic accepted a new connection after a reload"
+fi
+grep -q "generation 2" "$LC_LOGDIR/laconic2.log" || fail "the reload during the drain was not taken"
+kill "$SPID" 2>/dev/null || true
+st=0
+lc_wait "$LPID" || st=$?
+[ "$st" = 0 ] || fail "laconic exit status $st after the drain"
 echo PASS
