@@ -349,7 +349,7 @@ print(sum(p.get("run_time_ns", 0) for p in progs if p.get("name") == "lc_splice"
 
 run_case() { # LB CASE REP
 	local lb=$1 case=$2 rep=$3 url="http://$LC_LB_IP:$lb_port" hdr=() out rc=0 kv
-	local c0 c1 f0 f1 s0 s1 t0 t1 o0 o1 b0 b1 st0 st1 d0=0 d1=0 g0 g1 q0 q1 req wrk_in=(lc_in)
+	local c0 c1 f0 f1 s0 s1 t0 t1 o0 o1 b0 b1 st0 st1 d0=0 d1=0 g0 g1 q0 q1 seg0 seg1 req wrk_in=(lc_in)
 	case $case in
 	small) url+=/small ;;
 	close)
@@ -360,7 +360,8 @@ run_case() { # LB CASE REP
 	esac
 	o0=$(tcp_active_opens client)
 	b0=$(tcp_active_opens lb)
-	read -r g0 q0 <<<"$(tcp_segs lb)"
+	seg0=$(tcp_segs lb)
+	read -r g0 q0 <<<"$seg0"
 	if [ "$bed" != none ]; then
 		wrk_in=(lc_in --cgroup "$bed")
 		d0=$(lc_cgroup_usec "$bed")
@@ -379,7 +380,8 @@ run_case() { # LB CASE REP
 	[ "$bed" = none ] || d1=$(lc_cgroup_usec "$bed")
 	o1=$(tcp_active_opens client)
 	b1=$(tcp_active_opens lb)
-	read -r g1 q1 <<<"$(tcp_segs lb)"
+	seg1=$(tcp_segs lb)
+	read -r g1 q1 <<<"$seg1"
 	kv=$(parse_wrk <<<"$out")
 	[ "$rc" -eq 0 ] || kv+=" wrk_exit=$rc"
 	if ! lc_alive "$LB_PID"; then
