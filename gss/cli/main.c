@@ -82,26 +82,27 @@ int main(int argc, char **argv)
 
 /* ============================ Value parsers ============================ */
 
+/* One lib/units parser, with the message naming the option and an example. */
+static int parse_units(int (*parse)(const char *, uint64_t *), const char *opt, const char *s,
+		       const char *what, uint64_t *out)
+{
+	int ret = parse(s, out);
+
+	if (ret == -ERANGE)
+		log_err("%s: '%s' does not fit in 64 bits", opt, s);
+	else if (ret)
+		log_err("%s: '%s' is not a valid %s", opt, s, what);
+	return ret;
+}
+
 int parse_count(const char *opt, const char *s, uint64_t *out)
 {
-	int ret = units_parse_count(s, out);
-
-	if (ret)
-		log_err("%s: '%s' %s", opt, s,
-			ret == -ERANGE ? "does not fit in 64 bits"
-				       : "is not a valid count (e.g. 1000, 10M, 2.5k)");
-	return ret;
+	return parse_units(units_parse_count, opt, s, "count (e.g. 1000, 10M, 2.5k)", out);
 }
 
 int parse_size(const char *opt, const char *s, uint64_t *out)
 {
-	int ret = units_parse_size(s, out);
-
-	if (ret)
-		log_err("%s: '%s' %s", opt, s,
-			ret == -ERANGE ? "does not fit in 64 bits"
-				       : "is not a valid size (e.g. 4096, 64M, 1.5G)");
-	return ret;
+	return parse_units(units_parse_size, opt, s, "size (e.g. 4096, 64M, 1.5G)", out);
 }
 
 int parse_uint(const char *opt, const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
