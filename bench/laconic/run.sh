@@ -318,15 +318,18 @@ lb_start() {
 # tcp_active_opens ROLE: connect()s made so far in that namespace (the
 # client's are the connections wrk opened, lb's those the LB opened to backends).
 # shellcheck disable=SC2016 # an awk program
-tcp_active_opens() {
-	lc_in "$1" awk '$1 == "Tcp:" && $2 ~ /^[0-9]/ { print $6; exit }' /proc/net/snmp
+# tcp_snmp NS FIELD...: fields of the Tcp counter line of /proc/net/snmp in
+# a namespace (6 ActiveOpens, 11 InSegs, 12 OutSegs), space-separated.
+tcp_snmp() {
+	local ns=$1
+	shift
+	lc_in "$ns" awk -v f="$*" '$1 == "Tcp:" && $2 ~ /^[0-9]/ {
+		n = split(f, k, " "); for (i = 1; i <= n; i++) printf "%s%s", $k[i], (i < n ? " " : "\n"); exit }' /proc/net/snmp
 }
-
-# TCP segments received and sent in a namespace ("IN OUT"): the balancer's
-# kernel work per request, counted rather than timed (pure ACKs included).
-tcp_segs() {
-	lc_in "$1" awk '$1 == "Tcp:" && $2 ~ /^[0-9]/ { print $11, $12; exit }' /proc/net/snmp
-}
+tcp_active_opens() { tcp_snmp "$1" 6; }
+# Segments in and out ("IN OUT"): the balancer's kernel work per request,
+# counted rather than timed (pure ACKs included).
+tcp_segs() { tcp_snmp "$1" 11 12; }
 
 lb_cpu_usec() { # NAME
 	if [ "${cg[$1]}" = none ]; then lc_proc_usec "$LB_PID"; else lc_cgroup_usec "${cg[$1]}"; fi
