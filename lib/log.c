@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "log.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -56,8 +57,11 @@ const char *log_errstr(int err)
 
 void errbuf_vset(char *buf, size_t len, const char *fmt, va_list ap)
 {
+	int saved = errno; /* callers format errno, then return -errno */
+
 	if (buf && len)
 		vsnprintf(buf, len, fmt, ap);
+	errno = saved;
 }
 
 void errbuf_set(char *buf, size_t len, const char *fmt, ...)

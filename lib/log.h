@@ -39,7 +39,9 @@ const char *log_errstr(int err);
 /*
  * Formats a message into a caller's error buffer, for functions that report
  * what went wrong to their caller instead of logging it (libraries, config
- * parsers). A NULL buffer or zero length writes nothing.
+ * parsers). A NULL buffer or zero length writes nothing. errno is left as
+ * it was, so a caller may format errno into the message and then return
+ * -errno.
  */
 void errbuf_set(char *buf, size_t len, const char *fmt, ...) ATTR_PRINTF(3, 4);
 void errbuf_vset(char *buf, size_t len, const char *fmt, va_list ap) ATTR_PRINTF(3, 0);
