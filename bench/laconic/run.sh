@@ -24,15 +24,22 @@
 #                 per request, client to LB; wrk times from the request write,
 #                 so the connect is not in its latency)
 #        1m     = GET /1m (1 MiB body), keep-alive
+#        paced  = GET /small, keep-alive, every connection pausing --pace ms
+#                 after each answer (bench/laconic/paced.lua): the same
+#                 offered load (at most conns/pace, 12 500 req/s by default)
+#                 for every balancer, below each one's saturation point, so
+#                 latencies compare at equal load; the other cases measure
+#                 each balancer at its own maximum
 # wrk: -t1 -c50 (--conns) -d${DUR}s --latency, in the client namespace.
 #
 #   bench/laconic/run.sh [--quick] [--build-dir DIR] [--only LB,...]
-#                        [--reps N] [--dur SECONDS] [--conns N]
+#                        [--reps N] [--dur SECONDS] [--conns N] [--pace MS]
 #
 #   --quick        1 repetition of 3 s (default: 3 repetitions of $DUR or 8 s)
 #   --conns        wrk's connections (default 50). wrk keeps them all busy,
 #                  so latency is measured at each balancer's own saturation
 #                  point; fewer connections compare latency at lighter load
+#   --pace         the paced case's pause after each answer (default 4 ms)
 #   --build-dir    where laconic was built (default build/release; the binary
 #                  is DIR/laconic/laconic); entries are skipped with a note if
 #                  it is missing or refuses a mode
@@ -41,7 +48,12 @@
 #                  with `option splice-auto`; only when asked for),
 #                  laconic-splice1 (splice mode with splice_oneshot = on, so
 #                  that `Connection: close` requests are spliced rather than
-#                  proxied; only when asked for)
+#                  proxied; only when asked for), l4nat (no balancer
+#                  process: nftables DNAT round robin + masquerade in the
+#                  balancer's namespace, the kernel's own L4 forwarding with
+#                  conntrack; a control for latency, whose CPU is all softirq
+#                  charged to the senders, so only its total us/req counts;
+#                  only when asked for)
 #
 # Environment: DUR (seconds per run when not --quick), BENCH_NGINX_EXTRA
 # (directives added to nginx's proxy location, to try variants; by default
@@ -64,7 +76,7 @@ steal_usec() { # CPU time the hypervisor gave to others, all CPUs, in µs
 	awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" { printf "%.0f\n", $9 * 1000000 / hz; exit }' /proc/stat
 }
 
-quick=0 build_dir=build/release only="" reps="" dur="" conns=50
+quick=0 build_dir=build/release only="" reps="" dur="" conns=50 pace=4
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) quick=1; shift ;;
@@ -73,6 +85,7 @@ while [ $# -gt 0 ]; do
 	--reps) reps=${2:?--reps needs a number}; shift 2 ;;
 	--dur) dur=${2:?--dur needs seconds}; shift 2 ;;
 	--conns) conns=${2:?--conns needs a number}; shift 2 ;;
+	--pace) pace=${2:?--pace needs milliseconds}; shift 2 ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "run.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
 	esac
@@ -85,6 +98,7 @@ fi
 [[ "$reps" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: bad --reps '$reps'" >&2; exit 2; }
 [[ "$dur" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: bad --dur '$dur'" >&2; exit 2; }
 [[ "$conns" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: bad --conns '$conns'" >&2; exit 2; }
+[[ "$pace" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: bad --pace '$pace'" >&2; exit 2; }
 case $build_dir in /*) ;; *) build_dir=$repo/$build_dir ;; esac
 laconic_bin=$build_dir/laconic/laconic
 
@@ -96,13 +110,13 @@ else
 	IFS=, read -ra want <<<"$only"
 	for w in "${want[@]}"; do
 		case $w in
-		nginx | haproxy | haproxy-splice | laconic-proxy | laconic-splice | laconic-splice1) lbs+=("$w") ;;
+		nginx | haproxy | haproxy-splice | laconic-proxy | laconic-splice | laconic-splice1 | l4nat) lbs+=("$w") ;;
 		laconic) lbs+=(laconic-proxy laconic-splice) ;;
-		*) echo "run.sh: unknown LB '$w' in --only (nginx, haproxy, haproxy-splice, laconic-proxy, laconic-splice, laconic-splice1, laconic)" >&2; exit 2 ;;
+		*) echo "run.sh: unknown LB '$w' in --only (nginx, haproxy, haproxy-splice, laconic-proxy, laconic-splice, laconic-splice1, l4nat, laconic)" >&2; exit 2 ;;
 		esac
 	done
 fi
-cases=(small close 1m)
+cases=(small close 1m paced)
 lb_port=80
 wrk_args=(-t1 "-c$conns" "-d${dur}s" --latency)
 
@@ -110,6 +124,7 @@ wrk_args=(-t1 "-c$conns" "-d${dur}s" --latency)
 . "$repo/tests/integration/laconic/lib.sh"
 lc_need_root
 lc_need_cmd wrk nginx haproxy curl python3 ethtool sha256sum bpftool
+case " ${lbs[*]} " in *" l4nat "*) lc_need_cmd nft ;; esac
 
 mkdir -p bench/results
 res=$repo/bench/results/laconic-$(date +%Y%m%d-%H%M%S).txt
@@ -124,7 +139,7 @@ if awk -v l="${load%% *}" 'BEGIN { exit !(l > 0.5) }'; then
 	say "# WARNING: 1-minute load average ${load%% *} > 0.5: other work is running; numbers will be noisy"
 fi
 say "# peers: $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(haproxy -v 2>/dev/null | head -n1 | cut -d' ' -f1-3), $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2)"
-say "# plan: LBs ${lbs[*]}; cases ${cases[*]}; $reps repetition(s) of ${dur} s; wrk ${wrk_args[*]}"
+say "# plan: LBs ${lbs[*]}; cases ${cases[*]}; $reps repetition(s) of ${dur} s; wrk ${wrk_args[*]}; paced: $pace ms pause"
 
 # ---- the test bed --------------------------------------------------------------
 lc_topology 3
@@ -235,6 +250,35 @@ EOF
 declare -A skip=() cg=() first_start=()
 LB_PID=""
 
+# l4nat_up / l4nat_down: the l4nat control, the kernel's L4 forwarding path
+# (what LVS/IPVS-style balancers use): round-robin DNAT per connection, with
+# masquerade so that answers come back through the balancer's namespace.
+l4nat_up() {
+	local map="" i
+	for i in 0 1 2; do map+="${map:+, }$i : ${LC_BACKEND_IPS[$i]}"; done
+	lc_in lb sysctl -qw net.ipv4.ip_forward=1
+	lc_in lb nft -f - <<EOF
+table ip lc_l4nat {
+	chain pre {
+		type nat hook prerouting priority dstnat;
+		ip daddr $LC_LB_IP tcp dport $lb_port dnat to numgen inc mod 3 map { $map } : 80
+	}
+	chain post {
+		type nat hook postrouting priority srcnat;
+		oifname "$LC_IF_LB_BACKEND" masquerade
+	}
+}
+EOF
+}
+l4nat_down() {
+	lc_in lb nft delete table ip lc_l4nat 2>/dev/null || true
+	lc_in lb sysctl -qw net.ipv4.ip_forward=0
+}
+lb_stop() { # NAME
+	lc_stop "$LB_PID"
+	[ "$1" != l4nat ] || l4nat_down
+}
+
 # lb_start NAME: starts the LB in its cgroup in ns lb, waits until it listens
 # and answers correctly. Returns 1 (with skip[NAME] set) when it cannot.
 lb_start() {
@@ -248,6 +292,13 @@ lb_start() {
 	haproxy | haproxy-splice)
 		haproxy_cfg "$([ "$name" = haproxy-splice ] && echo 1 || echo 0)" >"$dir/haproxy.cfg"
 		cmd=(haproxy -db -f "$dir/haproxy.cfg")
+		;;
+	l4nat)
+		# The kernel forwards and translates; the process only holds the
+		# cgroup and the PID the loop expects (its CPU is ~0: the work is
+		# softirq, charged to the senders).
+		l4nat_up
+		cmd=(sleep infinity)
 		;;
 	laconic-*)
 		if [ ! -x "$laconic_bin" ]; then
@@ -276,7 +327,8 @@ lb_start() {
 		lc_spawn --cgroup "${cg[$name]}" --log "$dir/logs/stderr.log" lb "${cmd[@]}"
 	fi
 	LB_PID=$LC_LAST_PID
-	if ! lc_wait_port lb "$LC_LB_IP" "$lb_port" 10 "$LB_PID" 2>/dev/null; then
+	# (DNAT applies to forwarded traffic, not to the namespace's own probe.)
+	if [ "$name" != l4nat ] && ! lc_wait_port lb "$LC_LB_IP" "$lb_port" 10 "$LB_PID" 2>/dev/null; then
 		if lc_alive "$LB_PID"; then
 			lc_stop "$LB_PID"
 			skip[$name]="did not accept connections on $LC_LB_IP:$lb_port within 10 s"
@@ -296,7 +348,7 @@ lb_start() {
 		[ "$out" = "$LC_SHA256_1M" ] || skip[$name]="GET /1m through it has the wrong checksum"
 	fi
 	if [ -n "${skip[$name]:-}" ]; then
-		lc_stop "$LB_PID"
+		lb_stop "$name"
 		return 1
 	fi
 	if [ -z "${first_start[$name]:-}" ]; then
@@ -309,6 +361,7 @@ lb_start() {
 		case $name in
 		nginx) note "nginx.conf:" && note "$(cat "$dir/nginx.conf")" ;;
 		haproxy*) note "haproxy.cfg:" && note "$(cat "$dir/haproxy.cfg")" ;;
+		l4nat) note "nftables:" && note "$(lc_in lb nft list table ip lc_l4nat)" ;;
 		laconic-splice1) note "laconic.ini:" && note "$(cat "$dir/laconic.ini")" ;;
 		esac
 	fi
@@ -360,6 +413,10 @@ run_case() { # LB CASE REP
 		hdr=(-H 'Connection: close')
 		;;
 	1m) url+=/1m ;;
+	paced)
+		url+=/small
+		hdr=(-s "$repo/bench/laconic/paced.lua")
+		;;
 	esac
 	o0=$(tcp_active_opens client)
 	b0=$(tcp_active_opens lb)
@@ -374,7 +431,7 @@ run_case() { # LB CASE REP
 	s0=$(lc_cpu_busy_usec)
 	st0=$(steal_usec)
 	t0=$(date +%s%N)
-	out=$("${wrk_in[@]}" client wrk "${wrk_args[@]}" "${hdr[@]}" "$url" 2>&1) || rc=$?
+	out=$(PACE_MS=$pace "${wrk_in[@]}" client wrk "${wrk_args[@]}" "${hdr[@]}" "$url" 2>&1) || rc=$?
 	t1=$(date +%s%N)
 	s1=$(lc_cpu_busy_usec)
 	st1=$(steal_usec)
@@ -427,7 +484,7 @@ for ((rep = 1; rep <= reps; rep++)); do
 		for c in "${cases[@]}"; do
 			run_case "$lb" "$c" "$rep"
 		done
-		lc_stop "$LB_PID"
+		lb_stop "$lb"
 	done
 done
 
