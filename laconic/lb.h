@@ -50,6 +50,8 @@ size_t splicer_count(const struct lb_splicer *sp);
  * and any bytes after it). 0: cfd is the splicer's now. -errno: cfd is still the caller's (-EBUSY:
  * out of ports or slots, answer 503; else 502).
  */
+/* Whether the client's TCP options allow splicing it to be (splice.c). */
+bool splice_fits(struct lb_worker *w, const struct lb_backend *be, int cfd);
 int splice_start(struct lb_worker *w, struct lb_wrt *wrt, struct lb_backend *be, int cfd,
 		 const struct sockaddr_storage *peer, const struct sockaddr_storage *local,
 		 const struct iovec *iov, int iovcnt);

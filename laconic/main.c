@@ -47,8 +47,8 @@ static void usage(FILE *f)
 		"      --backend ADDR    a backend, e.g. 10.0.0.2:80 (repeat for more)\n"
 		"      --mode MODE       proxy (default) or splice: after the first request\n"
 		"                        head a TC-BPF agent carries the connection (root,\n"
-		"                        one address family per listener and its backends,\n"
-		"                        tcp_timestamps=0 and tcp_sack=0; laconic(8))\n"
+		"                        one address family per listener and its backends;\n"
+		"                        laconic(8))\n"
 		"      --balance ALGO    roundrobin (default), leastconn or maglev (client IP)\n"
 		"      --admin ADDR      serve /metrics, /status and /graph on ADDR\n"
 		"      --workers N       worker threads (default: one per CPU)\n"
@@ -223,53 +223,6 @@ static int check_modes(const struct cfg *c, const struct lc_agent *agent)
 	return 0;
 }
 
-static int sysctl_read(const char *path, long *v)
-{
-	char buf[32], *end;
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	*v = 0;
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -EINVAL;
-	buf[n] = '\0';
-	errno = 0;
-	*v = strtol(buf, &end, 10);
-	return errno || end == buf ? -EINVAL : 0;
-}
-
-/*
- * Timestamps and SACK carry clocks and sequence numbers the fast path does
- * not rewrite (splice-abi.h); a leg that negotiated them cannot be spliced.
- * They are per network namespace, so the check is of the balancer's own.
- */
-static int splice_sysctls_ok(void)
-{
-	static const char *const names[] = { "net.ipv4.tcp_timestamps", "net.ipv4.tcp_sack" };
-	char path[96];
-	size_t i;
-	long v;
-	int bad = 0;
-
-	for (i = 0; i < ARRAY_SIZE(names); i++) {
-		snprintf(path, sizeof(path), "/proc/sys/%s", names[i]);
-		for (char *p = path + 10; *p; p++)
-			if (*p == '.')
-				*p = '/';
-		if (sysctl_read(path, &v) || v) {
-			log_err("splice mode needs %s=0 in this network namespace "
-				"(run: sysctl -w %s=0)",
-				names[i], names[i]);
-			bad = 1;
-		}
-	}
-	return bad ? -EPROTO : 0;
-}
-
 /*
  * The LB-side ports of spliced connections belong to no kernel socket once
  * the splice is done, so nothing stops the kernel from picking one for an
@@ -343,9 +296,7 @@ static int open_agent(const struct cfg *c, struct lc_agent **out)
 
 	if (!any_splice(c))
 		return 0;
-	ret = splice_sysctls_ok();
-	if (!ret)
-		ret = splice_reserve_ports(c);
+	ret = splice_reserve_ports(c);
 	if (ret)
 		return ret;
 	ret = agent_open(&ao, out, err, sizeof(err));

@@ -813,7 +813,8 @@ static int handle_request(struct lb_client *c, struct h1_request *rq, size_t n)
 	 * splice: the backend handshake and the ~30 system calls of the splice
 	 * cost more than proxying one exchange on a pooled connection.
 	 */
-	if (li->mode == CFG_MODE_SPLICE && (!c->req_close || cfg->splice_oneshot))
+	if (li->mode == CFG_MODE_SPLICE && (!c->req_close || cfg->splice_oneshot) &&
+	    splice_fits(c->w, &wrt->rt->pools[pool].be[idx], c->s.io.fd))
 		return splice_request(c, n, &wrt->rt->pools[pool].be[idx]);
 	c->pool = pool;
 	c->picked = idx;

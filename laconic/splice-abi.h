@@ -39,10 +39,34 @@
  * client's scale and must be read by B in the scale the LB announced to B,
  * so win' = (win << wnd_shl) >> wnd_shr, clamped to 16 bits.
  *
- * Options. Timestamps and SACK carry clocks and sequence numbers that the
- * fast path does not rewrite, so splice mode requires neither leg to
- * negotiate them (net.ipv4.tcp_timestamps=0, net.ipv4.tcp_sack=0 in the
- * balancer's namespace; laconic checks both at start and on every splice).
+ * SACK. A SACK block's edges are sequence numbers of the data the sender
+ * of the block receives, i.e. acknowledgement numbers: each edge gets the
+ * direction's ack_off, like the ack field. (A leg that did not negotiate
+ * SACK ignores blocks, so the legs need not agree.)
+ *
+ * Timestamps. Each end stamps segments with its own clock (TSval) and
+ * echoes the last stamp it received (TSecr); the receiver rejects a segment
+ * whose TSval is older than the last it accepted (PAWS), and takes RTT
+ * samples from the echo. Before the splice, C saw the LB's clock of the
+ * client socket and B the LB's clock of the backend socket; afterwards each
+ * must see a clock that continues those, and get its own stamps back.
+ * So per direction d, with base[d] the first TSval the fast path sees from
+ * d's sender after the splice (recorded in the slot, first writer wins) and
+ * ts_at[d] the LB clock of the receiving leg at the splice plus a margin:
+ *
+ *     TSval' = TSval - base[d] + ts_at[d]
+ *     TSecr' = TSecr - ts_at[o] + base[o]     (o: the other direction)
+ *
+ * An echo of a stamp from before the splice (TSecr < ts_at[o], a value of
+ * the LB's own clock) or from a direction not seen yet becomes 0, which
+ * receivers treat as "no RTT sample from this echo" (they fall back to
+ * their own send times). TSval' never goes back past what the receiver
+ * accepted from the LB (PAWS holds), since ts_at is the LB's clock at the
+ * splice plus LC_TS_MARGIN, and that margin also absorbs segments that
+ * overtook the first one. Both legs must agree on timestamps (a leg with
+ * them and a leg without would give one end segments without the option it
+ * negotiated); splice.c checks that on every splice, and a client whose leg
+ * has none is proxied when the namespace would negotiate them with B.
  *
  * Life of an entry pair: the slow path inserts both directions in state
  * LC_HOLD (the fast path drops their packets, so the kernel sockets stop
@@ -110,6 +134,7 @@ struct lc_xlate {
 	__u8 state;		/* enum lc_flow_state */
 	__u8 wnd_shl, wnd_shr;	/* window rescaling */
 	__u32 ifindex;		/* output interface; the neighbour table gives the MACs */
+	__u32 ts_at[2];		/* by enum lc_dir: where that sender's first TSval lands */
 };
 
 /* An IPv4 entry (LC_MAP_FLOWS). Addresses network order. */
@@ -124,9 +149,8 @@ struct lc_flow6 {
 	struct lc_xlate x;
 };
 
-/* The IPv4 layouts are what they were before IPv6 (the entry only gained a name for its tail). */
 _Static_assert(sizeof(struct lc_flow_key) == 12, "lc_flow_key layout");
-_Static_assert(sizeof(struct lc_flow) == 36, "lc_flow layout");
+_Static_assert(sizeof(struct lc_flow) == 44, "lc_flow layout");
 _Static_assert(sizeof(struct lc_flow6_key) == 36, "lc_flow6_key has no padding");
 
 /* lc_conns[slot].flags */
@@ -141,10 +165,19 @@ struct lc_conn {
 	__u64 last_ns;	/* bpf_ktime_get_coarse_ns() of the last packet */
 	__u64 bytes[2]; /* payload bytes by enum lc_dir */
 	__u64 pkts[2];
-	__u32 wnd_b; /* the backend's last window field, unscaled (paces the replay) */
-	__u32 pad32;
-	__u64 pad; /* one cache line per connection */
+	__u32 wnd_b;	  /* the backend's last window field, unscaled (paces the replay) */
+	__u32 ts_base[2]; /* by enum lc_dir: first TSval after the splice, 0 = none yet */
+	__u32 pad32;	  /* one cache line per connection */
 };
+
+/*
+ * Added to the LB's clock at the splice to make ts_at (ms on Linux, whose
+ * TS clock ticks in milliseconds): a stamp that arrives out of order, up to
+ * this much older than the first one the fast path saw, still lands after
+ * everything the receiver accepted before the splice.
+ */
+#define LC_TS_MARGIN 1024u
+_Static_assert(sizeof(struct lc_conn) == 64, "lc_conn: one cache line");
 
 /* Fast-path counters (per-CPU array). */
 enum lc_stat {

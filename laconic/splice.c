@@ -31,6 +31,10 @@
  *      neither socket changes under us;
  *   4. read what is left in the client socket, switch both sockets to
  *      repair mode, read rcv_nxt/snd_nxt of each and compute the offsets;
+ *      with TCP timestamps on both legs, also each socket's TS clock
+ *      (TCP_TIMESTAMP), which the fast path maps the ends' stamps onto;
+ *      a leg with timestamps and a leg without cannot be joined (502; the
+ *      backend is remembered, and splice_fits() proxies its next clients);
  *   5. initialise the connection slot, rewrite both entries to LC_LIVE,
  *      close both sockets (silently);
  *   6. send the replay (head + later bytes, + FIN if the client had sent
@@ -70,6 +74,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/sockios.h>
@@ -142,9 +147,11 @@ struct lb_splice {
 	uint32_t mss;	 /* backend's MSS */
 	uint32_t rto_ms;
 	unsigned tries;
-	uint32_t sent;	     /* replay bytes sent at least once */
-	uint32_t acked;	     /* replay bytes the backend acknowledged, as last seen */
-	uint32_t wnd0;	     /* the backend's window at the splice, bytes */
+	uint32_t sent;	/* replay bytes sent at least once */
+	uint32_t acked; /* replay bytes the backend acknowledged, as last seen */
+	uint32_t wnd0;	/* the backend's window at the splice, bytes */
+	uint32_t tsv;	/* timestamps on: the backend socket's clock at the splice */
+	bool ts;
 	uint8_t wsb;	     /* the backend's window scale */
 	uint64_t progress;   /* ms: last ACK progress (or first send) */
 	uint64_t closing_ms; /* FIN/FIN or RST seen at this time, 0 = not yet */
@@ -187,10 +194,26 @@ struct lb_splicer {
 	struct sp_ports *bports;		/* per backend address */
 	size_t nbports;
 	uint32_t linger_ms;
+	bool ts_offered;     /* net.ipv4.tcp_timestamps: this namespace negotiates them */
+	uint64_t ts_read_ms; /* when that was read (it is re-read every second) */
 	struct lb_splice *list;
 	size_t count;
 	struct ev_timer tick;
 };
+
+/* A boolean sysctl; unreadable counts as on (the kernel's default for these). */
+static bool sysctl_on(const char *path)
+{
+	char c = '1';
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		if (read(fd, &c, 1) != 1)
+			c = '1';
+		close(fd);
+	}
+	return c != '0';
+}
 
 static uint64_t coarse_ns(void)
 {
@@ -460,7 +483,7 @@ static int replay_segment(struct lb_splice *s, uint32_t off, uint32_t len, bool 
 	struct tcphdr *tcp;
 	char *data;
 	uint32_t sum;
-	size_t tlen = sizeof(*tcp) + len, hlen;
+	size_t olen = s->ts ? 12 : 0, tlen = sizeof(*tcp) + olen + len, hlen;
 	socklen_t tolen;
 	int fd;
 
@@ -510,11 +533,27 @@ static int replay_segment(struct lb_splice *s, uint32_t off, uint32_t len, bool 
 	tcp->dest = s->backend.port;
 	tcp->seq = htonl(s->sb + off);
 	tcp->ack_seq = htonl(s->rb);
-	tcp->doff = 5;
+	tcp->doff = (uint16_t)((sizeof(*tcp) + olen) / 4);
 	tcp->ack = 1;
 	tcp->psh = len > 0;
 	tcp->fin = fin;
 	tcp->window = htons(s->rwin);
+	if (s->ts) {
+		/*
+		 * NOP, NOP, TS: the backend negotiated timestamps, so its segments
+		 * carry them. Always the splice-time clock, retransmissions too: a
+		 * later stamp could pass what the client's first stamps map to
+		 * (ts_at, LC_TS_MARGIN ahead) and make the backend refuse those as
+		 * old. TSecr 0: no RTT sample from the replay.
+		 */
+		uint32_t v = htonl(s->tsv);
+
+		data[0] = data[1] = 1;
+		data[2] = 8;
+		data[3] = 10;
+		memcpy(data + 4, &v, 4);
+		data += olen;
+	}
 	memcpy(data, s->rep + off, len);
 	sum = csum_add(sum, tcp, tlen);
 	tcp->check = csum_fold(sum);
@@ -739,9 +778,43 @@ static int drain_client(struct lb_splice *s, bool peek)
 	}
 }
 
-static bool options_ok(const struct tcp_info *ti)
+static bool has_ts(const struct tcp_info *ti)
 {
-	return !(ti->tcpi_options & (TCPI_OPT_TIMESTAMPS | TCPI_OPT_SACK));
+	return ti->tcpi_options & TCPI_OPT_TIMESTAMPS;
+}
+
+static int ts_clock(int fd, uint32_t *v)
+{
+	socklen_t l = sizeof(*v);
+
+	return getsockopt(fd, IPPROTO_TCP, TCP_TIMESTAMP, v, &l) ? -errno : 0;
+}
+
+/*
+ * Whether the options of the client's leg allow a splice. Timestamps must be
+ * on both legs or neither (splice-abi.h), and the namespace's sysctl decides
+ * the backend leg's offer: with timestamps offered, a client whose leg has
+ * none, or one bound for a backend known to refuse them, is proxied.
+ */
+bool splice_fits(struct lb_worker *w, const struct lb_backend *be, int cfd)
+{
+	struct lb_splicer *sp = w->splicer;
+	struct tcp_info ci;
+	socklen_t l = sizeof(ci);
+	uint64_t now = ev_now(&w->loop);
+
+	if (!sp)
+		return true;
+	/* An operator may change it at run time; once a second is enough to notice. */
+	if (now - sp->ts_read_ms >= 1000) {
+		sp->ts_offered = sysctl_on("/proc/sys/net/ipv4/tcp_timestamps");
+		sp->ts_read_ms = now;
+	}
+	if (!sp->ts_offered)
+		return true;
+	if (getsockopt(cfd, IPPROTO_TCP, TCP_INFO, &ci, &l))
+		return false;
+	return has_ts(&ci) && !__atomic_load_n(&be->splice_no_ts, __ATOMIC_RELAXED);
 }
 
 /*
@@ -753,6 +826,7 @@ static int splice_now(struct lb_splice *s, int bfd, const char **why)
 {
 	struct lb_splicer *sp = s->sp;
 	struct tcp_info ci, bi;
+	uint32_t tsc = 0;
 	socklen_t l;
 	struct lc_xlate x[2];
 	struct sp_end e;
@@ -821,10 +895,16 @@ static int splice_now(struct lb_splice *s, int bfd, const char **why)
 		*why = "cannot read TCP state";
 		return -errno;
 	}
-	if (!options_ok(&ci) || !options_ok(&bi)) {
-		*why = "a leg negotiated TCP timestamps or SACK (set net.ipv4.tcp_timestamps=0 "
-		       "and net.ipv4.tcp_sack=0)";
+	if (has_ts(&ci) != has_ts(&bi)) {
+		/* The backend refused them: its next clients are proxied (splice_fits). */
+		__atomic_store_n(&s->be->splice_no_ts, 1, __ATOMIC_RELAXED);
+		*why = "the backend does not use TCP timestamps, the client's leg does";
 		return -EPROTO;
+	}
+	s->ts = has_ts(&bi);
+	if (s->ts && (ts_clock(s->cfd, &tsc) || ts_clock(bfd, &s->tsv))) {
+		*why = "cannot read the TCP timestamp clocks";
+		return -errno;
 	}
 	/* A FIN the kernel took counts one sequence number after the data. */
 	if (ci.tcpi_state != 1 /* TCP_ESTABLISHED */)
@@ -862,7 +942,8 @@ static int splice_now(struct lb_splice *s, int bfd, const char **why)
 				       .state = LC_LIVE,
 				       .wnd_shl = (uint8_t)ci.tcpi_snd_wscale,
 				       .wnd_shr = (uint8_t)lbs,
-				       .ifindex = (uint32_t)s->oif_b };
+				       .ifindex = (uint32_t)s->oif_b,
+				       .ts_at = { s->tsv + LC_TS_MARGIN, tsc + LC_TS_MARGIN } };
 	/* Backend -> client: backend byte rb lands at the client's sc. */
 	x[LC_B2C] = (struct lc_xlate){ .sport = s->vip.port,
 				       .dport = s->client.port,
@@ -874,7 +955,8 @@ static int splice_now(struct lb_splice *s, int bfd, const char **why)
 				       .state = LC_LIVE,
 				       .wnd_shl = (uint8_t)bi.tcpi_snd_wscale,
 				       .wnd_shr = (uint8_t)ci.tcpi_rcv_wscale,
-				       .ifindex = (uint32_t)oif_c };
+				       .ifindex = (uint32_t)oif_c,
+				       .ts_at = { s->tsv + LC_TS_MARGIN, tsc + LC_TS_MARGIN } };
 	if (flows_put(s, x)) {
 		*why = "the fast-path table is full";
 		return -ENOSPC;
@@ -1186,6 +1268,8 @@ int splicer_create(struct lb_worker *w, const struct cfg *cfg, struct lb_splicer
 	sp->conns = agent_conns(w->agent);
 	sp->linger_ms = cfg->splice_linger_ms;
 	sp->nl = -1;
+	sp->ts_offered = sysctl_on("/proc/sys/net/ipv4/tcp_timestamps");
+	sp->ts_read_ms = ev_now(&w->loop);
 	sp->raw = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
 	if (sp->raw < 0) {
 		ret = -errno;

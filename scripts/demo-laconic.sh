@@ -26,8 +26,8 @@ B=("${LC_BACKEND_IPS[@]}")
 for i in 0 1 2; do lc_nginx_backend "b$((i + 1))" "${B[$i]}" 80; done
 LB=$LC_LB_IP
 # Splice mode where the kernel allows it (root, TC-BPF, TCP_REPAIR), else
-# proxy mode. Splice mode needs TCP timestamps and SACK off in the
-# balancer's namespace (laconic/splice-abi.h says why).
+# proxy mode. The namespaces keep their default TCP options (timestamps and
+# SACK on): the fast path translates them (laconic/splice-abi.h).
 start_lb() { # MODE
 	lc_spawn --log "$LC_LOGDIR/laconic-$1.log" lb "$laconic" --listen "$LB:80" \
 		--backend "${B[0]}:80" --backend "${B[1]}:80" --backend "${B[2]}:80" \
@@ -36,8 +36,6 @@ start_lb() { # MODE
 	lc_wait_port lb "$LB" 80 10 "$LPID" 2>/dev/null
 }
 mode=splice
-lc_in lb sysctl -qw net.ipv4.tcp_timestamps=0 net.ipv4.tcp_sack=0
-echo "\$ sysctl -w net.ipv4.tcp_timestamps=0 net.ipv4.tcp_sack=0   # in the balancer's namespace"
 echo "\$ laconic --listen $LB:80 --backend ${B[0]}:80 --backend ${B[1]}:80 --backend ${B[2]}:80 --admin 127.0.0.1:9100 --mode splice"
 if ! start_lb splice; then
 	echo "splice mode cannot run here: $(grep -m1 'splice' "$LC_LOGDIR/laconic-splice.log" || tail -n1 "$LC_LOGDIR/laconic-splice.log")"

@@ -55,7 +55,8 @@
 #                  charged to the senders, so only its total us/req counts;
 #                  only when asked for)
 #
-# Environment: DUR (seconds per run when not --quick), BENCH_NGINX_EXTRA
+# Environment: DUR (seconds per run when not --quick), BENCH_NO_TCP_OPTS=1
+# (TCP timestamps and SACK off in the balancer's namespace), BENCH_NGINX_EXTRA
 # (directives added to nginx's proxy location, to try variants; by default
 # nginx buffers 1 MiB answers to a temp file and sendfile()s it, which was
 # its fastest setting here: proxy_max_temp_file_size 0 cost 1.4x CPU per
@@ -143,9 +144,13 @@ say "# plan: LBs ${lbs[*]}; cases ${cases[*]}; $reps repetition(s) of ${dur} s; 
 
 # ---- the test bed --------------------------------------------------------------
 lc_topology 3
-# Splice mode needs TCP timestamps and SACK off in the balancer's namespace
-# (splice-abi.h); every LB runs with the same settings, so all are compared alike.
-lc_in lb sysctl -qw net.ipv4.tcp_timestamps=0 net.ipv4.tcp_sack=0
+# Every namespace keeps the kernel's default TCP options (timestamps and SACK
+# on), which splice mode translates: all balancers run with the settings
+# their users have. BENCH_NO_TCP_OPTS=1 turns both off in the balancer's
+# namespace (how splice mode ran before it translated them).
+if [ -n "${BENCH_NO_TCP_OPTS:-}" ]; then
+	lc_in lb sysctl -qw net.ipv4.tcp_timestamps=0 net.ipv4.tcp_sack=0
+fi
 # BPF run-time statistics, for the fast path's CPU (bpf_usec); restored at exit.
 bpf_stats_was=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null || echo "")
 if [ -n "$bpf_stats_was" ]; then

@@ -48,8 +48,17 @@
  * balancer that forwards would route clients straight to the backends'
  * network.
  *
+ * TCP options. Timestamps and SACK blocks carry clocks and sequence
+ * numbers of the legs (splice-abi.h has the arithmetic). The options are
+ * walked with a bounded loop (at most 40 bytes, any layout, not only the
+ * NOP,NOP,TS one Linux sends), rewritten in place, and their checksum
+ * difference is taken over the whole option area as aligned 32-bit words,
+ * so a field at an odd offset needs no byte-order care. A segment without
+ * options (timestamps off) skips all of it.
+ *
  * Cost: one hash lookup, one array lookup, three checksum helpers (two for
- * IPv6: no IP checksum) and a neighbour-resolving redirect.
+ * IPv6: no IP checksum), one more diff with options, and a
+ * neighbour-resolving redirect.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -150,7 +159,7 @@ static __always_inline int lc_syn(const struct tcphdr *tcp, const struct lc_xlat
  * header gives it. LC_GO with the payload length in *paylen, or a verdict.
  */
 static __always_inline int lc_track(const struct tcphdr *tcp, const struct lc_xlate *x, __u32 l4len,
-				    __u32 *paylen)
+				    __u32 *paylen, struct lc_conn **connp)
 {
 	struct lc_conn *conn;
 	__u32 doff, seq, ack, slot, n;
@@ -200,6 +209,7 @@ static __always_inline int lc_track(const struct tcphdr *tcp, const struct lc_xl
 	conn->bytes[dir] += n;
 	conn->pkts[dir] += 1;
 	*paylen = n;
+	*connp = conn;
 	return LC_GO;
 }
 
@@ -239,6 +249,160 @@ static __always_inline __s64 lc_rewrite_tcp(struct tcphdr *tcp, const struct lc_
 	return bpf_csum_diff(from, 16, to, 16, 0);
 }
 
+static __always_inline __u32 rd32(const __u8 *p)
+{
+	return (__u32)p[0] << 24 | (__u32)p[1] << 16 | (__u32)p[2] << 8 | p[3];
+}
+
+static __always_inline void wr32(__u8 *p, __u32 v)
+{
+	p[0] = (__u8)(v >> 24);
+	p[1] = (__u8)(v >> 16);
+	p[2] = (__u8)(v >> 8);
+	p[3] = (__u8)v;
+}
+
+#define LC_OPT_WORDS 10 /* 40 bytes: the most a TCP header holds */
+
+/* The state of one walk over a copy of a segment's options. */
+struct lc_optwalk {
+	__u8 b[4 * LC_OPT_WORDS];
+	__u32 optlen, off;
+	__u32 ts, sack, sack_len; /* offsets of the options, 40 = absent */
+};
+
+/* One option (or NOP) of the walk; 1 stops it. */
+static long lc_opt_step(__u64 i, void *ctx)
+{
+	struct lc_optwalk *w = ctx;
+	__u32 off = w->off;
+	__u8 kind, len;
+
+	(void)i;
+	/* off first, alone: the verifier must see it bounded (no wrap-around). */
+	if (off > sizeof(w->b) - 2 || off + 2 > w->optlen)
+		return 1;
+	kind = w->b[off];
+	if (kind == 0) /* end of options */
+		return 1;
+	if (kind == 1) { /* NOP */
+		w->off = off + 1;
+		return 0;
+	}
+	len = w->b[off + 1];
+	if (len < 2 || off + len > w->optlen)
+		return 1;
+	if (kind == 8 && len == 10) {
+		w->ts = off;
+	} else if (kind == 5) {
+		w->sack = off;
+		w->sack_len = len;
+	}
+	w->off = off + len;
+	return 0;
+}
+
+/* The option area as 32-bit words (aligned to the TCP header); -1 if cut short. */
+static __always_inline int lc_opt_words(const __u8 *opt, void *end, __u32 optlen, __u32 *w)
+{
+	__u32 i;
+
+	for (i = 0; i < LC_OPT_WORDS; i++) {
+		if (i * 4 >= optlen)
+			break;
+		if ((void *)(opt + i * 4 + 4) > end)
+			return -1;
+		w[i] = ((const __u32 *)opt)[i];
+	}
+	return 0;
+}
+
+/*
+ * Rewrites the timestamps and SACK blocks among tcp's options (see
+ * splice-abi.h) and returns the checksum difference of the option area, to
+ * be applied like lc_rewrite_tcp()'s; negative when the header does not
+ * fit the packet. Must run before any helper that may move packet data.
+ */
+static __always_inline __s64 lc_rewrite_opts(struct tcphdr *tcp, void *end,
+					     const struct lc_xlate *x, struct lc_conn *conn)
+{
+	__u32 from[LC_OPT_WORDS] = { 0 }, to[LC_OPT_WORDS] = { 0 };
+	__u8 *opt = (__u8 *)(tcp + 1);
+	__u32 optlen = tcp->doff * 4u - sizeof(*tcp), j, ts, sack, sack_len;
+	struct lc_optwalk w;
+	__u8 d = x->dir & 1, o = d ^ 1;
+
+	if (!optlen)
+		return 0;
+	if (optlen > 4 * LC_OPT_WORDS)
+		return -1;
+	if (lc_opt_words(opt, end, optlen, from))
+		return -1;
+	/*
+	 * Find them first, on the copy, then act on the packet. The walk is a
+	 * bpf_loop() callback: the verifier checks one step once, where an
+	 * inline loop over up to 40 option bytes multiplies its paths past
+	 * its limit.
+	 */
+	__builtin_memcpy(w.b, from, sizeof(w.b));
+	w.optlen = optlen;
+	w.off = 0;
+	w.ts = w.sack = 4 * LC_OPT_WORDS;
+	w.sack_len = 0;
+	bpf_loop(4 * LC_OPT_WORDS, lc_opt_step, &w, 0);
+	ts = w.ts;
+	sack = w.sack;
+	sack_len = w.sack_len;
+	if (ts < 4 * LC_OPT_WORDS) {
+		__u8 *p = opt + ts;
+		__u32 tsval, tsecr, base, nb, ob;
+
+		if ((void *)(p + 10) > end)
+			return -1;
+		tsval = rd32(p + 2);
+		tsecr = rd32(p + 6);
+		base = conn->ts_base[d];
+		if (!base) {
+			/* 0 means "none yet", so a first stamp of 0 counts as 1. */
+			nb = tsval ? tsval : 1;
+			base = __sync_val_compare_and_swap(&conn->ts_base[d], 0, nb);
+			if (!base)
+				base = nb;
+		}
+		wr32(p + 2, tsval - base + x->ts_at[d]);
+		if (tcp->ack && tsecr) {
+			ob = conn->ts_base[o];
+			if (ob && (__s32)(tsecr - x->ts_at[o]) >= 0)
+				wr32(p + 6, tsecr - x->ts_at[o] + ob);
+			else
+				wr32(p + 6, 0);
+		}
+	}
+	if (sack < 4 * LC_OPT_WORDS) {
+		/* Up to 4 blocks of two edges each. */
+		for (j = 0; j < 8; j++) {
+			__u8 *e = opt + sack + 2 + j * 4;
+
+			if (2 + j * 4 + 4 > sack_len)
+				break;
+			if ((void *)(e + 4) > end)
+				return -1;
+			wr32(e, rd32(e) + x->ack_off);
+		}
+	}
+	if (lc_opt_words(opt, end, optlen, to))
+		return -1;
+	return bpf_csum_diff(from, optlen, to, optlen, 0);
+}
+
+/* Two checksum differences as one (ones' complement: end-around carry). */
+static __always_inline __u32 csum_add32(__u32 a, __u32 b)
+{
+	__u32 s = a + b;
+
+	return s + (s < a);
+}
+
 /* The common end: counters, then the neighbour-resolving redirect. */
 static __always_inline int lc_out(const struct lc_xlate *x, __u32 paylen)
 {
@@ -257,8 +421,9 @@ static __always_inline int lc_splice4(struct __sk_buff *skb, void *data, void *e
 	struct tcphdr *tcp;
 	struct lc_flow_key key;
 	struct lc_flow *f;
+	struct lc_conn *conn = 0;
 	__u32 ihl, iplen, paylen = 0, from[2], to[2];
-	__s64 d;
+	__s64 d, dopt;
 	int r;
 
 	if ((void *)(ip + 1) > end || ip->protocol != IPPROTO_TCP)
@@ -293,11 +458,15 @@ static __always_inline int lc_splice4(struct __sk_buff *skb, void *data, void *e
 		iplen = skb->len - ETH_HLEN;
 	if (iplen < ihl)
 		return TC_ACT_SHOT;
-	r = lc_track(tcp, &f->x, iplen - ihl, &paylen);
+	r = lc_track(tcp, &f->x, iplen - ihl, &paylen, &conn);
 	if (r != LC_GO)
 		return r;
 
 	d = lc_rewrite_tcp(tcp, &f->x);
+	dopt = lc_rewrite_opts(tcp, end, &f->x, conn);
+	if (d < 0 || dopt < 0)
+		return TC_ACT_SHOT;
+	d = csum_add32((__u32)d, (__u32)dopt);
 	/* Addresses: in the IP header and the TCP pseudo header. */
 	from[0] = ip->saddr;
 	from[1] = ip->daddr;
@@ -306,7 +475,7 @@ static __always_inline int lc_splice4(struct __sk_buff *skb, void *data, void *e
 	to[0] = f->saddr;
 	to[1] = f->daddr;
 
-	if (d < 0 || bpf_l4_csum_replace(skb, ETH_HLEN + ihl + TCP_CSUM_OFF, 0, (__u32)d, 0))
+	if (bpf_l4_csum_replace(skb, ETH_HLEN + ihl + TCP_CSUM_OFF, 0, (__u32)d, 0))
 		return TC_ACT_SHOT;
 	d = bpf_csum_diff(from, 8, to, 8, 0);
 	if (d < 0 ||
@@ -323,8 +492,9 @@ static __always_inline int lc_splice6(struct __sk_buff *skb, void *data, void *e
 	struct tcphdr *tcp;
 	struct lc_flow6_key key;
 	struct lc_flow6 *f;
+	struct lc_conn *conn = 0;
 	__u32 plen, paylen = 0, from[8], to[8];
-	__s64 d;
+	__s64 d, dopt;
 	int r;
 
 	/* Extension headers and fragments: not a spliced flow (see above). */
@@ -348,19 +518,22 @@ static __always_inline int lc_splice6(struct __sk_buff *skb, void *data, void *e
 	plen = bpf_ntohs(ip6->payload_len);
 	if (!plen || plen > skb->len - ETH_HLEN - sizeof(*ip6))
 		plen = skb->len - ETH_HLEN - sizeof(*ip6);
-	r = lc_track(tcp, &f->x, plen, &paylen);
+	r = lc_track(tcp, &f->x, plen, &paylen, &conn);
 	if (r != LC_GO)
 		return r;
 
 	d = lc_rewrite_tcp(tcp, &f->x);
+	dopt = lc_rewrite_opts(tcp, end, &f->x, conn);
+	if (d < 0 || dopt < 0)
+		return TC_ACT_SHOT;
+	d = csum_add32((__u32)d, (__u32)dopt);
 	/* Addresses: only in the pseudo header, all 32 bytes in one diff. */
 	__builtin_memcpy(from, &key, 32);
 	__builtin_memcpy(to, f, 32);
 	__builtin_memcpy(&ip6->saddr, f->saddr, 16);
 	__builtin_memcpy(&ip6->daddr, f->daddr, 16);
 
-	if (d < 0 ||
-	    bpf_l4_csum_replace(skb, ETH_HLEN + sizeof(*ip6) + TCP_CSUM_OFF, 0, (__u32)d, 0))
+	if (bpf_l4_csum_replace(skb, ETH_HLEN + sizeof(*ip6) + TCP_CSUM_OFF, 0, (__u32)d, 0))
 		return TC_ACT_SHOT;
 	d = bpf_csum_diff(from, 32, to, 32, 0);
 	if (d < 0 || bpf_l4_csum_replace(skb, ETH_HLEN + sizeof(*ip6) + TCP_CSUM_OFF, 0, (__u32)d,

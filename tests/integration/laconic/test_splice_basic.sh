@@ -13,8 +13,10 @@
 # from either side first, client resets, the linger and idle reaping of the
 # fast-path entries, and loss on both legs (end-to-end TCP recovers, the
 # balancer resends only its replay).
-# Splice mode needs net.ipv4.tcp_timestamps=0 and net.ipv4.tcp_sack=0 in
-# the balancer's namespace; the test sets them. It skips (77) without root
+# TCP options: by default every namespace negotiates timestamps and SACK,
+# which the fast path translates; with LC_SPLICE_OPTS=off (the second ctest
+# entry) the balancer's namespace turns both off, so nothing but the fixed
+# header is translated. Same checks either way. It skips (77) without root
 # or when the BPF program cannot be loaded or attached here (laconic then
 # exits at start with a "splice:" error); every other failure is a FAIL.
 # Usage: test_splice_basic.sh LACONIC_BINARY
@@ -38,7 +40,11 @@ lc_nginx_backend b2 "${B[1]}" 80
 lc_nginx_backend b3 "${B[2]}" 80
 lc_echo_backend e1 "${B[0]}" 8080
 LB=$LC_LB_IP
-lc_in lb sysctl -qw net.ipv4.tcp_timestamps=0 net.ipv4.tcp_sack=0
+case ${LC_SPLICE_OPTS:-on} in
+on) lc_in lb sysctl -qw net.ipv4.tcp_timestamps=1 net.ipv4.tcp_sack=1 ;;
+off) lc_in lb sysctl -qw net.ipv4.tcp_timestamps=0 net.ipv4.tcp_sack=0 ;;
+*) lc_die "LC_SPLICE_OPTS must be on or off" ;;
+esac
 
 write_cfg() { # write_cfg [EXTRA-GLOBAL-LINES]
 	cat >"$LC_TMP/lb.ini.new" <<INI

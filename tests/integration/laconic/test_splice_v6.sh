@@ -14,9 +14,9 @@
 # traffic, so nothing fell back to a proxy. An IPv4 splice listener in the
 # same process keeps working beside it (the two families have separate
 # flow tables).
-# Like the IPv4 tests it needs net.ipv4.tcp_timestamps=0 and
-# net.ipv4.tcp_sack=0 (the net.ipv4 TCP sysctls govern IPv6 TCP too), and
-# skips (77) without root, IPv6 or a loadable BPF program.
+# The legs negotiate TCP timestamps and SACK (the net.ipv4 TCP sysctls
+# govern IPv6 TCP too; on here, as by default), so the IPv6 path translates
+# options as well. Skips (77) without root, IPv6 or a loadable BPF program.
 # Usage: test_splice_v6.sh LACONIC_BINARY
 set -euo pipefail
 LACONIC=$1
@@ -40,7 +40,7 @@ lc_nginx_backend b3 "${B[2]}" 80
 lc_echo_backend e1 "${B[0]}" 8080
 lc_echo_backend e4 "${LC_BACKEND_IPS[0]}" 8080
 LB=$LC_LB_IP6
-lc_in lb sysctl -qw net.ipv4.tcp_timestamps=0 net.ipv4.tcp_sack=0
+lc_in lb sysctl -qw net.ipv4.tcp_timestamps=1 net.ipv4.tcp_sack=1
 
 cat >"$LC_TMP/lb.ini" <<INI
 [global]

@@ -653,6 +653,169 @@ static void test_translate_both_ways(void **state)
 	}
 }
 
+/* ------------------------------------------------------------ options */
+
+/* Where the two stamps land (splice-abi.h): one wraps around 2^32 on the way. */
+#define TA_C2B 0xfffffff0u
+#define TA_B2C 0x00005000u
+
+/*
+ * s with `opts` as its option bytes (optlen a multiple of 4), through the
+ * program under fl: translated, checksums right, ports, seq and ack as the
+ * contract says; the options are the caller's to check.
+ */
+static void run_opts(const struct seg *s0, const struct lc_flow *fl, const uint8_t *opts,
+		     uint8_t optlen, uint8_t *out, size_t *outlen)
+{
+	uint8_t in[MAXFRAME];
+	const uint8_t *o = out + ETH_LEN + 20;
+	struct seg s = *s0, want;
+	size_t len = 0;
+	uint32_t ret = 0;
+
+	s.tcpopt = optlen;
+	assert_int_equal(build(&s, in, sizeof(in), &len), 0);
+	memcpy(in + ETH_LEN + 20 + 20, opts, optlen);
+	put16(in + ETH_LEN + 20 + 16, tcp_csum(in));
+	assert_int_equal(run(in, len, out, outlen, &ret), 0);
+	assert_int_equal(ret, TC_ACT_REDIRECT);
+	assert_int_equal(*outlen, len);
+	assert_int_equal(csums_ok(out, *outlen), 0);
+	translate(&s, fl, &want);
+	assert_int_equal(get16(o), want.sport);
+	assert_int_equal(get16(o + 2), want.dport);
+	assert_int_equal(get32(o + 4), want.seq);
+	assert_int_equal(get32(o + 8), want.ack);
+}
+
+static void put_ts(uint8_t *p, uint32_t tsval, uint32_t tsecr)
+{
+	p[0] = 8;
+	p[1] = 10;
+	put32(p + 2, tsval);
+	put32(p + 6, tsecr);
+}
+
+static void test_options(void **state)
+{
+	struct lc_flow c = c2b_flow(1), b = b2c_flow(1);
+	uint8_t o[40], out[MAXFRAME];
+	const uint8_t *t = out + ETH_LEN + 20 + 20;
+	size_t outlen = 0;
+	struct lc_conn conn;
+
+	(void)state;
+	c.x.ts_at[LC_C2B] = b.x.ts_at[LC_C2B] = TA_C2B;
+	c.x.ts_at[LC_B2C] = b.x.ts_at[LC_B2C] = TA_B2C;
+	assert_int_equal(flow_put(&c2b_seg, &c), 0);
+	assert_int_equal(flow_put(&b2c_seg, &b), 0);
+
+	/*
+	 * The client's first stamp becomes the base of its direction and lands
+	 * at ts_at; its echo of a backend stamp, with no backend stamp seen
+	 * yet, becomes 0.
+	 */
+	memset(o, 1, sizeof(o));
+	put_ts(o + 2, 1000, TA_B2C + 5);
+	run_opts(&c2b_seg, &c, o, 12, out, &outlen);
+	assert_int_equal(get32(t + 4), TA_C2B);
+	assert_int_equal(get32(t + 8), 0);
+	assert_int_equal(slot_get(1, &conn), 0);
+	assert_int_equal(conn.ts_base[LC_C2B], 1000);
+	assert_int_equal(conn.ts_base[LC_B2C], 0);
+
+	/* The backend's first stamp likewise; its echo maps back to the client's clock. */
+	put_ts(o + 2, 7777, TA_C2B + 3);
+	run_opts(&b2c_seg, &b, o, 12, out, &outlen);
+	assert_int_equal(get32(t + 4), TA_B2C);
+	assert_int_equal(get32(t + 8), 1003);
+	assert_int_equal(slot_get(1, &conn), 0);
+	assert_int_equal(conn.ts_base[LC_B2C], 7777);
+
+	/* Later stamps move with their clocks (this one wraps); echoes map back. */
+	put_ts(o + 2, 1010, TA_B2C + 20);
+	run_opts(&c2b_seg, &c, o, 12, out, &outlen);
+	assert_int_equal(get32(t + 4), TA_C2B + 10);
+	assert_int_equal(get32(t + 8), 7797);
+	/* An echo of the balancer's own clock from before the splice: no sample. */
+	put_ts(o + 2, 1011, TA_B2C - 4000);
+	run_opts(&c2b_seg, &c, o, 12, out, &outlen);
+	assert_int_equal(get32(t + 8), 0);
+	/* Without ACK the echo is not one and stays as it is. */
+	{
+		struct seg s = c2b_seg;
+
+		s.flags = F_PSH;
+		put_ts(o + 2, 1012, 0xabcdef01);
+		run_opts(&s, &c, o, 12, out, &outlen);
+		assert_int_equal(get32(t + 4), TA_C2B + 12);
+		assert_int_equal(get32(t + 8), 0xabcdef01);
+	}
+	/* The first stamp of 0 is stored as 1 (0 means "none yet"). */
+	{
+		struct lc_conn zero = { 0 };
+
+		assert_int_equal(slot_set(1, &zero), 0);
+		put_ts(o + 2, 0, 0);
+		run_opts(&c2b_seg, &c, o, 12, out, &outlen);
+		assert_int_equal(slot_get(1, &conn), 0);
+		assert_int_equal(conn.ts_base[LC_C2B], 1);
+		assert_int_equal(get32(t + 4), TA_C2B - 1);
+	}
+
+	/* SACK after the stamps: each edge moves like the ack field. */
+	memset(o, 1, sizeof(o));
+	put_ts(o + 2, 1020, 0);
+	o[14] = 5;
+	o[15] = 2 + 16;
+	put32(o + 16, 0x100);
+	put32(o + 20, 0x200);
+	put32(o + 24, 0xfffffff0);
+	put32(o + 28, 0x10);
+	run_opts(&c2b_seg, &c, o, 32, out, &outlen);
+	assert_int_equal(get32(t + 16), 0x100 + c.x.ack_off);
+	assert_int_equal(get32(t + 20), 0x200 + c.x.ack_off);
+	assert_int_equal(get32(t + 24), 0xfffffff0 + c.x.ack_off);
+	assert_int_equal(get32(t + 28), 0x10 + c.x.ack_off);
+	assert_int_equal(get32(t + 4), TA_C2B - 1 + 1020);
+
+	/* Four blocks and no stamps, from the backend: its own ack_off. */
+	memset(o, 1, sizeof(o));
+	o[2] = 5;
+	o[3] = 2 + 32;
+	for (int i = 0; i < 8; i++)
+		put32(o + 4 + 4 * i, 0x7ffffff0u + (uint32_t)i * 0x1000u);
+	run_opts(&b2c_seg, &b, o, 36, out, &outlen);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(get32(t + 4 + 4 * i),
+				 (uint32_t)(0x7ffffff0u + (uint32_t)i * 0x1000u + b.x.ack_off));
+
+	/* Odd offsets (no NOP padding): the checksum still comes out right. */
+	memset(o, 1, sizeof(o));
+	put_ts(o + 1, 1030, 0);
+	o[11] = 5;
+	o[12] = 10;
+	put32(o + 13, 0x01020304);
+	put32(o + 17, 0x05060708);
+	run_opts(&c2b_seg, &c, o, 24, out, &outlen);
+	assert_int_equal(get32(t + 3), TA_C2B - 1 + 1030);
+	assert_int_equal(get32(t + 13), 0x01020304 + c.x.ack_off);
+	assert_int_equal(get32(t + 17), 0x05060708 + c.x.ack_off);
+
+	/* End of options, or an option that claims more than the header: the walk stops there. */
+	memset(o, 1, sizeof(o));
+	o[0] = 0;
+	put_ts(o + 2, 5, 5);
+	run_opts(&c2b_seg, &c, o, 12, out, &outlen);
+	assert_int_equal(get32(t + 4), 5);
+	memset(o, 1, sizeof(o));
+	o[0] = 30; /* some other option, 40 bytes long in a 12-byte area */
+	o[1] = 40;
+	put_ts(o + 2, 5, 5);
+	run_opts(&c2b_seg, &c, o, 12, out, &outlen);
+	assert_int_equal(get32(t + 4), 5);
+}
+
 static uint64_t rng = 0x9e3779b97f4a7c15u;
 
 static uint32_t rnd(void)
@@ -1652,6 +1815,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_translate_both_ways, reset),
 		cmocka_unit_test_setup(test_random, reset),
+		cmocka_unit_test_setup(test_options, reset),
 		cmocka_unit_test_setup(test_no_entry, reset),
 		cmocka_unit_test_setup(test_syn_passes, reset),
 		cmocka_unit_test_setup(test_syn_reuse, reset),
