@@ -88,7 +88,7 @@ static void splice_metrics(const struct lb_admin *a, const struct lb_wstats *ws,
 		"# HELP laconic_splice_failed_total Hand-overs that ended before or instead of a "
 		"splice.\n"
 		"# TYPE laconic_splice_failed_total counter\nlaconic_splice_failed_total %llu\n"
-		"# HELP laconic_splice_replay_retransmits_total Request replays sent again.\n"
+		"# HELP laconic_splice_replay_retransmits_total Replay segments sent again.\n"
 		"# TYPE laconic_splice_replay_retransmits_total counter\n"
 		"laconic_splice_replay_retransmits_total %llu\n"
 		"# HELP laconic_splice_closed_total Spliced connections removed after FIN/FIN or RST.\n"

@@ -243,7 +243,7 @@ int agent_open(const struct lc_agent_opts *o, struct lc_agent **out, char *err, 
 	if (r) {
 		errbuf_set(err, errlen,
 			   "splice: loading the BPF program: %s (splice mode needs root or "
-			   "CAP_BPF+CAP_NET_ADMIN, and a kernel with BPF and BTF)",
+			   "CAP_BPF+CAP_NET_ADMIN, and Linux 5.17 or later with BPF and BTF)",
 			   log_errstr(-r));
 		goto fail;
 	}

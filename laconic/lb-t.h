@@ -92,14 +92,15 @@ enum lb_local {
 /* Health of one backend, shared by all threads (atomics only). */
 struct lb_backend {
 	const struct cfg_backend *cfg;
-	size_t pool;	       /* index in runtime->pools */
-	size_t idx;	       /* index inside its pool */
-	size_t gidx;	       /* index in runtime->backends */
-	uint32_t up;	       /* 1 when usable; atomic */
-	uint32_t fails;	       /* passive failures in the current window; atomic */
-	uint64_t fail_start;   /* ms: start of the window; atomic */
-	uint64_t down_until;   /* ms: passive ejection ends (no active check); atomic */
-	uint32_t splice_no_ts; /* 1: refused TCP timestamps to a splice; atomic */
+	size_t pool;		 /* index in runtime->pools */
+	size_t idx;		 /* index inside its pool */
+	size_t gidx;		 /* index in runtime->backends */
+	uint32_t up;		 /* 1 when usable; atomic */
+	uint32_t fails;		 /* passive failures in the current window; atomic */
+	uint64_t fail_start;	 /* ms: start of the window; atomic */
+	uint64_t down_until;	 /* ms: passive ejection ends (no active check); atomic */
+	uint32_t splice_no_ts;	 /* 1: refused TCP timestamps to a splice; atomic */
+	uint32_t splice_no_sack; /* 1: refused SACK to a splice; atomic */
 	/* Active checker state, main thread only. */
 	uint32_t rise_seen, fall_seen;
 	int check_status; /* last HTTP status seen by the checker, 0 none, -1 error */
@@ -236,6 +237,8 @@ struct lb_client {
 	int picked;			   /* backend index inside that pool */
 	bool srv_reused;		   /* the attached server came from the idle pool */
 	bool lingering;			   /* local answer sent, draining input before close */
+	bool tcp_opts_known;		   /* tcp_opts read (splice listeners only) */
+	int tcp_opts;			   /* splice_client_opts() of the socket */
 	uint64_t req_head_len;		   /* bytes of the request head as received */
 	struct lb_client *cnext, **cpprev; /* the worker's list of clients */
 };

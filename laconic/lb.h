@@ -44,14 +44,16 @@ void wrt_unuse(struct lb_wrt *wrt);
 int splicer_create(struct lb_worker *w, const struct cfg *cfg, struct lb_splicer **out);
 void splicer_free(struct lb_splicer *sp);
 size_t splicer_count(const struct lb_splicer *sp);
+/* A client socket's TCPI_OPT_TIMESTAMPS | TCPI_OPT_SACK, or -errno (splice.c). */
+int splice_client_opts(int cfd);
+/* Whether a client leg with those options can be spliced to be. */
+bool splice_fits(struct lb_worker *w, const struct lb_backend *be, int opts);
 /*
  * Takes the client socket cfd (accepted from listener address `local`),
  * whose request head has been read, and splices it to backend be, replaying iov (the rewritten head
  * and any bytes after it). 0: cfd is the splicer's now. -errno: cfd is still the caller's (-EBUSY:
  * out of ports or slots, answer 503; else 502).
  */
-/* Whether the client's TCP options allow splicing it to be (splice.c). */
-bool splice_fits(struct lb_worker *w, const struct lb_backend *be, int cfd);
 int splice_start(struct lb_worker *w, struct lb_wrt *wrt, struct lb_backend *be, int cfd,
 		 const struct sockaddr_storage *peer, const struct sockaddr_storage *local,
 		 const struct iovec *iov, int iovcnt);

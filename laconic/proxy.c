@@ -813,9 +813,15 @@ static int handle_request(struct lb_client *c, struct h1_request *rq, size_t n)
 	 * splice: the backend handshake and the ~30 system calls of the splice
 	 * cost more than proxying one exchange on a pooled connection.
 	 */
-	if (li->mode == CFG_MODE_SPLICE && (!c->req_close || cfg->splice_oneshot) &&
-	    splice_fits(c->w, &wrt->rt->pools[pool].be[idx], c->s.io.fd))
-		return splice_request(c, n, &wrt->rt->pools[pool].be[idx]);
+	if (li->mode == CFG_MODE_SPLICE && (!c->req_close || cfg->splice_oneshot)) {
+		/* The options of a connection never change: read them once. */
+		if (!c->tcp_opts_known) {
+			c->tcp_opts = splice_client_opts(c->s.io.fd);
+			c->tcp_opts_known = true;
+		}
+		if (splice_fits(c->w, &wrt->rt->pools[pool].be[idx], c->tcp_opts))
+			return splice_request(c, n, &wrt->rt->pools[pool].be[idx]);
+	}
 	c->pool = pool;
 	c->picked = idx;
 	c->rs = RESP_HEAD;

@@ -41,8 +41,10 @@
  *
  * SACK. A SACK block's edges are sequence numbers of the data the sender
  * of the block receives, i.e. acknowledgement numbers: each edge gets the
- * direction's ack_off, like the ack field. (A leg that did not negotiate
- * SACK ignores blocks, so the legs need not agree.)
+ * direction's ack_off, like the ack field. Both legs must agree on SACK:
+ * a sender that negotiated it waits for blocks to start fast recovery (it
+ * does not count plain duplicate ACKs), so with a receiver that sends none
+ * it would recover every loss by timeout.
  *
  * Timestamps. Each end stamps segments with its own clock (TSval) and
  * echoes the last stamp it received (TSecr); the receiver rejects a segment
@@ -63,10 +65,18 @@
  * their own send times). TSval' never goes back past what the receiver
  * accepted from the LB (PAWS holds), since ts_at is the LB's clock at the
  * splice plus LC_TS_MARGIN, and that margin also absorbs segments that
- * overtook the first one. Both legs must agree on timestamps (a leg with
+ * the first one overtook. Both legs must agree on timestamps (a leg with
  * them and a leg without would give one end segments without the option it
- * negotiated); splice.c checks that on every splice, and a client whose leg
- * has none is proxied when the namespace would negotiate them with B.
+ * negotiated); splice.c checks both options on every splice, and proxies a
+ * client whose leg would differ from the backend's (splice_fits()).
+ *
+ * Clock units. The margin assumes millisecond clocks, which Linux uses
+ * unless a route enables microsecond stamps (the tcp_usec_ts route
+ * feature, 6.7 and later): with those on the balancer's routes, the margin
+ * shrinks to about a millisecond of reordering. The mapping itself does
+ * not depend on the unit.
+ *
+ * Kernel. The option walk is a bpf_loop() callback: Linux 5.17 or later.
  *
  * Life of an entry pair: the slow path inserts both directions in state
  * LC_HOLD (the fast path drops their packets, so the kernel sockets stop

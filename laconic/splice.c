@@ -33,8 +33,9 @@
  *      repair mode, read rcv_nxt/snd_nxt of each and compute the offsets;
  *      with TCP timestamps on both legs, also each socket's TS clock
  *      (TCP_TIMESTAMP), which the fast path maps the ends' stamps onto;
- *      a leg with timestamps and a leg without cannot be joined (502; the
- *      backend is remembered, and splice_fits() proxies its next clients);
+ *      legs that differ in timestamps or SACK cannot be joined (502; a
+ *      backend that refused one is remembered, and splice_fits() proxies
+ *      its next clients with it);
  *   5. initialise the connection slot, rewrite both entries to LC_LIVE,
  *      close both sockets (silently);
  *   6. send the replay (head + later bytes, + FIN if the client had sent
@@ -194,8 +195,9 @@ struct lb_splicer {
 	struct sp_ports *bports;		/* per backend address */
 	size_t nbports;
 	uint32_t linger_ms;
-	bool ts_offered;     /* net.ipv4.tcp_timestamps: this namespace negotiates them */
-	uint64_t ts_read_ms; /* when that was read (it is re-read every second) */
+	bool ts_offered;       /* net.ipv4.tcp_timestamps: this namespace offers them */
+	bool sack_offered;     /* net.ipv4.tcp_sack */
+	uint64_t opts_read_ms; /* when those were read (they are re-read every second) */
 	struct lb_splice *list;
 	size_t count;
 	struct ev_timer tick;
@@ -563,11 +565,14 @@ static int replay_segment(struct lb_splice *s, uint32_t off, uint32_t len, bool 
 	return 0;
 }
 
-/* Sends replay bytes [from, to); the FIN rides on the segment that ends the replay. */
+/*
+ * Sends replay bytes [from, to); the FIN rides on the segment that ends the
+ * replay. The number of segments sent, or -errno if the first one failed.
+ */
 static int replay_send(struct lb_splice *s, uint32_t from, uint32_t to)
 {
 	uint32_t mss = s->mss ? s->mss : 536, off = from;
-	int ret = 0;
+	int ret = 0, n = 0;
 
 	if (mss > 1400)
 		mss = 1400; /* pkt.data above; the backend's MSS is 1460 on Ethernet anyway */
@@ -577,8 +582,9 @@ static int replay_send(struct lb_splice *s, uint32_t from, uint32_t to)
 
 		ret = replay_segment(s, off, len, last && s->rep_fin);
 		off += len;
+		n += !ret;
 	} while (!ret && off < to);
-	return ret;
+	return n ? n : ret;
 }
 
 /* ------------------------------------------------------------ life cycle */
@@ -783,6 +789,11 @@ static bool has_ts(const struct tcp_info *ti)
 	return ti->tcpi_options & TCPI_OPT_TIMESTAMPS;
 }
 
+static bool has_sack(const struct tcp_info *ti)
+{
+	return ti->tcpi_options & TCPI_OPT_SACK;
+}
+
 static int ts_clock(int fd, uint32_t *v)
 {
 	socklen_t l = sizeof(*v);
@@ -790,31 +801,41 @@ static int ts_clock(int fd, uint32_t *v)
 	return getsockopt(fd, IPPROTO_TCP, TCP_TIMESTAMP, v, &l) ? -errno : 0;
 }
 
-/*
- * Whether the options of the client's leg allow a splice. Timestamps must be
- * on both legs or neither (splice-abi.h), and the namespace's sysctl decides
- * the backend leg's offer: with timestamps offered, a client whose leg has
- * none, or one bound for a backend known to refuse them, is proxied.
- */
-bool splice_fits(struct lb_worker *w, const struct lb_backend *be, int cfd)
+int splice_client_opts(int cfd)
 {
-	struct lb_splicer *sp = w->splicer;
 	struct tcp_info ci;
 	socklen_t l = sizeof(ci);
-	uint64_t now = ev_now(&w->loop);
 
-	if (!sp)
-		return true;
-	/* An operator may change it at run time; once a second is enough to notice. */
-	if (now - sp->ts_read_ms >= 1000) {
-		sp->ts_offered = sysctl_on("/proc/sys/net/ipv4/tcp_timestamps");
-		sp->ts_read_ms = now;
-	}
-	if (!sp->ts_offered)
-		return true;
 	if (getsockopt(cfd, IPPROTO_TCP, TCP_INFO, &ci, &l))
+		return -errno;
+	return ci.tcpi_options & (TCPI_OPT_TIMESTAMPS | TCPI_OPT_SACK);
+}
+
+/*
+ * Whether a client leg with TCP options `opts` (splice_client_opts()) can be
+ * spliced to be. Timestamps, and SACK, must be on both legs or on neither
+ * (splice-abi.h says why for each). The backend leg gets an option when this
+ * namespace offers it (its sysctl, re-read once a second: an operator may
+ * change it at run time, and clients accepted before keep what they got)
+ * and the backend does not refuse it (remembered from an earlier splice);
+ * a client whose leg would differ is proxied.
+ */
+bool splice_fits(struct lb_worker *w, const struct lb_backend *be, int opts)
+{
+	struct lb_splicer *sp = w->splicer;
+	uint64_t now = ev_now(&w->loop);
+	bool ts_b, sack_b;
+
+	if (!sp || opts < 0)
 		return false;
-	return has_ts(&ci) && !__atomic_load_n(&be->splice_no_ts, __ATOMIC_RELAXED);
+	if (now - sp->opts_read_ms >= 1000) {
+		sp->ts_offered = sysctl_on("/proc/sys/net/ipv4/tcp_timestamps");
+		sp->sack_offered = sysctl_on("/proc/sys/net/ipv4/tcp_sack");
+		sp->opts_read_ms = now;
+	}
+	ts_b = sp->ts_offered && !__atomic_load_n(&be->splice_no_ts, __ATOMIC_RELAXED);
+	sack_b = sp->sack_offered && !__atomic_load_n(&be->splice_no_sack, __ATOMIC_RELAXED);
+	return !!(opts & TCPI_OPT_TIMESTAMPS) == ts_b && !!(opts & TCPI_OPT_SACK) == sack_b;
 }
 
 /*
@@ -895,10 +916,20 @@ static int splice_now(struct lb_splice *s, int bfd, const char **why)
 		*why = "cannot read TCP state";
 		return -errno;
 	}
-	if (has_ts(&ci) != has_ts(&bi)) {
-		/* The backend refused them: its next clients are proxied (splice_fits). */
-		__atomic_store_n(&s->be->splice_no_ts, 1, __ATOMIC_RELAXED);
-		*why = "the backend does not use TCP timestamps, the client's leg does";
+	/*
+	 * A leg with an option and a leg without cannot be joined. When the
+	 * backend refused what the client's leg has, remember it: its next
+	 * clients with that option are proxied (splice_fits). Otherwise the
+	 * namespace's sysctl changed under a client accepted before.
+	 */
+	if (has_ts(&ci) != has_ts(&bi) || has_sack(&ci) != has_sack(&bi)) {
+		if (has_ts(&ci) && !has_ts(&bi))
+			__atomic_store_n(&s->be->splice_no_ts, 1, __ATOMIC_RELAXED);
+		if (has_sack(&ci) && !has_sack(&bi))
+			__atomic_store_n(&s->be->splice_no_sack, 1, __ATOMIC_RELAXED);
+		*why = has_ts(&ci) != has_ts(&bi)
+			       ? "TCP timestamps on one leg of the splice and not on the other"
+			       : "SACK on one leg of the splice and not on the other";
 		return -EPROTO;
 	}
 	s->ts = has_ts(&bi);
@@ -1015,6 +1046,7 @@ static void replay_pump(struct lb_splice *s, uint64_t now)
 	uint32_t ack = __atomic_load_n(&c->ack_b, __ATOMIC_RELAXED);
 	uint32_t raw = __atomic_load_n(&c->wnd_b, __ATOMIC_RELAXED);
 	uint32_t acked = ack - s->sb, need = s->nrep + (s->rep_fin ? 1u : 0u), wnd, limit;
+	int n;
 
 	if ((int32_t)acked < 0)
 		acked = 0;
@@ -1050,12 +1082,12 @@ static void replay_pump(struct lb_splice *s, uint64_t now)
 			sp_free(s, true);
 			return;
 		}
-		STAT_ADD(w->ws.sp_rtx, 1);
 		/* At least one segment, as a window probe when the window is shut. */
 		if (acked < s->nrep)
-			replay_send(s, acked, limit > acked ? limit : s->nrep);
+			n = replay_send(s, acked, limit > acked ? limit : s->nrep);
 		else
-			replay_segment(s, s->nrep, 0, true);
+			n = replay_segment(s, s->nrep, 0, true) ? 0 : 1;
+		STAT_ADD(w->ws.sp_rtx, n > 0 ? (uint64_t)n : 0);
 		s->rto_ms *= 2;
 		s->progress = now;
 	}
@@ -1269,7 +1301,8 @@ int splicer_create(struct lb_worker *w, const struct cfg *cfg, struct lb_splicer
 	sp->linger_ms = cfg->splice_linger_ms;
 	sp->nl = -1;
 	sp->ts_offered = sysctl_on("/proc/sys/net/ipv4/tcp_timestamps");
-	sp->ts_read_ms = ev_now(&w->loop);
+	sp->sack_offered = sysctl_on("/proc/sys/net/ipv4/tcp_sack");
+	sp->opts_read_ms = ev_now(&w->loop);
 	sp->raw = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
 	if (sp->raw < 0) {
 		ret = -errno;

@@ -17,7 +17,7 @@
 # the backends and the veth softirq work that the kernel charges to whoever
 # happens to be running), each per request. Repetitions are interleaved (in
 # each repetition every LB is started fresh, in rotated order, warmed up
-# for 1 s, runs the three cases, and is stopped); medians are reported.
+# for 1 s, runs the four cases, and is stopped); medians are reported.
 #
 # Cases: small  = GET /small (13-byte body), keep-alive
 #        close  = GET /small with `Connection: close` (a new TCP connection
@@ -261,6 +261,7 @@ LB_PID=""
 l4nat_up() {
 	local map="" i
 	for i in 0 1 2; do map+="${map:+, }$i : ${LC_BACKEND_IPS[$i]}"; done
+	l4nat_fwd=$(lc_in lb sysctl -n net.ipv4.ip_forward)
 	lc_in lb sysctl -qw net.ipv4.ip_forward=1
 	lc_in lb nft -f - <<EOF
 table ip lc_l4nat {
@@ -277,7 +278,7 @@ EOF
 }
 l4nat_down() {
 	lc_in lb nft delete table ip lc_l4nat 2>/dev/null || true
-	lc_in lb sysctl -qw net.ipv4.ip_forward=0
+	lc_in lb sysctl -qw "net.ipv4.ip_forward=${l4nat_fwd:-0}"
 }
 lb_stop() { # NAME
 	lc_stop "$LB_PID"

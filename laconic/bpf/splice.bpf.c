@@ -16,7 +16,8 @@
  * TCP words, the redirect) is one set of inline helpers over struct
  * lc_xlate, the part of an entry they share. IPv4 keeps its own map and
  * 12-byte key, so its cost is what it was plus one ethertype comparison
- * (clang 14 emits 363 instructions for the IPv4 path alone, 357 before).
+ * (measured when IPv6 came: 363 instructions for the IPv4 path, 357 before;
+ * the option rewrite below came later).
  *
  * IPv6 specifics. Only a fixed 40-byte header whose next header is TCP is
  * translated; a packet with extension headers (fragments included) goes

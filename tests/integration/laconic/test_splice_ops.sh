@@ -166,6 +166,26 @@ done
 s3=$(metric laconic_splice_started_total)
 [ "$s3" = "$((s2 + 1))" ] || fail "10: clients of a backend refusing timestamps were spliced ($s2 -> $s3)"
 lc_in backend sysctl -qw net.ipv4.tcp_timestamps=1
+# SACK likewise (one leg with it and one without would leave the sender
+# with SACK waiting for blocks that never come: recovery by timeout). The
+# other backend of pool web takes it: each is remembered on its own.
+lc_in backend sysctl -qw net.ipv4.tcp_sack=0
+code=$(lc_in client curl -sS -o /dev/null -w '%{http_code}' -m 10 "http://$LB:82/small")
+[ "$code" = 200 ] || fail "10: the backend refusing timestamps is proxied, SACK should not matter: HTTP $code"
+bad=0
+for i in 1 2 3 4; do
+	code=$(lc_in client curl -sS -o /dev/null -w '%{http_code}' -m 10 "http://$LB/small")
+	[ "$code" = 502 ] && bad=$((bad + 1))
+	[ "$code" = 200 ] || [ "$code" = 502 ] || fail "10: HTTP $code with a backend refusing SACK"
+done
+# Round robin over two backends that both refuse it: one 502 each, at most.
+if [ "$bad" -lt 1 ] || [ "$bad" -gt 2 ]; then
+	fail "10: $bad of 4 requests failed against backends refusing SACK (want 1 or 2)"
+fi
+for i in 1 2 3 4; do
+	lc_in client curl -fsS -m 10 "http://$LB/small" >/dev/null || fail "10: request $i after the SACK refusals failed"
+done
+lc_in backend sysctl -qw net.ipv4.tcp_sack=1
 lc_in lb sysctl -qw net.ipv4.tcp_timestamps=0 net.ipv4.tcp_sack=0
 sleep 1.2
 

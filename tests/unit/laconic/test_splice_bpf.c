@@ -732,7 +732,7 @@ static void test_options(void **state)
 	assert_int_equal(slot_get(1, &conn), 0);
 	assert_int_equal(conn.ts_base[LC_B2C], 7777);
 
-	/* Later stamps move with their clocks (this one wraps); echoes map back. */
+	/* Later stamps move with their clocks; echoes map back. */
 	put_ts(o + 2, 1010, TA_B2C + 20);
 	run_opts(&c2b_seg, &c, o, 12, out, &outlen);
 	assert_int_equal(get32(t + 4), TA_C2B + 10);
