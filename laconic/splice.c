@@ -217,6 +217,14 @@ static bool sysctl_on(const char *path)
 	return c != '0';
 }
 
+/* The TCP options this namespace offers on new connections (both legs'). */
+static void read_offered(struct lb_splicer *sp, uint64_t now)
+{
+	sp->ts_offered = sysctl_on("/proc/sys/net/ipv4/tcp_timestamps");
+	sp->sack_offered = sysctl_on("/proc/sys/net/ipv4/tcp_sack");
+	sp->opts_read_ms = now;
+}
+
 static uint64_t coarse_ns(void)
 {
 	struct timespec ts;
@@ -828,11 +836,8 @@ bool splice_fits(struct lb_worker *w, const struct lb_backend *be, int opts)
 
 	if (!sp || opts < 0)
 		return false;
-	if (now - sp->opts_read_ms >= 1000) {
-		sp->ts_offered = sysctl_on("/proc/sys/net/ipv4/tcp_timestamps");
-		sp->sack_offered = sysctl_on("/proc/sys/net/ipv4/tcp_sack");
-		sp->opts_read_ms = now;
-	}
+	if (now - sp->opts_read_ms >= 1000)
+		read_offered(sp, now);
 	ts_b = sp->ts_offered && !__atomic_load_n(&be->splice_no_ts, __ATOMIC_RELAXED);
 	sack_b = sp->sack_offered && !__atomic_load_n(&be->splice_no_sack, __ATOMIC_RELAXED);
 	return !!(opts & TCPI_OPT_TIMESTAMPS) == ts_b && !!(opts & TCPI_OPT_SACK) == sack_b;
@@ -1300,9 +1305,7 @@ int splicer_create(struct lb_worker *w, const struct cfg *cfg, struct lb_splicer
 	sp->conns = agent_conns(w->agent);
 	sp->linger_ms = cfg->splice_linger_ms;
 	sp->nl = -1;
-	sp->ts_offered = sysctl_on("/proc/sys/net/ipv4/tcp_timestamps");
-	sp->sack_offered = sysctl_on("/proc/sys/net/ipv4/tcp_sack");
-	sp->opts_read_ms = ev_now(&w->loop);
+	read_offered(sp, ev_now(&w->loop));
 	sp->raw = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
 	if (sp->raw < 0) {
 		ret = -errno;

@@ -143,16 +143,19 @@ lc_in client curl -fsS -m 5 "http://$LB/" >/dev/null || fail "9: service broken 
 # translated, one whose leg has none is proxied (its backend leg would
 # have them), and a backend that refuses them costs one 502, after which
 # its clients are proxied. laconic re-reads the sysctl once a second.
+get_1m() { # get_1m URL WHAT: GET /1m, byte for byte
+	local out
+	out=$(lc_in client curl -fsS -m 10 "$1/1m" | sha256sum | cut -d' ' -f1)
+	[ "$out" = "$LC_SHA256_1M" ] || fail "10: $2 came out wrong"
+}
 lc_in lb sysctl -qw net.ipv4.tcp_timestamps=1 net.ipv4.tcp_sack=1
 sleep 1.2
 s0=$(metric laconic_splice_started_total)
-out=$(lc_in client curl -fsS -m 10 "http://$LB/1m" | sha256sum | cut -d' ' -f1)
-[ "$out" = "$LC_SHA256_1M" ] || fail "10: a spliced download with timestamps came out wrong"
+get_1m "http://$LB" "a spliced download with timestamps"
 s1=$(metric laconic_splice_started_total)
 [ "$s1" -gt "$s0" ] || fail "10: a client with timestamps was not spliced ($s0 -> $s1)"
 lc_in client sysctl -qw net.ipv4.tcp_timestamps=0
-out=$(lc_in client curl -fsS -m 10 "http://$LB/1m" | sha256sum | cut -d' ' -f1)
-[ "$out" = "$LC_SHA256_1M" ] || fail "10: a download without client timestamps came out wrong"
+get_1m "http://$LB" "a download without client timestamps"
 s2=$(metric laconic_splice_started_total)
 [ "$s2" = "$s1" ] || fail "10: a client without timestamps was spliced ($s1 -> $s2)"
 lc_in client sysctl -qw net.ipv4.tcp_timestamps=1
@@ -160,8 +163,7 @@ lc_in backend sysctl -qw net.ipv4.tcp_timestamps=0
 code=$(lc_in client curl -sS -o /dev/null -w '%{http_code}' -m 10 "http://$LB:82/small")
 [ "$code" = 502 ] || fail "10: a backend refusing timestamps: HTTP $code for the first client (want 502)"
 for i in 1 2 3; do
-	out=$(lc_in client curl -fsS -m 10 "http://$LB:82/1m" | sha256sum | cut -d' ' -f1)
-	[ "$out" = "$LC_SHA256_1M" ] || fail "10: request $i after the backend refused timestamps failed"
+	get_1m "http://$LB:82" "download $i after the backend refused timestamps"
 done
 s3=$(metric laconic_splice_started_total)
 [ "$s3" = "$((s2 + 1))" ] || fail "10: clients of a backend refusing timestamps were spliced ($s2 -> $s3)"
