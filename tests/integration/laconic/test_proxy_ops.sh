@@ -118,8 +118,12 @@ lc_wait "$LPID" || st=$?
 while lc_alive "$WPID"; do sleep 0.2; done
 
 # 5. A SIGHUP while draining: the reload is taken, the listeners stay shut.
-# A download at 32 KiB/s keeps the drain open while a new connection tries
-# (10 MiB: more than the socket buffers between laconic and curl hold).
+# A download at 32 KiB/s keeps the drain open while a new connection tries:
+# 10 MiB, more than the socket buffers between laconic and curl hold once
+# the client's receive buffer is capped (autotuning grows it to 6 MiB,
+# which with laconic's 4 MiB send buffer let the whole answer leave and the
+# drain end early now and then).
+lc_in client sysctl -qw net.ipv4.tcp_rmem="4096 65536 262144"
 lc_spawn --log "$LC_LOGDIR/laconic2.log" lb "$LACONIC" -c "$LC_TMP/lb.ini"
 LPID=$LC_LAST_PID
 lc_wait_port lb "$LB" 80 10 "$LPID"
