@@ -88,6 +88,9 @@ static void splice_metrics(const struct lb_admin *a, const struct lb_wstats *ws,
 		"# HELP laconic_splice_failed_total Hand-overs that ended before or instead of a "
 		"splice.\n"
 		"# TYPE laconic_splice_failed_total counter\nlaconic_splice_failed_total %llu\n"
+		"# HELP laconic_splice_fallbacks_total Connections proxied after all, because their "
+		"backend's leg negotiated other TCP options than the client's.\n"
+		"# TYPE laconic_splice_fallbacks_total counter\nlaconic_splice_fallbacks_total %llu\n"
 		"# HELP laconic_splice_replay_retransmits_total Replay segments sent again.\n"
 		"# TYPE laconic_splice_replay_retransmits_total counter\n"
 		"laconic_splice_replay_retransmits_total %llu\n"
@@ -100,9 +103,9 @@ static void splice_metrics(const struct lb_admin *a, const struct lb_wstats *ws,
 		"# TYPE laconic_splice_no_capacity_total counter\n"
 		"laconic_splice_no_capacity_total %llu\n",
 		(unsigned long long)ws->sp_started, (unsigned long long)ws->sp_live,
-		(unsigned long long)ws->sp_failed, (unsigned long long)ws->sp_rtx,
-		(unsigned long long)ws->sp_closed, (unsigned long long)ws->sp_idle,
-		(unsigned long long)ws->sp_no_port);
+		(unsigned long long)ws->sp_failed, (unsigned long long)ws->sp_fallback,
+		(unsigned long long)ws->sp_rtx, (unsigned long long)ws->sp_closed,
+		(unsigned long long)ws->sp_idle, (unsigned long long)ws->sp_no_port);
 	if (agent_stats(ag, fp))
 		return;
 	fprintf(f, "# HELP laconic_fastpath_total Fast-path (TC-BPF) packet counters.\n"
@@ -243,11 +246,12 @@ static char *status_json(struct lb_admin *a)
 	json_object_set_new(o, "requests", json_integer((json_int_t)ws.requests));
 	if (a->nw && a->ws[0].agent)
 		json_object_set_new(o, "splice",
-				    json_pack("{s:s, s:I, s:I, s:I}", "interfaces",
+				    json_pack("{s:s, s:I, s:I, s:I, s:I}", "interfaces",
 					      agent_interfaces(a->ws[0].agent), "connections",
 					      (json_int_t)ws.sp_live, "started",
 					      (json_int_t)ws.sp_started, "failed",
-					      (json_int_t)ws.sp_failed));
+					      (json_int_t)ws.sp_failed, "fallbacks",
+					      (json_int_t)ws.sp_fallback));
 	for (i = 0; i < cfg->nlisteners; i++) {
 		const struct cfg_listener *li = &cfg->listeners[i];
 

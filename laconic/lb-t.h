@@ -36,6 +36,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/uio.h>
 
 #include "balance.h"
 #include "config.h"
@@ -70,13 +71,14 @@ struct lb_wstats {
 	uint64_t splices;  /* splice(2) calls that moved body bytes */
 	uint64_t splice_bytes;
 	/* Splice mode (splice.c). */
-	uint64_t sp_started; /* connections handed to the forwarding agent */
-	uint64_t sp_live;    /* spliced connections with fast-path entries (gauge) */
-	uint64_t sp_failed;  /* handed over but never spliced (connect, timeout, options) */
-	uint64_t sp_rtx;     /* replay segments sent again */
-	uint64_t sp_idle;    /* entries reaped for idleness */
-	uint64_t sp_closed;  /* entries removed after FIN/FIN or RST */
-	uint64_t sp_no_port; /* no free LB-side port or slot: 503 */
+	uint64_t sp_started;  /* connections handed to the forwarding agent */
+	uint64_t sp_live;     /* spliced connections with fast-path entries (gauge) */
+	uint64_t sp_failed;   /* handed over, never spliced (50x) or replay abandoned */
+	uint64_t sp_fallback; /* handed back to the proxy: the legs' TCP options differ */
+	uint64_t sp_rtx;      /* replay segments sent again */
+	uint64_t sp_idle;     /* entries reaped for idleness */
+	uint64_t sp_closed;   /* entries removed after FIN/FIN or RST */
+	uint64_t sp_no_port;  /* no free LB-side port or slot: 503 */
 };
 
 enum lb_local {
@@ -239,6 +241,8 @@ struct lb_client {
 	bool lingering;			   /* local answer sent, draining input before close */
 	bool tcp_opts_known;		   /* tcp_opts read (splice listeners only) */
 	int tcp_opts;			   /* splice_client_opts() of the socket */
+	bool no_splice;			   /* handed back by splice.c: proxy it */
+	bool counted;			   /* its first request was counted before the hand-back */
 	uint64_t req_head_len;		   /* bytes of the request head as received */
 	struct lb_client *cnext, **cpprev; /* the worker's list of clients */
 };
@@ -261,6 +265,16 @@ struct lb_lsock {
 
 struct lb_graph;
 struct lb_splicer;
+
+/* A client whose head has been read, as the proxy hands it to splice_start(). */
+struct lb_splice_req {
+	size_t listener; /* index in the client's runtime configuration */
+	const struct sockaddr_storage *peer;
+	const struct iovec *iov; /* the head as the backend gets it, then the bytes after it */
+	int iovcnt;
+	int ins;      /* iov[ins] is the balancer's own (X-Forwarded-For); -1 = none */
+	int tcp_opts; /* splice_client_opts() of the client socket */
+};
 struct lc_agent;
 
 struct lb_worker {

@@ -49,14 +49,21 @@ int splice_client_opts(int cfd);
 /* Whether a client leg with those options can be spliced to be. */
 bool splice_fits(struct lb_worker *w, const struct lb_backend *be, int opts);
 /*
- * Takes the client socket cfd (accepted from listener address `local`),
- * whose request head has been read, and splices it to backend be, replaying iov (the rewritten head
- * and any bytes after it). 0: cfd is the splicer's now. -errno: cfd is still the caller's (-EBUSY:
- * out of ports or slots, answer 503; else 502).
+ * Takes the client socket cfd, whose request head has been read, and splices
+ * it to backend be, replaying rq->iov. 0: cfd is the splicer's now (if the
+ * backend's leg cannot be joined to the client's, the splicer hands it back
+ * through proxy_adopt()). -errno: cfd is still the caller's (-EBUSY: out of
+ * ports or slots, answer 503; else 502).
  */
 int splice_start(struct lb_worker *w, struct lb_wrt *wrt, struct lb_backend *be, int cfd,
-		 const struct sockaddr_storage *peer, const struct sockaddr_storage *local,
-		 const struct iovec *iov, int iovcnt);
+		 const struct lb_splice_req *rq);
+/*
+ * proxy.c: a client socket back from the splicer, to be proxied from its
+ * first byte: iov holds what was read from it (its head, unparsed, and what
+ * followed). 0, or -errno (fd is still the caller's).
+ */
+int proxy_adopt(struct lb_worker *w, struct lb_wrt *wrt, size_t listener, int fd,
+		const struct sockaddr_storage *peer, const struct iovec *iov, int iovcnt);
 
 /* graph.c: the traffic graph (client address -> backend, weighted by bytes). */
 int graph_create(uint64_t memory, size_t nworkers, struct lb_graph **out);

@@ -726,18 +726,24 @@ static int splice_request(struct lb_client *c, size_t n, struct lb_backend *be)
 	char *head = c->in.p + c->in.head - n;
 	char xff[INET6_ADDRSTRLEN + 24];
 	struct iovec iov[4];
+	struct lb_splice_req rq = { .listener = c->listener,
+				    .peer = &c->peer,
+				    .iov = iov,
+				    .ins = -1,
+				    .tcp_opts = c->tcp_opts };
 	int k = 0, ret, xl = 0;
 
 	iov[k++] = (struct iovec){ head, n - 2 };
 	if (c->wrt->rt->cfg->listeners[c->listener].xff) {
 		xl = snprintf(xff, sizeof(xff), "X-Forwarded-For: %s\r\n", c->peer_ip);
+		rq.ins = k;
 		iov[k++] = (struct iovec){ xff, (size_t)xl };
 	}
 	iov[k++] = (struct iovec){ head + n - 2, 2 };
 	if (buf_len(&c->in))
 		iov[k++] = (struct iovec){ c->in.p + c->in.head, buf_len(&c->in) };
-	ret = splice_start(c->w, c->wrt, be, c->s.io.fd, &c->peer,
-			   &c->wrt->rt->cfg->listeners[c->listener].addr.ss, iov, k);
+	rq.iovcnt = k;
+	ret = splice_start(c->w, c->wrt, be, c->s.io.fd, &rq);
 	if (ret) {
 		client_local(c, ret == -EBUSY ? LB_L503 : LB_L502,
 			     ret == -EBUSY ? "no splice capacity left" : "cannot splice");
@@ -760,7 +766,10 @@ static int handle_request(struct lb_client *c, struct h1_request *rq, size_t n)
 	const struct cfg_pool *pc = wrt->rt->pools[pool].cfg;
 	int idx;
 
-	STAT_ADD(c->w->ws.requests, 1);
+	if (c->counted)
+		c->counted = false; /* handed back by the splicer: counted once already */
+	else
+		STAT_ADD(c->w->ws.requests, 1);
 	c->t_start_us = now_us();
 	if (h1_str_eq(rq->method, "CONNECT")) {
 		client_local(c, LB_L501, "CONNECT is not supported");
@@ -813,7 +822,8 @@ static int handle_request(struct lb_client *c, struct h1_request *rq, size_t n)
 	 * splice: the backend handshake and the ~30 system calls of the splice
 	 * cost more than proxying one exchange on a pooled connection.
 	 */
-	if (li->mode == CFG_MODE_SPLICE && (!c->req_close || cfg->splice_oneshot)) {
+	if (li->mode == CFG_MODE_SPLICE && !c->no_splice &&
+	    (!c->req_close || cfg->splice_oneshot)) {
 		/* The options of a connection never change: read them once. */
 		if (!c->tcp_opts_known) {
 			c->tcp_opts = splice_client_opts(c->s.io.fd);
@@ -1732,6 +1742,84 @@ static void on_client_io(struct ev_loop *loop, struct ev_io *io, uint32_t ev)
 
 /* ------------------------------------------------------------------ accept */
 
+/* A client on socket fd, in the worker's list, its header timer running. */
+static struct lb_client *client_new(struct lb_worker *w, struct lb_wrt *wrt, size_t li, int fd,
+				    const struct sockaddr_storage *ss)
+{
+	struct lb_client *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->w = w;
+	c->wrt = wrt;
+	c->wrt->users++;
+	c->listener = li;
+	c->peer = *ss;
+	c->pipe_rd = c->pipe_wr = -1;
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], c->peer_ip,
+				  sizeof(c->peer_ip));
+		else
+			inet_ntop(AF_INET6, &s6->sin6_addr, c->peer_ip, sizeof(c->peer_ip));
+	} else {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, c->peer_ip,
+			  sizeof(c->peer_ip));
+	}
+	ev_timer_init(&c->timer, on_client_timer);
+	c->s.io.fd = fd;
+	c->s.io.cb = on_client_io;
+	c->cnext = w->clients;
+	if (c->cnext)
+		c->cnext->cpprev = &c->cnext;
+	c->cpprev = &w->clients;
+	w->clients = c;
+	STAT_ADD(w->ws.clients, 1);
+	client_arm(c, wrt->rt->cfg->timeout_header_ms);
+	return c;
+}
+
+/*
+ * A splice whose backend leg cannot be joined to the client's (splice.c)
+ * gives the client back: it starts over as a proxied client that has
+ * already read iov, parses that head again (the backend is chosen again;
+ * the one that refused the options is remembered, see splice_fits()) and
+ * is never offered to the splicer again. Its socket is not in the epoll
+ * set (taken out before the hand-over).
+ */
+int proxy_adopt(struct lb_worker *w, struct lb_wrt *wrt, size_t listener, int fd,
+		const struct sockaddr_storage *peer, const struct iovec *iov, int iovcnt)
+{
+	struct lb_client *c;
+	size_t len = 0;
+	int i;
+
+	for (i = 0; i < iovcnt; i++)
+		len += iov[i].iov_len;
+	if (len > w->bufsize)
+		return -EMSGSIZE; /* cannot be: it all came out of one such buffer */
+	c = client_new(w, wrt, listener, fd, peer);
+	if (!c)
+		return -ENOMEM;
+	if (buf_ensure(w, &c->in)) {
+		c->s.io.fd = -1;
+		client_close(c);
+		return -ENOMEM;
+	}
+	for (i = 0; i < iovcnt; i++) {
+		memcpy(c->in.p + c->in.tail, iov[i].iov_base, iov[i].iov_len);
+		c->in.tail += (uint32_t)iov[i].iov_len;
+	}
+	c->no_splice = true;
+	c->counted = true;
+	c->s.rd = true;
+	c->s.wr = true;
+	client_run(c);
+	return 0;
+}
+
 static void on_accept(struct ev_loop *loop, struct ev_io *io, uint32_t ev)
 {
 	struct lb_lsock *ls = container_of(io, struct lb_lsock, io);
@@ -1766,40 +1854,12 @@ static void on_accept(struct ev_loop *loop, struct ev_io *io, uint32_t ev)
 				log_warn("accept: %s", log_errstr(errno));
 			return;
 		}
-		c = calloc(1, sizeof(*c));
+		c = client_new(w, w->wrt, li, fd, &ss);
 		if (!c) {
 			close(fd);
 			continue;
 		}
-		c->w = w;
-		c->wrt = w->wrt;
-		c->wrt->users++;
-		c->listener = li;
-		c->peer = ss;
-		c->pipe_rd = c->pipe_wr = -1;
-		if (ss.ss_family == AF_INET6) {
-			const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
-
-			if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-				inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], c->peer_ip,
-					  sizeof(c->peer_ip));
-			else
-				inet_ntop(AF_INET6, &s6->sin6_addr, c->peer_ip, sizeof(c->peer_ip));
-		} else {
-			inet_ntop(AF_INET, &((const struct sockaddr_in *)&ss)->sin_addr, c->peer_ip,
-				  sizeof(c->peer_ip));
-		}
-		ev_timer_init(&c->timer, on_client_timer);
-		c->s.io.fd = fd;
-		c->s.io.cb = on_client_io;
-		c->cnext = w->clients;
-		if (c->cnext)
-			c->cnext->cpprev = &c->cnext;
-		c->cpprev = &w->clients;
-		w->clients = c;
 		STAT_ADD(w->ws.accepted, 1);
-		STAT_ADD(w->ws.clients, 1);
-		client_arm(c, w->wrt->rt->cfg->timeout_header_ms);
 		/*
 		 * The request usually arrives with the handshake's last ACK, before
 		 * the accept: read it now rather than wait for epoll to say so

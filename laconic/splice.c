@@ -33,9 +33,10 @@
  *      repair mode, read rcv_nxt/snd_nxt of each and compute the offsets;
  *      with TCP timestamps on both legs, also each socket's TS clock
  *      (TCP_TIMESTAMP), which the fast path maps the ends' stamps onto;
- *      legs that differ in timestamps or SACK cannot be joined (502; a
- *      backend that refused one is remembered, and splice_fits() proxies
- *      its next clients with it);
+ *      (legs that differ in timestamps or SACK cannot be joined: found
+ *      before step 3, the client goes back to the proxy, proxy_adopt();
+ *      a backend that refused one is remembered, and splice_fits()
+ *      proxies its next clients with it);
  *   5. initialise the connection slot, rewrite both entries to LC_LIVE,
  *      close both sockets (silently);
  *   6. send the replay (head + later bytes, + FIN if the client had sent
@@ -126,6 +127,9 @@ struct lb_splice {
 	struct ev_io io; /* the backend socket while connecting */
 	struct ev_timer timer;
 	int cfd;
+	size_t listener;	   /* the client's, in wrt's configuration */
+	int copts;		   /* the client leg's TCP options (splice_client_opts()) */
+	uint32_t ins_off, ins_len; /* our own bytes in the replay (X-Forwarded-For) */
 	enum sp_state state;
 	uint32_t slot;
 	uint16_t port;	      /* host order */
@@ -727,6 +731,36 @@ static void sp_fail(struct lb_splice *s, int bfd, int status, const char *why)
 	sp_free(s, true);
 }
 
+/*
+ * Before anything is frozen (splice_now() found the legs' options apart):
+ * reset the backend leg, abortively, so no TIME_WAIT keeps the LB-side port,
+ * and give the client to the proxy with what was read from it, our own
+ * X-Forwarded-For line taken out (the proxy writes its own). The client
+ * sees nothing of it; the request costs one backend handshake more.
+ */
+static void sp_fallback(struct lb_splice *s, int bfd, const char *why)
+{
+	struct lb_worker *w = s->sp->w;
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	struct sockaddr_storage peer;
+	struct iovec iov[2] = {
+		{ s->rep, s->ins_off },
+		{ s->rep + s->ins_off + s->ins_len, s->nrep - s->ins_off - s->ins_len },
+	};
+
+	setsockopt(bfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(bfd);
+	sa_of(s->family, &s->client, &peer);
+	if (proxy_adopt(w, s->wrt, s->listener, s->cfd, &peer, iov, 2)) {
+		sp_fail(s, -1, 502, why);
+		return;
+	}
+	log_debug("splice %s -> %s: %s; proxied instead", s->client_ip, s->be->cfg->addr.text, why);
+	STAT_ADD(w->ws.sp_fallback, 1);
+	s->cfd = -1;
+	sp_free(s, false); /* no entries yet */
+}
+
 static int seq_of(int fd, int queue, uint32_t *seq)
 {
 	socklen_t l = sizeof(*seq);
@@ -867,6 +901,24 @@ static int splice_now(struct lb_splice *s, int bfd, const char **why)
 		*why = "cannot read TCP state";
 		return -errno;
 	}
+	/*
+	 * A leg with an option and a leg without cannot be joined (splice-abi.h).
+	 * splice_fits() let this client through, so the backend refused what
+	 * the client's leg has (or the namespace's sysctl changed since). Let
+	 * its next clients with that option go to the proxy at once, and this
+	 * one after them (on_connect): nothing is frozen yet.
+	 */
+	if (!!(s->copts & TCPI_OPT_TIMESTAMPS) != has_ts(&bi) ||
+	    !!(s->copts & TCPI_OPT_SACK) != has_sack(&bi)) {
+		if ((s->copts & TCPI_OPT_TIMESTAMPS) && !has_ts(&bi))
+			__atomic_store_n(&s->be->splice_no_ts, 1, __ATOMIC_RELAXED);
+		if ((s->copts & TCPI_OPT_SACK) && !has_sack(&bi))
+			__atomic_store_n(&s->be->splice_no_sack, 1, __ATOMIC_RELAXED);
+		*why = !!(s->copts & TCPI_OPT_TIMESTAMPS) != has_ts(&bi)
+			       ? "TCP timestamps on one leg of the splice and not on the other"
+			       : "SACK on one leg of the splice and not on the other";
+		return -ENOPROTOOPT;
+	}
 	if (ip_unset(s->family, &s->lb.ip)) {
 		if (local_end(bfd, s->family, &e)) {
 			*why = "cannot read socket addresses";
@@ -920,22 +972,6 @@ static int splice_now(struct lb_splice *s, int bfd, const char **why)
 	if (getsockopt(s->cfd, IPPROTO_TCP, TCP_INFO, &ci, &l)) {
 		*why = "cannot read TCP state";
 		return -errno;
-	}
-	/*
-	 * A leg with an option and a leg without cannot be joined. When the
-	 * backend refused what the client's leg has, remember it: its next
-	 * clients with that option are proxied (splice_fits). Otherwise the
-	 * namespace's sysctl changed under a client accepted before.
-	 */
-	if (has_ts(&ci) != has_ts(&bi) || has_sack(&ci) != has_sack(&bi)) {
-		if (has_ts(&ci) && !has_ts(&bi))
-			__atomic_store_n(&s->be->splice_no_ts, 1, __ATOMIC_RELAXED);
-		if (has_sack(&ci) && !has_sack(&bi))
-			__atomic_store_n(&s->be->splice_no_sack, 1, __ATOMIC_RELAXED);
-		*why = has_ts(&ci) != has_ts(&bi)
-			       ? "TCP timestamps on one leg of the splice and not on the other"
-			       : "SACK on one leg of the splice and not on the other";
-		return -EPROTO;
 	}
 	s->ts = has_ts(&bi);
 	if (s->ts && (ts_clock(s->cfd, &tsc) || ts_clock(bfd, &s->tsv))) {
@@ -1018,7 +1054,7 @@ static int splice_now(struct lb_splice *s, int bfd, const char **why)
 static void on_connect(struct ev_loop *loop, struct ev_io *io, uint32_t ev)
 {
 	struct lb_splice *s = container_of(io, struct lb_splice, io);
-	int bfd = io->fd, err = 0;
+	int bfd = io->fd, err = 0, ret;
 	socklen_t l = sizeof(err);
 	const char *why = NULL;
 
@@ -1033,7 +1069,10 @@ static void on_connect(struct ev_loop *loop, struct ev_io *io, uint32_t ev)
 	ev_timer_cancel(loop, &s->timer);
 	s->state = SP_REPLAY; /* for sp_fail: the watcher needs no removal */
 	/* s may be gone when splice_now() returns 0 (the replay can end it). */
-	if (splice_now(s, bfd, &why))
+	ret = splice_now(s, bfd, &why);
+	if (ret == -ENOPROTOOPT)
+		sp_fallback(s, bfd, why);
+	else if (ret)
 		sp_fail(s, bfd, 502, why);
 }
 
@@ -1168,9 +1207,10 @@ static void on_tick(struct ev_loop *loop, struct ev_timer *t)
 }
 
 int splice_start(struct lb_worker *w, struct lb_wrt *wrt, struct lb_backend *be, int cfd,
-		 const struct sockaddr_storage *peer, const struct sockaddr_storage *local,
-		 const struct iovec *iov, int iovcnt)
+		 const struct lb_splice_req *rq)
 {
+	const struct sockaddr_storage *peer = rq->peer;
+	const struct sockaddr_storage *local = &wrt->rt->cfg->listeners[rq->listener].addr.ss;
 	struct lb_splicer *sp = w->splicer;
 	struct lb_splice *s;
 	uint32_t mss = 0;
@@ -1201,6 +1241,8 @@ int splice_start(struct lb_worker *w, struct lb_wrt *wrt, struct lb_backend *be,
 	s->be = be;
 	s->wrt = wrt;
 	s->family = family;
+	s->listener = rq->listener;
+	s->copts = rq->tcp_opts;
 	end_of(&be->cfg->addr.ss, &s->backend);
 	end_of(peer, &s->client);
 	/* A wildcard listener leaves the VIP (unset) to getsockname() at splice time. */
@@ -1211,15 +1253,23 @@ int splice_start(struct lb_worker *w, struct lb_wrt *wrt, struct lb_backend *be,
 	if (ret)
 		goto err;
 	inet_ntop(family, &s->client.ip, s->client_ip, sizeof(s->client_ip));
-	for (i = 0; i < iovcnt; i++) {
-		if (!iov[i].iov_len)
+	for (i = 0; i < rq->iovcnt; i++) {
+		const struct iovec *v = &rq->iov[i];
+
+		if (i == rq->ins) {
+			s->ins_off = s->nrep;
+			s->ins_len = (uint32_t)v->iov_len;
+		}
+		if (!v->iov_len)
 			continue; /* nothing to copy, and maybe no buffer yet */
-		ret = rep_append(s, iov[i].iov_len);
+		ret = rep_append(s, v->iov_len);
 		if (ret)
 			goto err;
-		memcpy(s->rep + s->nrep, iov[i].iov_base, iov[i].iov_len);
-		s->nrep += (uint32_t)iov[i].iov_len;
+		memcpy(s->rep + s->nrep, v->iov_base, v->iov_len);
+		s->nrep += (uint32_t)v->iov_len;
 	}
+	if (rq->ins < 0)
+		s->ins_off = s->nrep;
 	bfd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (bfd < 0) {
 		ret = -errno;
