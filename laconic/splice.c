@@ -153,6 +153,8 @@ struct lb_splice {
 	uint32_t mss;	 /* backend's MSS */
 	uint32_t rto_ms;
 	unsigned tries;
+	bool recovery;	/* after a timeout, until the backend acknowledges rec */
+	uint32_t rec;	/* replay bytes sent when the timeout struck */
 	uint32_t sent;	/* replay bytes sent at least once */
 	uint32_t acked; /* replay bytes the backend acknowledged, as last seen */
 	uint32_t wnd0;	/* the backend's window at the splice, bytes */
@@ -593,13 +595,19 @@ static int replay_segment(struct lb_splice *s, uint32_t off, uint32_t len, bool 
  * Sends replay bytes [from, to); the FIN rides on the segment that ends the
  * replay. The number of segments sent, or -errno if the first one failed.
  */
+/* The replay's segment size: the backend's MSS, capped by pkt.data above. */
+static uint32_t replay_mss(const struct lb_splice *s)
+{
+	uint32_t mss = s->mss ? s->mss : 536;
+
+	return mss > 1400 ? 1400 : mss; /* the backend's MSS is 1460 on Ethernet anyway */
+}
+
 static int replay_send(struct lb_splice *s, uint32_t from, uint32_t to)
 {
-	uint32_t mss = s->mss ? s->mss : 536, off = from;
+	uint32_t mss = replay_mss(s), off = from;
 	int ret = 0, n = 0;
 
-	if (mss > 1400)
-		mss = 1400; /* pkt.data above; the backend's MSS is 1460 on Ethernet anyway */
 	do {
 		uint32_t len = to - off < mss ? to - off : mss;
 		bool last = off + len == s->nrep;
@@ -609,6 +617,16 @@ static int replay_send(struct lb_splice *s, uint32_t from, uint32_t to)
 		n += !ret;
 	} while (!ret && off < to);
 	return n ? n : ret;
+}
+
+/* The oldest unacknowledged segment again (the FIN alone when only it is left). */
+static int replay_resend(struct lb_splice *s, uint32_t acked)
+{
+	uint32_t mss = replay_mss(s);
+
+	if (acked >= s->nrep)
+		return replay_segment(s, s->nrep, 0, true) ? 0 : 1;
+	return replay_send(s, acked, s->nrep - acked < mss ? s->nrep : acked + mss);
 }
 
 /* ------------------------------------------------------------ life cycle */
@@ -1091,9 +1109,11 @@ static void on_connect(struct ev_loop *loop, struct ev_io *io, uint32_t ev)
 /*
  * The replay as a tiny TCP sender: within the backend's window (the fast
  * path records its ACK and window in the slot), polling every millisecond
- * while the window holds it back, go-back-N from the acknowledged byte with
- * exponential back-off when nothing moves. Usually the first send is all
- * of it and the first look finds it acknowledged.
+ * while the window holds it back; when nothing moves for a timeout
+ * (exponential back-off), the oldest segment again, then NewReno's partial
+ * ACKs (one hole per round trip; the fast path records no duplicate ACKs or
+ * SACK blocks for a fast retransmit). Usually the first send is all of it
+ * and the first look finds it acknowledged.
  */
 static void replay_pump(struct lb_splice *s, uint64_t now)
 {
@@ -1102,7 +1122,8 @@ static void replay_pump(struct lb_splice *s, uint64_t now)
 	uint32_t ack = __atomic_load_n(&c->ack_b, __ATOMIC_RELAXED);
 	uint32_t raw = __atomic_load_n(&c->wnd_b, __ATOMIC_RELAXED);
 	uint32_t acked = ack - s->sb, need = s->nrep + (s->rep_fin ? 1u : 0u), wnd, limit;
-	int n;
+	bool partial;
+	int n = 0;
 
 	if ((int32_t)acked < 0)
 		acked = 0;
@@ -1113,10 +1134,21 @@ static void replay_pump(struct lb_splice *s, uint64_t now)
 		return;
 	}
 	if (acked > s->acked || !s->progress) {
+		/*
+		 * A partial ACK (RFC 6582): progress after a timeout, but short of
+		 * what had been sent, so the backend lacks the segment at acked as
+		 * well (it keeps what arrived beyond a hole). Resend that one now:
+		 * each further hole costs a round trip, not another timeout.
+		 */
+		partial = s->recovery && acked < s->rec;
+		if (s->recovery && !partial)
+			s->recovery = false;
 		s->acked = acked;
 		s->tries = 0;
 		s->rto_ms = SP_RTO_MS;
 		s->progress = now;
+		if (partial)
+			n = replay_resend(s, acked);
 	}
 	/* No ACK through the fast path yet: the window the socket had. */
 	wnd = ack == s->sb && !raw ? s->wnd0 : raw << s->wsb;
@@ -1138,18 +1170,23 @@ static void replay_pump(struct lb_splice *s, uint64_t now)
 			sp_free(s, true);
 			return;
 		}
-		/* At least one segment, as a window probe when the window is shut. */
-		if (acked < s->nrep)
-			n = replay_send(s, acked, limit > acked ? limit : s->nrep);
-		else
-			n = replay_segment(s, s->nrep, 0, true) ? 0 : 1;
-		STAT_ADD(w->ws.sp_rtx, n > 0 ? (uint64_t)n : 0);
+		/*
+		 * The oldest segment only, which is also the window probe when the
+		 * window is shut; partial ACKs then walk the other holes. Going
+		 * back N resent the whole flight, mostly bytes the backend had.
+		 */
+		n = replay_resend(s, acked);
+		s->recovery = true;
+		s->rec = s->sent;
 		s->rto_ms *= 2;
 		s->progress = now;
 	}
+	STAT_ADD(w->ws.sp_rtx, n > 0 ? (uint64_t)n : 0);
+	/* Every millisecond while the window holds bytes back or a partial ACK may come. */
 	ev_timer_arm(&w->loop, &s->timer,
-		     s->sent < s->nrep && s->sent == limit && wnd ? now + 1
-								  : s->progress + s->rto_ms);
+		     (s->sent < s->nrep && s->sent == limit && wnd) || s->recovery
+			     ? now + 1
+			     : s->progress + s->rto_ms);
 }
 
 static void on_sp_timer(struct ev_loop *loop, struct ev_timer *t)
