@@ -548,12 +548,33 @@ static __always_inline int lc_splice6(struct __sk_buff *skb, void *data, void *e
 	return lc_out(&f->x, paylen);
 }
 
+/* The most header a translation reads: Ethernet, IPv4 with options, TCP with options. */
+#define LC_HDR_MAX (ETH_HLEN + 60 + 60)
+
 SEC("tc")
 int lc_splice(struct __sk_buff *skb)
 {
 	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
-	struct ethhdr *eth = data;
+	struct ethhdr *eth;
 
+	/*
+	 * The headers must be in the linear part of the skb, which the program
+	 * reads directly. veth and drivers that size it with eth_get_headlen()
+	 * put them there; a driver that does not could leave TCP options in a
+	 * page fragment, and a spliced packet passed on untranslated meets the
+	 * kernel, which has no socket for it and resets the connection. So pull
+	 * what may be missing, only when the linear part is shorter than both
+	 * the packet and the longest headers (one comparison on every packet,
+	 * no helper call where nothing is missing). If the pull fails (out of
+	 * memory), drop: TCP resends, where passing could cost a reset.
+	 */
+	if (end - data < LC_HDR_MAX && (__u32)(end - data) < skb->len) {
+		if (bpf_skb_pull_data(skb, skb->len < LC_HDR_MAX ? skb->len : LC_HDR_MAX))
+			return TC_ACT_SHOT;
+		data = (void *)(long)skb->data;
+		end = (void *)(long)skb->data_end;
+	}
+	eth = data;
 	if ((void *)(eth + 1) > end)
 		return TC_ACT_OK;
 	if (eth->h_proto == bpf_htons(ETH_P_IP))
