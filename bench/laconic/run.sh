@@ -30,6 +30,10 @@
 #                 for every balancer, below each one's saturation point, so
 #                 latencies compare at equal load; the other cases measure
 #                 each balancer at its own maximum
+#        pacedclose = the same with `Connection: close`, pausing twice as
+#                 long (a one-shot request costs about twice a keep-alive
+#                 one: at most conns/(2*pace), 6 250 req/s by default); the
+#                 pause falls between the connect and the request
 # wrk: -t1 -c50 (--conns) -d${DUR}s --latency, in the client namespace.
 #
 #   bench/laconic/run.sh [--quick] [--build-dir DIR] [--only LB,...]
@@ -39,7 +43,8 @@
 #   --conns        wrk's connections (default 50). wrk keeps them all busy,
 #                  so latency is measured at each balancer's own saturation
 #                  point; fewer connections compare latency at lighter load
-#   --pace         the paced case's pause after each answer (default 4 ms)
+#   --pace         the paced case's pause after each answer (default 4 ms;
+#                  pacedclose pauses twice that)
 #   --build-dir    where laconic was built (default build/release; the binary
 #                  is DIR/laconic/laconic); entries are skipped with a note if
 #                  it is missing or refuses a mode
@@ -62,8 +67,8 @@
 # its fastest setting here: proxy_max_temp_file_size 0 cost 1.4x CPU per
 # request and proxy_buffering off 3x).
 #
-# Needs root (namespaces, cgroups). Runs in about 6 minutes at the defaults
-# (about 4 without laconic). Results: stdout and bench/results/laconic-<date>.txt
+# Needs root (namespaces, cgroups). Runs in about 14 minutes at the defaults
+# for the four balancers (16 with l4nat). Results: stdout and bench/results/laconic-<date>.txt
 # (raw per-run lines, every wrk output, the generated configs, the table).
 # shellcheck source-path=SCRIPTDIR/../..
 set -euo pipefail
@@ -117,7 +122,7 @@ else
 		esac
 	done
 fi
-cases=(small close 1m paced)
+cases=(small close 1m paced pacedclose)
 lb_port=80
 wrk_args=(-t1 "-c$conns" "-d${dur}s" --latency)
 
@@ -410,7 +415,7 @@ print(sum(p.get("run_time_ns", 0) for p in progs if p.get("name") == "lc_splice"
 
 
 run_case() { # LB CASE REP
-	local lb=$1 case=$2 rep=$3 url="http://$LC_LB_IP:$lb_port" hdr=() out rc=0 kv
+	local lb=$1 case=$2 rep=$3 url="http://$LC_LB_IP:$lb_port" hdr=() out rc=0 kv case_pace=$pace
 	local c0 c1 f0 f1 s0 s1 t0 t1 o0 o1 b0 b1 st0 st1 d0=0 d1=0 g0 g1 q0 q1 seg0 seg1 req wrk_in=(lc_in)
 	case $case in
 	small) url+=/small ;;
@@ -422,6 +427,11 @@ run_case() { # LB CASE REP
 	paced)
 		url+=/small
 		hdr=(-s "$repo/bench/laconic/paced.lua")
+		;;
+	pacedclose)
+		url+=/small
+		hdr=(-H 'Connection: close' -s "$repo/bench/laconic/paced.lua")
+		case_pace=$((pace * 2))
 		;;
 	esac
 	o0=$(tcp_active_opens client)
@@ -437,7 +447,7 @@ run_case() { # LB CASE REP
 	s0=$(lc_cpu_busy_usec)
 	st0=$(steal_usec)
 	t0=$(date +%s%N)
-	out=$(PACE_MS=$pace "${wrk_in[@]}" client wrk "${wrk_args[@]}" "${hdr[@]}" "$url" 2>&1) || rc=$?
+	out=$(PACE_MS=$case_pace "${wrk_in[@]}" client wrk "${wrk_args[@]}" "${hdr[@]}" "$url" 2>&1) || rc=$?
 	t1=$(date +%s%N)
 	s1=$(lc_cpu_busy_usec)
 	st1=$(steal_usec)
