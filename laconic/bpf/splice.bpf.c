@@ -551,26 +551,67 @@ static __always_inline int lc_splice6(struct __sk_buff *skb, void *data, void *e
 /* The most header a translation reads: Ethernet, IPv4 with options, TCP with options. */
 #define LC_HDR_MAX (ETH_HLEN + 60 + 60)
 
+/*
+ * How many bytes of headers the program reads from this frame: Ethernet,
+ * IP and TCP with its options; LC_HDR_MAX when the linear part ends before
+ * that can be told, 0 when the frame is not TCP over IPv4 or IPv6.
+ */
+static __always_inline __u32 lc_hdr_len(void *data, void *end)
+{
+	struct ethhdr *eth = data;
+	struct tcphdr *tcp;
+	__u32 l3;
+
+	if ((void *)(eth + 1) > end)
+		return LC_HDR_MAX;
+	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = (void *)(eth + 1);
+
+		if ((void *)(ip + 1) > end)
+			return LC_HDR_MAX;
+		l3 = ip->ihl * 4u;
+		if (ip->protocol != IPPROTO_TCP || l3 < sizeof(*ip))
+			return 0;
+	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = (void *)(eth + 1);
+
+		if ((void *)(ip6 + 1) > end)
+			return LC_HDR_MAX;
+		if (ip6->nexthdr != IPPROTO_TCP)
+			return 0;
+		l3 = sizeof(*ip6);
+	} else {
+		return 0;
+	}
+	tcp = (void *)(eth + 1) + l3;
+	if ((void *)(tcp + 1) > end)
+		return LC_HDR_MAX;
+	return ETH_HLEN + l3 + tcp->doff * 4u;
+}
+
 SEC("tc")
 int lc_splice(struct __sk_buff *skb)
 {
 	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
 	struct ethhdr *eth;
+	__u32 need = lc_hdr_len(data, end);
 
 	/*
 	 * The headers must be in the linear part of the skb, which the program
 	 * reads directly. veth and drivers that size it with eth_get_headlen()
-	 * put them there; a driver that does not could leave TCP options in a
-	 * page fragment, and a spliced packet passed on untranslated meets the
-	 * kernel, which has no socket for it and resets the connection. So pull
-	 * what may be missing, only when the linear part is shorter than both
-	 * the packet and the longest headers (one comparison on every packet,
-	 * no helper call where nothing is missing). If the pull fails (out of
-	 * memory), drop: TCP resends, where passing could cost a reset.
+	 * put exactly the headers there (the payload of a TCP segment sits in
+	 * page fragments); a driver that does not could leave TCP options in a
+	 * fragment, and a spliced packet passed on untranslated meets the
+	 * kernel, which has no socket for it and resets the connection. So
+	 * when the headers this frame has do not all fit, pull them in (never
+	 * the payload: a pull copies, and may reallocate a cloned head). If the
+	 * pull fails (out of memory), carry on: the frame may not be ours (a
+	 * drop would hit any protocol), and one of ours then fails a bounds
+	 * check below, as it did before this pull existed.
 	 */
-	if (end - data < LC_HDR_MAX && (__u32)(end - data) < skb->len) {
-		if (bpf_skb_pull_data(skb, skb->len < LC_HDR_MAX ? skb->len : LC_HDR_MAX))
-			return TC_ACT_SHOT;
+	if (need && data + need > end) {
+		/* Either way the verifier forgets the old pointers: reload. */
+		bpf_skb_pull_data(skb, need < skb->len ? need : skb->len);
 		data = (void *)(long)skb->data;
 		end = (void *)(long)skb->data_end;
 	}
