@@ -591,10 +591,6 @@ static int replay_segment(struct lb_splice *s, uint32_t off, uint32_t len, bool 
 	return 0;
 }
 
-/*
- * Sends replay bytes [from, to); the FIN rides on the segment that ends the
- * replay. The number of segments sent, or -errno if the first one failed.
- */
 /* The replay's segment size: the backend's MSS, capped by pkt.data above. */
 static uint32_t replay_mss(const struct lb_splice *s)
 {
@@ -602,6 +598,11 @@ static uint32_t replay_mss(const struct lb_splice *s)
 
 	return mss > 1400 ? 1400 : mss; /* the backend's MSS is 1460 on Ethernet anyway */
 }
+
+/*
+ * Sends replay bytes [from, to); the FIN rides on the segment that ends the
+ * replay. The number of segments sent, or -errno if the first one failed.
+ */
 
 static int replay_send(struct lb_splice *s, uint32_t from, uint32_t to)
 {
@@ -619,14 +620,19 @@ static int replay_send(struct lb_splice *s, uint32_t from, uint32_t to)
 	return n ? n : ret;
 }
 
-/* The oldest unacknowledged segment again (the FIN alone when only it is left). */
-static int replay_resend(struct lb_splice *s, uint32_t acked)
+/*
+ * The oldest unacknowledged segment again, no further than byte upto (the
+ * FIN alone when only it is left); the number of segments sent.
+ */
+static int replay_resend(struct lb_splice *s, uint32_t acked, uint32_t upto)
 {
 	uint32_t mss = replay_mss(s);
 
 	if (acked >= s->nrep)
 		return replay_segment(s, s->nrep, 0, true) ? 0 : 1;
-	return replay_send(s, acked, s->nrep - acked < mss ? s->nrep : acked + mss);
+	if (upto > s->nrep)
+		upto = s->nrep;
+	return replay_send(s, acked, upto - acked < mss ? upto : acked + mss);
 }
 
 /* ------------------------------------------------------------ life cycle */
@@ -910,9 +916,11 @@ bool splice_fits(struct lb_worker *w, const struct lb_backend *be, int opts)
 /*
  * Steps 3-6 of the essay, in as few system calls as the kernel allows (a
  * splice costs about 30; each is microseconds on a paravirtualised guest).
- * On failure before the entries are live the caller answers 502.
+ * On failure before the entries are live the caller answers 502, unless
+ * *fallback says the legs' options differ: then nothing has been touched
+ * yet (no entry, no repair mode) and the client goes back to the proxy.
  */
-static int splice_now(struct lb_splice *s, int bfd, const char **why)
+static int splice_now(struct lb_splice *s, int bfd, const char **why, bool *fallback)
 {
 	struct lb_splicer *sp = s->sp;
 	struct tcp_info ci, bi;
@@ -947,6 +955,7 @@ static int splice_now(struct lb_splice *s, int bfd, const char **why)
 		*why = !!(s->copts & TCPI_OPT_TIMESTAMPS) != has_ts(&bi)
 			       ? "TCP timestamps on one leg of the splice and not on the other"
 			       : "SACK on one leg of the splice and not on the other";
+		*fallback = true;
 		return -ENOPROTOOPT;
 	}
 	if (ip_unset(s->family, &s->lb.ip)) {
@@ -1087,6 +1096,7 @@ static void on_connect(struct ev_loop *loop, struct ev_io *io, uint32_t ev)
 	int bfd = io->fd, err = 0, ret;
 	socklen_t l = sizeof(err);
 	const char *why = NULL;
+	bool fallback = false;
 
 	(void)ev;
 	if (getsockopt(bfd, SOL_SOCKET, SO_ERROR, &err, &l) || err) {
@@ -1099,8 +1109,8 @@ static void on_connect(struct ev_loop *loop, struct ev_io *io, uint32_t ev)
 	ev_timer_cancel(loop, &s->timer);
 	s->state = SP_REPLAY; /* for sp_fail: the watcher needs no removal */
 	/* s may be gone when splice_now() returns 0 (the replay can end it). */
-	ret = splice_now(s, bfd, &why);
-	if (ret == -ENOPROTOOPT)
+	ret = splice_now(s, bfd, &why, &fallback);
+	if (ret && fallback)
 		sp_fallback(s, bfd, why);
 	else if (ret)
 		sp_fail(s, bfd, 502, why);
@@ -1121,7 +1131,7 @@ static void replay_pump(struct lb_splice *s, uint64_t now)
 	const struct lc_conn *c = &s->sp->conns[s->slot];
 	uint32_t ack = __atomic_load_n(&c->ack_b, __ATOMIC_RELAXED);
 	uint32_t raw = __atomic_load_n(&c->wnd_b, __ATOMIC_RELAXED);
-	uint32_t acked = ack - s->sb, need = s->nrep + (s->rep_fin ? 1u : 0u), wnd, limit;
+	uint32_t acked = ack - s->sb, need = s->nrep + (s->rep_fin ? 1u : 0u), wnd, limit, probe;
 	bool partial;
 	int n = 0;
 
@@ -1148,7 +1158,7 @@ static void replay_pump(struct lb_splice *s, uint64_t now)
 		s->rto_ms = SP_RTO_MS;
 		s->progress = now;
 		if (partial)
-			n = replay_resend(s, acked);
+			n = replay_resend(s, acked, s->sent);
 	}
 	/* No ACK through the fast path yet: the window the socket had. */
 	wnd = ack == s->sb && !raw ? s->wnd0 : raw << s->wsb;
@@ -1175,16 +1185,25 @@ static void replay_pump(struct lb_splice *s, uint64_t now)
 		 * window is shut; partial ACKs then walk the other holes. Going
 		 * back N resent the whole flight, mostly bytes the backend had.
 		 */
-		n = replay_resend(s, acked);
+		probe = acked + replay_mss(s) < s->nrep ? acked + replay_mss(s) : s->nrep;
+		n = replay_resend(s, acked, probe);
+		if (s->sent < probe)
+			s->sent = probe;
 		s->recovery = true;
-		s->rec = s->sent;
+		/* The FIN counts: an ACK of the data alone is partial, it resends the FIN. */
+		s->rec = s->sent + (s->rep_fin && s->sent == s->nrep ? 1u : 0u);
 		s->rto_ms *= 2;
 		s->progress = now;
 	}
 	STAT_ADD(w->ws.sp_rtx, n > 0 ? (uint64_t)n : 0);
-	/* Every millisecond while the window holds bytes back or a partial ACK may come. */
+	/*
+	 * Every millisecond while the window holds bytes back, or for a
+	 * timeout's worth after a resend while partial ACKs may come; then
+	 * at the timeout (a dead backend costs a wake-up per back-off step).
+	 */
 	ev_timer_arm(&w->loop, &s->timer,
-		     (s->sent < s->nrep && s->sent == limit && wnd) || s->recovery
+		     (s->sent < s->nrep && s->sent == limit && wnd) ||
+				     (s->recovery && now - s->progress < SP_RTO_MS)
 			     ? now + 1
 			     : s->progress + s->rto_ms);
 }
