@@ -96,7 +96,7 @@
 #include "log.h"
 
 #define SP_RTO_MS     200u /* first replay retransmission, doubled each time */
-#define SP_TS_AHEAD   8u   /* replay TSval past the backend socket's clock (ms) */
+#define SP_TS_AHEAD   8u   /* replay TSval past the backend socket's clock (ticks) */
 #define SP_RTO_TRIES  7u   /* then the connection is reset: ~25 s in all */
 #define SP_TICK_MS    250u
 #define SP_BIND_TRIES 32
@@ -563,16 +563,18 @@ static int replay_segment(struct lb_splice *s, uint32_t off, uint32_t len, bool 
 		 * LC_TS_MARGIN ahead) and make the backend refuse those as old.
 		 * TSecr 0: no RTT sample from the replay.
 		 *
-		 * SP_TS_AHEAD of the splice-time clock, not the clock itself: the
-		 * backend refuses (PAWS) a segment stamped before the last one it
-		 * accepted from the socket, the handshake's ACK, and that may be
-		 * ahead of what TCP_TIMESTAMP read. Since 6.7 the call returns a
-		 * millisecond clock rounded down to even (bit 0 says ms or us),
-		 * and a paced socket stamps a segment with its departure time.
-		 * Once refused, always refused: seen under 3 % loss, where 4
-		 * uploads in ~280 were reset (every replay segment answered with
-		 * a duplicate ACK, resends too, in a trace whose backend SYN had
-		 * been resent); with the stamp ahead, none in 300.
+		 * SP_TS_AHEAD past the splice-time clock, not the clock itself:
+		 * nothing the socket stamped before may be newer than the replay,
+		 * and TCP_TIMESTAMP can read below the socket's last stamp (since
+		 * 6.7 it rounds a millisecond clock down to even, bit 0 flagging
+		 * microsecond stamps; a paced socket stamps departure times). Under
+		 * 3 % loss 4 uploads in ~280 were reset, in the trace with every
+		 * replay segment, resends too, answered by a duplicate ACK and the
+		 * replay stamped one below the handshake's ACK; with the stamp
+		 * ahead, none in 300. (Linux's PAWS allows one tick of age, so the
+		 * rounding alone does not explain the refusals; the departure-time
+		 * stamps may. Not pinned down further.) With microsecond stamps
+		 * (tcp_usec_ts routes) the 8 are microseconds: see splice-abi.h.
 		 */
 		uint32_t v = htonl(s->tsv + SP_TS_AHEAD);
 

@@ -475,7 +475,7 @@ run_case() { # LB CASE REP
 	awk -v kv="$kv" -v lb="$lb" -v c="$case" -v rep="$rep" 'BEGIN {
 		n = split(kv, f, " "); for (i = 1; i <= n; i++) { split(f[i], p, "="); v[p[1]] = p[2] }
 		r = v["requests"] > 0 ? v["requests"] : 1
-		printf "  rep %d  %-15s %-6s %9.0f req/s %8.2f MiB/s  p50 %7.3f ms  p99 %7.3f ms  LB %6.1f us/req  total %6.1f us/req  segs %.1f/%.1f%s\n",
+		printf "  rep %d  %-15s %-10s %9.0f req/s %8.2f MiB/s  p50 %7.3f ms  p99 %7.3f ms  LB %6.1f us/req  total %6.1f us/req  segs %.1f/%.1f%s\n",
 			rep, lb, c, v["rps"], v["mibs"], v["p50_ms"], v["p99_ms"], v["lb_cpu_us"] / r, v["total_cpu_us"] / r,
 			v["lb_segs_in"] / r, v["lb_segs_out"] / r,
 			(v["sock_err"] + v["non2xx"] > 0 ? sprintf("  errors %d+%d", v["sock_err"], v["non2xx"]) : "") }'
