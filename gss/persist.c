@@ -341,9 +341,13 @@ static int check_header(const struct gss_file_header *h, uint64_t fsize, char *e
 	    h->reserved)
 		return fail(err, elen, -EBADMSG, "corrupt header: parameter out of range");
 	m = (uint64_t)h->m0 << h->level;
-	if (m > (1u << 30))
+	/*
+	 * The product must not wrap: at the largest width a wrapped size came
+	 * out 0, which means "no expected size" below, so the matrix section
+	 * went unchecked and a mapped sketch was indexed far past its file.
+	 */
+	if (m > (1u << 30) || check_mul_overflow(m * m, (uint64_t)GSS_BUCKET, &want[SEC_MATRIX]))
 		return fail(err, elen, -EBADMSG, "corrupt header: width out of range");
-	want[SEC_MATRIX] = m * m * GSS_BUCKET;
 	want[SEC_MASK] = 1ULL << h->mask_bits;
 	want[SEC_DETECT] = (4ULL << h->cm_bits) * sizeof(uint16_t);
 	for (int i = 0; i < SEC_COUNT; i++) {
@@ -627,11 +631,17 @@ out_fd:
 
 int gss_load(const char *path, uint32_t flags, struct gss **out, char *errbuf, size_t errlen)
 {
+	int ret;
+
 	if (!path || !out)
 		return fail(errbuf, errlen, -EINVAL, "invalid argument");
 	if (errbuf && errlen)
 		errbuf[0] = '\0';
-	return load(path, flags, out, errbuf, errlen);
+	ret = load(path, flags, out, errbuf, errlen);
+	/* Allocation failures deep inside return a bare -errno: every failure says why. */
+	if (ret && errbuf && errlen && !errbuf[0])
+		fail(errbuf, errlen, ret, "cannot load %s: %s", path, strerrordesc_np(-ret));
+	return ret;
 }
 
 /* ============================== Merging ============================== */
