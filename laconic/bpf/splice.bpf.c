@@ -570,7 +570,9 @@ static __always_inline __u32 lc_hdr_len(void *data, void *end)
 		if ((void *)(ip + 1) > end)
 			return LC_HDR_MAX;
 		l3 = ip->ihl * 4u;
-		if (ip->protocol != IPPROTO_TCP || l3 < sizeof(*ip))
+		/* As lc_splice4() decides: fragments are never ours. */
+		if (ip->protocol != IPPROTO_TCP || l3 < sizeof(*ip) ||
+		    (ip->frag_off & bpf_htons(0x3fff)))
 			return 0;
 	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = (void *)(eth + 1);
@@ -606,8 +608,10 @@ int lc_splice(struct __sk_buff *skb)
 	 * when the headers this frame has do not all fit, pull them in (never
 	 * the payload: a pull copies, and may reallocate a cloned head). If the
 	 * pull fails (out of memory), carry on: the frame may not be ours (a
-	 * drop would hit any protocol), and one of ours then fails a bounds
-	 * check below, as it did before this pull existed.
+	 * drop would hit any protocol). One of ours then fails a bounds check
+	 * below, as before this pull existed: dropped when only its options
+	 * are missing, passed to the kernel (a reset) when its fixed TCP
+	 * header is.
 	 */
 	if (need && data + need > end) {
 		/* Either way the verifier forgets the old pointers: reload. */
