@@ -74,6 +74,7 @@ static void splice_metrics(const struct lb_admin *a, const struct lb_wstats *ws,
 		[LC_S_FIN] = "fin",
 		[LC_S_RST] = "rst",
 		[LC_S_TRANSLATED6] = "translated_ipv6", /* of "translated" */
+		[LC_S_SYNACK_DROP] = "synack_dropped",
 	};
 	uint64_t fp[LC_S_MAX];
 	size_t i;

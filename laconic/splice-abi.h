@@ -88,7 +88,10 @@
  * idle timeout, the slow path deletes the entries.
  *
  * SYN segments are never translated: a SYN that matches an entry is a new
- * connection reusing the 4-tuple and belongs to the kernel.
+ * connection reusing the 4-tuple and belongs to the kernel. A SYN-ACK from
+ * the backend is its handshake repeated (the LB socket's last ACK was
+ * lost; the replay completes the handshake) and is dropped, because the
+ * kernel, without that socket now, would reset the backend.
  *
  * Families. A spliced connection is IPv4 on both legs or IPv6 on both legs:
  * the configuration gives a splice listener and every backend of its pools
@@ -199,6 +202,7 @@ enum lc_stat {
 	LC_S_FIN,
 	LC_S_RST,
 	LC_S_TRANSLATED6, /* of LC_S_TRANSLATED, the IPv6 ones */
+	LC_S_SYNACK_DROP, /* a backend's repeated SYN-ACK on a spliced tuple, dropped */
 	LC_S_MAX,
 };
 

@@ -567,14 +567,15 @@ static int replay_segment(struct lb_splice *s, uint32_t off, uint32_t len, bool 
 		 * nothing the socket stamped before may be newer than the replay,
 		 * and TCP_TIMESTAMP can read below the socket's last stamp (since
 		 * 6.7 it rounds a millisecond clock down to even, bit 0 flagging
-		 * microsecond stamps; a paced socket stamps departure times). Under
-		 * 3 % loss 4 uploads in ~280 were reset, in the trace with every
-		 * replay segment, resends too, answered by a duplicate ACK and the
-		 * replay stamped one below the handshake's ACK; with the stamp
-		 * ahead, none in 300. (Linux's PAWS allows one tick of age, so the
-		 * rounding alone does not explain the refusals; the departure-time
-		 * stamps may. Not pinned down further.) With microsecond stamps
-		 * (tcp_usec_ts routes) the 8 are microseconds: see splice-abi.h.
+		 * microsecond stamps; a paced socket stamps departure times). An
+		 * established backend forgives one tick of age, but one whose
+		 * handshake ACK was lost is still in SYN-RECV, where the replay's
+		 * first segment must complete the handshake and PAWS forgives
+		 * nothing (tcp_check_req): refused, every resend too, until the
+		 * backend repeated its SYN-ACK and the balancer's kernel reset it.
+		 * Under 3 % loss that was 4 uploads in ~280 (3 % lost ACKs times
+		 * half the clocks odd); with the stamp ahead, none in 300. With
+		 * microsecond stamps (tcp_usec_ts routes) the 8 are microseconds.
 		 */
 		uint32_t v = htonl(s->tsv + SP_TS_AHEAD);
 

@@ -133,6 +133,18 @@ static __always_inline int lc_syn(const struct tcphdr *tcp, const struct lc_xlat
 	struct lc_conn *conn;
 	__u32 slot;
 
+	/*
+	 * The backend repeating its SYN-ACK: the handshake's last ACK (from the
+	 * balancer's socket, before the splice) was lost, so the backend still
+	 * waits in SYN-RECV, and the first replay segment that lands completes
+	 * its handshake. The balancer's kernel has no socket for the tuple any
+	 * more and would answer with a reset, which kills the connection: drop
+	 * it. (Seen under loss, when the replay was refused as well.)
+	 */
+	if (x->dir == LC_B2C && tcp->ack) {
+		stat_add(LC_S_SYNACK_DROP, 1);
+		return TC_ACT_SHOT;
+	}
 	stat_add(LC_S_SYN_PASS, 1);
 	/*
 	 * A client SYN on a tuple whose connection is over (FIN both ways, or
