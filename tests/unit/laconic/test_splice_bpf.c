@@ -662,32 +662,45 @@ static void test_translate_both_ways(void **state)
 #define TA_B2C 0x00005000u
 
 /*
- * s with `opts` as its option bytes (optlen a multiple of 4), through the
- * program under fl: translated, checksums right, ports, seq and ack as the
- * contract says; the options are the caller's to check.
+ * s with `opts` as its option bytes (optlen a multiple of 4) after an
+ * IP header of hdr bytes, through the program: redirected, same length,
+ * checksums right. The translated fields are the caller's to check.
  */
-static void run_opts(const struct seg *s0, const struct lc_flow *fl, const uint8_t *opts,
-		     uint8_t optlen, uint8_t *out, size_t *outlen)
+static void run_opts_frame(struct seg *s, size_t hdr, const uint8_t *opts, uint8_t optlen,
+			   uint8_t *out, size_t *outlen)
 {
 	uint8_t in[MAXFRAME];
-	const uint8_t *o = out + ETH_LEN + 20;
-	struct seg s = *s0, want;
 	size_t len = 0;
 	uint32_t ret = 0;
 
-	s.tcpopt = optlen;
-	assert_int_equal(build(&s, in, sizeof(in), &len), 0);
-	memcpy(in + ETH_LEN + 20 + 20, opts, optlen);
-	put16(in + ETH_LEN + 20 + 16, tcp_csum(in));
+	s->tcpopt = optlen;
+	assert_int_equal(build(s, in, sizeof(in), &len), 0);
+	memcpy(in + ETH_LEN + hdr + 20, opts, optlen);
+	put16(in + ETH_LEN + hdr + 16, tcp_csum(in));
 	assert_int_equal(run(in, len, out, outlen, &ret), 0);
 	assert_int_equal(ret, TC_ACT_REDIRECT);
 	assert_int_equal(*outlen, len);
 	assert_int_equal(csums_ok(out, *outlen), 0);
+}
+
+/* Ports, seq and ack of the TCP header at o as the contract says. */
+static void assert_tcp_fields(const uint8_t *o, const struct seg *want)
+{
+	assert_int_equal(get16(o), want->sport);
+	assert_int_equal(get16(o + 2), want->dport);
+	assert_int_equal(get32(o + 4), want->seq);
+	assert_int_equal(get32(o + 8), want->ack);
+}
+
+/* run_opts_frame() for IPv4 under entry fl, with ports, seq and ack checked. */
+static void run_opts(const struct seg *s0, const struct lc_flow *fl, const uint8_t *opts,
+		     uint8_t optlen, uint8_t *out, size_t *outlen)
+{
+	struct seg s = *s0, want;
+
+	run_opts_frame(&s, 20, opts, optlen, out, outlen);
 	translate(&s, fl, &want);
-	assert_int_equal(get16(o), want.sport);
-	assert_int_equal(get16(o + 2), want.dport);
-	assert_int_equal(get32(o + 4), want.seq);
-	assert_int_equal(get32(o + 8), want.ack);
+	assert_tcp_fields(out + ETH_LEN + 20, &want);
 }
 
 static void put_ts(uint8_t *p, uint32_t tsval, uint32_t tsecr)
@@ -1390,29 +1403,15 @@ static void run_translated6(const struct seg *s, const struct lc_flow6 *fl)
 	assert_int_equal(frame_is(out, outlen, &want), 0);
 }
 
-/* run_opts() for IPv6: the same contract, after the 40-byte header. */
+/* run_opts() for IPv6: the same contract after the 40-byte header, addresses too. */
 static void run_opts6(const struct seg *s0, const struct lc_flow6 *fl, const uint8_t *opts,
 		      uint8_t optlen, uint8_t *out, size_t *outlen)
 {
-	uint8_t in[MAXFRAME];
-	const uint8_t *o = out + ETH_LEN + IP6_LEN;
 	struct seg s = *s0, want;
-	size_t len = 0;
-	uint32_t ret = 0;
 
-	s.tcpopt = optlen;
-	assert_int_equal(build(&s, in, sizeof(in), &len), 0);
-	memcpy(in + ETH_LEN + IP6_LEN + 20, opts, optlen);
-	put16(in + ETH_LEN + IP6_LEN + 16, tcp_csum(in));
-	assert_int_equal(run(in, len, out, outlen, &ret), 0);
-	assert_int_equal(ret, TC_ACT_REDIRECT);
-	assert_int_equal(*outlen, len);
-	assert_int_equal(csums_ok(out, *outlen), 0);
+	run_opts_frame(&s, IP6_LEN, opts, optlen, out, outlen);
 	translate6(&s, fl, &want);
-	assert_int_equal(get16(o), want.sport);
-	assert_int_equal(get16(o + 2), want.dport);
-	assert_int_equal(get32(o + 4), want.seq);
-	assert_int_equal(get32(o + 8), want.ack);
+	assert_tcp_fields(out + ETH_LEN + IP6_LEN, &want);
 	assert_memory_equal(out + ETH_LEN + 8, want.saddr6, 16);
 	assert_memory_equal(out + ETH_LEN + 24, want.daddr6, 16);
 }
