@@ -75,6 +75,9 @@ static void splice_metrics(const struct lb_admin *a, const struct lb_wstats *ws,
 		[LC_S_RST] = "rst",
 		[LC_S_TRANSLATED6] = "translated_ipv6", /* of "translated" */
 		[LC_S_SYNACK_DROP] = "synack_dropped",
+		[LC_S_COOKIE_SENT] = "cookie_sent",
+		[LC_S_COOKIE_OK] = "cookie_accepted",
+		[LC_S_COOKIE_FAIL] = "cookie_refused",
 	};
 	uint64_t fp[LC_S_MAX];
 	size_t i;

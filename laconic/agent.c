@@ -13,16 +13,22 @@
  * row would leave the second blind). The clsact qdisc is removed at close
  * only when we created it: other programs may hang on it.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
 #include <linux/if_link.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "agent.h"
@@ -47,11 +53,19 @@ struct lc_agent {
 	uint32_t max_conns;
 	struct lc_conn *conns;
 	size_t conns_len;
+	struct lc_cookie *cookie; /* mapped shared with the program */
+	int vips_fd;
+	struct sockaddr_storage *vips; /* the splice listeners as configured */
+	size_t nvips;
+	bool wildcard; /* one of them is: lc_vips follows the host's addresses */
+	bool cookies;  /* wanted, and the kernel can take them */
 	int ncpus;
 	struct lc_iface ifs[LC_MAX_IFACES];
 	size_t nifs;
 	char names[LC_MAX_IFACES * (IF_NAMESIZE + 1)];
 };
+
+static int vips_sync(struct lc_agent *a);
 
 /* libbpf's messages, one line each, at debug level (its warnings repeat our errors). */
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap) ATTR_PRINTF(2, 0);
@@ -201,18 +215,259 @@ static int map_fd(struct lc_agent *a, const char *name, uint32_t max, char *err,
 	return 0;
 }
 
+/* Does the running kernel have the cookie hand-off (Linux 6.9)? Its BTF says. */
+static bool kernel_takes_cookies(void)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	bool yes;
+
+	if (!vmlinux)
+		return false;
+	yes = btf__find_by_name_kind(vmlinux, "bpf_sk_assign_tcp_reqsk", BTF_KIND_FUNC) > 0;
+	btf__free(vmlinux);
+	return yes;
+}
+
+/*
+ * Maps lc_cookie and gives it a random key. Cookies are switched on by
+ * agent_refresh(), from the namespace's sysctls, once the key is there.
+ */
+static int cookie_open(struct lc_agent *a, const struct lc_agent_opts *o, int fd, char *err,
+		       size_t errlen)
+{
+	uint64_t key[2];
+	int r;
+
+	a->cookie = mmap(NULL, sizeof(*a->cookie), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (a->cookie == MAP_FAILED) {
+		r = -errno;
+		a->cookie = NULL;
+		errbuf_set(err, errlen, "splice: mapping %s: %s", LC_MAP_COOKIE, log_errstr(-r));
+		return r;
+	}
+	do
+		r = (int)getrandom(key, sizeof(key), 0);
+	while (r < 0 && errno == EINTR);
+	if (r != (int)sizeof(key)) {
+		r = r < 0 ? -errno : -EIO;
+		errbuf_set(err, errlen, "splice: no random key for SYN cookies: %s",
+			   log_errstr(-r));
+		return r;
+	}
+	a->cookie->key[0] = key[0];
+	a->cookie->key[1] = key[1];
+	if (o->syncookies) {
+		a->cookies = kernel_takes_cookies();
+		if (!a->cookies)
+			log_warn("splice: this kernel cannot take SYN cookies from BPF (Linux 6.9 "
+				 "and CONFIG_SYN_COOKIES needed); the kernel answers SYNs itself");
+	}
+	agent_refresh(a);
+	return 0;
+}
+
+/* An integer sysctl of this namespace; `dflt` when unreadable. */
+static int sysctl_int(const char *path, int dflt)
+{
+	char buf[16], *e;
+	ssize_t n;
+	long v;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return dflt;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return dflt;
+	buf[n] = 0;
+	v = strtol(buf, &e, 10);
+	return e == buf ? dflt : (int)v;
+}
+
+void agent_refresh(struct lc_agent *a)
+{
+	uint32_t f = 0;
+
+	/*
+	 * What the SYN-ACK may offer is what the kernel will accept when the
+	 * ACK comes back (bpf_sk_assign_tcp_reqsk() checks the same sysctls),
+	 * and with net.ipv4.tcp_syncookies at 0 the kernel takes no cookie at
+	 * all: then the kernel answers SYNs itself. A kernel without that
+	 * sysctl was built without SYN cookies (its hand-off fails).
+	 */
+	if (a->cookies)
+		f = LC_CK_KEY;
+	if (a->cookies && sysctl_int("/proc/sys/net/ipv4/tcp_syncookies", 0) != 0) {
+		f |= LC_CK_ON;
+		if (sysctl_int("/proc/sys/net/ipv4/tcp_timestamps", 1) != 0)
+			f |= LC_CK_TS;
+		if (sysctl_int("/proc/sys/net/ipv4/tcp_sack", 1) != 0)
+			f |= LC_CK_SACK;
+		if (sysctl_int("/proc/sys/net/ipv4/tcp_window_scaling", 1) != 0)
+			f |= LC_CK_WS;
+	}
+	/* Readers take the flags alone; the key was written before the first store. */
+	__atomic_store_n(&a->cookie->flags, f, __ATOMIC_RELEASE);
+	/* A wildcard listener's addresses come and go with the host's. */
+	if (a->wildcard)
+		vips_sync(a);
+}
+
+/* The lc_vips key of address ss (its family's part) and port. */
+static void vip_key(const struct sockaddr_storage *ss, uint16_t port, struct lc_vip_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->family = ss->ss_family;
+	k->port = port;
+	if (ss->ss_family == AF_INET6)
+		memcpy(k->addr, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+	else
+		k->addr[0] = ((const struct sockaddr_in *)ss)->sin_addr.s_addr;
+}
+
+static bool vip_wild(const struct sockaddr_storage *ss)
+{
+	return ss->ss_family == AF_INET6
+		       ? IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr)
+		       : ((const struct sockaddr_in *)ss)->sin_addr.s_addr == INADDR_ANY;
+}
+
+static uint16_t vip_port(const struct sockaddr_storage *ss)
+{
+	return ntohs(ss->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)ss)->sin6_port
+					       : ((const struct sockaddr_in *)ss)->sin_port);
+}
+
+/* Appends key k to the growing array *keys (*nk used, *cap room). */
+static int key_push(struct lc_vip_key **keys, size_t *nk, size_t *cap, const struct lc_vip_key *k)
+{
+	if (*nk == *cap) {
+		struct lc_vip_key *n = realloc(*keys, (*cap + 16) * sizeof(**keys));
+
+		if (!n)
+			return -ENOMEM;
+		*keys = n;
+		*cap += 16;
+	}
+	(*keys)[(*nk)++] = *k;
+	return 0;
+}
+
+/* The entries listener v stands for: itself, or each of ifs' addresses of its family. */
+static int vip_keys(const struct sockaddr_storage *v, const struct ifaddrs *ifs,
+		    struct lc_vip_key **keys, size_t *nk, size_t *cap)
+{
+	struct lc_vip_key k;
+	const struct ifaddrs *ifa;
+	int ret = 0;
+
+	if (!vip_wild(v)) {
+		vip_key(v, vip_port(v), &k);
+		return key_push(keys, nk, cap, &k);
+	}
+	for (ifa = ifs; ifa && !ret; ifa = ifa->ifa_next) {
+		if (!ifa->ifa_addr || ifa->ifa_addr->sa_family != v->ss_family)
+			continue;
+		vip_key((const struct sockaddr_storage *)(void *)ifa->ifa_addr, vip_port(v), &k);
+		ret = key_push(keys, nk, cap, &k);
+	}
+	return ret;
+}
+
+/* Makes lc_vips hold exactly keys[0..nk): new entries in first, stale ones out after. */
+static int vips_write(struct lc_agent *a, const struct lc_vip_key *keys, size_t nk)
+{
+	struct lc_vip_key k, next;
+	uint8_t one = 1;
+	size_t i;
+	int ret = nk > LC_MAX_VIPS ? -ENOSPC : 0;
+
+	for (i = 0; i < nk && i < LC_MAX_VIPS; i++)
+		if (bpf_map_update_elem(a->vips_fd, &keys[i], &one, BPF_ANY) && !ret)
+			ret = -errno;
+	for (int more = !bpf_map_get_next_key(a->vips_fd, NULL, &k); more; k = next) {
+		bool keep = false;
+
+		more = !bpf_map_get_next_key(a->vips_fd, &k, &next);
+		for (i = 0; i < nk && !keep; i++)
+			keep = !memcmp(&keys[i], &k, sizeof(k));
+		if (!keep)
+			bpf_map_delete_elem(a->vips_fd, &k);
+	}
+	return ret;
+}
+
+/*
+ * Brings lc_vips and the port bitmap to the configured listeners, a
+ * wildcard one expanded to every address of its family the host has now.
+ * New entries go in before stale ones go out, so one that stays is never
+ * missing.
+ */
+static int vips_sync(struct lc_agent *a)
+{
+	uint64_t bits[sizeof(a->cookie->ports) / sizeof(uint64_t)] = { 0 };
+	struct ifaddrs *ifs = NULL;
+	struct lc_vip_key *keys = NULL;
+	size_t i, nk = 0, cap = 0;
+	int ret = 0;
+
+	if (a->wildcard && getifaddrs(&ifs))
+		return -errno;
+	for (i = 0; i < a->nvips && !ret; i++) {
+		uint16_t port = vip_port(&a->vips[i]);
+
+		bits[port >> 6] |= 1ull << (port & 63);
+		ret = vip_keys(&a->vips[i], ifs, &keys, &nk, &cap);
+	}
+	if (!ret) {
+		/* Entries first; the bitmap only gates the look-up of them. */
+		ret = vips_write(a, keys, nk);
+		/* Word by word: a port that stays never reads as absent. */
+		for (i = 0; i < sizeof(bits) / sizeof(bits[0]); i++)
+			if (a->cookie->ports[i] != bits[i])
+				__atomic_store_n(&a->cookie->ports[i], bits[i], __ATOMIC_RELAXED);
+	}
+	free(keys);
+	if (ifs)
+		freeifaddrs(ifs);
+	return ret;
+}
+
+int agent_set_vips(struct lc_agent *a, const struct sockaddr_storage *vips, size_t n)
+{
+	struct sockaddr_storage *copy = calloc(n ? n : 1, sizeof(*copy));
+	size_t i;
+
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, vips, n * sizeof(*copy));
+	free(a->vips);
+	a->vips = copy;
+	a->nvips = n;
+	a->wildcard = false;
+	for (i = 0; i < n; i++)
+		a->wildcard |= vip_wild(&vips[i]);
+	return vips_sync(a);
+}
+
+bool agent_cookies(const struct lc_agent *a)
+{
+	return __atomic_load_n(&a->cookie->flags, __ATOMIC_RELAXED) & LC_CK_ON;
+}
+
 int agent_open(const struct lc_agent_opts *o, struct lc_agent **out, char *err, size_t errlen)
 {
 	struct bpf_object_open_opts oo = { .sz = sizeof(struct bpf_object_open_opts),
 					   .object_name = "laconic_splice" };
 	struct lc_agent *a;
 	struct bpf_program *prog;
-	int r;
+	int r, cookie_fd;
 
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return -ENOMEM;
-	a->prog_fd = a->flows_fd = a->flows6_fd = a->conns_fd = a->stats_fd = -1;
+	a->prog_fd = a->flows_fd = a->flows6_fd = a->conns_fd = a->stats_fd = a->vips_fd = -1;
 	a->max_conns = o->max_conns ? o->max_conns : LC_DEFAULT_CONNS;
 	libbpf_set_print(libbpf_log);
 	r = pick_ifaces(a, o->interfaces, err, errlen);
@@ -253,8 +508,10 @@ int agent_open(const struct lc_agent_opts *o, struct lc_agent **out, char *err, 
 	a->flows6_fd = bpf_object__find_map_fd_by_name(a->obj, LC_MAP_FLOWS6);
 	a->conns_fd = bpf_object__find_map_fd_by_name(a->obj, LC_MAP_CONNS);
 	a->stats_fd = bpf_object__find_map_fd_by_name(a->obj, LC_MAP_STATS);
+	cookie_fd = bpf_object__find_map_fd_by_name(a->obj, LC_MAP_COOKIE);
+	a->vips_fd = bpf_object__find_map_fd_by_name(a->obj, LC_MAP_VIPS);
 	if (a->prog_fd < 0 || a->flows_fd < 0 || a->flows6_fd < 0 || a->conns_fd < 0 ||
-	    a->stats_fd < 0) {
+	    a->stats_fd < 0 || cookie_fd < 0 || a->vips_fd < 0) {
 		errbuf_set(err, errlen, "splice: the BPF object lacks its program or maps");
 		r = -ENOENT;
 		goto fail;
@@ -267,6 +524,9 @@ int agent_open(const struct lc_agent_opts *o, struct lc_agent **out, char *err, 
 		errbuf_set(err, errlen, "splice: mapping %s: %s", LC_MAP_CONNS, log_errstr(-r));
 		goto fail;
 	}
+	r = cookie_open(a, o, cookie_fd, err, errlen);
+	if (r)
+		goto fail;
 	a->ncpus = libbpf_num_possible_cpus();
 	if (a->ncpus <= 0) {
 		r = a->ncpus ? a->ncpus : -EINVAL;
@@ -297,6 +557,9 @@ void agent_close(struct lc_agent *a)
 	detach(a);
 	if (a->conns)
 		munmap(a->conns, a->conns_len);
+	if (a->cookie)
+		munmap(a->cookie, sizeof(*a->cookie));
+	free(a->vips);
 	bpf_object__close(a->obj);
 	free(a);
 }

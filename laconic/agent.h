@@ -9,6 +9,7 @@
 #ifndef LACONIC_AGENT_H
 #define LACONIC_AGENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,6 +20,7 @@ struct lc_agent;
 struct lc_agent_opts {
 	uint32_t max_conns;	/* spliced connections at once (lc_conns size) */
 	const char *interfaces; /* comma-separated names; NULL or "" = every interface but lo */
+	bool syncookies;	/* answer SYNs to splice listeners in the fast path */
 };
 
 /* Loads and attaches; on failure a one-line reason in err. -errno. */
@@ -45,6 +47,18 @@ int agent_flow_put2(const struct lc_agent *a, int family, const void *k, const v
  * connection owns it now.
  */
 int agent_flow_del(const struct lc_agent *a, int family, const void *k, uint32_t slot);
+/*
+ * SYN cookies (splice-abi.h): the splice listeners, as bound, whose SYNs
+ * the fast path answers (replaces the previous set; -errno if one could
+ * not be added, the others are in), and a re-read of the namespace's TCP
+ * sysctls, which decide what a SYN-ACK offers. The slow path calls
+ * agent_refresh() about once a second. agent_cookies(): are SYNs being
+ * answered?
+ */
+struct sockaddr_storage;
+int agent_set_vips(struct lc_agent *a, const struct sockaddr_storage *vips, size_t n);
+void agent_refresh(struct lc_agent *a);
+bool agent_cookies(const struct lc_agent *a);
 /* Sums the per-CPU fast-path counters into out[LC_S_MAX]. */
 int agent_stats(const struct lc_agent *a, uint64_t *out);
 

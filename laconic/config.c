@@ -80,7 +80,7 @@
 #define MAX_LISTENERS  256u
 #define MAX_POOLS      1024u
 #define MAX_ROUTES     1024u
-#define MAX_KEYS       16u
+#define MAX_KEYS       24u
 #define NAME_LEN_MAX   (CFG_NAME_MAX - 1u)
 #define WHY_MAX	       160u
 
@@ -144,6 +144,7 @@ static const struct key_def global_keys[] = {
 	NUM("splice_max_conns", K_U32, struct cfg, splice_max_conns, 1024, 4u << 20),
 	NUM("splice_linger", K_MS, struct cfg, splice_linger_ms, MS_MIN, MS_MAX),
 	NUM("splice_oneshot", K_BOOL, struct cfg, splice_oneshot, 0, 1),
+	NUM("splice_syncookies", K_BOOL, struct cfg, splice_syncookies, 0, 1),
 };
 
 static const struct key_def listener_keys[] = {
@@ -772,6 +773,7 @@ static void cfg_defaults(struct cfg *c)
 	c->splice_port_max = 32767;
 	c->splice_max_conns = 65536;
 	c->splice_linger_ms = 3 * 1000;
+	c->splice_syncookies = true;
 }
 
 static void listener_defaults(struct cfg_listener *l, const char *name, size_t len)

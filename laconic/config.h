@@ -57,6 +57,8 @@
  *   splice_oneshot = off         # on: splice a connection whose first request
  *                                #   closes it (Connection: close, HTTP/1.0) too;
  *                                #   off: serve those in proxy mode (cheaper)
+ *   splice_syncookies = on       # the fast path answers SYNs to splice listeners
+ *                                #   with cookies (Linux 6.9+); off: the kernel does
  *
  *   [listener NAME]              # at least one
  *   listen = 0.0.0.0:8080        # required, unique among listeners and admin
@@ -165,7 +167,8 @@ struct cfg {
 	uint32_t splice_port_min, splice_port_max;
 	uint32_t splice_max_conns;
 	uint32_t splice_linger_ms;
-	bool splice_oneshot; /* splice one-request connections too (default: proxy them) */
+	bool splice_oneshot;	/* splice one-request connections too (default: proxy them) */
+	bool splice_syncookies; /* the fast path answers SYNs with cookies (default on) */
 	struct cfg_listener *listeners;
 	size_t nlisteners;
 	struct cfg_pool *pools;

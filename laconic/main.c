@@ -12,6 +12,7 @@
  *                    flight (at most drain_timeout), exit; a second one
  *                    exits at once
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "compiler.h"
 #include "lb.h"
 #include "log.h"
 
@@ -287,10 +289,31 @@ refuse:
 	return ret ? ret : -EPERM;
 }
 
+/*
+ * The fast path answers SYNs for the splice listeners (their bound address
+ * and port), not for other listeners on the same port number.
+ */
+static void cookie_vips(struct lc_agent *a, const struct cfg *c)
+{
+	struct sockaddr_storage vips[256]; /* config.c allows 256 listeners */
+	size_t i, n = 0;
+	int ret;
+
+	for (i = 0; i < c->nlisteners && n < sizeof(vips) / sizeof(vips[0]); i++)
+		if (c->listeners[i].mode == CFG_MODE_SPLICE)
+			vips[n++] = c->listeners[i].addr.ss;
+	ret = agent_set_vips(a, vips, n);
+	if (ret)
+		log_warn("splice: SYN cookies for some listeners: %s (the kernel answers "
+			 "their SYNs)",
+			 log_errstr(ret));
+}
+
 static int open_agent(const struct cfg *c, struct lc_agent **out)
 {
 	struct lc_agent_opts ao = { .max_conns = c->splice_max_conns,
-				    .interfaces = c->splice_interfaces };
+				    .interfaces = c->splice_interfaces,
+				    .syncookies = c->splice_syncookies };
 	char err[256];
 	int ret;
 
@@ -304,9 +327,10 @@ static int open_agent(const struct cfg *c, struct lc_agent **out)
 		log_err("%s", err);
 		return ret;
 	}
-	log_info("splice fast path on %s (%u connections, LB-side ports %u-%u)",
+	cookie_vips(*out, c);
+	log_info("splice fast path on %s (%u connections, LB-side ports %u-%u, SYN cookies %s)",
 		 agent_interfaces(*out), agent_max_conns(*out), c->splice_port_min,
-		 c->splice_port_max);
+		 c->splice_port_max, agent_cookies(*out) ? "on" : "off");
 	return 0;
 }
 
@@ -360,6 +384,7 @@ struct main_state {
 	struct lb_admin *admin;
 	struct lb_graph *graph;
 	struct lc_agent *agent;
+	struct ev_timer agent_tick; /* re-reads the sysctls SYN cookies follow */
 	struct ev_loop loop;
 	struct ev_io sig;
 	uint32_t exited; /* atomic: workers that returned */
@@ -368,6 +393,14 @@ struct main_state {
 	size_t ninit;			 /* workers initialised */
 	size_t started;			 /* worker threads running */
 };
+
+static void on_agent_tick(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct main_state *m = container_of(t, struct main_state, agent_tick);
+
+	agent_refresh(m->agent);
+	ev_timer_arm(loop, t, ev_now(loop) + 1000);
+}
 
 static void reload(struct main_state *m)
 {
@@ -388,6 +421,8 @@ static void reload(struct main_state *m)
 	}
 	if (c->max_header > m->rt->cfg->max_header)
 		log_warn("reload: a larger max_header takes effect at the next restart");
+	if (c->splice_syncookies != m->rt->cfg->splice_syncookies)
+		log_warn("reload: splice_syncookies takes effect at the next restart");
 	if (rt_create(c, m->nw, m->rt->generation + 1, &nrt)) {
 		cfg_free(c);
 		goto keep;
@@ -409,6 +444,8 @@ static void reload(struct main_state *m)
 			rt_put(prev);
 	}
 	admin_set_state(m->admin, nrt, m->ws, m->nw, m->graph);
+	if (m->agent)
+		cookie_vips(m->agent, c);
 	rt_put(m->rt);
 	m->rt = nrt;
 	log_info("configuration reloaded (generation %llu)", (unsigned long long)nrt->generation);
@@ -560,6 +597,10 @@ static int run(struct main_state *m, struct cfg *c)
 	if (open_agent(m->rt->cfg, &m->agent) || ev_loop_init(&m->loop) || setup_signals(m) ||
 	    start(m, log_fd))
 		goto out;
+	if (m->agent) {
+		ev_timer_init(&m->agent_tick, on_agent_tick);
+		ev_timer_arm(&m->loop, &m->agent_tick, ev_now(&m->loop) + 1000);
+	}
 	for (i = 0; i < m->rt->cfg->nlisteners; i++)
 		log_info("listening on %s (%s), %zu worker%s", m->rt->cfg->listeners[i].addr.text,
 			 m->rt->cfg->listeners[i].name, m->nw, m->nw == 1 ? "" : "s");

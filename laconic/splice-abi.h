@@ -93,6 +93,45 @@
  * lost; the replay completes the handshake) and is dropped, because the
  * kernel, without that socket now, would reset the backend.
  *
+ * SYN cookies. The handshake of a client is the agent's too: on the
+ * splice listeners' addresses and ports the fast path answers a SYN itself,
+ * with a SYN-ACK whose sequence number is a cookie, and keeps nothing. The
+ * ACK that returns the cookie is checked there and handed to the listener
+ * with the negotiated options (bpf_sk_assign_tcp_reqsk(), Linux 6.9), and
+ * the kernel builds the connection from it as if it had answered the SYN.
+ * No SYN reaches the listener, so a flood costs the kernel nothing (no
+ * request socket, no SYN queue, no retransmitted SYN-ACK), and no option is
+ * lost, unlike the kernel's own cookies without timestamps. The cookie:
+ *
+ *     ISN:    | 31 .. 9 | 8  |   7  |  6 5 |   4  |  3 .. 0  |
+ *             |  hash   | ts | slot | mss  | sack |  wscale  |  (wscale 15: none)
+ *     TSval:  hash >> 32, | 1
+ *
+ *     hash = SipHash-2-4(key; client addr, LB addr, ports, client ISN,
+ *                        time slot << 9 | ISN bits 8..0)
+ *
+ * A time slot is 2^36 ns (68.7 s) and the cookie carries its parity, so
+ * the check hashes once and a cookie lives 69 to 137 seconds. The low bits
+ * are hashed too (none can be changed). The mss bits index a table per
+ * family of the client's MSS rounded down (the kernel's four for IPv4);
+ * the SYN-ACK announces that, at most what the interface's MTU allows.
+ * With timestamps the ACK's echo must be the hash's other half as well:
+ * 55 bits to guess rather than 23 (the kernel's own cookies check 24, but
+ * only while its SYN queue overflows; these are checked always). The
+ * SYN-ACK offers timestamps, SACK and window scaling only if the client
+ * did and the namespace's sysctls allow them (the slow path re-reads those
+ * once a second into LC_CK_* flags), and the kernel continues the TSval
+ * clock (ts_off). An ACK whose cookie fails is not ours (most ACKs on the
+ * port belong to established connections) and goes to the kernel
+ * untouched; one whose listener is gone draws the kernel's reset. Only
+ * frames for this host's MAC are answered, and only for an address and
+ * port in lc_vips (a wildcard listener's are the host's addresses, which
+ * the slow path follows), so traffic the host bridges or routes, and
+ * other listeners on the same port number, are left alone. The key is
+ * random per process and lives in lc_cookie, mapped shared with the slow
+ * path like lc_conns, with a bitmap of the listeners' ports that keeps
+ * the per-packet test to one array look-up.
+ *
  * Families. A spliced connection is IPv4 on both legs or IPv6 on both legs:
  * the configuration gives a splice listener and every backend of its pools
  * one family, and IPv6 listeners are IPV6_V6ONLY, so an IPv4 client never
@@ -203,13 +242,52 @@ enum lc_stat {
 	LC_S_RST,
 	LC_S_TRANSLATED6, /* of LC_S_TRANSLATED, the IPv6 ones */
 	LC_S_SYNACK_DROP, /* a backend's repeated SYN-ACK on a spliced tuple, dropped */
+	LC_S_COOKIE_SENT, /* SYNs answered with a cookie */
+	LC_S_COOKIE_OK,	  /* ACKs with a valid cookie handed to the listener */
+	LC_S_COOKIE_FAIL, /* valid cookies the kernel would not take (no listener, sysctl) */
 	LC_S_MAX,
+};
+
+/* lc_cookie flags */
+#define LC_CK_ON   0x1u	 /* answer SYNs on the ports in the bitmap */
+#define LC_CK_KEY  0x10u /* the key is set: check ACKs (even with LC_CK_ON off) */
+#define LC_CK_TS   0x2u	 /* net.ipv4.tcp_timestamps */
+#define LC_CK_SACK 0x4u	 /* net.ipv4.tcp_sack */
+#define LC_CK_WS   0x8u	 /* net.ipv4.tcp_window_scaling */
+
+/* The window scale the agent announces for the balancer's side. */
+#define LC_CK_RCV_WSCALE 7
+
+/*
+ * A splice listener's address and port, the key of lc_vips: IPv4 in
+ * addr[0], network order; the port in host order. A listener on the
+ * wildcard address has an entry per address of the host (the slow path
+ * follows them). No padding.
+ */
+struct lc_vip_key {
+	__u32 addr[4];
+	__u16 port;
+	__u16 family; /* AF_INET or AF_INET6 */
+};
+
+_Static_assert(sizeof(struct lc_vip_key) == 20, "lc_vip_key has no padding");
+
+#define LC_MAX_VIPS 4096 /* listeners, times addresses for wildcard ones */
+
+/* The cookie's configuration: one entry, mmap()ed by the slow path. */
+struct lc_cookie {
+	__u64 key[2]; /* SipHash key, written before LC_CK_ON is set */
+	__u32 flags;  /* LC_CK_* */
+	__u32 pad;
+	__u64 ports[1024]; /* bit p: port p (host order) has a splice listener */
 };
 
 #define LC_MAP_FLOWS  "lc_flows"
 #define LC_MAP_FLOWS6 "lc_flows6"
 #define LC_MAP_CONNS  "lc_conns"
 #define LC_MAP_STATS  "lc_stats"
+#define LC_MAP_COOKIE "lc_cookie"
+#define LC_MAP_VIPS   "lc_vips"
 #define LC_PROG	      "lc_splice"
 
 /*

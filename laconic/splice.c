@@ -5,14 +5,14 @@
  * packet by packet by the fast path (bpf/splice.bpf.c). The arithmetic and
  * the map layouts are in splice-abi.h; this file is the procedure.
  *
- * Why the kernel still does the handshakes
- * ----------------------------------------
- * Laconic's paper answers SYNs itself with SYN cookies. On Linux the kernel
- * already does exactly that (net.ipv4.tcp_syncookies: no state for a
- * half-open connection once the SYN queue is full, or always with 2), with
- * options, retransmissions and ICMP handled, so the balancer lets the
- * listener accept, reads the head through the socket, and connects to the
- * backend with an ordinary connect() from a port of its own range (the
+ * Who does the handshakes
+ * ------------------------
+ * Laconic's paper answers SYNs itself with SYN cookies, and so does the
+ * fast path here (splice-abi.h): it answers the SYN and hands the ACK that
+ * returns a valid cookie to the listener, and from then on the kernel owns
+ * the client connection, with retransmissions and ICMP handled. The
+ * balancer accepts it, reads the head through the socket, and connects to
+ * the backend with an ordinary connect() from a port of its own range (the
  * backend handshake then mirrors the client's MSS through TCP_MAXSEG).
  * What the kernel cannot do is forget a connection without telling the
  * peer; TCP_REPAIR can: a socket in repair mode transmits nothing, reports

@@ -63,11 +63,14 @@
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <linux/in.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <linux/pkt_cls.h>
 #include <linux/tcp.h>
+
+#include <stdbool.h>
 
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
@@ -76,6 +79,9 @@
 
 #ifndef AF_INET
 #define AF_INET 2
+#endif
+#ifndef AF_INET6
+#define AF_INET6 10
 #endif
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
@@ -108,6 +114,53 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } lc_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct lc_cookie);
+} lc_cookie SEC(".maps");
+
+/* The splice listeners as bound (address, possibly the wildcard, and port). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LC_MAX_VIPS);
+	__type(key, struct lc_vip_key);
+	__type(value, __u8);
+} lc_vips SEC(".maps");
+
+/*
+ * The kernel's cookie hand-off (Linux 6.9, net/core/filter.c). Weak: on an
+ * older kernel libbpf leaves it unresolved, lc_ksym_exists() is false and
+ * the verifier drops the cookie code; the slow path then never sets
+ * LC_CK_ON. The attributes' layout is the kernel's (checked by size there).
+ */
+struct sock {
+	/*
+	 * Opaque. libbpf matches the kfunc's prototype against the kernel's by
+	 * kind, and a forward declaration is not a struct; the verifier checks
+	 * the pointer that is passed against the kernel's own type.
+	 */
+	__u64 opaque;
+};
+struct bpf_tcp_req_attrs {
+	__u32 rcv_tsval;
+	__u32 rcv_tsecr;
+	__u16 mss;
+	__u8 rcv_wscale;
+	__u8 snd_wscale;
+	__u8 ecn_ok;
+	__u8 wscale_ok;
+	__u8 sack_ok;
+	__u8 tstamp_ok;
+	__u8 usec_ts_ok;
+	__u8 reserved[3];
+};
+extern int bpf_sk_assign_tcp_reqsk(struct __sk_buff *skb, struct sock *sk,
+				   struct bpf_tcp_req_attrs *attrs, int attrs__sz) __ksym __weak;
+#define lc_ksym_exists(sym) (!!(sym))
 
 #define IP_CSUM_OFF  (ETH_HLEN + __builtin_offsetof(struct iphdr, check))
 #define TCP_CSUM_OFF 16 /* inside the TCP header */
@@ -432,6 +485,661 @@ static __always_inline int lc_out(const struct lc_xlate *x, __u32 paylen)
 	return bpf_redirect_neigh(x->ifindex, NULL, 0, 0);
 }
 
+/*
+ * SYN cookies (see splice-abi.h for the layout). The SYN is turned around
+ * in place into the SYN-ACK: same skb, addresses and ports swapped, the
+ * options rewritten into a fixed 20-byte area (NOP-padded, so every length
+ * the verifier sees is a constant), both checksums computed whole, and the
+ * frame sent back out of the interface it came in on. A SYN from a sender
+ * on this host (over a veth) arrives CHECKSUM_PARTIAL and the SYN-ACK keeps
+ * that mark with a whole checksum in the field; it goes back to that veth,
+ * whose peer takes PARTIAL as verified and recomputes nothing. A NIC never
+ * delivers a PARTIAL skb.
+ */
+#define LC_CK_SLOT_SHIFT 36 /* a time slot: 2^36 ns, 68.7 s */
+#define LC_SYNACK_OPT	 20
+
+/*
+ * The client's MSS rounded down to one of four, per family (the index is in
+ * the cookie): IPv4 536, 1300, 1440, 1460; IPv6 1220, 1420, 1440, 8940. A
+ * function, not a table: a constant array would go to .rodata, which the
+ * loader would have to map for four numbers.
+ */
+static __always_inline __u32 lc_mss_at(bool v6, __u32 i)
+{
+	switch (i & 3) {
+	case 0:
+		return v6 ? 1220 : 536;
+	case 1:
+		return v6 ? 1420 : 1300;
+	case 2:
+		return 1440;
+	default:
+		return v6 ? 8940 : 1460;
+	}
+}
+
+#define LC_ROTL(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
+#define LC_SIPROUND                   \
+	do {                          \
+		v0 += v1;             \
+		v1 = LC_ROTL(v1, 13); \
+		v1 ^= v0;             \
+		v0 = LC_ROTL(v0, 32); \
+		v2 += v3;             \
+		v3 = LC_ROTL(v3, 16); \
+		v3 ^= v2;             \
+		v0 += v3;             \
+		v3 = LC_ROTL(v3, 21); \
+		v3 ^= v0;             \
+		v2 += v1;             \
+		v1 = LC_ROTL(v1, 17); \
+		v1 ^= v2;             \
+		v2 = LC_ROTL(v2, 32); \
+	} while (0)
+
+/*
+ * A cookie's hash input: the tuple, the client's ISN and the time slot, as
+ * 64-bit words; IPv4 uses 3 of them, IPv6 all 6.
+ */
+struct lc_ckmsg {
+	__u64 m[6]; /* addresses, ports and ISN, then the slot word (lc_ck_word) */
+	__u32 n;    /* words used */
+};
+
+/*
+ * SipHash-2-4 of msg's words under the process's key. A global function,
+ * checked once by the verifier rather than at each of its four call sites
+ * on every path that reaches them.
+ */
+__attribute__((noinline)) __u64 lc_ck_hash(const struct lc_ckmsg *msg)
+{
+	const __u32 zero = 0;
+	const struct lc_cookie *ck = bpf_map_lookup_elem(&lc_cookie, &zero);
+	__u64 v0, v1, v2, v3, b;
+	__u32 n, i;
+
+	if (!ck || !msg)
+		return 0;
+	n = msg->n > 6 ? 6 : msg->n;
+	v0 = ck->key[0] ^ 0x736f6d6570736575ull;
+	v1 = ck->key[1] ^ 0x646f72616e646f6dull;
+	v2 = ck->key[0] ^ 0x6c7967656e657261ull;
+	v3 = ck->key[1] ^ 0x7465646279746573ull;
+	b = (__u64)(n * 8) << 56;
+	for (i = 0; i < 6; i++) {
+		if (i >= n)
+			break;
+		v3 ^= msg->m[i];
+		LC_SIPROUND;
+		LC_SIPROUND;
+		v0 ^= msg->m[i];
+	}
+	v3 ^= b;
+	LC_SIPROUND;
+	LC_SIPROUND;
+	v0 ^= b;
+	v2 ^= 0xff;
+	LC_SIPROUND;
+	LC_SIPROUND;
+	LC_SIPROUND;
+	LC_SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* A 32-bit ones'-complement sum, folded and inverted into a checksum field. */
+static __always_inline __u16 lc_fold(__s64 sum)
+{
+	__u32 c = (__u32)sum;
+
+	c = (c & 0xffff) + (c >> 16);
+	c = (c & 0xffff) + (c >> 16);
+	return (__u16)~c;
+}
+
+/*
+ * The options a cookie needs from a SYN or its ACK: where MSS, window
+ * scale and timestamps are (offsets in b, 40 = absent) and whether SACK is
+ * permitted. Offsets rather than values, and a walker of its own, keep the
+ * verifier's states few (it checks a bpf_loop() body until they repeat).
+ */
+struct lc_synwalk {
+	__u8 b[4 * LC_OPT_WORDS]; /* the option area, copied */
+	__u8 optlen, off;	  /* its length; the walk's position */
+	__u8 mss, ws, ts;	  /* offsets in b of those options, 40 = absent */
+	__u8 sackok;		  /* SACK permitted (bytes: the call chain's stack is tight) */
+};
+
+static long lc_syn_step(__u64 i, void *ctx)
+{
+	struct lc_synwalk *w = ctx;
+	__u32 off = w->off;
+	__u8 kind, len;
+
+	(void)i;
+	if (off > sizeof(w->b) - 2 || off + 2 > w->optlen)
+		return 1;
+	kind = w->b[off];
+	if (kind == 0)
+		return 1;
+	if (kind == 1) {
+		w->off = off + 1;
+		return 0;
+	}
+	len = w->b[off + 1];
+	if (len < 2 || off + len > w->optlen)
+		return 1;
+	if (kind == 2 && len == 4)
+		w->mss = (__u8)off;
+	else if (kind == 3 && len == 3)
+		w->ws = (__u8)off;
+	else if (kind == 4 && len == 2)
+		w->sackok = 1;
+	else if (kind == 8 && len == 10)
+		w->ts = (__u8)off;
+	w->off = (__u8)(off + len);
+	return 0;
+}
+
+/* Copies and walks tcp's options into w; -1 if cut short. */
+static __always_inline int lc_syn_walk(const struct tcphdr *tcp, void *end, struct lc_synwalk *w)
+{
+	__u32 optlen = tcp->doff * 4u - sizeof(*tcp);
+
+	w->mss = w->ws = w->ts = 4 * LC_OPT_WORDS;
+	if (tcp->doff < 5 || optlen > 4 * LC_OPT_WORDS)
+		return -1;
+	if (!optlen)
+		return 0;
+	if (lc_opt_words((const __u8 *)(tcp + 1), end, optlen, (__u32 *)w->b))
+		return -1;
+	w->optlen = (__u8)optlen;
+	bpf_loop(4 * LC_OPT_WORDS, lc_syn_step, w, 0);
+	return 0;
+}
+
+/*
+ * What a SYN asked for and the namespace allows, as the cookie's low bits,
+ * and the SYN-ACK's option words: MSS; SACK permitted and timestamps
+ * (TSval o[2], TSecr o[3]); window scale; NOPs to 20 bytes.
+ */
+struct lc_synopt {
+	__u32 low; /* cookie bits 8..0, slot parity included */
+	bool ts;   /* timestamps offered: o[2] is to be the TSval */
+	__u32 o[LC_SYNACK_OPT / 4];
+	__u16 mss; /* announced: the client's, rounded down */
+};
+
+static __always_inline void lc_synopt(const struct lc_synwalk *w, const struct lc_cookie *ck,
+				      bool v6, __u64 slot, __u32 cap, struct lc_synopt *so)
+{
+	__u32 mss = lc_mss_at(v6, 0), mssi = 0, i = 1, ws = 0xf, m = w->mss, k = w->ws;
+	bool ts = (ck->flags & LC_CK_TS) && w->ts <= 4 * LC_OPT_WORDS - 10;
+	bool sack = (ck->flags & LC_CK_SACK) && w->sackok;
+
+	if (m <= 4 * LC_OPT_WORDS - 4)
+		mss = (__u32)w->b[m + 2] << 8 | w->b[m + 3];
+
+	if (mss >= lc_mss_at(v6, 1))
+		mssi = 1;
+	if (mss >= lc_mss_at(v6, 2))
+		mssi = 2;
+	if (mss >= lc_mss_at(v6, 3))
+		mssi = 3;
+	/* Announced: the same, but never more than this interface's MTU allows. */
+	so->mss = (__u16)(lc_mss_at(v6, mssi) < cap ? lc_mss_at(v6, mssi) : cap);
+	if ((ck->flags & LC_CK_WS) && k <= 4 * LC_OPT_WORDS - 3)
+		ws = w->b[k + 2] > 14 ? 14 : w->b[k + 2];
+	so->low = (__u32)ts << 8 | (__u32)(slot & 1) << 7 | mssi << 5 | (__u32)sack << 4 | ws;
+	so->ts = ts;
+
+	/* NOPs first, then what is offered over them (a constant-size fill). */
+	so->o[1] = so->o[2] = so->o[3] = so->o[4] = 0x01010101u;
+	so->o[0] = bpf_htonl(2u << 24 | 4u << 16 | so->mss);
+	if (ts) {
+		__u32 t = w->ts;
+
+		so->o[1] = bpf_htonl(sack ? (4u << 24 | 2u << 16 | 8u << 8 | 10u) : 0x0101080au);
+		/* o[2], the TSval, is the hash's other half (lc_cookie_syn*). */
+		so->o[3] = bpf_htonl(rd32(&w->b[t + 2]));
+		i = 4;
+	} else if (sack) {
+		so->o[1] = bpf_htonl(0x01010402u);
+		i = 2;
+	}
+	if (ws != 0xf && i < LC_SYNACK_OPT / 4)
+		so->o[i] = bpf_htonl(1u << 24 | 3u << 16 | 3u << 8 | LC_CK_RCV_WSCALE);
+}
+
+/*
+ * The SYN-ACK's TCP header and options over the SYN's (tcp points at a
+ * header of 20 + LC_SYNACK_OPT bytes, checked), checksum left 0.
+ */
+static __always_inline void lc_synack_tcp(struct tcphdr *tcp, __be16 sport, __be16 dport,
+					  __u32 cookie, __u32 isn, const struct lc_synopt *so)
+{
+	__u32 *o = (__u32 *)(tcp + 1), win = 10u * so->mss;
+	int i;
+
+	tcp->source = dport;
+	tcp->dest = sport;
+	tcp->seq = bpf_htonl(cookie);
+	tcp->ack_seq = bpf_htonl(isn + 1);
+	/* doff 10 (40 bytes), SYN|ACK; no ECN: the cookie has no room for it. */
+	((__u16 *)tcp)[6] = bpf_htons(((sizeof(*tcp) + LC_SYNACK_OPT) / 4) << 12 | 0x12);
+	tcp->window = bpf_htons(win > 0xffff ? 0xffff : win);
+	tcp->check = 0;
+	tcp->urg_ptr = 0;
+#pragma unroll
+	for (i = 0; i < LC_SYNACK_OPT / 4; i++)
+		o[i] = so->o[i];
+}
+
+/* The ACK's timestamps, and the attributes the cookie's low bits give. */
+static __always_inline void lc_ack_attrs(const struct lc_synwalk *w, __u32 cookie, bool v6,
+					 struct bpf_tcp_req_attrs *a)
+{
+	__u32 ws = cookie & 0xf, t = w->ts;
+
+	a->mss = (__u16)lc_mss_at(v6, cookie >> 5);
+	a->sack_ok = (cookie >> 4) & 1;
+	if (ws != 0xf) {
+		a->wscale_ok = 1;
+		a->snd_wscale = (__u8)ws;
+		a->rcv_wscale = LC_CK_RCV_WSCALE;
+	}
+	if ((cookie & 0x100) && t <= 4 * LC_OPT_WORDS - 10) {
+		a->tstamp_ok = 1;
+		a->rcv_tsval = rd32(&w->b[t + 2]);
+		a->rcv_tsecr = rd32(&w->b[t + 6]);
+	}
+}
+
+/*
+ * The hash's last input word for a cookie: the slot whose parity it
+ * carries (now's or the one before) and its low bits, which the hash thus
+ * covers too.
+ */
+static __always_inline __u64 lc_ck_word(__u32 cookie)
+{
+	__u64 slot = bpf_ktime_get_coarse_ns() >> LC_CK_SLOT_SHIFT;
+
+	if ((slot ^ (cookie >> 7)) & 1)
+		slot--;
+	return slot << 9 | (cookie & 0x1ffu);
+}
+
+/*
+ * The cookie path's working memory: per CPU rather than on the stack,
+ * where the caller's translation frame leaves it too little (512 bytes
+ * for the whole chain of calls).
+ */
+struct lc_ckscratch {
+	struct bpf_sock_tuple t;    /* the packet's, for socket look-ups */
+	struct bpf_tcp_req_attrs a; /* what the ACK's listener is given */
+	struct lc_synopt so;	    /* the SYN-ACK's options and cookie bits */
+	struct lc_ckmsg msg;	    /* the hash's input */
+	__u64 ph[5];		    /* the TCP pseudo header: 12 bytes for IPv4, 40 for IPv6 */
+	struct lc_vip_key vk;	    /* the destination, to look up in lc_vips */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lc_ckscratch);
+} lc_ckscratch SEC(".maps");
+
+/*
+ * Is x->t's destination a splice listener's address and port? Only that
+ * one listener's SYNs are the agent's, not those of another listener on
+ * the same port number, nor traffic this host bridges or routes (a
+ * wildcard listener's entries are this host's addresses).
+ */
+static __always_inline bool lc_vip(struct lc_ckscratch *x, bool v6)
+{
+	__builtin_memset(&x->vk, 0, sizeof(x->vk));
+	if (v6) {
+		__builtin_memcpy(x->vk.addr, x->t.ipv6.daddr, 16);
+		x->vk.port = bpf_ntohs(x->t.ipv6.dport);
+		x->vk.family = AF_INET6;
+	} else {
+		x->vk.addr[0] = x->t.ipv4.daddr;
+		x->vk.port = bpf_ntohs(x->t.ipv4.dport);
+		x->vk.family = AF_INET;
+	}
+	return bpf_map_lookup_elem(&lc_vips, &x->vk) != NULL;
+}
+
+/* Is a splice listener waiting for x->t (a SYN's tuple)? */
+static __always_inline bool lc_listening(struct __sk_buff *skb, struct lc_ckscratch *x, bool v6)
+{
+	struct bpf_sock *sk;
+	bool r;
+
+	if (!lc_vip(x, v6))
+		return false;
+	sk = bpf_skc_lookup_tcp(skb, &x->t, v6 ? sizeof(x->t.ipv6) : sizeof(x->t.ipv4),
+				BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return false;
+	r = sk->state == BPF_TCP_LISTEN;
+	bpf_sk_release(sk);
+	return r;
+}
+
+/* Hands an ACK whose cookie checked (tuple x->t, attributes x->a) to its listener. */
+static __always_inline int lc_ck_assign(struct __sk_buff *skb, struct lc_ckscratch *x, bool v6)
+{
+	struct bpf_sock *skc;
+	struct tcp_sock *tp;
+	int r = -1;
+
+	/* A listener not ours never sent a cookie of ours. */
+	if (!lc_vip(x, v6))
+		return TC_ACT_OK;
+	skc = bpf_skc_lookup_tcp(skb, &x->t, v6 ? sizeof(x->t.ipv6) : sizeof(x->t.ipv4),
+				 BPF_F_CURRENT_NETNS, 0);
+	if (!skc)
+		goto out;
+	/* A connection already made from this cookie (the ACK, then data) is the kernel's. */
+	if (skc->state != BPF_TCP_LISTEN) {
+		bpf_sk_release(skc);
+		return TC_ACT_OK;
+	}
+	tp = bpf_skc_to_tcp_sock(skc);
+	if (tp)
+		r = bpf_sk_assign_tcp_reqsk(skb, (struct sock *)tp, &x->a, sizeof(x->a));
+	bpf_sk_release(skc);
+out:
+	/* On failure the kernel, which sent no cookie, resets the client. */
+	stat_add(r ? LC_S_COOKIE_FAIL : LC_S_COOKIE_OK, 1);
+	return TC_ACT_OK;
+}
+
+/* Hands an ACK whose cookie checked (tuple x->t, attributes x->a) to its listener. */
+/* The MSS this interface's MTU allows (the most a SYN-ACK announces). */
+static __always_inline __u32 lc_if_mss(struct __sk_buff *skb, bool v6)
+{
+	__u32 mtu = 0;
+
+	if (bpf_check_mtu(skb, 0, &mtu, 0, 0) < 0 || mtu < 1280)
+		return v6 ? 1220 : 536;
+	return mtu - (v6 ? 60 : 40);
+}
+
+/*
+ * Cuts or grows the SYN to the SYN-ACK's length (l3: the IP header's, a
+ * constant) and swaps the MACs, as the SYN-ACK leaves where the SYN came
+ * in. The TCP header, checked to hold its options, or NULL.
+ */
+static __always_inline struct tcphdr *lc_synack_frame(struct __sk_buff *skb, __u32 l3)
+{
+	__u8 mac[ETH_ALEN];
+	struct ethhdr *eth;
+	struct tcphdr *tcp;
+
+	if (bpf_skb_change_tail(skb, ETH_HLEN + l3 + sizeof(*tcp) + LC_SYNACK_OPT, 0))
+		return NULL;
+	eth = (void *)(long)skb->data;
+	tcp = (void *)eth + ETH_HLEN + l3;
+	if ((void *)(tcp + 1) + LC_SYNACK_OPT > (void *)(long)skb->data_end)
+		return NULL;
+	__builtin_memcpy(mac, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, mac, ETH_ALEN);
+	return tcp;
+}
+
+/*
+ * The SYN-ACK's TCP checksum over the pseudo header ph (phlen bytes, a
+ * constant) and the header, and out it goes where the SYN came in.
+ */
+static __always_inline int lc_synack_out(struct __sk_buff *skb, struct tcphdr *tcp, __u32 *ph,
+					 __u32 phlen)
+{
+	__s64 sum = bpf_csum_diff(0, 0, (__be32 *)tcp, sizeof(*tcp) + LC_SYNACK_OPT, 0);
+
+	tcp->check = lc_fold(bpf_csum_diff(0, 0, ph, phlen, (__u32)sum));
+	stat_add(LC_S_COOKIE_SENT, 1);
+	return bpf_redirect(skb->ifindex, 0);
+}
+
+/*
+ * The ACK's cookie against the hash of x->msg (whose last word lc_ck_word()
+ * made); a valid one goes to the listener of x->t. With timestamps the
+ * echo must be the hash's other half as well: 55 bits to guess, not 23.
+ */
+static __always_inline int lc_cookie_ack(struct __sk_buff *skb, const struct lc_synwalk *w,
+					 struct lc_ckscratch *x, __u32 cookie, bool v6)
+{
+	__u64 h = lc_ck_hash(&x->msg);
+	__u32 t = w->ts;
+
+	if (((__u32)h ^ cookie) & ~0x1ffu)
+		return TC_ACT_OK; /* not one of ours: most likely an established connection's */
+	if ((cookie & 0x100) &&
+	    (t > 4 * LC_OPT_WORDS - 10 || rd32(&w->b[t + 6]) != ((__u32)(h >> 32) | 1)))
+		return TC_ACT_OK;
+	lc_ack_attrs(w, cookie, v6, &x->a);
+	return lc_ck_assign(skb, x, v6);
+}
+
+static __always_inline int lc_cookie_syn4(struct __sk_buff *skb, const struct lc_cookie *ck,
+					  const struct lc_synwalk *w, struct lc_ckscratch *x)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	struct iphdr *ip = data + ETH_HLEN;
+	struct tcphdr *tcp = (void *)(ip + 1);
+	__be32 saddr, daddr;
+	__be16 sport, dport;
+	__u32 isn, cookie, *ph = (__u32 *)x->ph;
+	__u64 slot, h;
+
+	if ((void *)(tcp + 1) > end)
+		return TC_ACT_OK;
+	x->t.ipv4.saddr = saddr = ip->saddr;
+	x->t.ipv4.daddr = daddr = ip->daddr;
+	x->t.ipv4.sport = sport = tcp->source;
+	x->t.ipv4.dport = dport = tcp->dest;
+	isn = bpf_ntohl(tcp->seq);
+	if (!lc_listening(skb, x, false))
+		return TC_ACT_OK;
+	slot = bpf_ktime_get_coarse_ns() >> LC_CK_SLOT_SHIFT;
+	lc_synopt(w, ck, false, slot, lc_if_mss(skb, false), &x->so);
+	x->msg.n = 3;
+	x->msg.m[0] = (__u64)saddr << 32 | daddr;
+	x->msg.m[1] = (__u64)sport << 48 | (__u64)dport << 32 | isn;
+	x->msg.m[2] = slot << 9 | x->so.low;
+	h = lc_ck_hash(&x->msg);
+	cookie = ((__u32)h & ~0x1ffu) | x->so.low;
+	if (x->so.ts)
+		x->so.o[2] = bpf_htonl((__u32)(h >> 32) | 1); /* never 0: an echo of 0 is none */
+
+	tcp = lc_synack_frame(skb, sizeof(*ip));
+	if (!tcp)
+		return TC_ACT_SHOT;
+	ip = (void *)tcp - sizeof(*ip);
+	ip->tos = 0;
+	ip->tot_len = bpf_htons(sizeof(*ip) + sizeof(*tcp) + LC_SYNACK_OPT);
+	ip->id = 0;
+	ip->frag_off = bpf_htons(0x4000); /* DF */
+	ip->ttl = 64;
+	ip->saddr = daddr;
+	ip->daddr = saddr;
+	ip->check = 0;
+	ip->check = lc_fold(bpf_csum_diff(0, 0, (__be32 *)ip, sizeof(*ip), 0));
+	lc_synack_tcp(tcp, sport, dport, cookie, isn, &x->so);
+	/* Pseudo header: addresses, zero, protocol, TCP length. */
+	ph[0] = daddr;
+	ph[1] = saddr;
+	ph[2] = bpf_htonl(IPPROTO_TCP << 16 | (sizeof(*tcp) + LC_SYNACK_OPT));
+	return lc_synack_out(skb, tcp, ph, 12);
+}
+
+static __always_inline int lc_cookie_ack4(struct __sk_buff *skb, struct iphdr *ip,
+					  struct tcphdr *tcp, const struct lc_synwalk *w,
+					  struct lc_ckscratch *x)
+{
+	__u32 cookie = bpf_ntohl(tcp->ack_seq) - 1, isn = bpf_ntohl(tcp->seq) - 1;
+
+	x->msg.n = 3;
+	x->msg.m[0] = (__u64)ip->saddr << 32 | ip->daddr;
+	x->msg.m[1] = (__u64)tcp->source << 48 | (__u64)tcp->dest << 32 | isn;
+	x->msg.m[2] = lc_ck_word(cookie);
+	x->t.ipv4.saddr = ip->saddr;
+	x->t.ipv4.daddr = ip->daddr;
+	x->t.ipv4.sport = tcp->source;
+	x->t.ipv4.dport = tcp->dest;
+	return lc_cookie_ack(skb, w, x, cookie, false);
+}
+
+static __always_inline int lc_cookie_syn6(struct __sk_buff *skb, const struct lc_cookie *ck,
+					  const struct lc_synwalk *w, struct lc_ckscratch *x)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	struct ipv6hdr *ip6 = data + ETH_HLEN;
+	struct tcphdr *tcp = (void *)(ip6 + 1);
+	__be16 sport, dport;
+	__u32 isn, cookie, *ph = (__u32 *)x->ph;
+	__u64 slot, h;
+
+	if ((void *)(tcp + 1) > end)
+		return TC_ACT_OK;
+	__builtin_memcpy(x->t.ipv6.saddr, &ip6->saddr, 16);
+	__builtin_memcpy(x->t.ipv6.daddr, &ip6->daddr, 16);
+	x->t.ipv6.sport = sport = tcp->source;
+	x->t.ipv6.dport = dport = tcp->dest;
+	isn = bpf_ntohl(tcp->seq);
+	if (!lc_listening(skb, x, true))
+		return TC_ACT_OK;
+	slot = bpf_ktime_get_coarse_ns() >> LC_CK_SLOT_SHIFT;
+	lc_synopt(w, ck, true, slot, lc_if_mss(skb, true), &x->so);
+	x->msg.n = 6;
+	__builtin_memcpy(x->msg.m, x->t.ipv6.saddr, 32); /* both addresses */
+	x->msg.m[4] = (__u64)sport << 48 | (__u64)dport << 32 | isn;
+	x->msg.m[5] = slot << 9 | x->so.low;
+	h = lc_ck_hash(&x->msg);
+	cookie = ((__u32)h & ~0x1ffu) | x->so.low;
+	if (x->so.ts)
+		x->so.o[2] = bpf_htonl((__u32)(h >> 32) | 1);
+
+	tcp = lc_synack_frame(skb, sizeof(*ip6));
+	if (!tcp)
+		return TC_ACT_SHOT;
+	ip6 = (void *)tcp - sizeof(*ip6);
+	/* Version 6, no traffic class or flow label. */
+	*(__be32 *)ip6 = bpf_htonl(0x60000000);
+	ip6->payload_len = bpf_htons(sizeof(*tcp) + LC_SYNACK_OPT);
+	ip6->hop_limit = 64;
+	__builtin_memcpy(&ip6->saddr, x->t.ipv6.daddr, 16);
+	__builtin_memcpy(&ip6->daddr, x->t.ipv6.saddr, 16);
+	lc_synack_tcp(tcp, sport, dport, cookie, isn, &x->so);
+	/* Pseudo header: addresses, TCP length, zeros, next header. */
+	__builtin_memcpy(ph, x->t.ipv6.daddr, 16);
+	__builtin_memcpy(ph + 4, x->t.ipv6.saddr, 16);
+	ph[8] = bpf_htonl(sizeof(*tcp) + LC_SYNACK_OPT);
+	ph[9] = bpf_htonl(IPPROTO_TCP);
+	return lc_synack_out(skb, tcp, ph, 40);
+}
+
+static __always_inline int lc_cookie_ack6(struct __sk_buff *skb, struct ipv6hdr *ip6,
+					  struct tcphdr *tcp, const struct lc_synwalk *w,
+					  struct lc_ckscratch *x)
+{
+	__u32 cookie = bpf_ntohl(tcp->ack_seq) - 1, isn = bpf_ntohl(tcp->seq) - 1;
+
+	x->msg.n = 6;
+	__builtin_memcpy(x->msg.m, &ip6->saddr, 32); /* both addresses */
+	x->msg.m[4] = (__u64)tcp->source << 48 | (__u64)tcp->dest << 32 | isn;
+	x->msg.m[5] = lc_ck_word(cookie);
+	__builtin_memcpy(x->t.ipv6.saddr, x->msg.m, 32);
+	x->t.ipv6.sport = tcp->source;
+	x->t.ipv6.dport = tcp->dest;
+	return lc_cookie_ack(skb, w, x, cookie, true);
+}
+
+/*
+ * The cookie work, as a global function: the verifier checks it once, on
+ * its own, instead of once per path of the caller through the translation
+ * code (which multiplied its work by four and its time to seconds). So it
+ * parses the headers again from the skb; lc_nohit() has checked that the
+ * packet is a SYN or an ACK for a splice port.
+ */
+__attribute__((noinline)) int lc_cookie_path(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	const __u32 zero = 0;
+	const struct lc_cookie *ck;
+	struct lc_ckscratch *x;
+	struct lc_synwalk w = { 0 };
+	struct tcphdr *tcp;
+
+	if (!lc_ksym_exists(bpf_sk_assign_tcp_reqsk))
+		return TC_ACT_OK;
+	ck = bpf_map_lookup_elem(&lc_cookie, &zero);
+	x = bpf_map_lookup_elem(&lc_ckscratch, &zero);
+	if (!ck || !x || (void *)(eth + 1) > end)
+		return TC_ACT_OK;
+	/* The kernel wants the attributes' reserved bytes 0; the tuple is zero-padded. */
+	__builtin_memset(&x->t, 0, sizeof(x->t));
+	__builtin_memset(&x->a, 0, sizeof(x->a));
+	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = data + ETH_HLEN;
+
+		if ((void *)(ip6 + 1) > end || ip6->nexthdr != IPPROTO_TCP)
+			return TC_ACT_OK;
+		tcp = (void *)(ip6 + 1);
+		if ((void *)(tcp + 1) > end || lc_syn_walk(tcp, end, &w))
+			return TC_ACT_OK;
+		if (tcp->syn)
+			return lc_cookie_syn6(skb, ck, &w, x);
+		return lc_cookie_ack6(skb, ip6, tcp, &w, x);
+	} else {
+		struct iphdr *ip = data + ETH_HLEN;
+
+		if ((void *)(ip + 1) > end || ip->ihl != 5 || ip->protocol != IPPROTO_TCP)
+			return TC_ACT_OK;
+		tcp = (void *)(ip + 1);
+		if ((void *)(tcp + 1) > end || lc_syn_walk(tcp, end, &w))
+			return TC_ACT_OK;
+		if (tcp->syn)
+			return lc_cookie_syn4(skb, ck, &w, x);
+		return lc_cookie_ack4(skb, ip, tcp, &w, x);
+	}
+}
+
+/*
+ * A packet to the balancer without a flow entry: on a splice listener's
+ * port, a SYN gets a cookie and an ACK may return one. Everything else,
+ * and everything when cookies are off, goes to the kernel; this gate is
+ * one array look-up.
+ */
+static __always_inline int lc_nohit(struct __sk_buff *skb, const struct tcphdr *tcp)
+{
+	const __u32 zero = 0;
+	const struct lc_cookie *ck;
+	__u16 port = bpf_ntohs(tcp->dest);
+
+	/*
+	 * A SYN-ACK or SYN+FIN is no request; a RST or a bare FIN no cookie.
+	 * A frame for another host's MAC (a bridge's traffic) is not ours.
+	 */
+	if (tcp->rst || (tcp->syn ? tcp->ack || tcp->fin : !tcp->ack) ||
+	    skb->pkt_type != PACKET_HOST)
+		return TC_ACT_OK;
+	ck = bpf_map_lookup_elem(&lc_cookie, &zero);
+	/*
+	 * SYNs are answered while cookies are on; ACKs are checked as long as
+	 * a key is there, so handshakes under way when they go off complete.
+	 */
+	if (!ck || !(ck->flags & (tcp->syn ? LC_CK_ON : LC_CK_KEY)) ||
+	    !((ck->ports[port >> 6] >> (port & 63)) & 1))
+		return TC_ACT_OK;
+	return lc_cookie_path(skb);
+}
+
 static __always_inline int lc_splice4(struct __sk_buff *skb, void *data, void *end)
 {
 	struct iphdr *ip = data + ETH_HLEN;
@@ -461,7 +1169,7 @@ static __always_inline int lc_splice4(struct __sk_buff *skb, void *data, void *e
 	key.dport = tcp->dest;
 	f = bpf_map_lookup_elem(&lc_flows, &key);
 	if (!f)
-		return TC_ACT_OK;
+		return lc_nohit(skb, tcp);
 	if (tcp->syn)
 		return lc_syn(tcp, &f->x, &lc_flows, &key);
 
@@ -527,7 +1235,7 @@ static __always_inline int lc_splice6(struct __sk_buff *skb, void *data, void *e
 	key.dport = tcp->dest;
 	f = bpf_map_lookup_elem(&lc_flows6, &key);
 	if (!f)
-		return TC_ACT_OK;
+		return lc_nohit(skb, tcp);
 	if (tcp->syn)
 		return lc_syn(tcp, &f->x, &lc_flows6, &key);
 

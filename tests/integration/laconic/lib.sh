@@ -543,6 +543,12 @@ lc_metric() {
 		awk -v n="$1" '$1 == n { print $2; f = 1 } END { if (!f) print "missing" }'
 }
 
+# lc_cookies LOG: did the laconic writing LOG start with the fast path's SYN
+# cookies on? (Linux 6.9 or later; earlier kernels answer SYNs themselves.)
+lc_cookies() {
+	grep -q 'SYN cookies on' "$1"
+}
+
 # lc_wait_metric NAME VALUE SECONDS: until NAME is VALUE (1 if it never is).
 lc_wait_metric() {
 	local _i

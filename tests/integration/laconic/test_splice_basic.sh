@@ -316,6 +316,21 @@ done
 m=$(lc_in lb curl -fsS http://127.0.0.1:9100/metrics)
 echo "$m" | grep -E '^laconic_(splice|fastpath)_'
 echo "$m" | lc_has '^laconic_fastpath_total{what="translated"} [1-9]' || fail "no packet went through the fast path"
+# The agent made every handshake above: SYNs answered with cookies in the
+# fast path, the ACKs handed to the listener, none refused, and the
+# kernel's own SYN cookies never needed (its listener saw no SYN).
+ck_sent=$(echo "$m" | awk '$1 == "laconic_fastpath_total{what=\"cookie_sent\"}" { print $2 }')
+ck_ok=$(echo "$m" | awk '$1 == "laconic_fastpath_total{what=\"cookie_accepted\"}" { print $2 }')
+ck_bad=$(echo "$m" | awk '$1 == "laconic_fastpath_total{what=\"cookie_refused\"}" { print $2 }')
+if lc_cookies "$LC_LOGDIR/laconic.log"; then
+	[ "${ck_ok:-0}" -ge 20 ] && [ "$ck_sent" -ge "$ck_ok" ] ||
+		fail "the fast path made too few handshakes: $ck_sent SYN-ACKs, $ck_ok accepted"
+	[ "$ck_bad" = 0 ] || fail "the kernel refused $ck_bad valid cookies"
+	kc=$(lc_in lb nstat -az TcpExtSyncookiesSent | awk '$1 == "TcpExtSyncookiesSent" { print $2 }')
+	[ "${kc:-0}" = 0 ] || fail "the balancer's kernel sent $kc SYN cookies of its own"
+else
+	echo "note: this kernel takes no SYN cookies from BPF (Linux 6.9+); handshakes were the kernel's"
+fi
 # /status agrees with /metrics and names the interfaces the program is on.
 st=$(lc_in lb curl -fsS http://127.0.0.1:9100/status)
 started=$(echo "$m" | awk '$1 == "laconic_splice_started_total" { print $2 }')

@@ -212,9 +212,10 @@ lc_in backend sysctl -qw net.ipv4.tcp_sack=1
 lc_in lb sysctl -qw net.ipv4.tcp_timestamps=0 net.ipv4.tcp_sack=0
 sleep 1.2
 
-# 11. A SYN flood on the VIP from random ports: the kernel answers (SYN
-# cookies once the queue is full), the fast path passes SYNs untouched,
-# requests keep succeeding, and the balancer keeps no state for it.
+# 11. A SYN flood on the VIP from random ports: the fast path answers every
+# SYN with a cookie and keeps nothing, the balancer's kernel never sees one
+# (no SYN queue, no cookies of its own), requests keep succeeding, and the
+# balancer keeps no state for it.
 cat >"$LC_TMP/synflood.py" <<'PY'
 """synflood.py SRC DST PORT COUNT: SYNs from SRC:random to DST:PORT over ~3 s."""
 import random
@@ -257,6 +258,9 @@ for _ in $(seq 300); do lc_in client curl -fsS -m 5 "http://$LB/" >/dev/null; do
 LPID_RSS() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$LPID/status"; }
 rss0=$(LPID_RSS)
 rx0=$(lc_in lb cat "/sys/class/net/$LC_IF_LB_CLIENT/statistics/rx_packets")
+ck0=$(metric 'laconic_fastpath_total{what="cookie_sent"}')
+kernel_cookies() { lc_in lb nstat -az TcpExtSyncookiesSent | awk '$1 == "TcpExtSyncookiesSent" { print $2 + 0 }'; }
+kc0=$(kernel_cookies)
 lc_spawn --log "$LC_LOGDIR/synflood.log" client python3 "$LC_TMP/synflood.py" "$LC_CLIENT_IP" "$LB" 80 20000
 FPID=$LC_LAST_PID
 ok=0 bad=0
@@ -269,6 +273,12 @@ echo "during the flood: $ok requests served, $bad failed; $(cat "$LC_LOGDIR/synf
 [ $((rx - rx0)) -ge 20000 ] || fail "11: the flood did not reach the balancer ($((rx - rx0)) packets)"
 [ "$bad" = 0 ] || fail "11: $bad of $((ok + bad)) requests failed during the SYN flood"
 [ "$ok" -ge 5 ] || fail "11: only $ok requests ran during the SYN flood"
+ck=$(metric 'laconic_fastpath_total{what="cookie_sent"}')
+echo "SYN-ACKs with cookies from the fast path: $((ck - ck0)); the kernel's own cookies: $(($(kernel_cookies) - kc0))"
+if lc_cookies "$LC_LOGDIR/laconic.log"; then
+	[ $((ck - ck0)) -ge 20000 ] || fail "11: the fast path answered only $((ck - ck0)) of 20000+ SYNs"
+	[ "$(kernel_cookies)" = "$kc0" ] || fail "11: SYNs reached the balancer's kernel, which sent cookies of its own"
+fi
 wait_metric laconic_splice_connections 0 6 || fail "11: $(metric laconic_splice_connections) spliced connections left after the flood"
 [ "$(metric laconic_client_connections)" = 0 ] || fail "11: client connections left after the flood"
 rss=$(LPID_RSS)

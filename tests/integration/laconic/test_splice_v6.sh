@@ -94,7 +94,13 @@ echo "$out"
 [ "$(echo "$out" | awk '$1 >= 8 && $1 <= 12' | wc -l)" -eq 3 ] || fail "1: round robin: $out"
 [ "$(metric laconic_splice_started_total)" -ge 30 ] || fail "1: the requests were not spliced"
 # X-Forwarded-For carries the client's IPv6 address, after any it sent.
+# The handshake is the fast path's over IPv6 too: one connection, one
+# SYN-ACK with a cookie, one cookie handed to the listener.
+ck0=$(metric 'laconic_fastpath_total{what="cookie_accepted"}')
 out=$(lc_in client curl -fsS -m 5 "${ECHO}headers")
+! lc_cookies "$LC_LOGDIR/laconic.log" ||
+	[ "$(metric 'laconic_fastpath_total{what="cookie_accepted"}')" = $((ck0 + 1)) ] ||
+	fail "an IPv6 handshake was not the fast path's ($ck0 -> $(metric 'laconic_fastpath_total{what="cookie_accepted"}') cookies accepted)"
 echo "$out" | lc_has -i "^X-Forwarded-For: $LC_CLIENT_IP6"$'\r'"\?\$" || fail "1: no X-Forwarded-For: $out"
 out=$(lc_in client curl -fsS -m 5 "${ECHO}headers" -H 'X-Forwarded-For: 2001:db8::7')
 [ "$(echo "$out" | grep -i '^X-Forwarded-For:' | tr -d '\r' | tr '\n' '|')" = \

@@ -51,9 +51,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "log.h"
@@ -81,6 +83,7 @@ extern const size_t lc_bpf_obj_len;
 
 static struct bpf_object *obj;
 static int prog_fd = -1, flows_fd = -1, flows6_fd = -1, conns_fd = -1, stats_fd = -1, ncpus;
+static int cookie_fd = -1, vips_fd = -1;
 
 /* ------------------------------------------------------------ frames */
 
@@ -463,6 +466,14 @@ static int reset(void **state)
 	for (i = 0; i < LC_S_MAX; i++)
 		if (bpf_map_update_elem(stats_fd, &i, v, BPF_ANY))
 			return -errno;
+	{
+		/* Cookies off (all zero), as a balancer without splice listeners. */
+		static const struct lc_cookie off;
+
+		i = 0;
+		if (bpf_map_update_elem(cookie_fd, &i, &off, BPF_ANY))
+			return -errno;
+	}
 	return 0;
 }
 
@@ -1886,11 +1897,330 @@ static int load(void)
 	flows6_fd = bpf_object__find_map_fd_by_name(obj, LC_MAP_FLOWS6);
 	conns_fd = bpf_object__find_map_fd_by_name(obj, LC_MAP_CONNS);
 	stats_fd = bpf_object__find_map_fd_by_name(obj, LC_MAP_STATS);
+	cookie_fd = bpf_object__find_map_fd_by_name(obj, LC_MAP_COOKIE);
+	vips_fd = bpf_object__find_map_fd_by_name(obj, LC_MAP_VIPS);
 	ncpus = libbpf_num_possible_cpus();
 	if (prog_fd < 0 || flows_fd < 0 || flows6_fd < 0 || conns_fd < 0 || stats_fd < 0 ||
-	    ncpus <= 0 || ncpus > 1024)
+	    cookie_fd < 0 || vips_fd < 0 || ncpus <= 0 || ncpus > 1024)
 		return -ENOENT;
 	return 0;
+}
+
+/* ------------------------------------------------------------ SYN cookies */
+
+/*
+ * A TCP listener on `addr` (NULL: the wildcard), IPv4 or IPv6; its port in
+ * *port, its binding (for lc_vips) in *bound.
+ */
+static int listener(int family, const char *addr, uint16_t *port, struct sockaddr_storage *bound)
+{
+	socklen_t l = sizeof(*bound);
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	memset(bound, 0, sizeof(*bound));
+	bound->ss_family = (sa_family_t)family;
+	if (addr)
+		inet_pton(family, addr,
+			  family == AF_INET6 ? (void *)&((struct sockaddr_in6 *)bound)->sin6_addr
+					     : (void *)&((struct sockaddr_in *)bound)->sin_addr);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)bound,
+		 family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)) ||
+	    listen(fd, 8) || getsockname(fd, (struct sockaddr *)bound, &l)) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	*port = ntohs(family == AF_INET6 ? ((struct sockaddr_in6 *)bound)->sin6_port
+					 : ((struct sockaddr_in *)bound)->sin_port);
+	return fd;
+}
+
+/*
+ * lc_vips holds exactly the destination the test's SYNs have, 127.0.0.1 or
+ * ::1, with this port (what the slow path writes for a listener bound
+ * there, or for a wildcard one on a host with that address).
+ */
+static void vip_only(bool v6, uint16_t port)
+{
+	struct lc_vip_key k = { .family = v6 ? AF_INET6 : AF_INET, .port = port }, old;
+	uint8_t one = 1;
+
+	while (!bpf_map_get_next_key(vips_fd, NULL, &old))
+		assert_int_equal(bpf_map_delete_elem(vips_fd, &old), 0);
+	if (v6)
+		((uint8_t *)k.addr)[15] = 1;
+	else
+		k.addr[0] = htonl(0x7f000001);
+	assert_int_equal(bpf_map_update_elem(vips_fd, &k, &one, BPF_ANY), 0);
+}
+
+/* Cookies with `flags` for the ports in the list (0-terminated). */
+static void cookies_on(uint32_t flags, const uint16_t *ports)
+{
+	static struct lc_cookie ck; /* 8 KB: not on the stack */
+	uint32_t zero = 0;
+
+	memset(&ck, 0, sizeof(ck));
+	ck.key[0] = 0x0123456789abcdefull;
+	ck.key[1] = 0xfedcba9876543210ull;
+	ck.flags = flags;
+	for (; *ports; ports++)
+		ck.ports[*ports >> 6] |= 1ull << (*ports & 63);
+	assert_int_equal(bpf_map_update_elem(cookie_fd, &zero, &ck, BPF_ANY), 0);
+}
+
+/* Linux's SYN options: MSS 1460, SACK permitted, TS (tsval, 0), NOP, WS 7. */
+static const uint8_t linux_syn_opts[20] = { 2,	  4,	0x05, 0xb4, 4, 2, 8, 10, 0, 0,
+					    0x30, 0x39, 0,    0,    0, 0, 1, 3,	 3, 7 };
+
+/* A SYN from 10.0.0.1:40000 (or fd00::1) to 127.0.0.1 (or ::1) port `port`. */
+static struct seg syn_to(bool v6, uint16_t port)
+{
+	struct seg s = { .saddr = 0x0a000001,
+			 .daddr = 0x7f000001,
+			 .sport = 40000,
+			 .dport = port,
+			 .seq = 0xfffffff0,
+			 .flags = F_SYN,
+			 .win = 64240,
+			 .v6 = v6 };
+
+	addr6(s.saddr6, 0, 1);
+	memset(s.daddr6, 0, 16);
+	s.daddr6[15] = 1;
+	return s;
+}
+
+/*
+ * A frame for segment s with TCP options opts, addressed to the MAC of the
+ * device BPF_PROG_TEST_RUN receives on (lo's, all zero), so that the skb
+ * is PACKET_HOST as a frame for this host is.
+ */
+static void host_frame(const struct seg *s, const uint8_t *opts, uint8_t optlen, uint8_t *f,
+		       size_t *len)
+{
+	struct seg c = *s;
+	size_t l3 = s->v6 ? IP6_LEN : 20;
+
+	c.tcpopt = optlen;
+	assert_int_equal(build(&c, f, MAXFRAME, len), 0);
+	memset(f, 0, 6);
+	if (optlen) {
+		memcpy(f + ETH_LEN + l3 + 20, opts, optlen);
+		put16(f + ETH_LEN + l3 + 16, 0);
+		put16(f + ETH_LEN + l3 + 16, tcp_csum(f));
+	}
+}
+
+/*
+ * Runs a SYN with `opts` and checks the SYN-ACK that comes back out of the
+ * same interface: turned around (MACs, addresses, ports), SYN|ACK, ack =
+ * ISN + 1, 20 option bytes, both checksums whole. Returns the cookie; the
+ * options in opt_out.
+ */
+static uint32_t run_syn(const struct seg *s, const uint8_t *opts, uint8_t optlen, uint8_t *opt_out)
+{
+	uint8_t in[MAXFRAME], out[MAXFRAME];
+	size_t len = 0, outlen = 0, l3 = s->v6 ? IP6_LEN : 20;
+	uint32_t ret = 0;
+	const uint8_t *ip, *tcp;
+
+	host_frame(s, opts, optlen, in, &len);
+	assert_int_equal(run(in, len, out, &outlen, &ret), 0);
+	assert_int_equal(ret, TC_ACT_REDIRECT);
+	assert_int_equal(outlen, ETH_LEN + l3 + 40);
+	assert_int_equal(csums_ok(out, outlen), 0);
+	assert_memory_equal(out, in + 6, 6);
+	assert_memory_equal(out + 6, in, 6);
+	ip = out + ETH_LEN;
+	tcp = ip + l3;
+	if (s->v6) {
+		assert_memory_equal(ip + 8, in + ETH_LEN + 24, 16);
+		assert_memory_equal(ip + 24, in + ETH_LEN + 8, 16);
+		assert_int_equal(get32(ip), 0x60000000u);
+	} else {
+		assert_int_equal(get32(ip + 12), s->daddr);
+		assert_int_equal(get32(ip + 16), s->saddr);
+		assert_int_equal(ip[9], 6);
+	}
+	assert_int_equal(get16(tcp), s->dport);
+	assert_int_equal(get16(tcp + 2), s->sport);
+	assert_int_equal(get32(tcp + 8), s->seq + 1);
+	assert_int_equal(tcp[12], 10 << 4);
+	assert_int_equal(tcp[13], F_SYN | F_ACK);
+	memcpy(opt_out, tcp + 20, 20);
+	return get32(tcp + 4);
+}
+
+/* Runs a frame for this host expecting `want` back and the frame unchanged. */
+static void run_host_untouched(const struct seg *s, const uint8_t *opts, uint8_t optlen,
+			       uint32_t want)
+{
+	uint8_t in[MAXFRAME];
+	size_t len = 0;
+
+	host_frame(s, opts, optlen, in, &len);
+	run_untouched(in, len, want);
+}
+
+/* The handshake's ACK, with a TS option echoing tsecr when tsecr != 0; passed on. */
+static void run_ack(const struct seg *syn, uint32_t cookie_ack, uint32_t tsecr)
+{
+	uint8_t ts[12] = { 1, 1 };
+	struct seg a = *syn;
+
+	a.seq = syn->seq + 1;
+	a.ack = cookie_ack;
+	a.flags = F_ACK;
+	put_ts(ts + 2, 0x3040, tsecr);
+	run_host_untouched(&a, ts, tsecr ? 12 : 0, TC_ACT_OK);
+}
+
+/* ACKs handed to a listener so far, taken or not (see test_cookie). */
+static uint64_t handed(void)
+{
+	return stat_sum(LC_S_COOKIE_OK) + stat_sum(LC_S_COOKIE_FAIL);
+}
+
+static void test_cookie_on(bool v6);
+
+static void test_cookie(bool v6)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	bool kfunc = vmlinux &&
+		     btf__find_by_name_kind(vmlinux, "bpf_sk_assign_tcp_reqsk", BTF_KIND_FUNC) > 0;
+
+	btf__free(vmlinux);
+	if (!kfunc) {
+		/* The program's cookie code is compiled out (a weak kfunc). */
+		printf("skip: this kernel cannot take SYN cookies from BPF (Linux 6.9+)\n");
+		skip();
+	}
+	test_cookie_on(v6);
+}
+
+static void test_cookie_on(bool v6)
+{
+	const int fam = v6 ? AF_INET6 : AF_INET;
+	const uint32_t all = LC_CK_ON | LC_CK_KEY | LC_CK_TS | LC_CK_SACK | LC_CK_WS;
+	struct sockaddr_storage b, bw;
+	uint8_t o[20];
+	uint16_t port, wport, ports[3];
+	uint32_t cookie, tsval;
+	uint64_t h0;
+	int fd = listener(fam, v6 ? "::1" : "127.0.0.1", &port, &b);
+	int fdw = listener(fam, NULL, &wport, &bw);
+	struct seg s = syn_to(v6, port);
+
+	assert_true(fd >= 0);
+	assert_true(fdw >= 0);
+	ports[0] = port;
+	ports[1] = wport;
+	ports[2] = 0;
+	cookies_on(all, ports);
+	vip_only(v6, port);
+
+	/* Everything offered: the options come back in Linux's order. */
+	cookie = run_syn(&s, linux_syn_opts, sizeof(linux_syn_opts), o);
+	assert_int_equal(stat_sum(LC_S_COOKIE_SENT), 1);
+	/* Low bits: timestamps, MSS index (1460 / 1440 rounded down), SACK, window shift 7. */
+	assert_int_equal(cookie & 0x17f, 0x100 | (v6 ? 2 : 3) << 5 | 0x10 | 7);
+	assert_int_equal(get32(o), 2u << 24 | 4u << 16 | (v6 ? 1440u : 1460u));
+	assert_int_equal(get32(o + 4), 0x0402080au);
+	tsval = get32(o + 8);
+	assert_int_not_equal(tsval, 0);
+	assert_int_equal(get32(o + 12), 0x3039); /* the client's TSval echoed */
+	assert_int_equal(get32(o + 16), 0x01030300u | LC_CK_RCV_WSCALE);
+	/* A retransmitted SYN gets the same answer: nothing random, nothing kept. */
+	assert_int_equal(run_syn(&s, linux_syn_opts, sizeof(linux_syn_opts), o), cookie);
+	assert_int_equal(get32(o + 8), tsval);
+
+	/*
+	 * The ACK returning the cookie is handed to the listener.
+	 * BPF_PROG_TEST_RUN's skb is not at TC ingress, so the kernel refuses
+	 * the hand-off itself (a real one is the integration tests'); that it
+	 * was attempted at all is what says the cookie checked out.
+	 */
+	run_ack(&s, cookie + 1, tsval);
+	h0 = handed();
+	assert_int_equal(h0, 1);
+	/* Forged: a hash bit, a low bit (they are hashed too), another ISN, the TS echo. */
+	run_ack(&s, (cookie ^ 0x200) + 1, tsval);
+	run_ack(&s, (cookie ^ 0x10) + 1, tsval);
+	run_ack(&s, cookie + 1, tsval ^ 0x100);
+	run_ack(&s, cookie + 1, 0); /* timestamps were agreed: an ACK without them is not ours */
+	s.seq += 1;
+	run_ack(&s, cookie + 1, tsval);
+	s.seq -= 1;
+	assert_int_equal(handed(), h0);
+
+	/* The namespace without timestamps: none offered, SACK where they were. */
+	cookies_on(all & ~LC_CK_TS, ports);
+	cookie = run_syn(&s, linux_syn_opts, sizeof(linux_syn_opts), o);
+	assert_int_equal(cookie & 0x100, 0);
+	assert_int_equal(get32(o + 4), 0x01010402u);
+	assert_int_equal(get32(o + 8), 0x01030300u | LC_CK_RCV_WSCALE);
+	assert_int_equal(get32(o + 12), 0x01010101u);
+	assert_int_equal(get32(o + 16), 0x01010101u);
+	/* A bare SYN (no options): the family's smallest MSS, no window scale. */
+	cookie = run_syn(&s, NULL, 0, o);
+	assert_int_equal(cookie & 0x1ff & ~0x80u, 0xf);
+	assert_int_equal(get32(o), 2u << 24 | 4u << 16 | (v6 ? 1220u : 536u));
+	run_ack(&s, cookie + 1, 0);
+	assert_int_equal(handed(), h0 + 1);
+	/* With cookies switched off an ACK still completes its handshake (LC_CK_KEY). */
+	cookies_on(LC_CK_KEY, ports);
+	run_ack(&s, cookie + 1, 0);
+	assert_int_equal(handed(), h0 + 2);
+	assert_int_equal(stat_sum(LC_S_COOKIE_SENT), 4);
+
+	/* Untouched: SYNs with cookies off, to a listener on the port that is not a splice one, */
+	run_host_untouched(&s, NULL, 0, TC_ACT_OK);
+	cookies_on(all, ports);
+	{
+		struct seg t = syn_to(v6, wport);
+
+		run_host_untouched(&t, NULL, 0, TC_ACT_OK);
+		/* ... then answered once it is one (bound to the wildcard here), */
+		vip_only(v6, wport);
+		run_syn(&t, NULL, 0, o);
+		/* ... but not for an address that is not among its entries, */
+		if (v6)
+			addr6(t.daddr6, 9, 9);
+		else
+			t.daddr = 0x0a090909;
+		run_host_untouched(&t, NULL, 0, TC_ACT_OK);
+		/* ... nor in a frame for another host's MAC (a bridge's traffic), */
+		t = syn_to(v6, wport);
+		{
+			uint8_t in[MAXFRAME];
+			size_t len = 0;
+
+			host_frame(&t, NULL, 0, in, &len);
+			in[0] = 2;
+			run_untouched(in, len, TC_ACT_OK);
+		}
+		/* ... nor once its listener is gone. */
+		close(fdw);
+		run_host_untouched(&t, NULL, 0, TC_ACT_OK);
+	}
+	assert_int_equal(stat_sum(LC_S_COOKIE_SENT), 5);
+	close(fd);
+}
+
+static void test_cookie4(void **state)
+{
+	(void)state;
+	test_cookie(false);
+}
+
+static void test_cookie6(void **state)
+{
+	(void)state;
+	test_cookie(true);
 }
 
 int main(void)
@@ -1914,6 +2244,8 @@ int main(void)
 		cmocka_unit_test_setup(test_v6_syn, reset),
 		cmocka_unit_test_setup(test_v6_not_ours, reset),
 		cmocka_unit_test_setup(test_v6_options, reset),
+		cmocka_unit_test_setup(test_cookie4, reset),
+		cmocka_unit_test_setup(test_cookie6, reset),
 	};
 	int r = probe();
 
