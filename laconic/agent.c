@@ -296,16 +296,16 @@ void agent_refresh(struct lc_agent *a)
 	 * all: then the kernel answers SYNs itself. A kernel without that
 	 * sysctl was built without SYN cookies (its hand-off fails).
 	 */
-	if (a->cookies)
-		f = LC_CK_KEY;
-	if (a->cookies && sysctl_int("/proc/sys/net/ipv4/tcp_syncookies", 0) != 0) {
-		f |= LC_CK_ON;
-		if (sysctl_int("/proc/sys/net/ipv4/tcp_timestamps", 1) != 0)
-			f |= LC_CK_TS;
-		if (sysctl_int("/proc/sys/net/ipv4/tcp_sack", 1) != 0)
-			f |= LC_CK_SACK;
-		if (sysctl_int("/proc/sys/net/ipv4/tcp_window_scaling", 1) != 0)
-			f |= LC_CK_WS;
+	if (sysctl_int("/proc/sys/net/ipv4/tcp_timestamps", 1) != 0)
+		f |= LC_CK_TS;
+	if (sysctl_int("/proc/sys/net/ipv4/tcp_sack", 1) != 0)
+		f |= LC_CK_SACK;
+	if (sysctl_int("/proc/sys/net/ipv4/tcp_window_scaling", 1) != 0)
+		f |= LC_CK_WS;
+	if (a->cookies) {
+		f |= LC_CK_KEY;
+		if (sysctl_int("/proc/sys/net/ipv4/tcp_syncookies", 0) != 0)
+			f |= LC_CK_ON;
 	}
 	/* Readers take the flags alone; the key was written before the first store. */
 	__atomic_store_n(&a->cookie->flags, f, __ATOMIC_RELEASE);
@@ -449,6 +449,14 @@ int agent_set_vips(struct lc_agent *a, const struct sockaddr_storage *vips, size
 	for (i = 0; i < n; i++)
 		a->wildcard |= vip_wild(&vips[i]);
 	return vips_sync(a);
+}
+
+void agent_offered(const struct lc_agent *a, bool *ts, bool *sack)
+{
+	uint32_t f = __atomic_load_n(&a->cookie->flags, __ATOMIC_RELAXED);
+
+	*ts = f & LC_CK_TS;
+	*sack = f & LC_CK_SACK;
 }
 
 bool agent_cookies(const struct lc_agent *a)

@@ -59,6 +59,11 @@ struct sockaddr_storage;
 int agent_set_vips(struct lc_agent *a, const struct sockaddr_storage *vips, size_t n);
 void agent_refresh(struct lc_agent *a);
 bool agent_cookies(const struct lc_agent *a);
+/*
+ * The TCP options this namespace offers on new connections (its sysctls
+ * as agent_refresh() last read them): the splicer compares both legs'.
+ */
+void agent_offered(const struct lc_agent *a, bool *ts, bool *sack);
 /* Sums the per-CPU fast-path counters into out[LC_S_MAX]. */
 int agent_stats(const struct lc_agent *a, uint64_t *out);
 

@@ -76,7 +76,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/sockios.h>
@@ -202,35 +201,10 @@ struct lb_splicer {
 	struct sp_ports *bports;		/* per backend address */
 	size_t nbports;
 	uint32_t linger_ms;
-	bool ts_offered;       /* net.ipv4.tcp_timestamps: this namespace offers them */
-	bool sack_offered;     /* net.ipv4.tcp_sack */
-	uint64_t opts_read_ms; /* when those were read (they are re-read every second) */
 	struct lb_splice *list;
 	size_t count;
 	struct ev_timer tick;
 };
-
-/* A boolean sysctl; unreadable counts as on (the kernel's default for these). */
-static bool sysctl_on(const char *path)
-{
-	char c = '1';
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd >= 0) {
-		if (read(fd, &c, 1) != 1)
-			c = '1';
-		close(fd);
-	}
-	return c != '0';
-}
-
-/* The TCP options this namespace offers on new connections (both legs'). */
-static void read_offered(struct lb_splicer *sp, uint64_t now)
-{
-	sp->ts_offered = sysctl_on("/proc/sys/net/ipv4/tcp_timestamps");
-	sp->sack_offered = sysctl_on("/proc/sys/net/ipv4/tcp_sack");
-	sp->opts_read_ms = now;
-}
 
 static uint64_t coarse_ns(void)
 {
@@ -903,15 +877,14 @@ int splice_client_opts(int cfd)
 bool splice_fits(struct lb_worker *w, const struct lb_backend *be, int opts)
 {
 	struct lb_splicer *sp = w->splicer;
-	uint64_t now = ev_now(&w->loop);
 	bool ts_b, sack_b;
 
 	if (!sp || opts < 0)
 		return false;
-	if (now - sp->opts_read_ms >= 1000)
-		read_offered(sp, now);
-	ts_b = sp->ts_offered && !__atomic_load_n(&be->splice_no_ts, __ATOMIC_RELAXED);
-	sack_b = sp->sack_offered && !__atomic_load_n(&be->splice_no_sack, __ATOMIC_RELAXED);
+	/* The agent re-reads the namespace's sysctls once a second. */
+	agent_offered(sp->agent, &ts_b, &sack_b);
+	ts_b = ts_b && !__atomic_load_n(&be->splice_no_ts, __ATOMIC_RELAXED);
+	sack_b = sack_b && !__atomic_load_n(&be->splice_no_sack, __ATOMIC_RELAXED);
 	return !!(opts & TCPI_OPT_TIMESTAMPS) == ts_b && !!(opts & TCPI_OPT_SACK) == sack_b;
 }
 
@@ -1426,7 +1399,6 @@ int splicer_create(struct lb_worker *w, const struct cfg *cfg, struct lb_splicer
 	sp->conns = agent_conns(w->agent);
 	sp->linger_ms = cfg->splice_linger_ms;
 	sp->nl = -1;
-	read_offered(sp, ev_now(&w->loop));
 	sp->raw = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
 	if (sp->raw < 0) {
 		ret = -errno;

@@ -337,26 +337,39 @@ struct lc_optwalk {
 	__u32 ts, sack, sack_len; /* offsets of the options, 40 = absent */
 };
 
+/*
+ * The option at off in b (an option area of optlen bytes, copied): its kind
+ * in *kind and its length, 1 for a NOP, returned; 0 ends the walk (end of
+ * options, or one that does not fit). Both walkers' steps share it.
+ */
+static __always_inline __u32 lc_opt_at(const __u8 *b, __u32 optlen, __u32 off, __u8 *kind)
+{
+	__u8 len;
+
+	/* off first, alone: the verifier must see it bounded (no wrap-around). */
+	if (off > 4 * LC_OPT_WORDS - 2 || off + 2 > optlen)
+		return 0;
+	*kind = b[off];
+	if (*kind == 0) /* end of options */
+		return 0;
+	if (*kind == 1) /* NOP */
+		return 1;
+	len = b[off + 1];
+	if (len < 2 || off + len > optlen)
+		return 0;
+	return len;
+}
+
 /* One option (or NOP) of the walk; 1 stops it. */
 static long lc_opt_step(__u64 i, void *ctx)
 {
 	struct lc_optwalk *w = ctx;
-	__u32 off = w->off;
-	__u8 kind, len;
+	__u32 off = w->off, len;
+	__u8 kind = 0;
 
 	(void)i;
-	/* off first, alone: the verifier must see it bounded (no wrap-around). */
-	if (off > sizeof(w->b) - 2 || off + 2 > w->optlen)
-		return 1;
-	kind = w->b[off];
-	if (kind == 0) /* end of options */
-		return 1;
-	if (kind == 1) { /* NOP */
-		w->off = off + 1;
-		return 0;
-	}
-	len = w->b[off + 1];
-	if (len < 2 || off + len > w->optlen)
+	len = lc_opt_at(w->b, w->optlen, off, &kind);
+	if (!len)
 		return 1;
 	if (kind == 8 && len == 10) {
 		w->ts = off;
@@ -613,21 +626,12 @@ struct lc_synwalk {
 static long lc_syn_step(__u64 i, void *ctx)
 {
 	struct lc_synwalk *w = ctx;
-	__u32 off = w->off;
-	__u8 kind, len;
+	__u32 off = w->off, len;
+	__u8 kind = 0;
 
 	(void)i;
-	if (off > sizeof(w->b) - 2 || off + 2 > w->optlen)
-		return 1;
-	kind = w->b[off];
-	if (kind == 0)
-		return 1;
-	if (kind == 1) {
-		w->off = off + 1;
-		return 0;
-	}
-	len = w->b[off + 1];
-	if (len < 2 || off + len > w->optlen)
+	len = lc_opt_at(w->b, w->optlen, off, &kind);
+	if (!len)
 		return 1;
 	if (kind == 2 && len == 4)
 		w->mss = (__u8)off;
@@ -910,14 +914,22 @@ static __always_inline int lc_synack_out(struct __sk_buff *skb, struct tcphdr *t
  * made); a valid one goes to the listener of x->t. With timestamps the
  * echo must be the hash's other half as well: 55 bits to guess, not 23.
  */
-static __always_inline int lc_cookie_ack(struct __sk_buff *skb, const struct lc_synwalk *w,
-					 struct lc_ckscratch *x, __u32 cookie, bool v6)
+static __always_inline int lc_cookie_ack(struct __sk_buff *skb, const struct tcphdr *tcp, void *end,
+					 struct lc_synwalk *w, struct lc_ckscratch *x, __u32 cookie,
+					 bool v6)
 {
 	__u64 h = lc_ck_hash(&x->msg);
-	__u32 t = w->ts;
+	__u32 t;
 
+	/*
+	 * Most ACKs here belong to established connections and fail this
+	 * first, so the options are walked only after it.
+	 */
 	if (((__u32)h ^ cookie) & ~0x1ffu)
-		return TC_ACT_OK; /* not one of ours: most likely an established connection's */
+		return TC_ACT_OK;
+	if (lc_syn_walk(tcp, end, w))
+		return TC_ACT_OK;
+	t = w->ts;
 	if ((cookie & 0x100) &&
 	    (t > 4 * LC_OPT_WORDS - 10 || rd32(&w->b[t + 6]) != ((__u32)(h >> 32) | 1)))
 		return TC_ACT_OK;
@@ -978,7 +990,7 @@ static __always_inline int lc_cookie_syn4(struct __sk_buff *skb, const struct lc
 }
 
 static __always_inline int lc_cookie_ack4(struct __sk_buff *skb, struct iphdr *ip,
-					  struct tcphdr *tcp, const struct lc_synwalk *w,
+					  struct tcphdr *tcp, void *end, struct lc_synwalk *w,
 					  struct lc_ckscratch *x)
 {
 	__u32 cookie = bpf_ntohl(tcp->ack_seq) - 1, isn = bpf_ntohl(tcp->seq) - 1;
@@ -991,7 +1003,7 @@ static __always_inline int lc_cookie_ack4(struct __sk_buff *skb, struct iphdr *i
 	x->t.ipv4.daddr = ip->daddr;
 	x->t.ipv4.sport = tcp->source;
 	x->t.ipv4.dport = tcp->dest;
-	return lc_cookie_ack(skb, w, x, cookie, false);
+	return lc_cookie_ack(skb, tcp, end, w, x, cookie, false);
 }
 
 static __always_inline int lc_cookie_syn6(struct __sk_buff *skb, const struct lc_cookie *ck,
@@ -1044,7 +1056,7 @@ static __always_inline int lc_cookie_syn6(struct __sk_buff *skb, const struct lc
 }
 
 static __always_inline int lc_cookie_ack6(struct __sk_buff *skb, struct ipv6hdr *ip6,
-					  struct tcphdr *tcp, const struct lc_synwalk *w,
+					  struct tcphdr *tcp, void *end, struct lc_synwalk *w,
 					  struct lc_ckscratch *x)
 {
 	__u32 cookie = bpf_ntohl(tcp->ack_seq) - 1, isn = bpf_ntohl(tcp->seq) - 1;
@@ -1056,7 +1068,7 @@ static __always_inline int lc_cookie_ack6(struct __sk_buff *skb, struct ipv6hdr 
 	__builtin_memcpy(x->t.ipv6.saddr, x->msg.m, 32);
 	x->t.ipv6.sport = tcp->source;
 	x->t.ipv6.dport = tcp->dest;
-	return lc_cookie_ack(skb, w, x, cookie, true);
+	return lc_cookie_ack(skb, tcp, end, w, x, cookie, true);
 }
 
 /*
@@ -1091,22 +1103,26 @@ __attribute__((noinline)) int lc_cookie_path(struct __sk_buff *skb)
 		if ((void *)(ip6 + 1) > end || ip6->nexthdr != IPPROTO_TCP)
 			return TC_ACT_OK;
 		tcp = (void *)(ip6 + 1);
-		if ((void *)(tcp + 1) > end || lc_syn_walk(tcp, end, &w))
+		if ((void *)(tcp + 1) > end)
 			return TC_ACT_OK;
-		if (tcp->syn)
-			return lc_cookie_syn6(skb, ck, &w, x);
-		return lc_cookie_ack6(skb, ip6, tcp, &w, x);
+		if (!tcp->syn)
+			return lc_cookie_ack6(skb, ip6, tcp, end, &w, x);
+		if (lc_syn_walk(tcp, end, &w))
+			return TC_ACT_OK;
+		return lc_cookie_syn6(skb, ck, &w, x);
 	} else {
 		struct iphdr *ip = data + ETH_HLEN;
 
 		if ((void *)(ip + 1) > end || ip->ihl != 5 || ip->protocol != IPPROTO_TCP)
 			return TC_ACT_OK;
 		tcp = (void *)(ip + 1);
-		if ((void *)(tcp + 1) > end || lc_syn_walk(tcp, end, &w))
+		if ((void *)(tcp + 1) > end)
 			return TC_ACT_OK;
-		if (tcp->syn)
-			return lc_cookie_syn4(skb, ck, &w, x);
-		return lc_cookie_ack4(skb, ip, tcp, &w, x);
+		if (!tcp->syn)
+			return lc_cookie_ack4(skb, ip, tcp, end, &w, x);
+		if (lc_syn_walk(tcp, end, &w))
+			return TC_ACT_OK;
+		return lc_cookie_syn4(skb, ck, &w, x);
 	}
 }
 
