@@ -78,6 +78,7 @@ static void splice_metrics(const struct lb_admin *a, const struct lb_wstats *ws,
 		[LC_S_COOKIE_SENT] = "cookie_sent",
 		[LC_S_COOKIE_OK] = "cookie_accepted",
 		[LC_S_COOKIE_FAIL] = "cookie_refused",
+		[LC_S_COOKIE_HELD] = "cookie_held",
 	};
 	uint64_t fp[LC_S_MAX];
 	size_t i;

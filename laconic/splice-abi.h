@@ -105,32 +105,49 @@
  *
  *     ISN:    | 31 .. 9 | 8  |   7  |  6 5 |   4  |  3 .. 0  |
  *             |  hash   | ts | slot | mss  | sack |  wscale  |  (wscale 15: none)
- *     TSval:  hash >> 32, | 1
+ *     TSval:  | 31 .. 1 | 0    |      (2 if it would be 0: an echo of 0 is none)
+ *             | tshash  | slot |
  *
- *     hash = SipHash-2-4(key; client addr, LB addr, ports, client ISN,
- *                        time slot << 9 | ISN bits 8..0)
+ *     hash   = SipHash-2-4(key; client addr, LB addr, ports, client ISN,
+ *                          time slot << 9 | ISN bits 8..0)
+ *     tshash = SipHash-2-4(key; client addr, LB addr, ports,
+ *                          time slot mod 2^32), its low 32 bits
  *
- * A time slot is 2^36 ns (68.7 s) and the cookie carries its parity, so
- * the check hashes once and a cookie lives 69 to 137 seconds. The low bits
- * are hashed too (none can be changed). The mss bits index a table per
- * family of the client's MSS rounded down (the kernel's four for IPv4);
- * the SYN-ACK announces that, at most what the interface's MTU allows.
- * With timestamps the ACK's echo must be the hash's other half as well:
- * 55 bits to guess rather than 23 (the kernel's own cookies check 24, but
- * only while its SYN queue overflows; these are checked always). The
- * SYN-ACK offers timestamps, SACK and window scaling only if the client
- * did and the namespace's sysctls allow them (the slow path re-reads those
- * once a second into LC_CK_* flags), and the kernel continues the TSval
- * clock (ts_off). An ACK whose cookie fails is not ours (most ACKs on the
- * port belong to established connections) and goes to the kernel
- * untouched; one whose listener is gone draws the kernel's reset. Only
- * frames for this host's MAC are answered, and only for an address and
- * port in lc_vips (a wildcard listener's are the host's addresses, which
- * the slow path follows), so traffic the host bridges or routes, and
- * other listeners on the same port number, are left alone. The key is
- * random per process and lives in lc_cookie, mapped shared with the slow
- * path like lc_conns, with a bitmap of the listeners' ports that keeps
- * the per-packet test to one array look-up.
+ * A time slot is 2^36 ns (68.7 s) and the cookie and the TSval carry its
+ * parity, so each check hashes once and a cookie lives 69 to 137 seconds.
+ * The low bits are hashed too (none can be changed). The mss bits index a
+ * table per family of the client's MSS rounded down (the kernel's four for
+ * IPv4); the SYN-ACK announces that, at most what the interface's MTU
+ * allows. With timestamps the ACK's echo must be the TSval as well, and is
+ * checked first (a second hash only for an echo that matches): 54 bits to
+ * guess rather than 23 (the kernel's own cookies check 24, but only while
+ * its SYN queue overflows; these are checked always). The TSval leaves the
+ * client's ISN out so that a later segment of the client's first flight,
+ * which echoes it but carries no ISN + 1, is known as ours: when the
+ * handshake's ACK and the first segment are both lost, it is dropped
+ * (counted in cookie_held, with forged ACKs that guessed the echo but not
+ * the cookie) rather than reset by the kernel, until the client resends
+ * its first segment, whose cookie checks. A receive batch (GRO) runs the
+ * program over every packet of a list before TCP sees any, so a segment
+ * right behind the ACK that hands a connection over finds none yet:
+ * lc_ckrecent remembers hand-overs for 5 ms, and such a segment goes to
+ * the kernel, neither held nor handed over a second time. The counters
+ * tell which of the two checks failed, so /metrics, like the rest of the
+ * admin endpoint, is for the operator only (the slot changes every 69 s,
+ * before 2^31 guesses can be made). The SYN-ACK offers timestamps, SACK
+ * and window scaling only if the client did and the namespace's sysctls
+ * allow them (the slow path re-reads those once a second into LC_CK_*
+ * flags), and the kernel continues the TSval clock (ts_off). An ACK that
+ * echoes no TSval of ours, or has no echo and a cookie that fails, is not
+ * ours (most ACKs on the port belong to established connections) and goes
+ * to the kernel untouched; one whose listener is gone draws the kernel's
+ * reset. Only frames for this host's MAC are answered, and only for an
+ * address and port in lc_vips (a wildcard listener's are the host's
+ * addresses, which the slow path follows), so traffic the host bridges or
+ * routes, and other listeners on the same port number, are left alone.
+ * The key is random per process and lives in lc_cookie, mapped shared
+ * with the slow path like lc_conns, with a bitmap of the listeners' ports
+ * that keeps the per-packet test to one array look-up.
  *
  * Families. A spliced connection is IPv4 on both legs or IPv6 on both legs:
  * the configuration gives a splice listener and every backend of its pools
@@ -245,6 +262,8 @@ enum lc_stat {
 	LC_S_COOKIE_SENT, /* SYNs answered with a cookie */
 	LC_S_COOKIE_OK,	  /* ACKs with a valid cookie handed to the listener */
 	LC_S_COOKIE_FAIL, /* valid cookies the kernel would not take (no listener, sysctl) */
+	LC_S_COOKIE_HELD, /* segments echoing our TSval whose cookie fails, dropped: first flights'
+			   * later segments before a connection exists (and forgeries) */
 	LC_S_MAX,
 };
 

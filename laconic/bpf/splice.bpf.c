@@ -132,6 +132,25 @@ struct {
 } lc_vips SEC(".maps");
 
 /*
+ * Tuples whose cookie ACK was handed to the listener in the last
+ * LC_CK_RECENT_NS, with when. A receive path that batches packets (GRO on
+ * a NIC, or on a veth) runs this program over a whole list before TCP
+ * sees any of it, so the segments behind a handshake's ACK in that list
+ * find no connection yet although one is on its way: they must neither be
+ * held (lc_cookie_ack) nor handed over a second time (the kernel would
+ * drop the second as a duplicate). Entries are tiny and short-lived; the
+ * LRU evicts the old ones.
+ */
+#define LC_CK_RECENT_NS 5000000ull /* 5 ms: far longer than one receive batch */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct bpf_sock_tuple);
+	__type(value, __u64);
+} lc_ckrecent SEC(".maps");
+
+/*
  * The kernel's cookie hand-off (Linux 6.9, net/core/filter.c). Weak: on an
  * older kernel libbpf leaves it unresolved, lc_ksym_exists() is false and
  * the verifier drops the cookie code; the slow path then never sets
@@ -645,8 +664,12 @@ static long lc_syn_step(__u64 i, void *ctx)
 	return 0;
 }
 
-/* Copies and walks tcp's options into w; -1 if cut short. */
-static __always_inline int lc_syn_walk(const struct tcphdr *tcp, void *end, struct lc_synwalk *w)
+/*
+ * Copies and walks tcp's options into w; -1 if cut short. Of an ACK only
+ * the timestamps matter, and the usual layout (NOP, NOP, TS) needs no walk.
+ */
+static __always_inline int lc_syn_walk(const struct tcphdr *tcp, void *end, struct lc_synwalk *w,
+				       bool ack)
 {
 	__u32 optlen = tcp->doff * 4u - sizeof(*tcp);
 
@@ -658,6 +681,10 @@ static __always_inline int lc_syn_walk(const struct tcphdr *tcp, void *end, stru
 	if (lc_opt_words((const __u8 *)(tcp + 1), end, optlen, (__u32 *)w->b))
 		return -1;
 	w->optlen = (__u8)optlen;
+	if (ack && optlen >= 12 && rd32(w->b) == 0x0101080au) {
+		w->ts = 2;
+		return 0;
+	}
 	bpf_loop(4 * LC_OPT_WORDS, lc_syn_step, w, 0);
 	return 0;
 }
@@ -704,7 +731,7 @@ static __always_inline void lc_synopt(const struct lc_synwalk *w, const struct l
 		__u32 t = w->ts;
 
 		so->o[1] = bpf_htonl(sack ? (4u << 24 | 2u << 16 | 8u << 8 | 10u) : 0x0101080au);
-		/* o[2], the TSval, is the hash's other half (lc_cookie_syn*). */
+		/* o[2], the TSval, is lc_ck_ts()'s (lc_cookie_syn*). */
 		so->o[3] = bpf_htonl(rd32(&w->b[t + 2]));
 		i = 4;
 	} else if (sack) {
@@ -764,13 +791,41 @@ static __always_inline void lc_ack_attrs(const struct lc_synwalk *w, __u32 cooki
  * carries (now's or the one before) and its low bits, which the hash thus
  * covers too.
  */
-static __always_inline __u64 lc_ck_word(__u32 cookie)
+/* The time slot whose parity is bit 0 of `bit`: now's or the one before. */
+static __always_inline __u64 lc_ck_slot(__u32 bit)
 {
 	__u64 slot = bpf_ktime_get_coarse_ns() >> LC_CK_SLOT_SHIFT;
 
-	if ((slot ^ (cookie >> 7)) & 1)
-		slot--;
-	return slot << 9 | (cookie & 0x1ffu);
+	return ((slot ^ bit) & 1) ? slot - 1 : slot;
+}
+
+static __always_inline __u64 lc_ck_word(__u32 cookie)
+{
+	return lc_ck_slot(cookie >> 7) << 9 | (cookie & 0x1ffu);
+}
+
+/*
+ * The SYN-ACK's TSval for the tuple in msg (a cookie's hash input, which
+ * it leaves as it was) in time slot `slot`: a hash of the tuple and the
+ * slot, with the slot's parity in bit 0. It does not depend on the
+ * client's ISN, so a segment that echoes it is known to follow a SYN-ACK
+ * of ours even when it does not carry the ISN + 1 its cookie is checked
+ * against (see lc_cookie_ack). The message is one word shorter than a
+ * cookie's, which SipHash's length byte keeps apart from it.
+ */
+static __always_inline __u32 lc_ck_ts(struct lc_ckmsg *msg, __u64 slot)
+{
+	__u32 i = msg->n > 3 ? 4 : 1; /* the ports-and-ISN word */
+	__u64 keep = msg->m[i], h;
+	__u32 v;
+
+	msg->m[i] = (keep & ~0xffffffffull) | (__u32)slot;
+	msg->n--;
+	h = lc_ck_hash(msg);
+	msg->n++;
+	msg->m[i] = keep;
+	v = ((__u32)h & ~1u) | (__u32)(slot & 1);
+	return v ? v : 2; /* never 0, an echo of 0 being none; 2 keeps parity 0 */
 }
 
 /*
@@ -832,11 +887,26 @@ static __always_inline bool lc_listening(struct __sk_buff *skb, struct lc_ckscra
 	return r;
 }
 
-/* Hands an ACK whose cookie checked (tuple x->t, attributes x->a) to its listener. */
-static __always_inline int lc_ck_assign(struct __sk_buff *skb, struct lc_ckscratch *x, bool v6)
+/* Was x->t's cookie ACK handed over a moment ago (see lc_ckrecent)? */
+static __always_inline bool lc_ck_recent(struct lc_ckscratch *x)
+{
+	const __u64 *at = bpf_map_lookup_elem(&lc_ckrecent, &x->t);
+
+	return at && bpf_ktime_get_ns() - *at < LC_CK_RECENT_NS;
+}
+
+/*
+ * Hands an ACK whose cookie checked (tuple x->t, attributes x->a) to its
+ * listener; or, with `hold`, drops a later segment of a first flight (see
+ * lc_cookie_ack) while its connection is not made yet. Both leave the
+ * packet to the kernel when a connection exists or is on its way.
+ */
+static __always_inline int lc_ck_assign(struct __sk_buff *skb, struct lc_ckscratch *x, bool v6,
+					bool hold)
 {
 	struct bpf_sock *skc;
 	struct tcp_sock *tp;
+	__u64 now;
 	int r = -1;
 
 	/* A listener not ours never sent a cookie of ours. */
@@ -844,24 +914,41 @@ static __always_inline int lc_ck_assign(struct __sk_buff *skb, struct lc_ckscrat
 		return TC_ACT_OK;
 	skc = bpf_skc_lookup_tcp(skb, &x->t, v6 ? sizeof(x->t.ipv6) : sizeof(x->t.ipv4),
 				 BPF_F_CURRENT_NETNS, 0);
-	if (!skc)
+	if (!skc) {
+		if (hold)
+			return TC_ACT_OK;
 		goto out;
-	/* A connection already made from this cookie (the ACK, then data) is the kernel's. */
-	if (skc->state != BPF_TCP_LISTEN) {
+	}
+	/*
+	 * A connection already made from this cookie (the ACK, then data)
+	 * is the kernel's, and so is one being made from a packet ahead of
+	 * this one in the same receive batch.
+	 */
+	if (skc->state != BPF_TCP_LISTEN || lc_ck_recent(x)) {
 		bpf_sk_release(skc);
 		return TC_ACT_OK;
+	}
+	if (hold) {
+		bpf_sk_release(skc);
+		stat_add(LC_S_COOKIE_HELD, 1);
+		return TC_ACT_SHOT;
 	}
 	tp = bpf_skc_to_tcp_sock(skc);
 	if (tp)
 		r = bpf_sk_assign_tcp_reqsk(skb, (struct sock *)tp, &x->a, sizeof(x->a));
 	bpf_sk_release(skc);
+	/*
+	 * Recorded whatever the outcome: after a refusal the kernel resets
+	 * the client, and what follows in the batch is as dead.
+	 */
+	now = bpf_ktime_get_ns();
+	bpf_map_update_elem(&lc_ckrecent, &x->t, &now, BPF_ANY);
 out:
 	/* On failure the kernel, which sent no cookie, resets the client. */
 	stat_add(r ? LC_S_COOKIE_FAIL : LC_S_COOKIE_OK, 1);
 	return TC_ACT_OK;
 }
 
-/* Hands an ACK whose cookie checked (tuple x->t, attributes x->a) to its listener. */
 /* The MSS this interface's MTU allows (the most a SYN-ACK announces). */
 static __always_inline __u32 lc_if_mss(struct __sk_buff *skb, bool v6)
 {
@@ -911,30 +998,47 @@ static __always_inline int lc_synack_out(struct __sk_buff *skb, struct tcphdr *t
 
 /*
  * The ACK's cookie against the hash of x->msg (whose last word lc_ck_word()
- * made); a valid one goes to the listener of x->t. With timestamps the
- * echo must be the hash's other half as well: 55 bits to guess, not 23.
+ * made); a valid one goes to the listener of x->t.
+ *
+ * With timestamps the echo is checked first: it must be the TSval our
+ * SYN-ACK gave this tuple (lc_ck_ts), which most ACKs on the port, those
+ * of established connections, are not, for one hash as without. Then the
+ * cookie: 54 bits to guess in all, not 23. An echo that checks with a
+ * cookie that does not is a later segment of the client's first flight
+ * whose handshake ACK and first segment were both lost: it carries no
+ * ISN + 1 to check the cookie against, and the kernel, with no connection
+ * yet, would reset the client. It is dropped instead while no connection
+ * exists or is on its way (lc_ckrecent), and the client's retransmission
+ * of the first segment, which does carry the ISN, makes it. Without
+ * timestamps such a segment cannot be told from a stranger's and is
+ * reset, as with the kernel's cookies. An echo of 0 is none (a client
+ * may stamp unasked; a TSval of ours is never 0).
  */
 static __always_inline int lc_cookie_ack(struct __sk_buff *skb, const struct tcphdr *tcp, void *end,
 					 struct lc_synwalk *w, struct lc_ckscratch *x, __u32 cookie,
 					 bool v6)
 {
-	__u64 h = lc_ck_hash(&x->msg);
-	__u32 t;
+	__u32 t, ecr;
+	__u64 h;
 
-	/*
-	 * Most ACKs here belong to established connections and fail this
-	 * first, so the options are walked only after it.
-	 */
-	if (((__u32)h ^ cookie) & ~0x1ffu)
-		return TC_ACT_OK;
-	if (lc_syn_walk(tcp, end, w))
+	if (lc_syn_walk(tcp, end, w, true))
 		return TC_ACT_OK;
 	t = w->ts;
-	if ((cookie & 0x100) &&
-	    (t > 4 * LC_OPT_WORDS - 10 || rd32(&w->b[t + 6]) != ((__u32)(h >> 32) | 1)))
-		return TC_ACT_OK;
+	ecr = t <= 4 * LC_OPT_WORDS - 10 ? rd32(&w->b[t + 6]) : 0;
+	/* (An echo of 0, from a client that stamps unasked, is none.) */
+	if (ecr) {
+		if (lc_ck_ts(&x->msg, lc_ck_slot(ecr)) != ecr)
+			return TC_ACT_OK;
+		h = lc_ck_hash(&x->msg);
+		if ((((__u32)h ^ cookie) & ~0x1ffu) || !(cookie & 0x100))
+			return lc_ck_assign(skb, x, v6, true);
+	} else {
+		h = lc_ck_hash(&x->msg);
+		if ((((__u32)h ^ cookie) & ~0x1ffu) || (cookie & 0x100))
+			return TC_ACT_OK;
+	}
 	lc_ack_attrs(w, cookie, v6, &x->a);
-	return lc_ck_assign(skb, x, v6);
+	return lc_ck_assign(skb, x, v6, false);
 }
 
 static __always_inline int lc_cookie_syn4(struct __sk_buff *skb, const struct lc_cookie *ck,
@@ -966,7 +1070,7 @@ static __always_inline int lc_cookie_syn4(struct __sk_buff *skb, const struct lc
 	h = lc_ck_hash(&x->msg);
 	cookie = ((__u32)h & ~0x1ffu) | x->so.low;
 	if (x->so.ts)
-		x->so.o[2] = bpf_htonl((__u32)(h >> 32) | 1); /* never 0: an echo of 0 is none */
+		x->so.o[2] = bpf_htonl(lc_ck_ts(&x->msg, slot));
 
 	tcp = lc_synack_frame(skb, sizeof(*ip));
 	if (!tcp)
@@ -1034,7 +1138,7 @@ static __always_inline int lc_cookie_syn6(struct __sk_buff *skb, const struct lc
 	h = lc_ck_hash(&x->msg);
 	cookie = ((__u32)h & ~0x1ffu) | x->so.low;
 	if (x->so.ts)
-		x->so.o[2] = bpf_htonl((__u32)(h >> 32) | 1);
+		x->so.o[2] = bpf_htonl(lc_ck_ts(&x->msg, slot));
 
 	tcp = lc_synack_frame(skb, sizeof(*ip6));
 	if (!tcp)
@@ -1107,7 +1211,7 @@ __attribute__((noinline)) int lc_cookie_path(struct __sk_buff *skb)
 			return TC_ACT_OK;
 		if (!tcp->syn)
 			return lc_cookie_ack6(skb, ip6, tcp, end, &w, x);
-		if (lc_syn_walk(tcp, end, &w))
+		if (lc_syn_walk(tcp, end, &w, false))
 			return TC_ACT_OK;
 		return lc_cookie_syn6(skb, ck, &w, x);
 	} else {
@@ -1120,7 +1224,7 @@ __attribute__((noinline)) int lc_cookie_path(struct __sk_buff *skb)
 			return TC_ACT_OK;
 		if (!tcp->syn)
 			return lc_cookie_ack4(skb, ip, tcp, end, &w, x);
-		if (lc_syn_walk(tcp, end, &w))
+		if (lc_syn_walk(tcp, end, &w, false))
 			return TC_ACT_OK;
 		return lc_cookie_syn4(skb, ck, &w, x);
 	}

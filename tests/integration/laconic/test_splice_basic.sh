@@ -161,6 +161,48 @@ out=$(lc_in client curl -fsS -m 30 --data-binary "@$LC_TMP/up.bin" "http://$LB:8
 out=$(lc_in client curl -fsS -m 30 -H 'Expect:' -H 'Transfer-Encoding: chunked' \
 	--data-binary "@$LC_TMP/up.bin" "http://$LB:81/upload")
 [ "$out" = "$want 3145728" ] || fail "3: chunked upload: $out != $want"
+# A first flight whose handshake ACK and first segment are both lost (the
+# client's conntrack counts its packets: the SYN is 1, the ACK 2, the head
+# 3). The later segments echo the SYN-ACK's TSval but carry no ISN + 1 to
+# check the cookie against; the fast path drops them (cookie_held) instead
+# of letting the kernel, which has no connection yet, reset the client,
+# and the client's retransmission of the head makes the connection. The
+# loss must look like the network's: a packet netfilter drops on the way
+# out is one the sender's TCP sends again at once (merged with what
+# follows), so those two are routed by mark to a veth whose peer is down,
+# whose queue (noop: no carrier) discards them but reports congestion,
+# which TCP takes for sent. Without timestamps such segments cannot be
+# told from a stranger's (the kernel's own cookies are no better), so that
+# run leaves the case out.
+if [ "${LC_SPLICE_OPTS:-on}" = on ] && lc_cookies "$LC_LOGDIR/laconic.log"; then
+	held0=$(lc_metric 'laconic_fastpath_total{what="cookie_held"}')
+	lc_in client ip link add lcsink type veth peer name lcsink1
+	lc_in client ip link set lcsink arp off up
+	lc_in client ip route add default dev lcsink table 100
+	lc_in client ip rule add fwmark 0x1c table 100
+	lc_in client nft -f - <<EOF
+table ip lc_first {
+	chain out {
+		type route hook output priority 0;
+		ip daddr $LB tcp dport 81 ct original packets 2-3 counter meta mark set 0x1c
+	}
+}
+EOF
+	lc_in client sysctl -qw net.netfilter.nf_conntrack_acct=1
+	want_ff=$(printf 'aaaaabbbbbccccc' | sha)
+	out=$(raw "$LB" 81 --dump "$LC_TMP/r3h" \
+		'POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 15\r\nConnection: close\r\n\r\n' 'aaaaa' 'bbbbb' 'ccccc')
+	sunk=$(lc_in client nft list table ip lc_first | sed -n 's/.*counter packets \([0-9]*\) .*/\1/p')
+	lc_in client nft delete table ip lc_first
+	lc_in client sysctl -qw net.netfilter.nf_conntrack_acct=0
+	lc_in client ip rule del fwmark 0x1c table 100
+	lc_in client ip link del lcsink
+	held=$(lc_metric 'laconic_fastpath_total{what="cookie_held"}')
+	echo "first flight without its ACK and head: $out; lost on the way $sunk, segments held $held0 -> $held"
+	[ "$sunk" = 2 ] || fail "3: the client's ACK and head were not both lost ($sunk)"
+	lc_has "^$want_ff 15" "$LC_TMP/r3h" || fail "3: a first flight that lost its ACK and head: $out"
+	[ "$held" -gt "$held0" ] || fail "3: no later segment of that first flight was held back ($held0 -> $held)"
+fi
 
 # 4. Downloads: the bytes are exactly the files'.
 got=$(lc_in client curl -fsS -m 30 "http://$LB/1m" | sha)

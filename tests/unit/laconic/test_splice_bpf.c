@@ -83,7 +83,7 @@ extern const size_t lc_bpf_obj_len;
 
 static struct bpf_object *obj;
 static int prog_fd = -1, flows_fd = -1, flows6_fd = -1, conns_fd = -1, stats_fd = -1, ncpus;
-static int cookie_fd = -1, vips_fd = -1;
+static int cookie_fd = -1, vips_fd = -1, recent_fd = -1;
 
 /* ------------------------------------------------------------ frames */
 
@@ -1899,9 +1899,10 @@ static int load(void)
 	stats_fd = bpf_object__find_map_fd_by_name(obj, LC_MAP_STATS);
 	cookie_fd = bpf_object__find_map_fd_by_name(obj, LC_MAP_COOKIE);
 	vips_fd = bpf_object__find_map_fd_by_name(obj, LC_MAP_VIPS);
+	recent_fd = bpf_object__find_map_fd_by_name(obj, "lc_ckrecent");
 	ncpus = libbpf_num_possible_cpus();
 	if (prog_fd < 0 || flows_fd < 0 || flows6_fd < 0 || conns_fd < 0 || stats_fd < 0 ||
-	    cookie_fd < 0 || vips_fd < 0 || ncpus <= 0 || ncpus > 1024)
+	    cookie_fd < 0 || vips_fd < 0 || recent_fd < 0 || ncpus <= 0 || ncpus > 1024)
 		return -ENOENT;
 	return 0;
 }
@@ -2066,17 +2067,61 @@ static void run_host_untouched(const struct seg *s, const uint8_t *opts, uint8_t
 	run_untouched(in, len, want);
 }
 
-/* The handshake's ACK, with a TS option echoing tsecr when tsecr != 0; passed on. */
-static void run_ack(const struct seg *syn, uint32_t cookie_ack, uint32_t tsecr)
+/* Forgets the program's record of recent hand-overs (lc_ckrecent). */
+static void forget_recent(void)
+{
+	struct bpf_sock_tuple k;
+
+	while (!bpf_map_get_next_key(recent_fd, NULL, &k))
+		assert_int_equal(bpf_map_delete_elem(recent_fd, &k), 0);
+}
+
+/*
+ * A segment after the SYN syn, `off` bytes into the client's first flight,
+ * acknowledging cookie_ack, with a TS option echoing tsecr when tsecr != 0;
+ * `want` back and the frame untouched.
+ */
+static void run_later(const struct seg *syn, uint32_t off, uint32_t cookie_ack, uint32_t tsecr,
+		      uint32_t want)
 {
 	uint8_t ts[12] = { 1, 1 };
 	struct seg a = *syn;
 
-	a.seq = syn->seq + 1;
+	a.seq = syn->seq + 1 + off;
 	a.ack = cookie_ack;
 	a.flags = F_ACK;
 	put_ts(ts + 2, 0x3040, tsecr);
-	run_host_untouched(&a, ts, tsecr ? 12 : 0, TC_ACT_OK);
+	run_host_untouched(&a, ts, tsecr ? 12 : 0, want);
+}
+
+/*
+ * The same with the TS option elsewhere than behind two NOPs, which the
+ * program then finds by walking the options: first, then after two SACK
+ * blocks. Each as if no hand-over had just been made (forget_recent()).
+ */
+static void run_later_walked(const struct seg *syn, uint32_t off, uint32_t cookie_ack,
+			     uint32_t tsecr, uint32_t want)
+{
+	uint8_t o1[12] = { 0 }, o2[32] = { 1, 1, 5, 18 };
+	struct seg a = *syn;
+
+	a.seq = syn->seq + 1 + off;
+	a.ack = cookie_ack;
+	a.flags = F_ACK;
+	put_ts(o1, 0x3040, tsecr);
+	o1[10] = o1[11] = 1;
+	forget_recent();
+	run_host_untouched(&a, o1, sizeof(o1), want);
+	o2[20] = o2[21] = 1;
+	put_ts(o2 + 22, 0x3040, tsecr);
+	forget_recent();
+	run_host_untouched(&a, o2, sizeof(o2), want);
+}
+
+/* The handshake's ACK (see run_later); passed on. */
+static void run_ack(const struct seg *syn, uint32_t cookie_ack, uint32_t tsecr)
+{
+	run_later(syn, 0, cookie_ack, tsecr, TC_ACT_OK);
 }
 
 /* ACKs handed to a listener so far, taken or not (see test_cookie). */
@@ -2086,6 +2131,52 @@ static uint64_t handed(void)
 }
 
 static void test_cookie_on(bool v6);
+
+/*
+ * A segment that echoes our TSval for a tuple the listener on `port` has a
+ * connection for (made here over loopback, as from the cookie's ACK) is
+ * that connection's: passed on, never held.
+ */
+static void established_passes(bool v6, uint16_t port, uint32_t flags, const uint16_t *ports)
+{
+	const int fam = v6 ? AF_INET6 : AF_INET;
+	struct sockaddr_storage a;
+	socklen_t al = sizeof(a);
+	struct seg s = syn_to(v6, port);
+	uint8_t o[20];
+	uint32_t cookie, tsval;
+	uint64_t held = stat_sum(LC_S_COOKIE_HELD);
+	int c = socket(fam, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(c >= 0);
+	memset(&a, 0, sizeof(a));
+	a.ss_family = (sa_family_t)fam;
+	if (v6)
+		((struct sockaddr_in6 *)&a)->sin6_addr = in6addr_loopback;
+	else
+		((struct sockaddr_in *)&a)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(c, (struct sockaddr *)&a, al), 0);
+	assert_int_equal(getsockname(c, (struct sockaddr *)&a, &al), 0);
+	/* The client's address and port: its SYN-ACK's TSval, while none is connected. */
+	s.saddr = 0x7f000001;
+	memset(s.saddr6, 0, 16);
+	s.saddr6[15] = 1;
+	s.sport = ntohs(v6 ? ((struct sockaddr_in6 *)&a)->sin6_port
+			   : ((struct sockaddr_in *)&a)->sin_port);
+	cookies_on(flags, ports);
+	cookie = run_syn(&s, linux_syn_opts, sizeof(linux_syn_opts), o);
+	tsval = get32(o + 8);
+	run_later(&s, 1448, cookie + 1, tsval, TC_ACT_SHOT);
+	assert_int_equal(stat_sum(LC_S_COOKIE_HELD), held + 1);
+	if (v6)
+		((struct sockaddr_in6 *)&a)->sin6_port = htons(port);
+	else
+		((struct sockaddr_in *)&a)->sin_port = htons(port);
+	assert_int_equal(connect(c, (struct sockaddr *)&a, al), 0);
+	run_later(&s, 1448, cookie + 1, tsval, TC_ACT_OK);
+	assert_int_equal(stat_sum(LC_S_COOKIE_HELD), held + 1);
+	close(c);
+}
 
 static void test_cookie(bool v6)
 {
@@ -2144,18 +2235,48 @@ static void test_cookie_on(bool v6)
 	 * the hand-off itself (a real one is the integration tests'); that it
 	 * was attempted at all is what says the cookie checked out.
 	 */
+	/* Not of a handshake of ours: another TS echo, or none where timestamps were agreed. */
+	run_ack(&s, cookie + 1, tsval ^ 0x100);
+	run_ack(&s, cookie + 1, tsval ^ 0x1); /* then the other slot, another TSval */
+	run_ack(&s, cookie + 1, 0);
+	/*
+	 * Our echo with a cookie that does not check: a hash bit or a low bit
+	 * forged (both are hashed), or a later segment of the first flight,
+	 * which carries no ISN + 1. Dropped, not handed over nor reset, while
+	 * the listener has no connection for the tuple.
+	 */
+	run_later(&s, 0, (cookie ^ 0x200) + 1, tsval, TC_ACT_SHOT);
+	run_later(&s, 0, (cookie ^ 0x10) + 1, tsval, TC_ACT_SHOT);
+	run_later(&s, 1448, cookie + 1, tsval, TC_ACT_SHOT);
+	run_later_walked(&s, 1448, cookie + 1, tsval, TC_ACT_SHOT);
+	assert_int_equal(stat_sum(LC_S_COOKIE_HELD), 5);
+	assert_int_equal(handed(), 0);
+	run_later_walked(&s, 0, cookie + 1, tsval, TC_ACT_OK); /* both handed over */
+	assert_int_equal(handed(), 2);
+	forget_recent();
 	run_ack(&s, cookie + 1, tsval);
 	h0 = handed();
-	assert_int_equal(h0, 1);
-	/* Forged: a hash bit, a low bit (they are hashed too), another ISN, the TS echo. */
-	run_ack(&s, (cookie ^ 0x200) + 1, tsval);
-	run_ack(&s, (cookie ^ 0x10) + 1, tsval);
-	run_ack(&s, cookie + 1, tsval ^ 0x100);
-	run_ack(&s, cookie + 1, 0); /* timestamps were agreed: an ACK without them is not ours */
-	s.seq += 1;
+	assert_int_equal(h0, 3);
+	/*
+	 * Right behind a hand-over (in the same receive batch: the connection
+	 * is on its way) a later segment passes, and the ACK's repeat is not
+	 * handed over again; once the moment is over, the listener still
+	 * having no connection (the test's hand-over is refused), it is held
+	 * again.
+	 */
+	run_later(&s, 1448, cookie + 1, tsval, TC_ACT_OK);
 	run_ack(&s, cookie + 1, tsval);
-	s.seq -= 1;
 	assert_int_equal(handed(), h0);
+	usleep(6000);
+	run_later(&s, 1448, cookie + 1, tsval, TC_ACT_SHOT);
+	assert_int_equal(stat_sum(LC_S_COOKIE_HELD), 6);
+	forget_recent();
+	/* The TSval leaves the ISN out: a SYN with another ISN gets the same one. */
+	s.seq += 7;
+	assert_int_not_equal(run_syn(&s, linux_syn_opts, sizeof(linux_syn_opts), o), cookie);
+	assert_int_equal(get32(o + 8), tsval);
+	s.seq -= 7;
+	established_passes(v6, port, all, ports);
 
 	/* The namespace without timestamps: none offered, SACK where they were. */
 	cookies_on(all & ~LC_CK_TS, ports);
@@ -2171,11 +2292,17 @@ static void test_cookie_on(bool v6)
 	assert_int_equal(get32(o), 2u << 24 | 4u << 16 | (v6 ? 1220u : 536u));
 	run_ack(&s, cookie + 1, 0);
 	assert_int_equal(handed(), h0 + 1);
+	/* Without timestamps a later first-flight segment is a stranger's: the kernel's. */
+	forget_recent();
+	run_later(&s, 1448, cookie + 1, 0, TC_ACT_OK);
+	assert_int_equal(stat_sum(LC_S_COOKIE_HELD), 7); /* 6, and established_passes()' */
+	assert_int_equal(handed(), h0 + 1);
 	/* With cookies switched off an ACK still completes its handshake (LC_CK_KEY). */
 	cookies_on(LC_CK_KEY, ports);
+	forget_recent();
 	run_ack(&s, cookie + 1, 0);
 	assert_int_equal(handed(), h0 + 2);
-	assert_int_equal(stat_sum(LC_S_COOKIE_SENT), 4);
+	assert_int_equal(stat_sum(LC_S_COOKIE_SENT), 6);
 
 	/* Untouched: SYNs with cookies off, to a listener on the port that is not a splice one, */
 	run_host_untouched(&s, NULL, 0, TC_ACT_OK);
@@ -2207,8 +2334,16 @@ static void test_cookie_on(bool v6)
 		close(fdw);
 		run_host_untouched(&t, NULL, 0, TC_ACT_OK);
 	}
-	assert_int_equal(stat_sum(LC_S_COOKIE_SENT), 5);
+	assert_int_equal(stat_sum(LC_S_COOKIE_SENT), 7);
+	vip_only(v6, port);
+	/* A segment held while the listener was there is the kernel's (a reset) once it is gone. */
+	cookies_on(all, ports);
+	cookie = run_syn(&s, linux_syn_opts, sizeof(linux_syn_opts), o);
+	tsval = get32(o + 8);
+	forget_recent();
+	run_later(&s, 1448, cookie + 1, tsval, TC_ACT_SHOT);
 	close(fd);
+	run_later(&s, 1448, cookie + 1, tsval, TC_ACT_OK);
 }
 
 static void test_cookie4(void **state)
