@@ -59,6 +59,7 @@ struct lc_agent {
 	size_t nvips;
 	bool wildcard; /* one of them is: lc_vips follows the host's addresses */
 	bool cookies;  /* wanted, and the kernel can take them */
+	bool no6;      /* ... but not for IPv6, a module here */
 	int ncpus;
 	struct lc_iface ifs[LC_MAX_IFACES];
 	size_t nifs;
@@ -261,6 +262,18 @@ static int cookie_open(struct lc_agent *a, const struct lc_agent_opts *o, int fd
 		if (!a->cookies)
 			log_warn("splice: this kernel cannot take SYN cookies from BPF (Linux 6.9 "
 				 "and CONFIG_SYN_COOKIES needed); the kernel answers SYNs itself");
+		/*
+		 * The hand-off serves IPv6 only when IPv6 is built in
+		 * (IS_BUILTIN(CONFIG_IPV6) in net/core/filter.c): every IPv6
+		 * ACK would be refused and its client reset. Only a loadable
+		 * module has an initstate in sysfs.
+		 */
+		a->no6 = a->cookies && access("/sys/module/ipv6/initstate", F_OK) == 0;
+		if (a->no6)
+			log_warn(
+				"splice: IPv6 is a kernel module here, and the kernel takes IPv6 "
+				"SYN cookies from BPF only when it is built in; the kernel answers "
+				"IPv6 SYNs itself");
 	}
 	agent_refresh(a);
 	return 0;
@@ -303,7 +316,7 @@ void agent_refresh(struct lc_agent *a)
 	if (sysctl_int("/proc/sys/net/ipv4/tcp_window_scaling", 1) != 0)
 		f |= LC_CK_WS;
 	if (a->cookies) {
-		f |= LC_CK_KEY;
+		f |= LC_CK_KEY | (a->no6 ? LC_CK_NO6 : 0);
 		if (sysctl_int("/proc/sys/net/ipv4/tcp_syncookies", 0) != 0)
 			f |= LC_CK_ON;
 	}

@@ -145,9 +145,11 @@
  * address and port in lc_vips (a wildcard listener's are the host's
  * addresses, which the slow path follows), so traffic the host bridges or
  * routes, and other listeners on the same port number, are left alone.
- * The key is random per process and lives in lc_cookie, mapped shared
- * with the slow path like lc_conns, with a bitmap of the listeners' ports
- * that keeps the per-packet test to one array look-up.
+ * IPv6 SYNs are left to the kernel where IPv6 is a module (LC_CK_NO6): its
+ * hand-off takes IPv6 only when IPv6 is built in. The key is random per
+ * process and lives in lc_cookie, mapped shared with the slow path like
+ * lc_conns, with a bitmap of the listeners' ports that keeps the
+ * per-packet test to one array look-up.
  *
  * Families. A spliced connection is IPv4 on both legs or IPv6 on both legs:
  * the configuration gives a splice listener and every backend of its pools
@@ -273,6 +275,7 @@ enum lc_stat {
 #define LC_CK_TS   0x2u	 /* net.ipv4.tcp_timestamps */
 #define LC_CK_SACK 0x4u	 /* net.ipv4.tcp_sack */
 #define LC_CK_WS   0x8u	 /* net.ipv4.tcp_window_scaling */
+#define LC_CK_NO6  0x20u /* IPv6 is a module: the hand-off takes no IPv6 ACK */
 
 /* The window scale the agent announces for the balancer's side. */
 #define LC_CK_RCV_WSCALE 7

@@ -1211,6 +1211,9 @@ __attribute__((noinline)) int lc_cookie_path(struct __sk_buff *skb)
 			return TC_ACT_OK;
 		if (!tcp->syn)
 			return lc_cookie_ack6(skb, ip6, tcp, end, &w, x);
+		/* The kernel's hand-off would refuse the ACK (IPv6 as a module). */
+		if (ck->flags & LC_CK_NO6)
+			return TC_ACT_OK;
 		if (lc_syn_walk(tcp, end, &w, false))
 			return TC_ACT_OK;
 		return lc_cookie_syn6(skb, ck, &w, x);

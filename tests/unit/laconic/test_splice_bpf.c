@@ -2335,7 +2335,14 @@ static void test_cookie_on(bool v6)
 		run_host_untouched(&t, NULL, 0, TC_ACT_OK);
 	}
 	assert_int_equal(stat_sum(LC_S_COOKIE_SENT), 7);
+	/* IPv6 as a module (LC_CK_NO6): IPv6 SYNs are the kernel's, IPv4 ones still ours. */
 	vip_only(v6, port);
+	cookies_on(all | LC_CK_NO6, ports);
+	if (v6)
+		run_host_untouched(&s, NULL, 0, TC_ACT_OK);
+	else
+		run_syn(&s, NULL, 0, o);
+	assert_int_equal(stat_sum(LC_S_COOKIE_SENT), v6 ? 7 : 8);
 	/* A segment held while the listener was there is the kernel's (a reset) once it is gone. */
 	cookies_on(all, ports);
 	cookie = run_syn(&s, linux_syn_opts, sizeof(linux_syn_opts), o);
