@@ -276,23 +276,42 @@ lc_has 'generation 3' "$LC_LOGDIR/laconic.log" || fail "6: second reload not app
 # sender's own egress (lc_netem's nftables fallback) is reported back to
 # TCP, which resends at once without a loss ever showing, and packets the
 # TC program redirects skip the balancer's nftables egress hook anyway. So
-# with nft the loss is at the ingress of the client's and the backends'
-# veths (the far end of each leg); without nft, lc_netem's sch_netem on the
-# balancer's egress (a qdisc does see redirected packets). Either way the
-# retransmissions it causes are checked.
+# with nft the loss towards the client and the backends is at the ingress
+# of their veths (the far end of each leg), and the loss towards the
+# balancer is a route, by random mark, into a dead veth at the client's
+# and backends' end (as in 3: after the stack counted them sent, before
+# the balancer's TC program sees them); without nft, lc_netem's sch_netem
+# on the balancer's egress only (a qdisc does see redirected packets).
+# Either way the retransmissions it causes are checked.
 loss() { # loss PCT|off: on both legs
-	local r dev
+	local r dev to
 	if command -v nft >/dev/null 2>&1; then
 		for r in client backend; do
 			lc_in "$r" nft delete table netdev lc_loss 2>/dev/null || true
+			lc_in "$r" nft delete table ip lc_loss_out 2>/dev/null || true
+			lc_in "$r" ip rule del fwmark 0x1d table 101 2>/dev/null || true
+			lc_in "$r" ip link del lcsink2 2>/dev/null || true
 			[ "$1" != off ] || continue
-			dev=$LC_IF_CLIENT
-			[ "$r" = client ] || dev=$LC_IF_BACKEND
+			dev=$LC_IF_CLIENT to=$LB
+			[ "$r" = client ] || dev=$LC_IF_BACKEND to=$LC_LB_BACKSIDE_IP
+			# Towards the balancer, the packets a route chain marks go
+			# to a veth whose peer is down (as in 3: lost after their
+			# sender counted them sent, before the balancer sees them).
+			lc_in "$r" ip link add lcsink2 type veth peer name lcsink2p
+			lc_in "$r" ip link set lcsink2 arp off up
+			lc_in "$r" ip route add default dev lcsink2 table 101
+			lc_in "$r" ip rule add fwmark 0x1d table 101
 			lc_in "$r" nft -f - <<NFT
 table netdev lc_loss {
 	chain ingress {
 		type filter hook ingress device "$dev" priority 0;
 		numgen random mod 1000 < $(($1 * 10)) counter drop
+	}
+}
+table ip lc_loss_out {
+	chain out {
+		type route hook output priority 0;
+		ip daddr $to numgen random mod 1000 < $(($1 * 10)) counter meta mark set 0x1d
 	}
 }
 NFT
@@ -316,6 +335,17 @@ if command -v nft >/dev/null 2>&1 || lc_have_netem; then
 		[ "$out" = "$want 3145728" ] || break
 		[ "$(retrans client)" -eq "$rc0" ] || break
 	done
+	if command -v nft >/dev/null 2>&1; then
+		# (Few of the backends' packets go that way, mostly big TSO
+		# skbs: both sides together, so that this cannot flake.)
+		lost=0
+		for r in client backend; do
+			n=$(lc_in "$r" nft list table ip lc_loss_out | sed -n 's/.*counter packets \([0-9]*\) .*/\1/p')
+			echo "lost on the way from the $r side to the balancer: ${n:-0} packets"
+			lost=$((lost + ${n:-0}))
+		done
+		[ "$lost" -gt 0 ] || fail "7: nothing was lost on its way to the balancer"
+	fi
 	loss off
 	rb=$(retrans backend) rc=$(retrans client)
 	echo "retransmitted segments under loss: backends $rb0 -> $rb, client $rc0 -> $rc"
