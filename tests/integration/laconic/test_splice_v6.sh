@@ -7,7 +7,8 @@
 # backend, a 3 MiB upload and a 10 MiB download byte for byte, FIN from
 # either side first, wrk's keep-alive load without a single error, client
 # bytes and a FIN arriving before the backend is connected (they ride in
-# the replay from the raw IPv6 socket), 3 % loss on both legs; and
+# the replay from the raw IPv6 socket), a first flight that lost its ACK
+# and head (held, not reset), 3 % loss on both legs both ways; and
 # what the balancer counts: every connection spliced (splice_oneshot = on,
 # so even `Connection: close` is), none failed, and the fast path's IPv6
 # counter (laconic_fastpath_total{what="translated_ipv6"}) carrying the
@@ -202,20 +203,68 @@ lc_in lb nft delete table ip6 lc_syndrop
 n=$(echo "$drops" | sed -n 's/.*counter packets \([0-9]*\) .*/\1/p')
 [ "${n:-0}" -ge 1 ] || fail "6: no backend connect was delayed, the case was not exercised: $drops"
 
-# 7. Loss on both legs (3 %, at the far end of each veth, as in
+# 6b. A first flight that lost its handshake ACK and its head, over IPv6
+# (as in test_splice_basic.sh, check 3): the later segments are held, not
+# reset, and the head's retransmission makes the connection. The two are
+# routed by mark into a veth whose peer is down, lost after the client's
+# TCP counted them sent.
+if lc_cookies "$LC_LOGDIR/laconic.log"; then
+	held0=$(metric 'laconic_fastpath_total{what="cookie_held"}')
+	lc_in client ip link add lcsink type veth peer name lcsink1
+	lc_in client ip link set lcsink arp off up
+	lc_in client ip -6 route add default dev lcsink table 100
+	lc_in client ip -6 rule add fwmark 0x1c table 100
+	lc_in client nft -f - <<EOF
+table ip6 lc_first {
+	chain out {
+		type route hook output priority 0;
+		ip6 daddr $LB tcp dport 81 ct original packets 2-3 counter meta mark set 0x1c
+	}
+}
+EOF
+	lc_in client sysctl -qw net.netfilter.nf_conntrack_acct=1
+	out=$(raw "$LB" 81 --dump "$LC_TMP/r6h" \
+		'POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 15\r\nConnection: close\r\n\r\n' 'aaaaa' 'bbbbb' 'ccccc')
+	sunk=$(lc_in client nft list table ip6 lc_first | sed -n 's/.*counter packets \([0-9]*\) .*/\1/p')
+	lc_in client nft delete table ip6 lc_first
+	lc_in client sysctl -qw net.netfilter.nf_conntrack_acct=0
+	lc_in client ip -6 rule del fwmark 0x1c table 100
+	lc_in client ip link del lcsink
+	held=$(metric 'laconic_fastpath_total{what="cookie_held"}')
+	echo "first flight without its ACK and head: $out; lost on the way ${sunk:-?}, segments held $held0 -> $held"
+	[ "${sunk:-0}" = 2 ] || fail "6b: the client's ACK and head were not both lost (${sunk:-?})"
+	lc_has "^$want5 15" "$LC_TMP/r6h" || fail "6b: a first flight that lost its ACK and head: $out"
+	[ "$held" -gt "$held0" ] || fail "6b: no later segment of that first flight was held back ($held0 -> $held)"
+fi
+
+# 7. Loss on both legs, both ways (3 %: at the far end of each veth, and
+# towards the balancer by a route into a dead veth, as in
 # test_splice_basic.sh): end-to-end TCP recovers through the IPv6 fast path.
 loss() { # loss PCT|off
-	local r dev
+	local r dev to
 	for r in client backend; do
 		lc_in "$r" nft delete table netdev lc_loss 2>/dev/null || true
+		lc_in "$r" nft delete table ip6 lc_loss_out 2>/dev/null || true
+		lc_in "$r" ip -6 rule del fwmark 0x1d table 101 2>/dev/null || true
+		lc_in "$r" ip link del lcsink2 2>/dev/null || true
 		[ "$1" != off ] || continue
-		dev=$LC_IF_CLIENT
-		[ "$r" = client ] || dev=$LC_IF_BACKEND
+		dev=$LC_IF_CLIENT to=$LB
+		[ "$r" = client ] || dev=$LC_IF_BACKEND to=$LC_LB_BACKSIDE_IP6
+		lc_in "$r" ip link add lcsink2 type veth peer name lcsink2p
+		lc_in "$r" ip link set lcsink2 arp off up
+		lc_in "$r" ip -6 route add default dev lcsink2 table 101
+		lc_in "$r" ip -6 rule add fwmark 0x1d table 101
 		lc_in "$r" nft -f - <<NFT
 table netdev lc_loss {
 	chain ingress {
 		type filter hook ingress device "$dev" priority 0;
 		meta protocol ip6 numgen random mod 1000 < $(($1 * 10)) counter drop
+	}
+}
+table ip6 lc_loss_out {
+	chain out {
+		type route hook output priority 0;
+		ip6 daddr $to numgen random mod 1000 < $(($1 * 10)) counter meta mark set 0x1d
 	}
 }
 NFT
@@ -229,6 +278,12 @@ for _ in 1 2 3 4 5; do
 	[ "$out" = "$want 3145728" ] || break
 	[ "$(lc_retrans client)" -eq "$rc0" ] || break
 done
+lost=0
+for r in client backend; do
+	n=$(lc_in "$r" nft list table ip6 lc_loss_out | sed -n 's/.*counter packets \([0-9]*\) .*/\1/p')
+	echo "lost on the way from the $r side to the balancer: ${n:-0} packets"
+	lost=$((lost + ${n:-0}))
+done
 loss off
 rb=$(lc_retrans backend) rc=$(lc_retrans client)
 echo "retransmitted segments under loss: backends $rb0 -> $rb, client $rc0 -> $rc"
@@ -236,6 +291,7 @@ echo "retransmitted segments under loss: backends $rb0 -> $rb, client $rc0 -> $r
 [ "$out" = "$want 3145728" ] || fail "7: upload under loss: $out != $want"
 [ "$rb" -gt "$rb0" ] || fail "7: the backends retransmitted nothing: was the loss applied?"
 [ "$rc" -gt "$rc0" ] || fail "7: the client retransmitted nothing: was the loss applied?"
+[ "$lost" -gt 0 ] || fail "7: nothing was lost on its way to the balancer"
 
 # 8. IPv4 splicing beside it in the same process, and the counters: every
 # IPv6 connection was spliced, none failed, the IPv4 one is not counted as IPv6.
