@@ -300,7 +300,8 @@ loss() { # loss PCT|off: on both legs
 			# Only with TCP options: without SACK, loss both ways on
 			# both legs (6 % end to end each way) stretched a 10 MiB
 			# download from ~2 s to as much as a minute, against 1-3 s
-			# through proxy mode (under study; see docs/laconic.md).
+			# through proxy mode: end-to-end recovery without SACK
+			# (the kernel's own forwarding is as slow; docs/laconic.md).
 			out="ip daddr $to numgen random mod 1000 < $(($1 * 10)) counter meta mark set 0x1d"
 			[ "${LC_SPLICE_OPTS:-on}" = on ] || out=""
 			lc_in "$r" ip link add lcsink2 type veth peer name lcsink2p
