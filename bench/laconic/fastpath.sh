@@ -69,37 +69,6 @@ was=$(sysctl -n kernel.bpf_stats_enabled)
 sysctl -qw kernel.bpf_stats_enabled=1
 lc_atexit "sysctl -qw kernel.bpf_stats_enabled=$was"
 
-cat >"$LC_TMP/flood.py" <<'PY'
-"""flood.py SRC DST PORT COUNT: SYNs with Linux's options from random low ports."""
-import random
-import socket
-import struct
-import sys
-import time
-
-
-def csum(b):
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
-
-
-src, dst = socket.inet_aton(sys.argv[1]), socket.inet_aton(sys.argv[2])
-port, count = int(sys.argv[3]), int(sys.argv[4])
-s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
-for i in range(count):
-    opts = bytes([2, 4, 0x05, 0xB4, 4, 2, 8, 10]) + struct.pack("!II", random.getrandbits(32), 0) + bytes([1, 3, 3, 7])
-    tcp = struct.pack("!HHIIBBHHH", random.randint(1024, 9999), port, random.getrandbits(32), 0, 10 << 4, 0x02, 64240, 0, 0) + opts
-    tcp = tcp[:16] + struct.pack("!H", csum(struct.pack("!4s4sBBH", src, dst, 0, 6, len(tcp)) + tcp)) + tcp[18:]
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), random.getrandbits(16), 0x4000, 64, 6, 0, src, dst)
-    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
-    s.sendto(ip + tcp, (sys.argv[2], 0))
-    if i % 100 == 99:
-        time.sleep(0.005)
-PY
 
 # ns and runs of laconic's TC program so far: "NS COUNT".
 prog_stats() {
@@ -118,7 +87,7 @@ for rep in $(seq "$reps"); do
 		lc_wait_splice "$pid" "$LC_TMP/laconic.log" "$LB" 80
 		lc_in client wrk -t1 -c50 -d1s -H 'Connection: close' "http://$LB/small" >/dev/null
 		read -r t0 c0 < <(prog_stats)
-		lc_in client python3 "$LC_TMP/flood.py" "$LC_CLIENT_IP" "$LB" 80 20000
+		lc_in client python3 "$LC_LIB_DIR/synflood.py" --options --pause 0.005 "$LC_CLIENT_IP" "$LB" 80 20000 >/dev/null
 		read -r t1 c1 < <(prog_stats)
 		out=$(lc_in client wrk -t1 -c50 -d4s -H 'Connection: close' "http://$LB/small")
 		read -r t2 c2 < <(prog_stats)

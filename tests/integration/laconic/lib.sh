@@ -76,6 +76,14 @@
 #                                    a value from laconic's /metrics
 #   lc_wait_splice PID LOG IP PORT   wait for laconic in splice mode; exit 77
 #                                    if its fast path cannot load here
+#   lc_sink ROLE MARK | lc_sink ROLE MARK off
+#                                    in ROLE's namespace, packets carrying
+#                                    fwmark MARK (1-255; an nft route chain
+#                                    sets it) are routed, IPv4 and IPv6, into
+#                                    a veth whose peer is down: lost after
+#                                    their sender's TCP counted them sent
+#                                    (a netfilter drop is reported back and
+#                                    resent at once), before any peer sees them
 #   lc_retrans ROLE                  TCP segments retransmitted in ROLE's
 #                                    namespace so far (proof that loss bit)
 #   lc_have_netem [loss]             true if lc_netem can work here (with
@@ -568,6 +576,24 @@ lc_wait_splice() {
 		lc_skip "the splice fast path cannot be loaded here: $(grep -m1 'splice:' "$2")"
 	fi
 	return 1
+}
+
+lc_sink() {
+	local ns=$1 m=$2 dev="lcsink$2"
+	if [ "${3:-}" = off ]; then
+		lc_in "$ns" ip -4 rule del fwmark "$m" table "$m" 2>/dev/null || true
+		lc_in "$ns" ip -6 rule del fwmark "$m" table "$m" 2>/dev/null || true
+		lc_in "$ns" ip link del "$dev" 2>/dev/null || true
+		return 0
+	fi
+	# No carrier: the queue is noop, which discards and reports congestion
+	# (TCP takes that for sent); NOARP, so nothing waits on a neighbour.
+	lc_in "$ns" ip link add "$dev" type veth peer name "${dev}p"
+	lc_in "$ns" ip link set "$dev" arp off up
+	lc_in "$ns" ip -4 route add default dev "$dev" table "$m"
+	lc_in "$ns" ip -6 route add default dev "$dev" table "$m"
+	lc_in "$ns" ip -4 rule add fwmark "$m" table "$m"
+	lc_in "$ns" ip -6 rule add fwmark "$m" table "$m"
 }
 
 lc_retrans() {

@@ -176,15 +176,12 @@ out=$(lc_in client curl -fsS -m 30 -H 'Expect:' -H 'Transfer-Encoding: chunked' 
 # run leaves the case out.
 if [ "${LC_SPLICE_OPTS:-on}" = on ] && lc_cookies "$LC_LOGDIR/laconic.log"; then
 	held0=$(lc_metric 'laconic_fastpath_total{what="cookie_held"}')
-	lc_in client ip link add lcsink type veth peer name lcsink1
-	lc_in client ip link set lcsink arp off up
-	lc_in client ip route add default dev lcsink table 100
-	lc_in client ip rule add fwmark 0x1c table 100
+	lc_sink client 28
 	lc_in client nft -f - <<EOF
 table ip lc_first {
 	chain out {
 		type route hook output priority 0;
-		ip daddr $LB tcp dport 81 ct original packets 2-3 counter meta mark set 0x1c
+		ip daddr $LB tcp dport 81 ct original packets 2-3 counter meta mark set 28
 	}
 }
 EOF
@@ -195,8 +192,7 @@ EOF
 	sunk=$(lc_in client nft list table ip lc_first | sed -n 's/.*counter packets \([0-9]*\) .*/\1/p')
 	lc_in client nft delete table ip lc_first
 	lc_in client sysctl -qw net.netfilter.nf_conntrack_acct=0
-	lc_in client ip rule del fwmark 0x1c table 100
-	lc_in client ip link del lcsink
+	lc_sink client 28 off
 	held=$(lc_metric 'laconic_fastpath_total{what="cookie_held"}')
 	echo "first flight without its ACK and head: $out; lost on the way $sunk, segments held $held0 -> $held"
 	[ "$sunk" = 2 ] || fail "3: the client's ACK and head were not both lost ($sunk)"
@@ -289,8 +285,7 @@ loss() { # loss PCT|off: on both legs
 		for r in client backend; do
 			lc_in "$r" nft delete table netdev lc_loss 2>/dev/null || true
 			lc_in "$r" nft delete table ip lc_loss_out 2>/dev/null || true
-			lc_in "$r" ip rule del fwmark 0x1d table 101 2>/dev/null || true
-			lc_in "$r" ip link del lcsink2 2>/dev/null || true
+			lc_sink "$r" 29 off
 			[ "$1" != off ] || continue
 			dev=$LC_IF_CLIENT to=$LB
 			[ "$r" = client ] || dev=$LC_IF_BACKEND to=$LC_LB_BACKSIDE_IP
@@ -302,12 +297,9 @@ loss() { # loss PCT|off: on both legs
 			# download from ~2 s to as much as a minute, against 1-3 s
 			# through proxy mode: end-to-end recovery without SACK
 			# (the kernel's own forwarding is as slow; docs/laconic.md).
-			out="ip daddr $to numgen random mod 1000 < $(($1 * 10)) counter meta mark set 0x1d"
+			out="ip daddr $to numgen random mod 1000 < $(($1 * 10)) counter meta mark set 29"
 			[ "${LC_SPLICE_OPTS:-on}" = on ] || out=""
-			lc_in "$r" ip link add lcsink2 type veth peer name lcsink2p
-			lc_in "$r" ip link set lcsink2 arp off up
-			lc_in "$r" ip route add default dev lcsink2 table 101
-			lc_in "$r" ip rule add fwmark 0x1d table 101
+			lc_sink "$r" 29
 			lc_in "$r" nft -f - <<NFT
 table netdev lc_loss {
 	chain ingress {

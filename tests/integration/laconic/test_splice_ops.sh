@@ -216,39 +216,6 @@ sleep 1.2
 # SYN with a cookie and keeps nothing, the balancer's kernel never sees one
 # (no SYN queue, no cookies of its own), requests keep succeeding, and the
 # balancer keeps no state for it.
-cat >"$LC_TMP/synflood.py" <<'PY'
-"""synflood.py SRC DST PORT COUNT: SYNs from SRC:random to DST:PORT over ~3 s."""
-import random
-import socket
-import struct
-import sys
-import time
-
-
-def csum(b):
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
-
-
-src, dst = socket.inet_aton(sys.argv[1]), socket.inet_aton(sys.argv[2])
-port, count = int(sys.argv[3]), int(sys.argv[4])
-s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
-for i in range(count):
-    # Below the client's ephemeral range (10000-65535): no real connection is hit.
-    sport = random.randint(1024, 9999)
-    tcp = struct.pack("!HHIIBBHHH", sport, port, random.getrandbits(32), 0, 5 << 4, 0x02, 64240, 0, 0)
-    tcp = tcp[:16] + struct.pack("!H", csum(struct.pack("!4s4sBBH", src, dst, 0, 6, len(tcp)) + tcp)) + tcp[18:]
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), random.getrandbits(16), 0x4000, 64, 6, 0, src, dst)
-    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
-    s.sendto(ip + tcp, (sys.argv[2], 0))
-    if i % 100 == 99:
-        time.sleep(0.015)
-print("sent", count)
-PY
 # Warm up to the allocator's steady state first, with the requests the
 # flood phase makes (a sanitizer build grows by megabytes over its first
 # few hundred connections, then stays flat; a burst of load would instead
@@ -261,7 +228,7 @@ rx0=$(lc_in lb cat "/sys/class/net/$LC_IF_LB_CLIENT/statistics/rx_packets")
 ck0=$(metric 'laconic_fastpath_total{what="cookie_sent"}')
 kernel_cookies() { lc_in lb nstat -az TcpExtSyncookiesSent | awk '$1 == "TcpExtSyncookiesSent" { print $2 + 0 }'; }
 kc0=$(kernel_cookies)
-lc_spawn --log "$LC_LOGDIR/synflood.log" client python3 "$LC_TMP/synflood.py" "$LC_CLIENT_IP" "$LB" 80 20000
+lc_spawn --log "$LC_LOGDIR/synflood.log" client python3 "$LC_LIB_DIR/synflood.py" "$LC_CLIENT_IP" "$LB" 80 20000
 FPID=$LC_LAST_PID
 ok=0 bad=0
 while lc_alive "$FPID"; do

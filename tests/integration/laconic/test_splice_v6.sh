@@ -210,15 +210,12 @@ n=$(echo "$drops" | sed -n 's/.*counter packets \([0-9]*\) .*/\1/p')
 # TCP counted them sent.
 if lc_cookies "$LC_LOGDIR/laconic.log"; then
 	held0=$(metric 'laconic_fastpath_total{what="cookie_held"}')
-	lc_in client ip link add lcsink type veth peer name lcsink1
-	lc_in client ip link set lcsink arp off up
-	lc_in client ip -6 route add default dev lcsink table 100
-	lc_in client ip -6 rule add fwmark 0x1c table 100
+	lc_sink client 28
 	lc_in client nft -f - <<EOF
 table ip6 lc_first {
 	chain out {
 		type route hook output priority 0;
-		ip6 daddr $LB tcp dport 81 ct original packets 2-3 counter meta mark set 0x1c
+		ip6 daddr $LB tcp dport 81 ct original packets 2-3 counter meta mark set 28
 	}
 }
 EOF
@@ -228,8 +225,7 @@ EOF
 	sunk=$(lc_in client nft list table ip6 lc_first | sed -n 's/.*counter packets \([0-9]*\) .*/\1/p')
 	lc_in client nft delete table ip6 lc_first
 	lc_in client sysctl -qw net.netfilter.nf_conntrack_acct=0
-	lc_in client ip -6 rule del fwmark 0x1c table 100
-	lc_in client ip link del lcsink
+	lc_sink client 28 off
 	held=$(metric 'laconic_fastpath_total{what="cookie_held"}')
 	echo "first flight without its ACK and head: $out; lost on the way ${sunk:-?}, segments held $held0 -> $held"
 	[ "${sunk:-0}" = 2 ] || fail "6b: the client's ACK and head were not both lost (${sunk:-?})"
@@ -245,15 +241,11 @@ loss() { # loss PCT|off
 	for r in client backend; do
 		lc_in "$r" nft delete table netdev lc_loss 2>/dev/null || true
 		lc_in "$r" nft delete table ip6 lc_loss_out 2>/dev/null || true
-		lc_in "$r" ip -6 rule del fwmark 0x1d table 101 2>/dev/null || true
-		lc_in "$r" ip link del lcsink2 2>/dev/null || true
+		lc_sink "$r" 29 off
 		[ "$1" != off ] || continue
 		dev=$LC_IF_CLIENT to=$LB
 		[ "$r" = client ] || dev=$LC_IF_BACKEND to=$LC_LB_BACKSIDE_IP6
-		lc_in "$r" ip link add lcsink2 type veth peer name lcsink2p
-		lc_in "$r" ip link set lcsink2 arp off up
-		lc_in "$r" ip -6 route add default dev lcsink2 table 101
-		lc_in "$r" ip -6 rule add fwmark 0x1d table 101
+		lc_sink "$r" 29
 		lc_in "$r" nft -f - <<NFT
 table netdev lc_loss {
 	chain ingress {
@@ -264,7 +256,7 @@ table netdev lc_loss {
 table ip6 lc_loss_out {
 	chain out {
 		type route hook output priority 0;
-		ip6 daddr $to numgen random mod 1000 < $(($1 * 10)) counter meta mark set 0x1d
+		ip6 daddr $to numgen random mod 1000 < $(($1 * 10)) counter meta mark set 29
 	}
 }
 NFT
