@@ -63,6 +63,8 @@
 #                                    with PID, give up early if PID dies
 #   lc_nginx_backend NAME IP PORT    nginx in ns backend (see below)
 #   lc_echo_backend NAME IP PORT     echo_server.py in ns backend
+#   lc_loss PCT|off [both|away]     PCT % lost each way on both legs, after
+#                                    the senders' stacks (see the function)
 #   lc_netem IFACE ARGS... | lc_netem IFACE off
 #                                    impairs IFACE's egress (client, lb-client,
 #                                    lb-backend, backend, or a veth name):
@@ -594,6 +596,54 @@ lc_sink() {
 	lc_in "$ns" ip -6 route add default dev "$dev" table "$m"
 	lc_in "$ns" ip -4 rule add fwmark "$m" table "$m"
 	lc_in "$ns" ip -6 rule add fwmark "$m" table "$m"
+}
+
+# lc_loss PCT|off [both|away]: PCT % of packets lost each way on both legs
+# (client and backend), after they left their sender's stack: a drop at the
+# sender's own egress is reported back to its TCP, which resends at once
+# without a loss ever showing, and packets the balancer's TC program
+# redirects skip its nftables egress hook. So with nft the loss towards
+# the client and the backends is at the ingress of their veths (the far
+# end of each leg), and the loss towards the balancer (not with `away`)
+# is a route, by random mark 29, into a dead veth (lc_sink) at the
+# client's and backends' end; without nft, sch_netem on the balancer's
+# egress only (a qdisc does see redirected packets). Counters: table ip
+# lc_loss_out (towards the balancer), table netdev lc_loss (away from it).
+lc_loss() {
+	local r dev to out pct=$1 dir=${2:-both}
+	if command -v nft >/dev/null 2>&1; then
+		for r in client backend; do
+			lc_in "$r" nft delete table netdev lc_loss 2>/dev/null || true
+			lc_in "$r" nft delete table ip lc_loss_out 2>/dev/null || true
+			lc_sink "$r" 29 off
+			[ "$pct" != off ] || continue
+			dev=$LC_IF_CLIENT to=$LC_LB_IP
+			[ "$r" = client ] || dev=$LC_IF_BACKEND to=$LC_LB_BACKSIDE_IP
+			out="ip daddr $to numgen random mod 1000 < $((pct * 10)) counter meta mark set 29"
+			[ "$dir" = both ] || out=""
+			lc_sink "$r" 29
+			lc_in "$r" nft -f - <<NFT
+table netdev lc_loss {
+	chain ingress {
+		type filter hook ingress device "$dev" priority 0;
+		numgen random mod 1000 < $((pct * 10)) counter drop
+	}
+}
+table ip lc_loss_out {
+	chain out {
+		type route hook output priority 0;
+		$out
+	}
+}
+NFT
+		done
+	elif [ "$pct" = off ]; then
+		lc_netem lb-client off
+		lc_netem lb-backend off
+	else
+		lc_netem lb-client loss "$pct%"
+		lc_netem lb-backend loss "$pct%"
+	fi
 }
 
 lc_retrans() {

@@ -279,50 +279,11 @@ lc_has 'generation 3' "$LC_LOGDIR/laconic.log" || fail "6: second reload not app
 # the balancer's TC program sees them); without nft, lc_netem's sch_netem
 # on the balancer's egress only (a qdisc does see redirected packets).
 # Either way the retransmissions it causes are checked.
-loss() { # loss PCT|off: on both legs
-	local r dev to out
-	if command -v nft >/dev/null 2>&1; then
-		for r in client backend; do
-			lc_in "$r" nft delete table netdev lc_loss 2>/dev/null || true
-			lc_in "$r" nft delete table ip lc_loss_out 2>/dev/null || true
-			lc_sink "$r" 29 off
-			[ "$1" != off ] || continue
-			dev=$LC_IF_CLIENT to=$LB
-			[ "$r" = client ] || dev=$LC_IF_BACKEND to=$LC_LB_BACKSIDE_IP
-			# Towards the balancer, the packets a route chain marks go
-			# to a veth whose peer is down (as in 3: lost after their
-			# sender counted them sent, before the balancer sees them).
-			# Only with TCP options: without SACK, loss both ways on
-			# both legs (6 % end to end each way) stretched a 10 MiB
-			# download from ~2 s to as much as a minute, against 1-3 s
-			# through proxy mode: end-to-end recovery without SACK
-			# (the kernel's own forwarding is as slow; docs/laconic.md).
-			out="ip daddr $to numgen random mod 1000 < $(($1 * 10)) counter meta mark set 29"
-			[ "${LC_SPLICE_OPTS:-on}" = on ] || out=""
-			lc_sink "$r" 29
-			lc_in "$r" nft -f - <<NFT
-table netdev lc_loss {
-	chain ingress {
-		type filter hook ingress device "$dev" priority 0;
-		numgen random mod 1000 < $(($1 * 10)) counter drop
-	}
-}
-table ip lc_loss_out {
-	chain out {
-		type route hook output priority 0;
-		$out
-	}
-}
-NFT
-		done
-	elif [ "$1" = off ]; then
-		lc_netem lb-client off
-		lc_netem lb-backend off
-	else
-		lc_netem lb-client loss "$1%"
-		lc_netem lb-backend loss "$1%"
-	fi
-}
+# (Only with TCP options is there loss towards the balancer: without SACK,
+# loss both ways on both legs stretched a 10 MiB download from ~2 s to as
+# much as a minute, against 1-3 s through proxy mode: end-to-end recovery
+# without SACK; the kernel's own forwarding is as slow; docs/laconic.md.)
+loss() { lc_loss "$1" "$([ "${LC_SPLICE_OPTS:-on}" = on ] && echo both || echo away)"; }
 if command -v nft >/dev/null 2>&1 || lc_have_netem; then
 	rb0=$(retrans backend) rc0=$(retrans client)
 	loss 3
