@@ -79,6 +79,15 @@ static void splice_metrics(const struct lb_admin *a, const struct lb_wstats *ws,
 		[LC_S_COOKIE_OK] = "cookie_accepted",
 		[LC_S_COOKIE_FAIL] = "cookie_refused",
 		[LC_S_COOKIE_HELD] = "cookie_held",
+		[LC_S_OS_SYN] = "oneshot_syn",
+		[LC_S_OS_HEAD] = "oneshot_head",
+		[LC_S_OS_PASS] = "oneshot_declined",
+		[LC_S_OS_ACKDROP] = "oneshot_ack_dropped",
+		[LC_S_OS_NOSLOT] = "oneshot_no_slot",
+		[LC_S_OS_NOTHEAD] = "oneshot_not_head",
+		[LC_S_OS_ENDED] = "oneshot_ended",
+		[LC_S_OS_REFUSED] = "oneshot_refused",
+		[LC_S_OS_RESYN] = "oneshot_syn_again",
 	};
 	uint64_t fp[LC_S_MAX];
 	size_t i;

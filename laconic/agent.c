@@ -31,6 +31,10 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+
 #include "agent.h"
 #include "log.h"
 
@@ -64,6 +68,13 @@ struct lc_agent {
 	struct lc_iface ifs[LC_MAX_IFACES];
 	size_t nifs;
 	char names[LC_MAX_IFACES * (IF_NAMESIZE + 1)];
+	/* One-shot connections: their slots, mapped, and the reaper. */
+	int os_fd, osbe_fd, osst_fd;
+	struct lc_os *os;
+	uint64_t *osst; /* lc_osst's elements, 8 bytes each */
+	pthread_t os_thread;
+	bool os_running, os_stop;
+	uint64_t os_idle_ns;
 };
 
 static int vips_sync(struct lc_agent *a);
@@ -477,6 +488,233 @@ bool agent_cookies(const struct lc_agent *a)
 	return __atomic_load_n(&a->cookie->flags, __ATOMIC_RELAXED) & LC_CK_ON;
 }
 
+/* ---------------------------------------------------------- one-shot connections */
+
+#define OS_SYN_NS    (3000ull * 1000000)
+#define OS_LINGER_NS (500ull * 1000000)
+
+static uint64_t os_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The balancer's address towards dst and the interface that has it. */
+static int os_route(const struct sockaddr_in *dst, const struct ifaddrs *ifs, struct lc_osbe *be)
+{
+	struct sockaddr_in src = { 0 };
+	socklen_t sl = sizeof(src);
+	const struct ifaddrs *i;
+	int fd, r = 0;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (const struct sockaddr *)dst, sizeof(*dst)) ||
+	    getsockname(fd, (struct sockaddr *)&src, &sl))
+		r = -errno;
+	close(fd);
+	if (r)
+		return r;
+	for (i = ifs; i; i = i->ifa_next)
+		if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
+		    ((const struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr ==
+			    src.sin_addr.s_addr)
+			be->ifindex = if_nametoindex(i->ifa_name);
+	if (!be->ifindex)
+		return -ENODEV;
+	be->addr = dst->sin_addr.s_addr;
+	be->src = src.sin_addr.s_addr;
+	be->port = dst->sin_port;
+	return 0;
+}
+
+int agent_set_oneshot(struct lc_agent *a, const struct sockaddr_storage *be, size_t n, bool xff)
+{
+	struct ifaddrs *ifs = NULL;
+	uint32_t i;
+	int r = 0;
+
+	if (!a->os)
+		return -EOPNOTSUPP;
+	if (n > LC_OS_BACKENDS)
+		n = LC_OS_BACKENDS;
+	if (n && getifaddrs(&ifs))
+		return -errno;
+	for (i = 0; i < n && !r; i++) {
+		struct lc_osbe e = { 0 };
+
+		if (be[i].ss_family != AF_INET) {
+			r = -EAFNOSUPPORT;
+			break;
+		}
+		r = os_route((const struct sockaddr_in *)&be[i], ifs, &e);
+		if (!r && bpf_map_update_elem(a->osbe_fd, &i, &e, BPF_ANY))
+			r = -errno;
+	}
+	freeifaddrs(ifs);
+	/* Entries past os_n are never read; a client already on its way keeps its own copy. */
+	__atomic_store_n(&a->cookie->os_xff, xff ? 1u : 0u, __ATOMIC_RELAXED);
+	__atomic_store_n(&a->cookie->os_n, r ? 0u : (uint32_t)n, __ATOMIC_RELEASE);
+	return r;
+}
+
+/* The builtin writes *w, which clang-tidy does not see. */
+// NOLINTNEXTLINE(readability-non-const-parameter)
+static bool os_cas(uint64_t *w, uint64_t from, uint64_t to)
+{
+	return __atomic_compare_exchange_n(w, &from, to, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+/* Deletes n keys, in one system call unless one is missing (the kernel stops there). */
+static void os_delete(struct lc_agent *a, struct lc_flow_key *k, uint32_t n)
+{
+	DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, bo);
+	uint32_t done = 0;
+
+	while (done < n) {
+		uint32_t c = n - done;
+
+		if (!bpf_map_delete_batch(a->flows_fd, k + done, &c, &bo)) {
+			done += c;
+			continue;
+		}
+		done += c; /* c went; the next one failed */
+		if (errno != ENOENT && bpf_map_delete_elem(a->flows_fd, &k[done]) &&
+		    errno != ENOENT)
+			log_warn("splice: a one-shot entry could not be deleted: %s",
+				 log_errstr(errno));
+		done++;
+	}
+}
+
+/*
+ * Reaps one-shot connections: closed (FIN both ways, or RST) and lingered
+ * for late retransmissions, idle, or never answered. A slot is taken with
+ * a compare-and-swap against the fast path (splice-abi.h), its keys go in
+ * one batch per pass, and then it is free again.
+ */
+static void *os_reaper(void *arg)
+{
+	struct lc_agent *a = arg;
+	struct lc_flow_key *keys = calloc((size_t)2 * LC_OS_SLOTS, sizeof(*keys));
+	uint32_t *freeing = calloc(LC_OS_SLOTS, sizeof(*freeing));
+
+	if (!keys || !freeing)
+		goto out;
+	while (!__atomic_load_n(&a->os_stop, __ATOMIC_RELAXED)) {
+		uint64_t now = os_now();
+		uint32_t i, nk = 0, nf = 0;
+
+		for (i = 0; i < LC_OS_SLOTS; i++) {
+			uint64_t *st = &a->osst[i], s = __atomic_load_n(st, __ATOMIC_ACQUIRE);
+			const struct lc_conn *c = &a->conns[a->max_conns + i];
+			const struct lc_os *o = &a->os[i];
+			bool go = false;
+
+			if (s == LC_OS_FREE)
+				continue;
+			if (s == LC_OS_COOL) {
+				__atomic_store_n(st, LC_OS_FREE, __ATOMIC_RELEASE);
+				continue;
+			}
+			if (s == LC_OS_DONE) {
+				/* Ended, keys gone: free on the next pass. */
+				os_cas(st, LC_OS_DONE, LC_OS_COOL);
+				continue;
+			}
+			if (s == LC_OS_LIVE || s == LC_OS_GONE) {
+				uint32_t f = __atomic_load_n(&c->flags, __ATOMIC_RELAXED);
+				uint64_t last = c->last_ns;
+
+				/* Closed: kept for late retransmissions, then reaped. */
+				if ((f & LC_F_RST) ||
+				    (f & (LC_F_FIN_C | LC_F_FIN_B)) == (LC_F_FIN_C | LC_F_FIN_B))
+					go = now > last && now - last > OS_LINGER_NS;
+				else
+					go = now > last && now - last > a->os_idle_ns;
+			} else if (s == LC_OS_SYNSENT || s == LC_OS_CLAIM) {
+				go = now > o->t_ns && now - o->t_ns > OS_SYN_NS;
+			}
+			if (!go || s == LC_OS_CLAIM || !os_cas(st, s, LC_OS_REAPING))
+				continue;
+			if (s != LC_OS_GONE)
+				keys[nk++] = (struct lc_flow_key){ o->caddr, o->vaddr, o->cport,
+								   o->vport };
+			keys[nk++] = (struct lc_flow_key){ o->baddr, o->laddr, o->bport, o->lport };
+			freeing[nf++] = i;
+		}
+		if (nk)
+			os_delete(a, keys, nk);
+		for (i = 0; i < nf; i++)
+			__atomic_store_n(&a->osst[freeing[i]], LC_OS_COOL, __ATOMIC_RELEASE);
+		usleep(100000);
+	}
+out:
+	free(keys);
+	free(freeing);
+	return NULL;
+}
+
+/*
+ * Maps the one-shot slots and starts their reaper; one-shot connections
+ * start when agent_set_oneshot() gives the fast path backends.
+ */
+static int os_open(struct lc_agent *a, const struct lc_agent_opts *o, char *err, size_t errlen)
+{
+	if (!o->oneshot)
+		return 0;
+	a->os_idle_ns = (uint64_t)(o->idle_ms ? o->idle_ms : 60000) * 1000000;
+	a->os = mmap(NULL, (size_t)LC_OS_SLOTS * sizeof(struct lc_os), PROT_READ | PROT_WRITE,
+		     MAP_SHARED, a->os_fd, 0);
+	a->osst = mmap(NULL, (size_t)LC_OS_SLOTS * sizeof(uint64_t), PROT_READ | PROT_WRITE,
+		       MAP_SHARED, a->osst_fd, 0);
+	if (a->os == MAP_FAILED || a->osst == MAP_FAILED) {
+		int r = -errno;
+
+		errbuf_set(err, errlen, "splice: mapping %s: %s", LC_MAP_OS, log_errstr(-r));
+		return r;
+	}
+	a->cookie->os_conn0 = a->max_conns;
+	a->cookie->os_port0 = LC_OS_PORT0;
+	/*
+	 * The reaper takes no signals: the process's SIGHUP and SIGTERM are
+	 * the main loop's (signalfd), and a thread that did not block them
+	 * would take their default action, the end of the process.
+	 */
+	{
+		sigset_t all, old;
+		int r;
+
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &old);
+		r = pthread_create(&a->os_thread, NULL, os_reaper, a);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (r) {
+			errbuf_set(err, errlen, "splice: no thread for the one-shot reaper");
+			return -r;
+		}
+	}
+	a->os_running = true;
+	return 0;
+}
+
+static void os_close(struct lc_agent *a)
+{
+	if (a->cookie)
+		__atomic_store_n(&a->cookie->os_n, 0, __ATOMIC_RELEASE);
+	if (a->os_running) {
+		__atomic_store_n(&a->os_stop, true, __ATOMIC_RELAXED);
+		pthread_join(a->os_thread, NULL);
+	}
+	if (a->os && a->os != MAP_FAILED)
+		munmap(a->os, (size_t)LC_OS_SLOTS * sizeof(struct lc_os));
+	if (a->osst && a->osst != MAP_FAILED)
+		munmap(a->osst, (size_t)LC_OS_SLOTS * sizeof(uint64_t));
+}
+
 int agent_open(const struct lc_agent_opts *o, struct lc_agent **out, char *err, size_t errlen)
 {
 	struct bpf_object_open_opts oo = { .sz = sizeof(struct bpf_object_open_opts),
@@ -489,6 +727,7 @@ int agent_open(const struct lc_agent_opts *o, struct lc_agent **out, char *err, 
 	if (!a)
 		return -ENOMEM;
 	a->prog_fd = a->flows_fd = a->flows6_fd = a->conns_fd = a->stats_fd = a->vips_fd = -1;
+	a->os_fd = a->osbe_fd = -1;
 	a->max_conns = o->max_conns ? o->max_conns : LC_DEFAULT_CONNS;
 	libbpf_set_print(libbpf_log);
 	r = pick_ifaces(a, o->interfaces, err, errlen);
@@ -508,11 +747,13 @@ int agent_open(const struct lc_agent_opts *o, struct lc_agent **out, char *err, 
 	 * map with a key wide enough for both would take as much and slow
 	 * every IPv4 look-up.
 	 */
-	r = map_fd(a, LC_MAP_FLOWS, 2 * a->max_conns, err, errlen);
+	r = map_fd(a, LC_MAP_FLOWS, 2 * (a->max_conns + (o->oneshot ? LC_OS_SLOTS : 0)), err,
+		   errlen);
 	if (!r)
 		r = map_fd(a, LC_MAP_FLOWS6, 2 * a->max_conns, err, errlen);
 	if (!r)
-		r = map_fd(a, LC_MAP_CONNS, a->max_conns, err, errlen);
+		r = map_fd(a, LC_MAP_CONNS, a->max_conns + (o->oneshot ? LC_OS_SLOTS : 0), err,
+			   errlen);
 	if (r)
 		goto fail;
 	r = bpf_object__load(a->obj);
@@ -537,7 +778,11 @@ int agent_open(const struct lc_agent_opts *o, struct lc_agent **out, char *err, 
 		r = -ENOENT;
 		goto fail;
 	}
-	a->conns_len = (size_t)a->max_conns * sizeof(struct lc_conn);
+	a->os_fd = bpf_object__find_map_fd_by_name(a->obj, LC_MAP_OS);
+	a->osbe_fd = bpf_object__find_map_fd_by_name(a->obj, LC_MAP_OSBE);
+	a->osst_fd = bpf_object__find_map_fd_by_name(a->obj, LC_MAP_OSST);
+	a->conns_len =
+		(size_t)(a->max_conns + (o->oneshot ? LC_OS_SLOTS : 0)) * sizeof(struct lc_conn);
 	a->conns = mmap(NULL, a->conns_len, PROT_READ | PROT_WRITE, MAP_SHARED, a->conns_fd, 0);
 	if (a->conns == MAP_FAILED) {
 		r = -errno;
@@ -546,6 +791,8 @@ int agent_open(const struct lc_agent_opts *o, struct lc_agent **out, char *err, 
 		goto fail;
 	}
 	r = cookie_open(a, o, cookie_fd, err, errlen);
+	if (!r)
+		r = os_open(a, o, err, errlen);
 	if (r)
 		goto fail;
 	a->ncpus = libbpf_num_possible_cpus();
@@ -576,6 +823,7 @@ void agent_close(struct lc_agent *a)
 	if (!a)
 		return;
 	detach(a);
+	os_close(a);
 	if (a->conns)
 		munmap(a->conns, a->conns_len);
 	if (a->cookie)

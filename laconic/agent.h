@@ -21,6 +21,8 @@ struct lc_agent_opts {
 	uint32_t max_conns;	/* spliced connections at once (lc_conns size) */
 	const char *interfaces; /* comma-separated names; NULL or "" = every interface but lo */
 	bool syncookies;	/* answer SYNs to splice listeners in the fast path */
+	bool oneshot;		/* one-shot connections (splice_oneshot_agent) may be used */
+	uint32_t idle_ms;	/* a one-shot connection silent this long is forgotten */
 };
 
 /* Loads and attaches; on failure a one-line reason in err. -errno. */
@@ -64,6 +66,16 @@ bool agent_cookies(const struct lc_agent *a);
  * as agent_refresh() last read them): the splicer compares both legs'.
  */
 void agent_offered(const struct lc_agent *a, bool *ts, bool *sack);
+/*
+ * One-shot connections (splice_oneshot_agent): the backends the fast path
+ * balances them over, round robin (an address may repeat, for weights; n
+ * at most LC_OS_BACKENDS; 0 turns it off, and such clients take the
+ * ordinary path), and whether their heads get X-Forwarded-For. IPv4 only.
+ * -errno if a backend has no route; -EOPNOTSUPP if the agent was opened
+ * without lc_agent_opts.oneshot.
+ */
+int agent_set_oneshot(struct lc_agent *a, const struct sockaddr_storage *be, size_t n, bool xff);
+
 /* Sums the per-CPU fast-path counters into out[LC_S_MAX]. */
 int agent_stats(const struct lc_agent *a, uint64_t *out);
 

@@ -68,6 +68,7 @@
 #include "compiler.h"
 #include "config.h"
 #include "log.h"
+#include "splice-abi.h"
 #include "units.h"
 #include "vec.h"
 
@@ -145,6 +146,7 @@ static const struct key_def global_keys[] = {
 	NUM("splice_linger", K_MS, struct cfg, splice_linger_ms, MS_MIN, MS_MAX),
 	NUM("splice_oneshot", K_BOOL, struct cfg, splice_oneshot, 0, 1),
 	NUM("splice_syncookies", K_BOOL, struct cfg, splice_syncookies, 0, 1),
+	NUM("splice_oneshot_agent", K_BOOL, struct cfg, splice_oneshot_agent, 0, 1),
 };
 
 static const struct key_def listener_keys[] = {
@@ -1414,6 +1416,50 @@ static enum splice_fit splice_fit(int family, const struct cfg_backend *be)
 	return SPLICE_FITS;
 }
 
+/*
+ * splice_oneshot_agent: the fast path balances one-shot requests itself,
+ * round robin over one pool, without seeing Host or path; so it takes a
+ * configuration only where that is what the proxy would do too.
+ */
+static void validate_oneshot(struct parse *p)
+{
+	const struct cfg *c = p->c;
+	const struct cfg_listener *l = NULL;
+	size_t i, n = 0;
+
+	for (i = 0; i < c->nlisteners; i++)
+		if (c->listeners[i].mode == CFG_MODE_SPLICE) {
+			l = &c->listeners[i];
+			n++;
+		}
+	if (n != 1) {
+		fail(p, -EINVAL, 0,
+		     "splice_oneshot_agent needs exactly one splice listener (%zu here)", n);
+		return;
+	}
+	if (l->addr.ss.ss_family != AF_INET)
+		fail(p, -EINVAL, 0, "splice_oneshot_agent: listener '%s' is not IPv4", l->name);
+	else if (l->nroutes)
+		fail(p, -EINVAL, 0,
+		     "splice_oneshot_agent: listener '%s' has routes (the fast path sees neither "
+		     "Host nor path)",
+		     l->name);
+	else if (c->pools[l->pool].balance != BAL_ROUNDROBIN)
+		fail(p, -EINVAL, 0,
+		     "splice_oneshot_agent: pool '%s' must balance roundrobin (the fast path's own "
+		     "policy)",
+		     c->pools[l->pool].name);
+	else if (!c->splice_syncookies)
+		fail(p, -EINVAL, 0, "splice_oneshot_agent needs splice_syncookies = on");
+	else if (c->splice_port_min <= LC_OS_PORT0 + LC_OS_SLOTS - 1 &&
+		 c->splice_port_max >= LC_OS_PORT0)
+		fail(p, -EINVAL, 0,
+		     "splice_port_min..max (%u-%u) overlaps the one-shot connections' ports "
+		     "(%u-%u)",
+		     c->splice_port_min, c->splice_port_max, LC_OS_PORT0,
+		     LC_OS_PORT0 + LC_OS_SLOTS - 1);
+}
+
 static void validate_splice(struct parse *p, size_t i)
 {
 	const struct cfg *c = p->c;
@@ -1512,6 +1558,8 @@ static void validate(struct parse *p)
 		     c->splice_port_min, c->splice_port_max);
 	for (size_t i = 0; i < c->nlisteners; i++)
 		validate_splice(p, i);
+	if (c->splice_oneshot_agent)
+		validate_oneshot(p);
 }
 
 /* ---------------------------------------------------------------------- */

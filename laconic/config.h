@@ -57,6 +57,12 @@
  *   splice_oneshot = off         # on: splice a connection whose first request
  *                                #   closes it (Connection: close, HTTP/1.0) too;
  *                                #   off: serve those in proxy mode (cheaper)
+ *   splice_oneshot_agent = off   # on: a connection whose first segment is a whole
+ *                                #   GET head with Connection: close gets no kernel
+ *                                #   socket: the fast path makes the backend
+ *                                #   connection itself and ends both at the close
+ *                                #   (needs one IPv4 splice listener, no routes,
+ *                                #   a roundrobin pool, and SYN cookies)
  *   splice_syncookies = on       # the fast path answers SYNs to splice listeners
  *                                #   with cookies (Linux 6.9+); off: the kernel does
  *
@@ -167,8 +173,9 @@ struct cfg {
 	uint32_t splice_port_min, splice_port_max;
 	uint32_t splice_max_conns;
 	uint32_t splice_linger_ms;
-	bool splice_oneshot;	/* splice one-request connections too (default: proxy them) */
-	bool splice_syncookies; /* the fast path answers SYNs with cookies (default on) */
+	bool splice_oneshot;	   /* splice one-request connections too (default: proxy them) */
+	bool splice_syncookies;	   /* the fast path answers SYNs with cookies (default on) */
+	bool splice_oneshot_agent; /* one-shot requests without a kernel socket (default off) */
 	struct cfg_listener *listeners;
 	size_t nlisteners;
 	struct cfg_pool *pools;

@@ -233,7 +233,7 @@ static int check_modes(const struct cfg *c, const struct lc_agent *agent)
  * (net.ipv4.ip_local_reserved_ports keeps automatic allocation off it;
  * explicit binds, ours, still work).
  */
-static int splice_reserve_ports(const struct cfg *c)
+static int splice_reserve_ports(unsigned pmin, unsigned pmax)
 {
 	const char *path = "/proc/sys/net/ipv4/ip_local_reserved_ports";
 	char range[64], cur[4096], want[32], *end;
@@ -252,13 +252,13 @@ static int splice_reserve_ports(const struct cfg *c)
 	range[n] = '\0';
 	lo = strtol(range, &end, 10);
 	hi = strtol(end, NULL, 10);
-	if ((long)c->splice_port_max < lo || (long)c->splice_port_min > hi)
+	if ((long)pmax < lo || (long)pmin > hi)
 		return 0;
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		goto refuse;
 	n = read(fd, cur, sizeof(cur) - 1);
-	snprintf(want, sizeof(want), "%u-%u", c->splice_port_min, c->splice_port_max);
+	snprintf(want, sizeof(want), "%u-%u", pmin, pmax);
 	if (n >= 0) {
 		cur[n] = '\0';
 		cur[strcspn(cur, "\n")] = '\0';
@@ -283,9 +283,10 @@ static int splice_reserve_ports(const struct cfg *c)
 	close(fd);
 refuse:
 	log_err("splice ports %u-%u overlap net.ipv4.ip_local_port_range (%ld-%ld) and cannot "
-		"be reserved (%s); set net.ipv4.ip_local_reserved_ports or move "
-		"splice_port_min/max",
-		c->splice_port_min, c->splice_port_max, lo, hi, log_errstr(ret ? -ret : errno));
+		"be reserved (%s); set net.ipv4.ip_local_reserved_ports, or move "
+		"splice_port_min/max (one-shot connections use %u-%u)",
+		pmin, pmax, lo, hi, log_errstr(ret ? -ret : errno), LC_OS_PORT0,
+		LC_OS_PORT0 + LC_OS_SLOTS - 1);
 	return ret ? ret : -EPERM;
 }
 
@@ -313,13 +314,17 @@ static int open_agent(const struct cfg *c, struct lc_agent **out)
 {
 	struct lc_agent_opts ao = { .max_conns = c->splice_max_conns,
 				    .interfaces = c->splice_interfaces,
-				    .syncookies = c->splice_syncookies };
+				    .syncookies = c->splice_syncookies,
+				    .oneshot = c->splice_oneshot_agent,
+				    .idle_ms = c->timeout_idle_ms };
 	char err[256];
 	int ret;
 
 	if (!any_splice(c))
 		return 0;
-	ret = splice_reserve_ports(c);
+	ret = splice_reserve_ports(c->splice_port_min, c->splice_port_max);
+	if (!ret && c->splice_oneshot_agent)
+		ret = splice_reserve_ports(LC_OS_PORT0, LC_OS_PORT0 + LC_OS_SLOTS - 1);
 	if (ret)
 		return ret;
 	ret = agent_open(&ao, out, err, sizeof(err));
@@ -385,6 +390,8 @@ struct main_state {
 	struct lb_graph *graph;
 	struct lc_agent *agent;
 	struct ev_timer agent_tick; /* re-reads the sysctls SYN cookies follow */
+	uint32_t os_health;	    /* the health_gen and generation the one-shot table */
+	uint64_t os_generation;	    /* was made from (0: none yet) */
 	struct ev_loop loop;
 	struct ev_io sig;
 	uint32_t exited; /* atomic: workers that returned */
@@ -394,11 +401,62 @@ struct main_state {
 	size_t started;			 /* worker threads running */
 };
 
+static bool oneshot_usable(const struct lb_backend *b)
+{
+	return __atomic_load_n(&b->up, __ATOMIC_ACQUIRE) && !b->cfg->drain && b->cfg->weight;
+}
+
+/*
+ * splice_oneshot_agent: the fast path's round robin over the splice
+ * listener's pool, kept to the backends the proxy would pick (up, not
+ * draining), each as often as its weight when the weights fit the table.
+ * Made again when health or the configuration changes (checked each tick).
+ */
+static void oneshot_sync(struct main_state *m)
+{
+	const struct cfg *c = m->rt->cfg;
+	static struct sockaddr_storage be[LC_OS_BACKENDS]; /* main thread only */
+	const struct cfg_listener *l = NULL;
+	uint32_t gen = __atomic_load_n(&m->rt->health_gen, __ATOMIC_ACQUIRE), wsum = 0;
+	size_t i, n = 0;
+	int ret;
+
+	if (!m->agent || (m->os_health == gen && m->os_generation == m->rt->generation))
+		return;
+	for (i = 0; c->splice_oneshot_agent && i < c->nlisteners; i++)
+		if (c->listeners[i].mode == CFG_MODE_SPLICE)
+			l = &c->listeners[i];
+	if (l) {
+		const struct lb_pool *p = &m->rt->pools[l->pool];
+
+		for (i = 0; i < p->n; i++)
+			if (oneshot_usable(&p->be[i]))
+				wsum += p->be[i].cfg->weight;
+		for (i = 0; i < p->n && n < LC_OS_BACKENDS; i++) {
+			uint32_t k, w = wsum <= LC_OS_BACKENDS ? p->be[i].cfg->weight : 1;
+
+			for (k = 0; oneshot_usable(&p->be[i]) && k < w && n < LC_OS_BACKENDS; k++)
+				be[n++] = p->be[i].cfg->addr.ss;
+		}
+	}
+	ret = agent_set_oneshot(m->agent, be, n, l && l->xff);
+	if (ret == -EOPNOTSUPP && l) {
+		log_warn("splice: splice_oneshot_agent takes effect at start, not on reload");
+	} else if (ret) {
+		/* Those clients take the ordinary path meanwhile; tried again next tick. */
+		log_warn("splice: one-shot connections off: %s", log_errstr(ret));
+		return;
+	}
+	m->os_health = gen;
+	m->os_generation = m->rt->generation;
+}
+
 static void on_agent_tick(struct ev_loop *loop, struct ev_timer *t)
 {
 	struct main_state *m = container_of(t, struct main_state, agent_tick);
 
 	agent_refresh(m->agent);
+	oneshot_sync(m);
 	ev_timer_arm(loop, t, ev_now(loop) + 1000);
 }
 
@@ -600,6 +658,7 @@ static int run(struct main_state *m, struct cfg *c)
 	if (m->agent) {
 		ev_timer_init(&m->agent_tick, on_agent_tick);
 		ev_timer_arm(&m->loop, &m->agent_tick, ev_now(&m->loop) + 1000);
+		oneshot_sync(m);
 	}
 	for (i = 0; i < m->rt->cfg->nlisteners; i++)
 		log_info("listening on %s (%s), %zu worker%s", m->rt->cfg->listeners[i].addr.text,

@@ -182,8 +182,10 @@ struct lc_flow6_key {
 };
 
 enum lc_flow_state {
-	LC_HOLD = 1, /* drop: the slow path is reading the sockets */
-	LC_LIVE = 2, /* translate */
+	LC_HOLD = 1,	/* drop: the slow path is reading the sockets */
+	LC_LIVE = 2,	/* translate */
+	LC_OS_SYN = 3,	/* one-shot: the agent's SYN to the backend is out (b2c key) */
+	LC_LIVE_OS = 4, /* one-shot: translate, and end it when TCP says it is over */
 };
 
 enum lc_dir {
@@ -266,6 +268,15 @@ enum lc_stat {
 	LC_S_COOKIE_FAIL, /* valid cookies the kernel would not take (no listener, sysctl) */
 	LC_S_COOKIE_HELD, /* segments echoing our TSval whose cookie fails, dropped: first flights'
 			   * later segments before a connection exists (and forgeries) */
+	LC_S_OS_SYN,	  /* one-shot heads turned into SYNs to a backend */
+	LC_S_OS_HEAD,	  /* one-shot SYN-ACKs turned into the head */
+	LC_S_OS_PASS,	  /* one-shot candidates handed to the kernel (no slot, not one-shot) */
+	LC_S_OS_ACKDROP,  /* bare cookie ACKs dropped while waiting for the head */
+	LC_S_OS_NOSLOT,	  /* of LC_S_OS_PASS: no free slot */
+	LC_S_OS_NOTHEAD,  /* of LC_S_OS_PASS: not a one-shot head */
+	LC_S_OS_ENDED, /* one-shot connections ended by the fast path (RST, or closed both ways) */
+	LC_S_OS_REFUSED, /* one-shot SYNs a backend reset: the client takes the ordinary path */
+	LC_S_OS_RESYN,	 /* one-shot SYNs sent again (the client resent its head) */
 	LC_S_MAX,
 };
 
@@ -302,7 +313,123 @@ struct lc_cookie {
 	__u32 flags;  /* LC_CK_* */
 	__u32 pad;
 	__u64 ports[1024]; /* bit p: port p (host order) has a splice listener */
+	__u32 os_n;	   /* one-shot backends in lc_osbe; 0: one-shot off */
+	__u32 os_conn0;	   /* lc_conns index of one-shot slot 0 */
+	__u32 os_port0;	   /* LB-side port of one-shot slot 0 */
+	__u32 os_xff;	   /* 1: one-shot heads get X-Forwarded-For */
 };
+
+/*
+ * One-shot connections (splice_oneshot_agent)
+ * -------------------------------------------
+ * A client whose first request ends its connection (`Connection: close`)
+ * is the case where a splice saves nothing: the kernel socket the balancer
+ * accepts, reads and closes is most of the cost. With one-shot on, such a
+ * client never gets one. Its handshake is the cookie's (above); the
+ * handshake's bare ACK is dropped, since the head that follows carries the
+ * cookie again. A head that is one whole segment, `GET ... HTTP/1.x`,
+ * plain (CR LF lines, no control bytes, no folding, no Content-Length or
+ * Transfer-Encoding) and with a `Connection: close` line is taken:
+ *
+ *   client            fast path (TC)                     backend B
+ *   ACK+head  ----->  cookie ok, claim slot i, copy head
+ *                     to lc_os[i], entries: b2c OS_SYN,
+ *                     c2b HOLD; the segment becomes  SYN ---->
+ *                                                     <---- SYN-ACK
+ *                     entries LIVE_OS (offsets below);
+ *                     the SYN-ACK becomes ACK + head
+ *                     (+ X-Forwarded-For)         ---------->
+ *             <------------ translated both ways ------------>
+ *   last ACK of the close (both FINs acknowledged) or a RST:
+ *                     translated, then both keys deleted, slot DONE;
+ *                     the slow path's reaper frees it
+ *
+ * The backend leg is ours: LB-side port LC_OS_PORT0 + i (i is also the
+ * index in lc_os and lc_osst, and slot os_conn0 + i of lc_conns), ISN
+ * l1 = ns >> 6 (rising, so a SYN to a tuple the backend still holds in
+ * TIME_WAIT is taken as new), a microsecond TSval clock (the same reason),
+ * and the client's MSS, SACK and window scale, so c2b windows pass
+ * unscaled. With the client's ISN c (its head at c_next = c + 1, h bytes),
+ * the cookie l0, the backend's ISN b0 and x bytes of X-Forwarded-For, the
+ * replay of the splice above is the head itself (n = h + x, Sb = l1 + 1,
+ * Rc = c_next + h, Sc = l0 + 1, Rb = b0 + 1):
+ *
+ *     c2b: seq_off = l1 + 1 - c_next + x      ack_off = b0 - l0
+ *     b2c: seq_off = l0 - b0                  ack_off = c_next - l1 - 1 - x
+ *     guard (c2b) = c_next + h: the client's copy of the head never
+ *     lands over ours
+ *
+ * and ts_at is our SYN's TSval (backend leg) and the cookie's TSval
+ * (client leg), each plus LC_TS_MARGIN. Losses: the client resends its
+ * head while the SYN is out, and the SYN goes again with it; the backend
+ * repeats its SYN-ACK while the head is lost (it acknowledged nothing),
+ * and the head goes again with that; a reset for the SYN deletes both
+ * keys and sends the client's next head the ordinary way for
+ * LC_OS_DECLINE_NS (lc_osno), where the proxy answers 502/503 and counts
+ * the failure. The slot's state word (lc_osst) changes by compare-and-swap
+ * only, between the fast path on any CPU and the reaper, so a reused
+ * client tuple's new key is never deleted as the old one's. Everything
+ * else a one-shot head could need (another pool by Host or path, a
+ * policy other than round robin, IPv6) is refused by the configuration
+ * check, not approximated.
+ */
+#define LC_OS_SLOTS	15872
+#define LC_OS_BACKENDS	64   /* lc_osbe: the round robin's table (weights repeat a backend) */
+#define LC_OS_PORT0	4096 /* LB-side ports 4096..19967, below the kernel's ephemeral range */
+#define LC_OS_HEAD	464  /* the longest head taken */
+#define LC_OS_HLEN_MAX	498  /* with X-Forwarded-For (at most 34 bytes) */
+#define LC_OS_BUF	1024 /* o->head: masked offsets plus masked sizes stay inside */
+#define LC_OS_HEAD_MASK 511
+
+struct lc_osbe {
+	__be32 addr, src; /* backend, and the balancer's address towards it */
+	__be16 port, pad;
+	__u32 ifindex;
+};
+
+/*
+ * A one-shot slot's state, in lc_osst (a compact array both sides map and
+ * change with compare-and-swap only): the fast path claims a FREE slot,
+ * fills it, sends the SYN (SYNSENT), goes LIVE on the SYN-ACK; a client
+ * SYN that reuses a closed connection's tuple deletes its client key and
+ * marks it GONE; the reaper takes LIVE or GONE (or a stale SYNSENT) to
+ * REAPING, deletes what keys are left and frees the slot. The CAS on one
+ * word is what keeps a reused tuple's new key from being deleted as the
+ * old connection's.
+ */
+enum lc_os_state {
+	LC_OS_FREE = 0,
+	LC_OS_CLAIM = 1, /* being filled by the fast path */
+	LC_OS_SYNSENT = 2,
+	LC_OS_LIVE = 3,
+	LC_OS_GONE = 4, /* LIVE, its client key deleted by the tuple's next SYN */
+	LC_OS_REAPING = 5,
+	LC_OS_DONE = 6, /* over, keys gone: the reaper takes it (COOL) */
+	LC_OS_COOL = 7, /* freed on the reaper's next pass, so that no fast-path run
+			 * still holding the old connection's slot meets a new one */
+};
+
+struct lc_os {
+	__u32 hlen; /* the head as the backend gets it */
+	__u32 xlen; /* of which the balancer's X-Forwarded-For line */
+	__u64 t_ns; /* bpf_ktime_get_coarse_ns() when claimed */
+	__be32 caddr, vaddr, baddr, laddr;
+	__be16 cport, vport, bport, lport;
+	__u32 c_next;	  /* client sequence of the head's first byte */
+	__u32 l0, l1;	  /* our ISNs: client leg (the cookie), backend leg */
+	__u32 ts_c, ts_b; /* our TSval on each leg */
+	__u32 cwin;	  /* the client's window field on the head */
+	__u32 ifc, ifb;	  /* client-side and backend-side interfaces */
+	__u32 fin_end[2]; /* by enum lc_dir: sequence after that sender's FIN (its own space) */
+	__u32 fins;	  /* bit dir: FIN seen; bit 2 + dir: that FIN acknowledged */
+	__u16 mss;
+	__u8 cws; /* client's window scale, 0xf: none */
+	__u8 ts, sack, pad[3];
+	__u8 head[LC_OS_BUF];
+};
+#define LC_MAP_OS   "lc_os"
+#define LC_MAP_OSST "lc_osst"
+#define LC_MAP_OSBE "lc_osbe"
 
 #define LC_MAP_FLOWS  "lc_flows"
 #define LC_MAP_FLOWS6 "lc_flows6"

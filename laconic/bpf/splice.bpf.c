@@ -123,6 +123,53 @@ struct {
 	__type(value, struct lc_cookie);
 } lc_cookie SEC(".maps");
 
+static __always_inline void stat_add(__u32 which, __u64 v)
+{
+	__u64 *p = bpf_map_lookup_elem(&lc_stats, &which);
+
+	if (p)
+		*p += v;
+}
+
+/* One-shot slots' states (enum lc_os_state), by slot: see splice-abi.h. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LC_OS_SLOTS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, __u64); /* an array's elements are 8-byte aligned: mapped, 8 bytes apart */
+} lc_osst SEC(".maps");
+
+/* One-shot slots: the head, the tuple and the sequence numbers (splice-abi.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LC_OS_SLOTS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct lc_os);
+} lc_os SEC(".maps");
+
+/*
+ * A client SYN on a closed connection's tuple, which reuses it: may its
+ * entry go? Always, unless it is a one-shot slot's, whose client key is
+ * deleted only by swapping LIVE for GONE; false while the reaper has it.
+ */
+static __always_inline bool lc_os_may_delete(__u32 slot)
+{
+	const __u32 zero = 0;
+	const struct lc_cookie *ck = bpf_map_lookup_elem(&lc_cookie, &zero);
+	__u32 idx;
+	__u64 *st;
+
+	if (!ck || !ck->os_conn0)
+		return true;
+	idx = slot - ck->os_conn0;
+	if (idx >= LC_OS_SLOTS)
+		return true;
+	st = bpf_map_lookup_elem(&lc_osst, &idx);
+	return st && __sync_val_compare_and_swap(st, LC_OS_LIVE, LC_OS_GONE) == LC_OS_LIVE;
+}
+
 /* The splice listeners as bound (address, possibly the wildcard, and port). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -186,14 +233,13 @@ extern int bpf_sk_assign_tcp_reqsk(struct __sk_buff *skb, struct sock *sk,
 
 /* lc_track()'s "go on translating"; the TC_ACT_* verdicts are all >= -1. */
 #define LC_GO (-2)
+/* TCP flags as the low byte of the header's 13th and 14th bytes */
+#define LC_TH_FIN 0x01u
+#define LC_TH_RST 0x04u
+#define LC_TH_ACK 0x10u
 
-static __always_inline void stat_add(__u32 which, __u64 v)
-{
-	__u64 *p = bpf_map_lookup_elem(&lc_stats, &which);
-
-	if (p)
-		*p += v;
-}
+/* lc_cookie_path()'s "a valid cookie, no connection: try one-shot" */
+#define LC_OSTRY (-3)
 
 /*
  * A SYN on a spliced tuple: never translated (see splice-abi.h). `map`
@@ -231,8 +277,13 @@ static __always_inline int lc_syn(const struct tcphdr *tcp, const struct lc_xlat
 		conn = bpf_map_lookup_elem(&lc_conns, &slot);
 		if (conn &&
 		    ((conn->flags & LC_F_RST) ||
-		     (conn->flags & (LC_F_FIN_C | LC_F_FIN_B)) == (LC_F_FIN_C | LC_F_FIN_B)))
+		     (conn->flags & (LC_F_FIN_C | LC_F_FIN_B)) == (LC_F_FIN_C | LC_F_FIN_B))) {
+			if (!lc_os_may_delete(slot))
+				return TC_ACT_SHOT; /* being reaped: the client resends its SYN */
 			bpf_map_delete_elem(map, key);
+			/* The new connection's SYN: a cookie, as for any other. */
+			return LC_GO;
+		}
 	}
 	return TC_ACT_OK;
 }
@@ -250,7 +301,7 @@ static __always_inline int lc_track(const struct tcphdr *tcp, const struct lc_xl
 	__u32 doff, seq, ack, slot, n;
 	__u8 dir;
 
-	if (x->state != LC_LIVE) {
+	if (x->state != LC_LIVE && x->state != LC_LIVE_OS) {
 		stat_add(LC_S_HOLD_DROP, 1);
 		return TC_ACT_SHOT;
 	}
@@ -840,6 +891,8 @@ struct lc_ckscratch {
 	struct lc_ckmsg msg;	    /* the hash's input */
 	__u64 ph[5];		    /* the TCP pseudo header: 12 bytes for IPv4, 40 for IPv6 */
 	struct lc_vip_key vk;	    /* the destination, to look up in lc_vips */
+	__u32 os_cookie, os_ecr;    /* for lc_os_try(): the cookie and the echo */
+	__u32 os_skip;		    /* lc_os_try() declined: hand over */
 };
 
 struct {
@@ -895,6 +948,775 @@ static __always_inline bool lc_ck_recent(struct lc_ckscratch *x)
 	return at && bpf_ktime_get_ns() - *at < LC_CK_RECENT_NS;
 }
 
+/* -------------------------------------------------------------- one-shot connections */
+
+/*
+ * A client whose first segment is a whole GET head that asks to close gets
+ * no kernel socket at all (splice-abi.h has the procedure and the
+ * arithmetic): the segment becomes the SYN to a backend (the head waits in
+ * lc_os), the backend's SYN-ACK becomes the ACK that carries the head, and
+ * both flow entries are written here. The balancer's process sees none of
+ * it; it frees the slot once the fast path has ended the connection.
+ */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LC_OS_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct lc_osbe);
+} lc_osbe SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} lc_osrr SEC(".maps");
+
+#define LC_OS_OPT 20
+
+/* Working memory of the one-shot functions: the call chain's stack is full. */
+struct lc_osscratch {
+	struct lc_flow_key k;
+	struct lc_flow f;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lc_osscratch);
+} lc_osscratch SEC(".maps");
+
+static __always_inline __u64 ld64(const __u8 *p)
+{
+	__u64 v;
+
+	__builtin_memcpy(&v, p, 8);
+	return v;
+}
+
+/*
+ * The one-shot head check, a byte at a time (a bpf_loop() body: checked
+ * once by the verifier, not once per byte). A head qualifies only in its
+ * plainest form, so that nothing the proxy's parser would refuse or read
+ * differently ever reaches a backend this way: a request line "GET /path
+ * HTTP/1.x" with exactly two spaces, header lines "name: value" with a
+ * name of token characters (no '_', which some servers fold into '-'),
+ * every line ending in CR LF, no control bytes, no folded lines, no
+ * Content-Length or Transfer-Encoding (a GET without a body), exactly one
+ * Host line, a "Connection: close" line, and the blank line that ends the
+ * head as the segment's last bytes (nothing pipelined behind it). Anything
+ * else is declined and takes the ordinary path, whose parser answers 400
+ * where it must.
+ */
+struct lc_osscan {
+	__u8 *h;    /* o->head */
+	__u32 n;    /* head bytes */
+	__u32 bol;  /* where the current line starts */
+	__u32 line; /* the request line's CR, 0 until seen */
+	__u8 close, bad, end, name, hosts, spaces;
+};
+
+static __always_inline bool lc_tchar(__u8 c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '-' || c == '!' || c == '#' || c == '$' || c == '%' || c == '&' || c == '\'' ||
+	       c == '*' || c == '+' || c == '.' || c == '^' || c == '`' || c == '|' || c == '~';
+}
+
+static long lc_os_scan_step(__u64 i, void *ctx)
+{
+	struct lc_osscan *sc = ctx;
+	__u8 *h = sc->h, c;
+	__u32 n = sc->n;
+	__u64 w;
+
+	if (i >= LC_OS_HEAD || i >= n)
+		return 1;
+	c = h[i];
+	if (c == '\r') {
+		/* A bare CR, or a header line without a colon (the blank line has none). */
+		if (i + 1 >= n || h[i + 1] != '\n' || (sc->name && i != sc->bol))
+			goto bad;
+		if (!sc->line) {
+			/* " HTTP/1.1" or " HTTP/1.0" ends the request line. */
+			if (i < 13 || sc->spaces != 2 || h[i - 9] != ' ' ||
+			    (ld64(h + i - 8) & 0x00ffffffffffffffull) != 0x002e312f50545448ull ||
+			    (h[i - 1] != '1' && h[i - 1] != '0'))
+				goto bad;
+			sc->line = (__u32)i;
+		}
+		return 0;
+	}
+	if (c == '\n') {
+		if (!i || h[i - 1] != '\r')
+			goto bad;
+		if (sc->line && sc->bol + 1 == i) {
+			/* The blank line: the head ends, and so must the segment. */
+			if (i + 1 != n)
+				goto bad;
+			sc->end = 1;
+			return 1;
+		}
+		sc->bol = (__u32)i + 1;
+		sc->name = 1;
+		return 0;
+	}
+	if ((c < 0x20 && c != '\t') || c == 0x7f)
+		goto bad;
+	if (!sc->line) {
+		if (c == ' ')
+			sc->spaces++;
+		return 0;
+	}
+	if (!sc->name)
+		return 0;
+	if (c == ':') {
+		if (i == sc->bol)
+			goto bad;
+		sc->name = 0;
+		return 0;
+	}
+	if (!lc_tchar(c))
+		goto bad; /* folding, a space before the colon, or not a token */
+	if (i != sc->bol)
+		return 0;
+	/* The first byte of a header line's name. */
+	w = ld64(h + i) | 0x2020202020202020ull;
+	if (w == 0x726566736e617274ull /* transfer */ || w == 0x2d746e65746e6f63ull /* content- */)
+		goto bad;
+	if ((w & 0xffffffffffull) == 0x3a74736f68ull) /* host: */
+		sc->hosts++;
+	if (w == 0x697463656e6e6f63ull &&					  /* connecti */
+	    (ld64(h + i + 8) | 0x2020202020202020ull) == 0x736f6c63203a6e6full && /* on: clos */
+	    (h[i + 16] | 0x20) == 'e' && h[i + 17] == '\r')
+		sc->close = 1;
+	return 0;
+bad:
+	sc->bad = 1;
+	return 1;
+}
+
+/* Eight bytes into h at p (masked: the verifier sees them inside o->head). */
+static __always_inline void lc_put8(__u8 *h, __u32 p, __u64 v)
+{
+	__builtin_memcpy(h + (p & LC_OS_HEAD_MASK), &v, 8);
+}
+
+/* Decimal digits of an octet. */
+static __always_inline __u32 lc_digits(__u8 d)
+{
+	return d >= 100 ? 3 : d >= 10 ? 2 : 1;
+}
+
+/*
+ * Is o->head (n bytes) a one-shot head? Then, with `xff`, it gets an
+ * X-Forwarded-For line (the client's address) as its last header line,
+ * after any the client sent, as the proxy and the splice add it, and
+ * o->hlen and o->xlen count it.
+ */
+static __always_inline bool lc_os_head(struct lc_os *o, __u32 n, __be32 caddr, bool xff)
+{
+	struct lc_osscan sc = { .h = o->head, .n = n };
+	__u8 *h = o->head, q[4];
+	__u32 p, j;
+
+	if (n < 24 || n > LC_OS_HEAD)
+		return false;
+	if (h[0] != 'G' || h[1] != 'E' || h[2] != 'T' || h[3] != ' ' || h[4] != '/')
+		return false;
+	bpf_loop(LC_OS_HEAD, lc_os_scan_step, &sc, 0);
+	if (sc.bad || !sc.end || !sc.close || sc.hosts != 1)
+		return false;
+	o->hlen = n;
+	o->xlen = 0;
+	if (!xff)
+		return true;
+	__builtin_memcpy(q, &caddr, 4);
+	/* Over the blank line's CR LF, which follows the new line. */
+	p = n - 2;
+	/* Keep the masks: the compiler knows p is small, the verifier does not. */
+	asm volatile("" : "+r"(p));
+	lc_put8(h, p, 0x726177726f462d58ull);	  /* "X-Forwar" */
+	lc_put8(h, p + 8, 0x3a726f462d646564ull); /* "ded-For:" */
+	h[(p + 16) & LC_OS_HEAD_MASK] = ' ';
+	p += 17;
+#pragma unroll
+	for (j = 0; j < 4; j++) {
+		__u8 d = q[j];
+
+		if (d >= 100)
+			h[p++ & LC_OS_HEAD_MASK] = '0' + d / 100;
+		if (d >= 10)
+			h[p++ & LC_OS_HEAD_MASK] = '0' + (d / 10) % 10;
+		h[p++ & LC_OS_HEAD_MASK] = '0' + d % 10;
+		h[p++ & LC_OS_HEAD_MASK] = j < 3 ? '.' : '\r';
+	}
+	h[p++ & LC_OS_HEAD_MASK] = '\n';
+	h[p++ & LC_OS_HEAD_MASK] = '\r';
+	h[p & LC_OS_HEAD_MASK] = '\n';
+	o->xlen =
+		17 + lc_digits(q[0]) + lc_digits(q[1]) + lc_digits(q[2]) + lc_digits(q[3]) + 3 + 2;
+	o->hlen = n + o->xlen;
+	return true;
+}
+
+/*
+ * Clients whose one-shot connection a backend refused: for a while their
+ * head takes the ordinary path (the proxy retries and answers), so a
+ * retransmission is not sent to a backend again by the fast path.
+ */
+#define LC_OS_DECLINE_NS (10ull * 1000000000)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct lc_flow_key);
+	__type(value, __u64);
+} lc_osno SEC(".maps");
+
+/* Deletes o's keys and sends its client to the ordinary path (its slot is the caller's). */
+static __always_inline void lc_os_decline(const struct lc_os *o)
+{
+	struct lc_flow_key k = { o->baddr, o->laddr, o->bport, o->lport };
+	__u64 now = bpf_ktime_get_ns();
+
+	bpf_map_delete_elem(&lc_flows, &k);
+	k.saddr = o->caddr;
+	k.daddr = o->vaddr;
+	k.sport = o->cport;
+	k.dport = o->vport;
+	bpf_map_delete_elem(&lc_flows, &k);
+	bpf_map_update_elem(&lc_osno, &k, &now, BPF_ANY);
+	stat_add(LC_S_OS_REFUSED, 1);
+}
+
+/* The head's segment, its payload in o->head, turned into the SYN to the backend. */
+static __always_inline int lc_os_syn(struct __sk_buff *skb, struct lc_os *o)
+{
+	void *data, *end;
+	struct iphdr *ip;
+	struct tcphdr *tcp;
+	__u32 *opt, ph[3], i = 1;
+	__s64 sum;
+
+	if (bpf_skb_change_tail(skb, ETH_HLEN + sizeof(*ip) + sizeof(*tcp) + LC_OS_OPT, 0))
+		return TC_ACT_SHOT;
+	data = (void *)(long)skb->data;
+	end = (void *)(long)skb->data_end;
+	ip = data + ETH_HLEN;
+	tcp = (void *)(ip + 1);
+	if ((void *)(tcp + 1) + LC_OS_OPT > end)
+		return TC_ACT_SHOT;
+	ip->tot_len = bpf_htons(sizeof(*ip) + sizeof(*tcp) + LC_OS_OPT);
+	ip->id = 0;
+	ip->frag_off = bpf_htons(0x4000);
+	ip->ttl = 64;
+	ip->saddr = o->laddr;
+	ip->daddr = o->baddr;
+	ip->check = 0;
+	ip->check = lc_fold(bpf_csum_diff(0, 0, (__be32 *)ip, sizeof(*ip), 0));
+	tcp->source = o->lport;
+	tcp->dest = o->bport;
+	tcp->seq = bpf_htonl(o->l1);
+	tcp->ack_seq = 0;
+	((__u16 *)tcp)[6] = bpf_htons(((sizeof(*tcp) + LC_OS_OPT) / 4) << 12 | 0x02);
+	tcp->window = bpf_htons(0xffff);
+	tcp->check = 0;
+	tcp->urg_ptr = 0;
+	opt = (__u32 *)(tcp + 1);
+	opt[0] = bpf_htonl(2u << 24 | 4u << 16 | o->mss);
+	opt[1] = opt[2] = opt[3] = opt[4] = 0x01010101u;
+	if (o->ts) {
+		opt[1] = bpf_htonl(o->sack ? 0x0402080au : 0x0101080au);
+		opt[2] = bpf_htonl(o->ts_b);
+		opt[3] = 0;
+		i = 4;
+	} else if (o->sack) {
+		opt[1] = bpf_htonl(0x01010402u);
+		i = 2;
+	}
+	if (o->cws != 0xf) {
+		if (i == 4)
+			opt[4] = bpf_htonl(0x01030300u | o->cws);
+		else if (i == 2)
+			opt[2] = bpf_htonl(0x01030300u | o->cws);
+		else
+			opt[1] = bpf_htonl(0x01030300u | o->cws);
+	}
+	sum = bpf_csum_diff(0, 0, (__be32 *)tcp, sizeof(*tcp) + LC_OS_OPT, 0);
+	ph[0] = o->laddr;
+	ph[1] = o->baddr;
+	ph[2] = bpf_htonl(IPPROTO_TCP << 16 | (sizeof(*tcp) + LC_OS_OPT));
+	tcp->check = lc_fold(bpf_csum_diff(0, 0, ph, sizeof(ph), (__u32)sum));
+	stat_add(LC_S_OS_SYN, 1);
+	return bpf_redirect_neigh(o->ifb, NULL, 0, 0);
+}
+
+/*
+ * An IPv4 segment whose cookie checked and whose listener has no
+ * connection for it: a bare ACK is dropped (the head will follow and
+ * carry the cookie again), a one-shot head starts a connection of the
+ * agent's own. LC_GO: hand it to the listener, as without one-shot.
+ */
+__attribute__((noinline)) int lc_os_try(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	struct iphdr *ip = data + ETH_HLEN;
+	struct tcphdr *tcp = (void *)(ip + 1);
+	const __u32 zero = 0;
+	const struct lc_cookie *ck = bpf_map_lookup_elem(&lc_cookie, &zero);
+	const struct lc_osbe *be;
+	struct lc_osscratch *sc = bpf_map_lookup_elem(&lc_osscratch, &zero);
+	struct lc_ckscratch *x = bpf_map_lookup_elem(&lc_ckscratch, &zero);
+	struct lc_os *o = NULL;
+	__u32 doff, len, i, idx, j, n, *rr, cookie, ecr;
+	__u64 *st = NULL;
+	__u64 now;
+
+	if (!ck || !ck->os_n || !sc || !x)
+		return LC_GO;
+	cookie = x->os_cookie;
+	ecr = x->os_ecr;
+	x->os_skip = 1; /* unless this returns a verdict of its own */
+	if ((void *)(tcp + 1) > end || ip->ihl != 5)
+		return LC_GO;
+	doff = tcp->doff * 4u;
+	len = bpf_ntohs(ip->tot_len);
+	if (doff < sizeof(*tcp) || len < sizeof(*ip) + doff)
+		return LC_GO;
+	len -= sizeof(*ip) + doff;
+	if (!len) {
+		if (tcp->fin || tcp->rst)
+			return LC_GO;
+		x->os_skip = 0;
+		stat_add(LC_S_OS_ACKDROP, 1);
+		return TC_ACT_SHOT;
+	}
+	if (len > LC_OS_HEAD || len < 24 || tcp->fin || tcp->syn)
+		goto pass;
+	{
+		struct lc_flow_key ck4 = { ip->saddr, ip->daddr, tcp->source, tcp->dest };
+		__u64 *no = bpf_map_lookup_elem(&lc_osno, &ck4);
+
+		if (no && bpf_ktime_get_ns() - *no < LC_OS_DECLINE_NS)
+			goto pass;
+	}
+	idx = (cookie >> 9) % LC_OS_SLOTS;
+	for (i = 0; i < 16; i++) {
+		j = (idx + i * 1543) % LC_OS_SLOTS;
+		st = bpf_map_lookup_elem(&lc_osst, &j);
+		o = bpf_map_lookup_elem(&lc_os, &j);
+		if (st && o &&
+		    __sync_val_compare_and_swap(st, LC_OS_FREE, LC_OS_CLAIM) == LC_OS_FREE)
+			break;
+		o = NULL;
+	}
+	if (!o) {
+		stat_add(LC_S_OS_NOSLOT, 1);
+		goto pass;
+	}
+	idx = j;
+	if (bpf_skb_load_bytes(skb, ETH_HLEN + sizeof(*ip) + doff, o->head, len))
+		goto release;
+	if (!lc_os_head(o, len, ip->saddr, ck->os_xff)) {
+		stat_add(LC_S_OS_NOTHEAD, 1);
+		goto release;
+	}
+	n = ck->os_n > LC_OS_BACKENDS ? LC_OS_BACKENDS : ck->os_n;
+	rr = bpf_map_lookup_elem(&lc_osrr, &zero);
+	j = 0;
+	if (rr) {
+		j = *rr % n;
+		*rr += 1;
+	}
+	be = bpf_map_lookup_elem(&lc_osbe, &j);
+	if (!be || !be->addr)
+		goto release;
+	/* The packet's fields, before it changes. */
+	data = (void *)(long)skb->data;
+	end = (void *)(long)skb->data_end;
+	ip = data + ETH_HLEN;
+	tcp = (void *)(ip + 1);
+	if ((void *)(tcp + 1) > end)
+		goto release;
+	now = bpf_ktime_get_ns();
+	o->t_ns = bpf_ktime_get_coarse_ns();
+	o->caddr = ip->saddr;
+	o->vaddr = ip->daddr;
+	o->cport = tcp->source;
+	o->vport = tcp->dest;
+	o->baddr = be->addr;
+	o->laddr = be->src;
+	o->bport = be->port;
+	o->lport = bpf_htons((__u16)(ck->os_port0 + idx));
+	o->c_next = bpf_ntohl(tcp->seq);
+	o->l0 = cookie;
+	/*
+	 * Like the kernel's ISNs: a keyed hash of the backend tuple, which a
+	 * forger cannot guess, plus a clock, so that a SYN to a tuple the
+	 * backend still holds in TIME_WAIT is after its last sequence.
+	 */
+	x->msg.n = 2;
+	x->msg.m[0] = (__u64)o->baddr << 32 | o->laddr;
+	x->msg.m[1] = (__u64)o->bport << 48 | (__u64)o->lport << 32 | 0xffffffffu;
+	o->l1 = (__u32)lc_ck_hash(&x->msg) + (__u32)(now >> 6);
+	o->ts = (cookie & 0x100) && ecr;
+	o->ts_c = ecr;
+	o->ts_b = (__u32)(now / 1000) | 1;
+	o->cwin = bpf_ntohs(tcp->window);
+	o->ifc = skb->ifindex;
+	o->fins = 0;
+	o->ifb = be->ifindex;
+	o->mss = (__u16)lc_mss_at(false, (cookie >> 5) & 3);
+	o->cws = cookie & 0xf;
+	o->sack = (cookie >> 4) & 1;
+	j = o->hlen & LC_OS_HEAD_MASK;
+	o->head[j] = o->head[j + 1] = o->head[j + 2] = 0; /* the checksum's padding */
+
+	__builtin_memset(&sc->f, 0, sizeof(sc->f));
+	sc->k.saddr = o->baddr;
+	sc->k.daddr = o->laddr;
+	sc->k.sport = o->bport;
+	sc->k.dport = o->lport;
+	sc->f.saddr = o->vaddr;
+	sc->f.daddr = o->caddr;
+	sc->f.x.sport = o->vport;
+	sc->f.x.dport = o->cport;
+	sc->f.x.slot = ck->os_conn0 + idx;
+	sc->f.x.dir = LC_B2C;
+	sc->f.x.state = LC_OS_SYN;
+	sc->f.x.ifindex = o->ifc;
+	if (bpf_map_update_elem(&lc_flows, &sc->k, &sc->f, BPF_NOEXIST))
+		goto release;
+	sc->k.saddr = o->caddr;
+	sc->k.daddr = o->vaddr;
+	sc->k.sport = o->cport;
+	sc->k.dport = o->vport;
+	sc->f.saddr = o->laddr;
+	sc->f.daddr = o->baddr;
+	sc->f.x.sport = o->lport;
+	sc->f.x.dport = o->bport;
+	sc->f.x.dir = LC_C2B;
+	sc->f.x.state = LC_HOLD;
+	sc->f.x.ifindex = o->ifb;
+	if (bpf_map_update_elem(&lc_flows, &sc->k, &sc->f, BPF_NOEXIST)) {
+		sc->k.saddr = o->baddr;
+		sc->k.daddr = o->laddr;
+		sc->k.sport = o->bport;
+		sc->k.dport = o->lport;
+		bpf_map_delete_elem(&lc_flows, &sc->k);
+		goto release;
+	}
+	/* The slot is ours; an exchange orders the writes above before it (arm64). */
+	__sync_lock_test_and_set(st, LC_OS_SYNSENT);
+	x->os_skip = 0;
+	return lc_os_syn(skb, o);
+release:
+	*st = LC_OS_FREE;
+pass:
+	stat_add(LC_S_OS_PASS, 1);
+	return LC_GO;
+}
+
+/*
+ * A client segment while its one-shot SYN is out (client key in HOLD):
+ * its head again, so our SYN or the backend's SYN-ACK was lost. The SYN
+ * goes again, the same one, made from this segment: recovery at the
+ * client's own retransmission pace. LC_GO: not a one-shot slot's.
+ */
+__attribute__((noinline)) int lc_os_resyn(struct __sk_buff *skb, __u32 slot)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	struct iphdr *ip = data + ETH_HLEN;
+	struct tcphdr *tcp = (void *)(ip + 1);
+	const __u32 zero = 0;
+	const struct lc_cookie *ck = bpf_map_lookup_elem(&lc_cookie, &zero);
+	struct lc_os *o;
+	__u64 *st;
+	__u32 idx;
+
+	if (!ck || !ck->os_conn0)
+		return LC_GO;
+	idx = slot - ck->os_conn0;
+	o = bpf_map_lookup_elem(&lc_os, &idx);
+	st = bpf_map_lookup_elem(&lc_osst, &idx);
+	if (!o || !st)
+		return LC_GO;
+	if (idx >= LC_OS_SLOTS)
+		return LC_GO;
+	if (*st != LC_OS_SYNSENT || (void *)(tcp + 1) > end || ip->ihl != 5 ||
+	    bpf_ntohs(ip->tot_len) <= sizeof(*ip) + tcp->doff * 4u)
+		return TC_ACT_SHOT;
+	stat_add(LC_S_OS_RESYN, 1);
+	return lc_os_syn(skb, o);
+}
+
+/*
+ * The backend's SYN-ACK to a one-shot SYN (its b2c entry, `slot`): the
+ * entries go LIVE and the SYN-ACK turns into the ACK that carries the head.
+ */
+__attribute__((noinline)) int lc_os_synack(struct __sk_buff *skb, __u32 slot)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = data + ETH_HLEN;
+	struct tcphdr *tcp = (void *)(ip + 1);
+	const __u32 zero = 0;
+	const struct lc_cookie *ck = bpf_map_lookup_elem(&lc_cookie, &zero);
+	struct lc_osscratch *sc = bpf_map_lookup_elem(&lc_osscratch, &zero);
+	struct lc_synwalk w = { 0 };
+	struct lc_conn *conn;
+	struct lc_os *o;
+	__u64 *st, s;
+	__u32 idx, b0, bts = 0, bws = 0, hlen, ph[3], *opt;
+	__be16 check;
+	__u8 mac[ETH_ALEN];
+	__s64 sum;
+
+	if (!ck || !sc || (void *)(tcp + 1) > end || ip->ihl != 5)
+		return TC_ACT_SHOT;
+	idx = slot - ck->os_conn0;
+	if (idx >= LC_OS_SLOTS)
+		return TC_ACT_SHOT;
+	o = bpf_map_lookup_elem(&lc_os, &idx);
+	st = bpf_map_lookup_elem(&lc_osst, &idx);
+	conn = bpf_map_lookup_elem(&lc_conns, &slot);
+	if (!o || !st || !conn || bpf_ntohl(tcp->ack_seq) != o->l1 + 1)
+		return TC_ACT_SHOT;
+	s = *st;
+	/*
+	 * Refused (a reset for our SYN): the connection goes, and the client's
+	 * next retransmission of its head takes the ordinary path, whose proxy
+	 * answers 502/503 and counts the failure against the backend.
+	 */
+	if (tcp->rst && s == LC_OS_SYNSENT) {
+		if (__sync_val_compare_and_swap(st, LC_OS_SYNSENT, LC_OS_REAPING) ==
+		    LC_OS_SYNSENT) {
+			lc_os_decline(o);
+			__sync_lock_test_and_set(st, LC_OS_DONE);
+		}
+		return TC_ACT_SHOT;
+	}
+	if (!tcp->syn || !tcp->ack || tcp->rst || (s != LC_OS_SYNSENT && s != LC_OS_LIVE))
+		return TC_ACT_SHOT;
+	/*
+	 * LIVE: the backend repeats its SYN-ACK, so the ACK with the head was
+	 * lost (it has acknowledged nothing): the head goes again, as before.
+	 */
+	if (s == LC_OS_LIVE && conn->ack_b != o->l1 + 1)
+		return TC_ACT_SHOT;
+	if (lc_syn_walk(tcp, end, &w, false))
+		return TC_ACT_SHOT;
+	b0 = bpf_ntohl(tcp->seq);
+	if (w.ts <= 4 * LC_OPT_WORDS - 10)
+		bts = rd32(&w.b[w.ts + 2]);
+	if (w.ws <= 4 * LC_OPT_WORDS - 3)
+		bws = w.b[w.ws + 2] > 14 ? 14 : w.b[w.ws + 2];
+	if (s == LC_OS_LIVE)
+		goto head;
+	/*
+	 * Both legs must agree on timestamps and SACK (splice-abi.h); a backend
+	 * that refused one we offered for the client is declined like a reset
+	 * (its half-open connection meets our kernel's reset and goes).
+	 */
+	if ((o->ts && w.ts > 4 * LC_OPT_WORDS - 10) || (o->sack && !w.sackok)) {
+		if (__sync_val_compare_and_swap(st, LC_OS_SYNSENT, LC_OS_REAPING) ==
+		    LC_OS_SYNSENT) {
+			lc_os_decline(o);
+			__sync_lock_test_and_set(st, LC_OS_DONE);
+		}
+		return TC_ACT_SHOT;
+	}
+	__builtin_memset(conn, 0, sizeof(*conn));
+	conn->ack_b = o->l1 + 1;
+	conn->wnd_b = bpf_ntohs(tcp->window);
+	conn->last_ns = bpf_ktime_get_coarse_ns();
+
+	__builtin_memset(&sc->f, 0, sizeof(sc->f));
+	sc->f.x.slot = slot;
+	sc->f.x.state = LC_LIVE_OS;
+	sc->f.x.ts_at[LC_C2B] = o->ts_b + LC_TS_MARGIN;
+	sc->f.x.ts_at[LC_B2C] = o->ts_c + LC_TS_MARGIN;
+	/* client -> backend */
+	sc->k.saddr = o->caddr;
+	sc->k.daddr = o->vaddr;
+	sc->k.sport = o->cport;
+	sc->k.dport = o->vport;
+	sc->f.saddr = o->laddr;
+	sc->f.daddr = o->baddr;
+	sc->f.x.sport = o->lport;
+	sc->f.x.dport = o->bport;
+	/* Client byte c_next + (hlen - xlen) lands at l1 + 1 + hlen (splice-abi.h). */
+	sc->f.x.seq_off = o->l1 + 1 - o->c_next + o->xlen;
+	sc->f.x.ack_off = b0 - o->l0;
+	sc->f.x.guard_seq = o->c_next + o->hlen - o->xlen;
+	sc->f.x.dir = LC_C2B;
+	sc->f.x.ifindex = o->ifb;
+	/* A backend without window scaling reads the client's windows unscaled. */
+	if (o->cws != 0xf && w.ws > 4 * LC_OPT_WORDS - 3)
+		sc->f.x.wnd_shl = o->cws;
+	if (bpf_map_update_elem(&lc_flows, &sc->k, &sc->f, BPF_EXIST))
+		return TC_ACT_SHOT;
+	/* backend -> client */
+	sc->k.saddr = o->baddr;
+	sc->k.daddr = o->laddr;
+	sc->k.sport = o->bport;
+	sc->k.dport = o->lport;
+	sc->f.saddr = o->vaddr;
+	sc->f.daddr = o->caddr;
+	sc->f.x.sport = o->vport;
+	sc->f.x.dport = o->cport;
+	sc->f.x.seq_off = o->l0 - b0;
+	sc->f.x.ack_off = o->c_next - (o->l1 + 1) - o->xlen;
+	sc->f.x.guard_seq = b0 + 1;
+	sc->f.x.dir = LC_B2C;
+	sc->f.x.wnd_shl = (__u8)bws;
+	sc->f.x.wnd_shr = o->cws != 0xf ? LC_CK_RCV_WSCALE : 0;
+	sc->f.x.ifindex = o->ifc;
+	if (bpf_map_update_elem(&lc_flows, &sc->k, &sc->f, BPF_EXIST))
+		return TC_ACT_SHOT;
+	/* Unless the reaper gave up on it meanwhile (its keys are going). */
+	if (__sync_val_compare_and_swap(st, LC_OS_SYNSENT, LC_OS_LIVE) != LC_OS_SYNSENT)
+		return TC_ACT_SHOT;
+
+head:
+	/* The SYN-ACK, turned around into the ACK with the head. */
+	hlen = o->hlen;
+	if (hlen < 24 || hlen > LC_OS_HLEN_MAX)
+		return TC_ACT_SHOT;
+	if (bpf_skb_change_tail(skb, ETH_HLEN + sizeof(*ip) + sizeof(*tcp) + 12 + hlen, 0))
+		return TC_ACT_SHOT;
+	data = (void *)(long)skb->data;
+	end = (void *)(long)skb->data_end;
+	eth = data;
+	ip = data + ETH_HLEN;
+	tcp = (void *)(ip + 1);
+	if ((void *)(tcp + 1) + 12 > end)
+		return TC_ACT_SHOT;
+	__builtin_memcpy(mac, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, mac, ETH_ALEN);
+	ip->tot_len = bpf_htons(sizeof(*ip) + sizeof(*tcp) + 12 + hlen);
+	ip->id = 0;
+	ip->frag_off = bpf_htons(0x4000);
+	ip->ttl = 64;
+	ip->saddr = o->laddr;
+	ip->daddr = o->baddr;
+	ip->check = 0;
+	ip->check = lc_fold(bpf_csum_diff(0, 0, (__be32 *)ip, sizeof(*ip), 0));
+	tcp->source = o->lport;
+	tcp->dest = o->bport;
+	tcp->seq = bpf_htonl(o->l1 + 1);
+	tcp->ack_seq = bpf_htonl(b0 + 1);
+	((__u16 *)tcp)[6] = bpf_htons(((sizeof(*tcp) + 12) / 4) << 12 | 0x18);
+	tcp->window = bpf_htons((__u16)o->cwin);
+	tcp->check = 0;
+	tcp->urg_ptr = 0;
+	opt = (__u32 *)(tcp + 1);
+	opt[0] = opt[1] = opt[2] = 0x01010101u;
+	if (o->ts) {
+		opt[0] = bpf_htonl(0x0101080au);
+		opt[1] = bpf_htonl(o->ts_b);
+		opt[2] = bpf_htonl(bts);
+	}
+	sum = bpf_csum_diff(0, 0, (__be32 *)tcp, sizeof(*tcp) + 12, 0);
+	if (bpf_skb_store_bytes(skb, ETH_HLEN + sizeof(*ip) + sizeof(*tcp) + 12, o->head, hlen, 0))
+		return TC_ACT_SHOT;
+	sum = bpf_csum_diff(0, 0, (__be32 *)o->head, (hlen + 3) & 0x1fcu, (__u32)sum);
+	ph[0] = o->laddr;
+	ph[1] = o->baddr;
+	ph[2] = bpf_htonl(IPPROTO_TCP << 16 | (sizeof(*tcp) + 12 + hlen));
+	check = lc_fold(bpf_csum_diff(0, 0, ph, sizeof(ph), (__u32)sum));
+	if (bpf_skb_store_bytes(skb, ETH_HLEN + sizeof(*ip) + TCP_CSUM_OFF, &check, 2, 0))
+		return TC_ACT_SHOT;
+	stat_add(LC_S_OS_HEAD, 1);
+	return bpf_redirect(skb->ifindex, 0);
+}
+
+/*
+ * A one-shot connection's end, as TCP sees it: a RST, or both FINs sent
+ * and acknowledged (the last ACK of the close). Until then every segment
+ * may still need translating (data in flight, a lost FIN resent); after
+ * it, nothing that is not a stray can come, and a stray meets the kernel,
+ * whose reset changes nothing for an end that is closed already. So the
+ * fast path ends these connections itself, with the packet that ends
+ * them, and the slow path makes no system call for them at all. 1: over.
+ */
+__attribute__((noinline)) int lc_os_track(__u32 slot, __u32 dirflags, __u32 seq, __u32 ack,
+					  __u32 paylen)
+{
+	const __u32 zero = 0;
+	const struct lc_cookie *ck = bpf_map_lookup_elem(&lc_cookie, &zero);
+	__u32 idx, d = (dirflags >> 8) & 1, od = d ^ 1, flags = dirflags & 0xff, fins, add = 0;
+	struct lc_os *o;
+
+	if (!ck)
+		return 0;
+	idx = slot - ck->os_conn0;
+	o = bpf_map_lookup_elem(&lc_os, &idx);
+	if (!o)
+		return 0;
+	/*
+	 * A reset is noted in the slot (lc_track) and left to the slow path's
+	 * reaper after a linger: ending the connection here would let a blind
+	 * RST, which the ends themselves check against their windows, cut it.
+	 */
+	if (flags & LC_TH_RST)
+		return 0;
+	fins = o->fins;
+	if (flags & LC_TH_FIN) {
+		o->fin_end[d] = seq + paylen + 1;
+		add |= 1u << d;
+	}
+	/* ack: translated, so in the space of the FIN it may acknowledge. */
+	if ((flags & LC_TH_ACK) && ((fins | add) >> od & 1) && (__s32)(ack - o->fin_end[od]) >= 0)
+		add |= 4u << od;
+	if (!add)
+		return 0;
+	fins = __sync_fetch_and_or(&o->fins, add) | add;
+	return (fins & 0xc) == 0xc;
+}
+
+/* Ends one-shot connection `slot`: its keys go, and the reaper accounts for it. */
+__attribute__((noinline)) int lc_os_end(__u32 slot)
+{
+	const __u32 zero = 0;
+	const struct lc_cookie *ck = bpf_map_lookup_elem(&lc_cookie, &zero);
+	struct lc_flow_key k;
+	struct lc_os *o;
+	__u64 *st, s;
+	__u32 idx;
+
+	if (!ck)
+		return 0;
+	idx = slot - ck->os_conn0;
+	o = bpf_map_lookup_elem(&lc_os, &idx);
+	st = bpf_map_lookup_elem(&lc_osst, &idx);
+	if (!o || !st)
+		return 0;
+	s = *st;
+	if ((s != LC_OS_LIVE && s != LC_OS_GONE) ||
+	    __sync_val_compare_and_swap(st, s, LC_OS_REAPING) != s)
+		return 0;
+	if (s == LC_OS_LIVE) {
+		k.saddr = o->caddr;
+		k.daddr = o->vaddr;
+		k.sport = o->cport;
+		k.dport = o->vport;
+		bpf_map_delete_elem(&lc_flows, &k);
+	}
+	k.saddr = o->baddr;
+	k.daddr = o->laddr;
+	k.sport = o->bport;
+	k.dport = o->lport;
+	bpf_map_delete_elem(&lc_flows, &k);
+	__sync_lock_test_and_set(st, LC_OS_DONE);
+	stat_add(LC_S_OS_ENDED, 1);
+	return 0;
+}
+
 /*
  * Hands an ACK whose cookie checked (tuple x->t, attributes x->a) to its
  * listener; or, with `hold`, drops a later segment of a first flight (see
@@ -902,7 +1724,7 @@ static __always_inline bool lc_ck_recent(struct lc_ckscratch *x)
  * packet to the kernel when a connection exists or is on its way.
  */
 static __always_inline int lc_ck_assign(struct __sk_buff *skb, struct lc_ckscratch *x, bool v6,
-					bool hold)
+					bool hold, __u32 cookie)
 {
 	struct bpf_sock *skc;
 	struct tcp_sock *tp;
@@ -932,6 +1754,17 @@ static __always_inline int lc_ck_assign(struct __sk_buff *skb, struct lc_ckscrat
 		bpf_sk_release(skc);
 		stat_add(LC_S_COOKIE_HELD, 1);
 		return TC_ACT_SHOT;
+	}
+	if (!v6 && !x->os_skip) {
+		const __u32 zero = 0;
+		const struct lc_cookie *ck = bpf_map_lookup_elem(&lc_cookie, &zero);
+
+		if (ck && ck->os_n) {
+			x->os_cookie = cookie;
+			x->os_ecr = x->a.tstamp_ok ? x->a.rcv_tsecr : 0;
+			bpf_sk_release(skc);
+			return LC_OSTRY;
+		}
 	}
 	tp = bpf_skc_to_tcp_sock(skc);
 	if (tp)
@@ -1031,14 +1864,14 @@ static __always_inline int lc_cookie_ack(struct __sk_buff *skb, const struct tcp
 			return TC_ACT_OK;
 		h = lc_ck_hash(&x->msg);
 		if ((((__u32)h ^ cookie) & ~0x1ffu) || !(cookie & 0x100))
-			return lc_ck_assign(skb, x, v6, true);
+			return lc_ck_assign(skb, x, v6, true, 0);
 	} else {
 		h = lc_ck_hash(&x->msg);
 		if ((((__u32)h ^ cookie) & ~0x1ffu) || (cookie & 0x100))
 			return TC_ACT_OK;
 	}
 	lc_ack_attrs(w, cookie, v6, &x->a);
-	return lc_ck_assign(skb, x, v6, false);
+	return lc_ck_assign(skb, x, v6, false, cookie);
 }
 
 static __always_inline int lc_cookie_syn4(struct __sk_buff *skb, const struct lc_cookie *ck,
@@ -1243,7 +2076,9 @@ static __always_inline int lc_nohit(struct __sk_buff *skb, const struct tcphdr *
 {
 	const __u32 zero = 0;
 	const struct lc_cookie *ck;
+	struct lc_ckscratch *x;
 	__u16 port = bpf_ntohs(tcp->dest);
+	int r;
 
 	/*
 	 * A SYN-ACK or SYN+FIN is no request; a RST or a bare FIN no cookie.
@@ -1260,7 +2095,17 @@ static __always_inline int lc_nohit(struct __sk_buff *skb, const struct tcphdr *
 	if (!ck || !(ck->flags & (tcp->syn ? LC_CK_ON : LC_CK_KEY)) ||
 	    !((ck->ports[port >> 6] >> (port & 63)) & 1))
 		return TC_ACT_OK;
-	return lc_cookie_path(skb);
+	r = lc_cookie_path(skb);
+	if (r == LC_OSTRY) {
+		/* Declined (LC_GO): the cookie path again, this time to hand over. */
+		r = lc_os_try(skb);
+		if (r == LC_GO)
+			r = lc_cookie_path(skb);
+		x = bpf_map_lookup_elem(&lc_ckscratch, &zero);
+		if (x)
+			x->os_skip = 0;
+	}
+	return r == LC_OSTRY || r == LC_GO ? TC_ACT_OK : r;
 }
 
 static __always_inline int lc_splice4(struct __sk_buff *skb, void *data, void *end)
@@ -1272,7 +2117,7 @@ static __always_inline int lc_splice4(struct __sk_buff *skb, void *data, void *e
 	struct lc_conn *conn = 0;
 	__u32 ihl, iplen, paylen = 0, from[2], to[2];
 	__s64 d, dopt;
-	int r;
+	int r, over = 0;
 
 	if ((void *)(ip + 1) > end || ip->protocol != IPPROTO_TCP)
 		return TC_ACT_OK;
@@ -1293,8 +2138,21 @@ static __always_inline int lc_splice4(struct __sk_buff *skb, void *data, void *e
 	f = bpf_map_lookup_elem(&lc_flows, &key);
 	if (!f)
 		return lc_nohit(skb, tcp);
-	if (tcp->syn)
-		return lc_syn(tcp, &f->x, &lc_flows, &key);
+	if (f->x.state == LC_OS_SYN ||
+	    (f->x.state == LC_LIVE_OS && tcp->syn && tcp->ack && f->x.dir == LC_B2C))
+		return lc_os_synack(skb, f->x.slot);
+	if (f->x.state == LC_HOLD && f->x.dir == LC_C2B && !tcp->syn) {
+		/* Held either way; a one-shot connection's SYN may go again. */
+		r = lc_os_resyn(skb, f->x.slot);
+		if (r != LC_GO)
+			return r;
+		stat_add(LC_S_HOLD_DROP, 1);
+		return TC_ACT_SHOT;
+	}
+	if (tcp->syn) {
+		r = lc_syn(tcp, &f->x, &lc_flows, &key);
+		return r == LC_GO ? lc_nohit(skb, tcp) : r;
+	}
 
 	/*
 	 * The IP length, not the frame's: Ethernet pads short frames (a bare
@@ -1309,6 +2167,10 @@ static __always_inline int lc_splice4(struct __sk_buff *skb, void *data, void *e
 	r = lc_track(tcp, &f->x, iplen - ihl, &paylen, &conn);
 	if (r != LC_GO)
 		return r;
+	if (f->x.state == LC_LIVE_OS && (tcp->fin || (conn->flags & (LC_F_FIN_C | LC_F_FIN_B))))
+		over = lc_os_track(f->x.slot, (__u32)f->x.dir << 8 | ((__u8 *)tcp)[13],
+				   bpf_ntohl(tcp->seq), bpf_ntohl(tcp->ack_seq) + f->x.ack_off,
+				   paylen);
 
 	d = lc_rewrite_tcp(tcp, &f->x);
 	dopt = lc_rewrite_opts(tcp, end, &f->x, conn);
@@ -1331,6 +2193,15 @@ static __always_inline int lc_splice4(struct __sk_buff *skb, void *data, void *e
 				BPF_F_PSEUDO_HDR) ||
 	    bpf_l3_csum_replace(skb, IP_CSUM_OFF, 0, (__u32)d, 0))
 		return TC_ACT_SHOT;
+	if (over) {
+		/* The entry goes: nothing of it is read after this. */
+		__u32 ifx = f->x.ifindex;
+
+		lc_os_end(f->x.slot);
+		stat_add(LC_S_TRANSLATED, 1);
+		stat_add(LC_S_BYTES, paylen);
+		return bpf_redirect_neigh(ifx, NULL, 0, 0);
+	}
 	return lc_out(&f->x, paylen);
 }
 
@@ -1359,8 +2230,10 @@ static __always_inline int lc_splice6(struct __sk_buff *skb, void *data, void *e
 	f = bpf_map_lookup_elem(&lc_flows6, &key);
 	if (!f)
 		return lc_nohit(skb, tcp);
-	if (tcp->syn)
-		return lc_syn(tcp, &f->x, &lc_flows6, &key);
+	if (tcp->syn) {
+		r = lc_syn(tcp, &f->x, &lc_flows6, &key);
+		return r == LC_GO ? lc_nohit(skb, tcp) : r;
+	}
 
 	/* As for IPv4: the header's length, the frame's only for BIG TCP (0). */
 	plen = bpf_ntohs(ip6->payload_len);

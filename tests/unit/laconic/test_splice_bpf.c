@@ -83,7 +83,7 @@ extern const size_t lc_bpf_obj_len;
 
 static struct bpf_object *obj;
 static int prog_fd = -1, flows_fd = -1, flows6_fd = -1, conns_fd = -1, stats_fd = -1, ncpus;
-static int cookie_fd = -1, vips_fd = -1, recent_fd = -1;
+static int cookie_fd = -1, vips_fd = -1, recent_fd = -1, osst_fd = -1, osbe_fd = -1;
 
 /* ------------------------------------------------------------ frames */
 
@@ -1048,7 +1048,7 @@ static void test_hold_drops(void **state)
 	assert_int_equal(c.pkts[0], 0);
 
 	/* A slot outside lc_conns: dropped, never translated blind. */
-	f = c2b_flow(NSLOTS + 5);
+	f = c2b_flow(NSLOTS + LC_OS_SLOTS + 5);
 	assert_int_equal(flow_put(&c2b_seg, &f), 0);
 	assert_int_equal(run(in, len, out, &outlen, &ret), 0);
 	assert_int_equal(ret, TC_ACT_SHOT);
@@ -1647,7 +1647,7 @@ static void test_v6_slot_rules(void **state)
 	assert_int_equal(ret, TC_ACT_SHOT);
 	assert_int_equal(stat_sum(LC_S_HOLD_DROP), 1);
 	/* A slot outside lc_conns drops. */
-	c = c2b6_flow(NSLOTS + 5);
+	c = c2b6_flow(NSLOTS + LC_OS_SLOTS + 5);
 	assert_int_equal(flow6_put(&s, &c), 0);
 	assert_int_equal(run(in, len, out, &outlen, &ret), 0);
 	assert_int_equal(ret, TC_ACT_SHOT);
@@ -1883,8 +1883,9 @@ static int load(void)
 	m = bpf_object__find_map_by_name(obj, LC_MAP_FLOWS6);
 	if (!m || bpf_map__set_max_entries(m, NFLOWS))
 		return -ENOENT;
+	/* The one-shot slots follow the splicer's, as the agent sizes them. */
 	m = bpf_object__find_map_by_name(obj, LC_MAP_CONNS);
-	if (!m || bpf_map__set_max_entries(m, NSLOTS))
+	if (!m || bpf_map__set_max_entries(m, NSLOTS + LC_OS_SLOTS))
 		return -ENOENT;
 	r = bpf_object__load(obj);
 	if (r)
@@ -1900,9 +1901,12 @@ static int load(void)
 	cookie_fd = bpf_object__find_map_fd_by_name(obj, LC_MAP_COOKIE);
 	vips_fd = bpf_object__find_map_fd_by_name(obj, LC_MAP_VIPS);
 	recent_fd = bpf_object__find_map_fd_by_name(obj, "lc_ckrecent");
+	osst_fd = bpf_object__find_map_fd_by_name(obj, LC_MAP_OSST);
+	osbe_fd = bpf_object__find_map_fd_by_name(obj, LC_MAP_OSBE);
 	ncpus = libbpf_num_possible_cpus();
 	if (prog_fd < 0 || flows_fd < 0 || flows6_fd < 0 || conns_fd < 0 || stats_fd < 0 ||
-	    cookie_fd < 0 || vips_fd < 0 || recent_fd < 0 || ncpus <= 0 || ncpus > 1024)
+	    cookie_fd < 0 || vips_fd < 0 || recent_fd < 0 || osst_fd < 0 || osbe_fd < 0 ||
+	    ncpus <= 0 || ncpus > 1024)
 		return -ENOENT;
 	return 0;
 }
@@ -2365,6 +2369,340 @@ static void test_cookie6(void **state)
 	test_cookie(true);
 }
 
+/* ------------------------------------------------------------ one-shot connections */
+
+/* The one-shot table: backend 10.1.0.2:8080 through 10.1.0.1 on lo, heads with X-Forwarded-For. */
+static void oneshot_on(void)
+{
+	static struct lc_cookie ck;
+	struct lc_osbe be = { .addr = htonl(0x0a010002),
+			      .src = htonl(0x0a010001),
+			      .port = htons(8080),
+			      .ifindex = 1 };
+	uint64_t st = 0;
+	uint32_t zero = 0, i;
+
+	assert_int_equal(bpf_map_lookup_elem(cookie_fd, &zero, &ck), 0);
+	ck.os_n = 1;
+	ck.os_conn0 = NSLOTS;
+	ck.os_port0 = LC_OS_PORT0;
+	ck.os_xff = 1;
+	assert_int_equal(bpf_map_update_elem(osbe_fd, &zero, &be, BPF_ANY), 0);
+	for (i = 0; i < LC_OS_SLOTS; i++)
+		assert_int_equal(bpf_map_update_elem(osst_fd, &i, &st, BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(cookie_fd, &zero, &ck, BPF_ANY), 0);
+}
+
+/* s, with NOP NOP TS(tsval, tsecr) and `payload` (s->paylen is set from it). */
+static void os_frame(struct seg *s, uint32_t tsval, uint32_t tsecr, const char *payload, uint8_t *f,
+		     size_t *len)
+{
+	uint8_t ts[12] = { 1, 1 };
+	size_t at;
+
+	put_ts(ts + 2, tsval, tsecr);
+	s->paylen = (uint16_t)strlen(payload);
+	host_frame(s, ts, sizeof(ts), f, len);
+	at = *len - s->paylen;
+	memcpy(f + at, payload, s->paylen);
+	put16(f + ETH_LEN + 20 + 16, 0);
+	put16(f + ETH_LEN + 20 + 16, tcp_csum(f));
+}
+
+/* Runs frame f, wanting `want`; the output in out. */
+static size_t os_run(const uint8_t *f, size_t len, uint32_t want, uint8_t *out)
+{
+	size_t outlen = 0;
+	uint32_t ret = 0;
+
+	assert_int_equal(run(f, len, out, &outlen, &ret), 0);
+	assert_int_equal(ret, want);
+	return outlen;
+}
+
+/* The state of one-shot slot `port`'s. */
+static uint64_t os_state(uint16_t lport)
+{
+	uint32_t i = lport - LC_OS_PORT0;
+	uint64_t st = 99;
+
+	assert_int_equal(bpf_map_lookup_elem(osst_fd, &i, &st), 0);
+	return st;
+}
+
+static bool flow_there(uint32_t saddr, uint32_t daddr, uint16_t sport, uint16_t dport,
+		       struct lc_flow *fl)
+{
+	struct lc_flow_key k = { htonl(saddr), htonl(daddr), htons(sport), htons(dport) };
+
+	return bpf_map_lookup_elem(flows_fd, &k, fl) == 0;
+}
+
+/*
+ * A client's handshake with the fast path, from `sport`, and its head: the
+ * SYN-ACK's cookie and TSval out. Returns the LB-side port of the SYN the
+ * head became (0 if it was not turned into one: then *out_ret says what).
+ */
+static const char os_head[] = "GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+static const char os_head_xff[] = "GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n"
+				  "X-Forwarded-For: 10.0.0.1\r\n\r\n";
+
+static uint16_t os_client(uint16_t port, uint16_t sport, const char *head, uint32_t *cookie,
+			  uint32_t *tsval, uint32_t *l1, uint32_t *out_ret)
+{
+	uint8_t opts[20], f[MAXFRAME], out[MAXFRAME];
+	struct seg syn = syn_to(false, port), a;
+	size_t len = 0, outlen = 0;
+	const uint8_t *tcp;
+
+	syn.sport = sport;
+	*cookie = run_syn(&syn, linux_syn_opts, sizeof(linux_syn_opts), opts);
+	*tsval = get32(opts + 8);
+	/* The handshake's ACK: dropped, the head will carry the cookie again. */
+	a = syn;
+	a.seq = syn.seq + 1;
+	a.ack = *cookie + 1;
+	a.flags = F_ACK;
+	os_frame(&a, 0x3040, *tsval, "", f, &len);
+	assert_int_equal(os_run(f, len, TC_ACT_SHOT, out), len);
+	a.flags = F_ACK | F_PSH;
+	os_frame(&a, 0x3041, *tsval, head, f, &len);
+	assert_int_equal(run(f, len, out, &outlen, out_ret), 0);
+	if (*out_ret != TC_ACT_REDIRECT)
+		return 0;
+	/* The SYN to the backend: 10.1.0.1:P -> 10.1.0.2:8080, the client's options. */
+	assert_int_equal(outlen, ETH_LEN + 20 + 40);
+	assert_int_equal(csums_ok(out, outlen), 0);
+	assert_int_equal(get32(out + ETH_LEN + 12), 0x0a010001);
+	assert_int_equal(get32(out + ETH_LEN + 16), 0x0a010002);
+	tcp = out + ETH_LEN + 20;
+	assert_in_range(get16(tcp), LC_OS_PORT0, LC_OS_PORT0 + LC_OS_SLOTS - 1);
+	assert_int_equal(get16(tcp + 2), 8080);
+	assert_int_equal(tcp[13], F_SYN);
+	assert_int_equal(get32(tcp + 8), 0);
+	assert_memory_equal(tcp + 20, "\x02\x04\x05\xb4\x04\x02\x08\x0a", 8);
+	assert_int_equal(get32(tcp + 32), 0); /* no echo */
+	assert_memory_equal(tcp + 36, "\x01\x03\x03\x07", 4);
+	*l1 = get32(tcp + 4);
+	return (uint16_t)get16(tcp);
+}
+
+/* The backend's SYN-ACK (or a RST with `flags`) to one-shot SYN l1 from lport. */
+static size_t os_synack(uint16_t lport, uint32_t l1, uint32_t b0, uint8_t flags, uint8_t *out,
+			uint32_t want)
+{
+	static const uint8_t o[20] = { 2,    4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0,
+				       0x70, 0, 0,    0,    0, 0, 1, 3,	 3, 7 };
+	struct seg s = { .saddr = 0x0a010002,
+			 .daddr = 0x0a010001,
+			 .sport = 8080,
+			 .dport = lport,
+			 .seq = b0,
+			 .ack = l1 + 1,
+			 .flags = flags,
+			 .win = 65160 };
+	uint8_t f[MAXFRAME];
+	size_t len = 0;
+
+	host_frame(&s, o, flags & F_SYN ? sizeof(o) : 0, f, &len);
+	return os_run(f, len, want, out);
+}
+
+static void test_oneshot(void **state)
+{
+	const uint32_t all = LC_CK_ON | LC_CK_KEY | LC_CK_TS | LC_CK_SACK | LC_CK_WS;
+	uint8_t f[MAXFRAME], out[MAXFRAME];
+	uint32_t cookie, tsval, l1, ret, b0 = 0xfffffff0u, hl = sizeof(os_head) - 1;
+	struct sockaddr_storage b;
+	uint16_t port, ports[2], lport;
+	struct lc_flow fl;
+	struct seg s;
+	size_t len = 0, outlen;
+	uint64_t n0;
+	int fd;
+
+	(void)state;
+	if (!bpf_object__find_program_by_name(obj, LC_PROG) || cookie_fd < 0)
+		skip();
+	{
+		struct btf *vmlinux = btf__load_vmlinux_btf();
+		bool kfunc = vmlinux && btf__find_by_name_kind(vmlinux, "bpf_sk_assign_tcp_reqsk",
+							       BTF_KIND_FUNC) > 0;
+
+		btf__free(vmlinux);
+		if (!kfunc) {
+			printf("skip: this kernel cannot take SYN cookies from BPF (Linux 6.9+)\n");
+			skip();
+		}
+	}
+	fd = listener(AF_INET, "127.0.0.1", &port, &b);
+	assert_true(fd >= 0);
+	ports[0] = port;
+	ports[1] = 0;
+	vip_only(false, port);
+	cookies_on(all, ports);
+	oneshot_on();
+
+	/* 1. Handshake, head, SYN; the entries wait for the SYN-ACK. */
+	lport = os_client(port, 41000, os_head, &cookie, &tsval, &l1, &ret);
+	assert_int_not_equal(lport, 0);
+	assert_int_equal(stat_sum(LC_S_OS_ACKDROP), 1);
+	assert_int_equal(os_state(lport), LC_OS_SYNSENT);
+	assert_true(flow_there(0x0a010002, 0x0a010001, 8080, lport, &fl));
+	assert_int_equal(fl.x.state, LC_OS_SYN);
+	assert_true(flow_there(0x0a000001, 0x7f000001, 41000, port, &fl));
+	assert_int_equal(fl.x.state, LC_HOLD);
+
+	/* 2. The SYN-ACK becomes the ACK with the head, X-Forwarded-For after the request line. */
+	outlen = os_synack(lport, l1, b0, F_SYN | F_ACK, out, TC_ACT_REDIRECT);
+	assert_int_equal(outlen, ETH_LEN + 20 + 32 + sizeof(os_head_xff) - 1);
+	assert_int_equal(csums_ok(out, outlen), 0);
+	assert_memory_equal(out, "\x02\0\0\0\0\x02\x02\0\0\0\0\x01", 0); /* (MACs: swapped) */
+	assert_int_equal(get32(out + ETH_LEN + 12), 0x0a010001);
+	assert_int_equal(get32(out + ETH_LEN + 16), 0x0a010002);
+	assert_int_equal(get16(out + ETH_LEN + 20), lport);
+	assert_int_equal(get32(out + ETH_LEN + 24), l1 + 1);
+	assert_int_equal(get32(out + ETH_LEN + 28), b0 + 1);
+	assert_int_equal(out[ETH_LEN + 33], F_ACK | F_PSH);
+	assert_memory_equal(out + ETH_LEN + 52, os_head_xff, sizeof(os_head_xff) - 1);
+	assert_int_equal(os_state(lport), LC_OS_LIVE);
+	assert_true(flow_there(0x0a000001, 0x7f000001, 41000, port, &fl));
+	assert_int_equal(fl.x.state, LC_LIVE_OS);
+	/* The backend repeats its SYN-ACK (the head was lost): the head again. */
+	n0 = stat_sum(LC_S_OS_HEAD);
+	assert_int_equal(os_synack(lport, l1, b0, F_SYN | F_ACK, out, TC_ACT_REDIRECT), outlen);
+	assert_memory_equal(out + ETH_LEN + 52, os_head_xff, sizeof(os_head_xff) - 1);
+	assert_int_equal(stat_sum(LC_S_OS_HEAD), n0 + 1);
+
+	/* 3. The answer reaches the client in its own sequence space. */
+	s = (struct seg){ .saddr = 0x0a010002,
+			  .daddr = 0x0a010001,
+			  .sport = 8080,
+			  .dport = lport,
+			  .seq = b0 + 1,
+			  .ack = l1 + 1 + (uint32_t)sizeof(os_head_xff) - 1,
+			  .flags = F_ACK | F_PSH,
+			  .win = 500 };
+	os_frame(&s, 0x7001, 0, "HTTP/1.1 200 OK\r\n\r\n", f, &len);
+	outlen = os_run(f, len, TC_ACT_REDIRECT, out);
+	assert_int_equal(csums_ok(out, outlen), 0);
+	assert_int_equal(get32(out + ETH_LEN + 12), 0x7f000001);
+	assert_int_equal(get32(out + ETH_LEN + 16), 0x0a000001);
+	assert_int_equal(get16(out + ETH_LEN + 22), 41000);
+	assert_int_equal(get32(out + ETH_LEN + 24), cookie + 1);
+	assert_int_equal(get32(out + ETH_LEN + 28), 0xfffffff0u + 1 + hl);
+
+	/* 4. The close: backend FIN, client ACK+FIN, backend ACK; that last one ends it. */
+	s.seq = b0 + 1 + 19;
+	s.flags = F_ACK | F_FIN;
+	os_frame(&s, 0x7002, 0, "", f, &len);
+	os_run(f, len, TC_ACT_REDIRECT, out);
+	s = (struct seg){ .saddr = 0x0a000001,
+			  .daddr = 0x7f000001,
+			  .sport = 41000,
+			  .dport = port,
+			  .seq = 0xfffffff0u + 1 + hl,
+			  .ack = cookie + 1 + 19 + 1,
+			  .flags = F_ACK | F_FIN,
+			  .win = 500 };
+	os_frame(&s, 0x3050, 0, "", f, &len);
+	outlen = os_run(f, len, TC_ACT_REDIRECT, out);
+	assert_int_equal(get32(out + ETH_LEN + 24), l1 + 1 + sizeof(os_head_xff) - 1);
+	assert_int_equal(os_state(lport), LC_OS_LIVE);
+	s = (struct seg){ .saddr = 0x0a010002,
+			  .daddr = 0x0a010001,
+			  .sport = 8080,
+			  .dport = lport,
+			  .seq = b0 + 1 + 20,
+			  .ack = l1 + 1 + (uint32_t)sizeof(os_head_xff) - 1 + 1,
+			  .flags = F_ACK,
+			  .win = 500 };
+	os_frame(&s, 0x7003, 0, "", f, &len);
+	os_run(f, len, TC_ACT_REDIRECT, out);
+	assert_int_equal(os_state(lport), LC_OS_DONE);
+	assert_false(flow_there(0x0a000001, 0x7f000001, 41000, port, &fl));
+	assert_false(flow_there(0x0a010002, 0x0a010001, 8080, lport, &fl));
+	assert_int_equal(stat_sum(LC_S_OS_ENDED), 1);
+
+	/* 5. Heads the fast path does not take go to the listener, as without one-shot. */
+	n0 = stat_sum(LC_S_OS_NOTHEAD);
+	assert_int_equal(os_client(port, 41001, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &cookie,
+				   &tsval, &l1, &ret),
+			 0);
+	assert_int_equal(ret, TC_ACT_OK);
+	assert_int_equal(os_client(port, 41002,
+				   "GET / HTTP/1.1\nHost: a\r\nConnection: close\r\n\r\n", &cookie,
+				   &tsval, &l1, &ret),
+			 0);
+	assert_int_equal(ret, TC_ACT_OK);
+	{
+		/* What the proxy's parser would refuse or read otherwise, and a body. */
+		static const char *const odd[] = {
+			"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+			"GET / HTTP/1.1\r\nConnection: close\r\n\r\n",
+			"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n",
+			"GET / HTTP/1.1\r\nHost : a\r\nConnection: close\r\n\r\n",
+			"GET / HTTP/1.1\r\nHost: a\r\nContent_Length: 1\r\nConnection: close\r\n\r\n",
+			"GET / HTTP/1.1\r\nHost: a\r\n folded\r\nConnection: close\r\n\r\n",
+			"GET / HTTP/1.1\r\nHost: a\r\nnocolon\r\nConnection: close\r\n\r\n",
+			"GET http://a/ HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+			"GET /a b HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+			"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET /b HTTP/1.1\r\n\r\n",
+			"GET / HTTP/2.0\r\nHost: a\r\nConnection: close\r\n\r\n",
+			"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+		};
+		uint16_t sp = 41100;
+
+		for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+			assert_int_equal(os_client(port, sp++, odd[i], &cookie, &tsval, &l1, &ret),
+					 0);
+			assert_int_equal(ret, TC_ACT_OK);
+		}
+		assert_int_equal(stat_sum(LC_S_OS_NOTHEAD), n0 + 2 + sizeof(odd) / sizeof(odd[0]));
+	}
+	/* The longest head taken, with X-Forwarded-For at the most it adds here. */
+	{
+		char big[LC_OS_HEAD + 1];
+		int k = snprintf(big, sizeof(big),
+				 "GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-P: ");
+
+		memset(big + k, 'p', LC_OS_HEAD - (size_t)k - 4);
+		memcpy(big + LC_OS_HEAD - 4, "\r\n\r\n", 5);
+		assert_int_equal(strlen(big), LC_OS_HEAD);
+		lport = os_client(port, 41200, big, &cookie, &tsval, &l1, &ret);
+		assert_int_not_equal(lport, 0);
+		outlen = os_synack(lport, l1, b0, F_SYN | F_ACK, out, TC_ACT_REDIRECT);
+		assert_int_equal(outlen, ETH_LEN + 20 + 32 + LC_OS_HEAD + 27);
+		assert_int_equal(csums_ok(out, outlen), 0);
+		assert_memory_equal(out + ETH_LEN + 52 + LC_OS_HEAD - 2,
+				    "X-Forwarded-For: 10.0.0.1\r\n\r\n", 29);
+	}
+
+	/* 6. A lost SYN goes again with the client's retransmitted head. */
+	lport = os_client(port, 41004, os_head, &cookie, &tsval, &l1, &ret);
+	assert_int_not_equal(lport, 0);
+	s = syn_to(false, port);
+	s.sport = 41004;
+	s.seq += 1;
+	s.ack = cookie + 1;
+	s.flags = F_ACK | F_PSH;
+	os_frame(&s, 0x3042, tsval, os_head, f, &len);
+	outlen = os_run(f, len, TC_ACT_REDIRECT, out);
+	assert_int_equal(out[ETH_LEN + 33], F_SYN);
+	assert_int_equal(get32(out + ETH_LEN + 24), l1);
+	assert_int_equal(stat_sum(LC_S_OS_RESYN), 1);
+
+	/* 7. A refused SYN: entries gone, and the client's next head goes to the listener. */
+	os_synack(lport, l1, 0, F_RST | F_ACK, out, TC_ACT_SHOT);
+	assert_int_equal(stat_sum(LC_S_OS_REFUSED), 1);
+	assert_int_equal(os_state(lport), LC_OS_DONE);
+	assert_false(flow_there(0x0a000001, 0x7f000001, 41004, port, &fl));
+	n0 = stat_sum(LC_S_OS_SYN);
+	os_run(f, len, TC_ACT_OK, out);
+	assert_int_equal(stat_sum(LC_S_OS_SYN), n0);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2388,6 +2726,7 @@ int main(void)
 		cmocka_unit_test_setup(test_v6_options, reset),
 		cmocka_unit_test_setup(test_cookie4, reset),
 		cmocka_unit_test_setup(test_cookie6, reset),
+		cmocka_unit_test_setup(test_oneshot, reset),
 	};
 	int r = probe();
 
