@@ -49,7 +49,10 @@
 #                  is DIR/laconic/laconic); entries are skipped with a note if
 #                  it is missing or refuses a mode
 #   --only         a comma-separated subset of: nginx, haproxy, laconic-proxy,
-#                  laconic-splice (laconic = both), haproxy-splice (HAProxy
+#                  laconic-splice, laconic-agent (splice mode with
+#                  splice_oneshot_agent = on: `Connection: close` requests
+#                  never get a kernel socket; laconic = all three),
+#                  haproxy-splice (HAProxy
 #                  with `option splice-auto`; only when asked for),
 #                  laconic-splice1 (splice mode with splice_oneshot = on, so
 #                  that `Connection: close` requests are spliced rather than
@@ -108,7 +111,7 @@ fi
 case $build_dir in /*) ;; *) build_dir=$repo/$build_dir ;; esac
 laconic_bin=$build_dir/laconic/laconic
 
-all_lbs=(nginx haproxy laconic-proxy laconic-splice)
+all_lbs=(nginx haproxy laconic-proxy laconic-splice laconic-agent)
 lbs=()
 if [ -z "$only" ]; then
 	lbs=("${all_lbs[@]}")
@@ -116,9 +119,9 @@ else
 	IFS=, read -ra want <<<"$only"
 	for w in "${want[@]}"; do
 		case $w in
-		nginx | haproxy | haproxy-splice | laconic-proxy | laconic-splice | laconic-splice1 | l4nat) lbs+=("$w") ;;
-		laconic) lbs+=(laconic-proxy laconic-splice) ;;
-		*) echo "run.sh: unknown LB '$w' in --only (nginx, haproxy, haproxy-splice, laconic-proxy, laconic-splice, laconic-splice1, l4nat, laconic)" >&2; exit 2 ;;
+		nginx | haproxy | haproxy-splice | laconic-proxy | laconic-splice | laconic-agent | laconic-splice1 | l4nat) lbs+=("$w") ;;
+		laconic) lbs+=(laconic-proxy laconic-splice laconic-agent) ;;
+		*) echo "run.sh: unknown LB '$w' in --only (nginx, haproxy, haproxy-splice, laconic-proxy, laconic-splice, laconic-agent, laconic-splice1, l4nat, laconic)" >&2; exit 2 ;;
 		esac
 	done
 fi
@@ -318,6 +321,15 @@ lb_start() {
 		fi
 		cmd=("$laconic_bin" --listen "$LC_LB_IP:$lb_port" "${backend_args[@]}"
 			--mode "${name#laconic-}" --balance roundrobin --workers 1)
+		if [ "$name" = laconic-agent ]; then
+			cmd=("$laconic_bin" -c "$dir/laconic.ini")
+			{
+				printf '[global]\nworkers = 1\nsplice_oneshot_agent = on\n'
+				printf '[listener main]\nlisten = %s:%s\nmode = splice\npool = main\n' "$LC_LB_IP" "$lb_port"
+				printf '[pool main]\n'
+				printf 'backend = %s:80\n' "${LC_BACKEND_IPS[@]}"
+			} >"$dir/laconic.ini"
+		fi
 		if [ "$name" = laconic-splice1 ]; then
 			{
 				printf '[global]\nworkers = 1\nsplice_oneshot = on\n'
@@ -332,6 +344,12 @@ lb_start() {
 	if [ -z "${cg[$name]:-}" ]; then
 		if lc_cgroup_new "lb-$name"; then cg[$name]=$LC_LAST_CGROUP; else cg[$name]=none; fi
 	fi
+	# Each balancer starts without the previous one's TIME_WAIT sockets
+	# (60 s of them after a `Connection: close` case): a kernel balancer
+	# takes a SYN on such a tuple as a new connection, but laconic's fast
+	# path leaves those tuples to the kernel, so they would run its
+	# one-shot clients through the slower path and charge it for them.
+	lc_in lb ss -K -tan state time-wait >/dev/null 2>&1 || true
 	if [ "${cg[$name]}" = none ]; then
 		lc_spawn --log "$dir/logs/stderr.log" lb "${cmd[@]}"
 	else
@@ -373,7 +391,7 @@ lb_start() {
 		nginx) note "nginx.conf:" && note "$(cat "$dir/nginx.conf")" ;;
 		haproxy*) note "haproxy.cfg:" && note "$(cat "$dir/haproxy.cfg")" ;;
 		l4nat) note "nftables:" && note "$(lc_in lb nft list table ip lc_l4nat)" ;;
-		laconic-splice1) note "laconic.ini:" && note "$(cat "$dir/laconic.ini")" ;;
+		laconic-splice1 | laconic-agent) note "laconic.ini:" && note "$(cat "$dir/laconic.ini")" ;;
 		esac
 	fi
 	lc_in client wrk -t1 "-c$conns" -d1s "http://$LC_LB_IP:$lb_port/small" >/dev/null 2>&1 || true # warm-up
