@@ -14,7 +14,16 @@ cmake --build build/lint --target laconic_bpf_obj quark_probe_image quark_kernel
 mapfile -t srcs < <(git ls-files -co --exclude-standard 'lib/*.c' 'gss/*.c' 'laconic/*.c' 'quark/*.c' 'tsor/*.c' 'bench/*.c' ':!laconic/bpf/*')
 
 echo "cppcheck: ${#srcs[@]} files"
-cppcheck --project=build/lint/compile_commands.json --enable=warning,performance,portability \
+# Not the generated sources under build/ (the BPF object and the guest images
+# as byte arrays: cppcheck's time grows faster than their size, and the 1.4 MB
+# one took it over a quarter of an hour; -i does not reach project entries).
+python3 - "$PWD/build/" <<'PY'
+import json, sys
+db = json.load(open("build/lint/compile_commands.json"))
+json.dump([e for e in db if not e["file"].startswith(sys.argv[1])],
+          open("build/lint/cppcheck.json", "w"))
+PY
+cppcheck --project=build/lint/cppcheck.json --enable=warning,performance,portability \
 	--error-exitcode=1 --inline-suppr --quiet --suppress=missingIncludeSystem -i tests
 
 echo "clang-tidy: ${#srcs[@]} files"
