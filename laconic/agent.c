@@ -571,7 +571,7 @@ static bool os_cas(uint64_t *w, uint64_t from, uint64_t to)
 /* Deletes n keys, in one system call unless one is missing (the kernel stops there). */
 static void os_delete(struct lc_agent *a, struct lc_flow_key *k, uint32_t n)
 {
-	DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, bo);
+	struct bpf_map_batch_opts bo = { .sz = sizeof(bo) };
 	uint32_t done = 0;
 
 	while (done < n) {
