@@ -149,6 +149,41 @@ struct {
 	__type(value, struct lc_os);
 } lc_os SEC(".maps");
 
+/* A one-shot connection's key for direction dir's packets, from its slot. */
+static __always_inline void lc_os_key(const struct lc_os *o, enum lc_dir dir, struct lc_flow_key *k)
+{
+	if (dir == LC_C2B) {
+		k->saddr = o->caddr;
+		k->daddr = o->vaddr;
+		k->sport = o->cport;
+		k->dport = o->vport;
+	} else {
+		k->saddr = o->baddr;
+		k->daddr = o->laddr;
+		k->sport = o->bport;
+		k->dport = o->lport;
+	}
+}
+
+/* Where direction dir's packets go: the addressing half of its entry. */
+static __always_inline void lc_os_dest(const struct lc_os *o, enum lc_dir dir, struct lc_flow *f)
+{
+	if (dir == LC_C2B) {
+		f->saddr = o->laddr;
+		f->daddr = o->baddr;
+		f->x.sport = o->lport;
+		f->x.dport = o->bport;
+		f->x.ifindex = o->ifb;
+	} else {
+		f->saddr = o->vaddr;
+		f->daddr = o->caddr;
+		f->x.sport = o->vport;
+		f->x.dport = o->cport;
+		f->x.ifindex = o->ifc;
+	}
+	f->x.dir = dir;
+}
+
 /*
  * A client SYN on a closed connection's tuple, which reuses it: may its
  * entry go? Always, unless it is a one-shot slot's, whose client key is
@@ -1179,14 +1214,12 @@ struct {
 /* Deletes o's keys and sends its client to the ordinary path (its slot is the caller's). */
 static __always_inline void lc_os_decline(const struct lc_os *o)
 {
-	struct lc_flow_key k = { o->baddr, o->laddr, o->bport, o->lport };
+	struct lc_flow_key k;
 	__u64 now = bpf_ktime_get_ns();
 
+	lc_os_key(o, LC_B2C, &k);
 	bpf_map_delete_elem(&lc_flows, &k);
-	k.saddr = o->caddr;
-	k.daddr = o->vaddr;
-	k.sport = o->cport;
-	k.dport = o->vport;
+	lc_os_key(o, LC_C2B, &k);
 	bpf_map_delete_elem(&lc_flows, &k);
 	bpf_map_update_elem(&lc_osno, &k, &now, BPF_ANY);
 	stat_add(LC_S_OS_REFUSED, 1);
@@ -1376,36 +1409,17 @@ __attribute__((noinline)) int lc_os_try(struct __sk_buff *skb)
 	o->head[j] = o->head[j + 1] = o->head[j + 2] = 0; /* the checksum's padding */
 
 	__builtin_memset(&sc->f, 0, sizeof(sc->f));
-	sc->k.saddr = o->baddr;
-	sc->k.daddr = o->laddr;
-	sc->k.sport = o->bport;
-	sc->k.dport = o->lport;
-	sc->f.saddr = o->vaddr;
-	sc->f.daddr = o->caddr;
-	sc->f.x.sport = o->vport;
-	sc->f.x.dport = o->cport;
 	sc->f.x.slot = ck->os_conn0 + idx;
-	sc->f.x.dir = LC_B2C;
+	lc_os_key(o, LC_B2C, &sc->k);
+	lc_os_dest(o, LC_B2C, &sc->f);
 	sc->f.x.state = LC_OS_SYN;
-	sc->f.x.ifindex = o->ifc;
 	if (bpf_map_update_elem(&lc_flows, &sc->k, &sc->f, BPF_NOEXIST))
 		goto release;
-	sc->k.saddr = o->caddr;
-	sc->k.daddr = o->vaddr;
-	sc->k.sport = o->cport;
-	sc->k.dport = o->vport;
-	sc->f.saddr = o->laddr;
-	sc->f.daddr = o->baddr;
-	sc->f.x.sport = o->lport;
-	sc->f.x.dport = o->bport;
-	sc->f.x.dir = LC_C2B;
+	lc_os_key(o, LC_C2B, &sc->k);
+	lc_os_dest(o, LC_C2B, &sc->f);
 	sc->f.x.state = LC_HOLD;
-	sc->f.x.ifindex = o->ifb;
 	if (bpf_map_update_elem(&lc_flows, &sc->k, &sc->f, BPF_NOEXIST)) {
-		sc->k.saddr = o->baddr;
-		sc->k.daddr = o->laddr;
-		sc->k.sport = o->bport;
-		sc->k.dport = o->lport;
+		lc_os_key(o, LC_B2C, &sc->k);
 		bpf_map_delete_elem(&lc_flows, &sc->k);
 		goto release;
 	}
@@ -1540,41 +1554,25 @@ __attribute__((noinline)) int lc_os_synack(struct __sk_buff *skb, __u32 slot)
 	sc->f.x.ts_at[LC_C2B] = o->ts_b + LC_TS_MARGIN;
 	sc->f.x.ts_at[LC_B2C] = o->ts_c + LC_TS_MARGIN;
 	/* client -> backend */
-	sc->k.saddr = o->caddr;
-	sc->k.daddr = o->vaddr;
-	sc->k.sport = o->cport;
-	sc->k.dport = o->vport;
-	sc->f.saddr = o->laddr;
-	sc->f.daddr = o->baddr;
-	sc->f.x.sport = o->lport;
-	sc->f.x.dport = o->bport;
+	lc_os_key(o, LC_C2B, &sc->k);
+	lc_os_dest(o, LC_C2B, &sc->f);
 	/* Client byte c_next + (hlen - xlen) lands at l1 + 1 + hlen (splice-abi.h). */
 	sc->f.x.seq_off = o->l1 + 1 - o->c_next + o->xlen;
 	sc->f.x.ack_off = b0 - o->l0;
 	sc->f.x.guard_seq = o->c_next + o->hlen - o->xlen;
-	sc->f.x.dir = LC_C2B;
-	sc->f.x.ifindex = o->ifb;
 	/* A backend without window scaling reads the client's windows unscaled. */
 	if (o->cws != 0xf && w.ws > 4 * LC_OPT_WORDS - 3)
 		sc->f.x.wnd_shl = o->cws;
 	if (bpf_map_update_elem(&lc_flows, &sc->k, &sc->f, BPF_EXIST))
 		return TC_ACT_SHOT;
 	/* backend -> client */
-	sc->k.saddr = o->baddr;
-	sc->k.daddr = o->laddr;
-	sc->k.sport = o->bport;
-	sc->k.dport = o->lport;
-	sc->f.saddr = o->vaddr;
-	sc->f.daddr = o->caddr;
-	sc->f.x.sport = o->vport;
-	sc->f.x.dport = o->cport;
+	lc_os_key(o, LC_B2C, &sc->k);
+	lc_os_dest(o, LC_B2C, &sc->f);
 	sc->f.x.seq_off = o->l0 - b0;
 	sc->f.x.ack_off = o->c_next - (o->l1 + 1) - o->xlen;
 	sc->f.x.guard_seq = b0 + 1;
-	sc->f.x.dir = LC_B2C;
 	sc->f.x.wnd_shl = (__u8)bws;
 	sc->f.x.wnd_shr = o->cws != 0xf ? LC_CK_RCV_WSCALE : 0;
-	sc->f.x.ifindex = o->ifc;
 	if (bpf_map_update_elem(&lc_flows, &sc->k, &sc->f, BPF_EXIST))
 		return TC_ACT_SHOT;
 	/* Unless the reaper gave up on it meanwhile (its keys are going). */
@@ -1701,16 +1699,10 @@ __attribute__((noinline)) int lc_os_end(__u32 slot)
 	    __sync_val_compare_and_swap(st, s, LC_OS_REAPING) != s)
 		return 0;
 	if (s == LC_OS_LIVE) {
-		k.saddr = o->caddr;
-		k.daddr = o->vaddr;
-		k.sport = o->cport;
-		k.dport = o->vport;
+		lc_os_key(o, LC_C2B, &k);
 		bpf_map_delete_elem(&lc_flows, &k);
 	}
-	k.saddr = o->baddr;
-	k.daddr = o->laddr;
-	k.sport = o->bport;
-	k.dport = o->lport;
+	lc_os_key(o, LC_B2C, &k);
 	bpf_map_delete_elem(&lc_flows, &k);
 	__sync_lock_test_and_set(st, LC_OS_DONE);
 	stat_add(LC_S_OS_ENDED, 1);
