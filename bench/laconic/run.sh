@@ -36,7 +36,7 @@
 #                 pause falls between the connect and the request
 # wrk: -t1 -c50 (--conns) -d${DUR}s --latency, in the client namespace.
 #
-#   bench/laconic/run.sh [--quick] [--build-dir DIR] [--only LB,...]
+#   bench/laconic/run.sh [--quick] [--build-dir DIR] [--only LB,...] [--cases C,...]
 #                        [--reps N] [--dur SECONDS] [--conns N] [--pace MS]
 #
 #   --quick        1 repetition of 3 s (default: 3 repetitions of $DUR or 8 s)
@@ -62,6 +62,8 @@
 #                  conntrack; a control for latency, whose CPU is all softirq
 #                  charged to the senders, so only its total us/req counts;
 #                  only when asked for)
+#   --cases        a comma-separated subset of: small, close, 1m, paced,
+#                  pacedclose (default: all)
 #
 # Environment: DUR (seconds per run when not --quick), BENCH_NO_TCP_OPTS=1
 # (TCP timestamps and SACK off in the balancer's namespace), BENCH_NGINX_EXTRA
@@ -85,12 +87,13 @@ steal_usec() { # CPU time the hypervisor gave to others, all CPUs, in µs
 	awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" { printf "%.0f\n", $9 * 1000000 / hz; exit }' /proc/stat
 }
 
-quick=0 build_dir=build/release only="" reps="" dur="" conns=50 pace=4
+quick=0 build_dir=build/release only="" only_cases="" reps="" dur="" conns=50 pace=4
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) quick=1; shift ;;
 	--build-dir) build_dir=${2:?--build-dir needs a directory}; shift 2 ;;
 	--only) only=${2:?--only needs a list}; shift 2 ;;
+	--cases) only_cases=${2:?--cases needs a list}; shift 2 ;;
 	--reps) reps=${2:?--reps needs a number}; shift 2 ;;
 	--dur) dur=${2:?--dur needs seconds}; shift 2 ;;
 	--conns) conns=${2:?--conns needs a number}; shift 2 ;;
@@ -125,7 +128,17 @@ else
 		esac
 	done
 fi
-cases=(small close 1m paced pacedclose)
+all_cases=(small close 1m paced pacedclose)
+cases=("${all_cases[@]}")
+if [ -n "$only_cases" ]; then
+	IFS=, read -ra cases <<<"$only_cases"
+	for c in "${cases[@]}"; do
+		case " ${all_cases[*]} " in
+		*" $c "*) ;;
+		*) echo "run.sh: unknown case '$c' in --cases (${all_cases[*]})" >&2; exit 2 ;;
+		esac
+	done
+fi
 lb_port=80
 wrk_args=(-t1 "-c$conns" "-d${dur}s" --latency)
 
