@@ -127,6 +127,13 @@ static void splice_metrics(const struct lb_admin *a, const struct lb_wstats *ws,
 	for (i = 0; i < LC_S_MAX; i++)
 		fprintf(f, "laconic_fastpath_total{what=\"%s\"} %llu\n", fp_name[i],
 			(unsigned long long)fp[i]);
+	if (agent_oneshot_on(ag))
+		fprintf(f,
+			"# HELP laconic_oneshot_unaccounted_total One-shot connections served but "
+			"missing from the counters, log and graph (their records overflowed).\n"
+			"# TYPE laconic_oneshot_unaccounted_total counter\n"
+			"laconic_oneshot_unaccounted_total %llu\n",
+			(unsigned long long)agent_oneshot_lost(ag));
 }
 
 static void metrics(struct lb_admin *a, FILE *f)

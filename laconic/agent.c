@@ -37,6 +37,7 @@
 
 #include "agent.h"
 #include "log.h"
+#include "ring.h"
 
 extern const unsigned char lc_bpf_obj[];
 extern const size_t lc_bpf_obj_len;
@@ -75,6 +76,10 @@ struct lc_agent {
 	pthread_t os_thread;
 	bool os_running, os_stop;
 	uint64_t os_idle_ns;
+	/* Their accounting records: the reaper produces, worker 0 consumes. */
+	void *os_ring;
+	struct ring os_prod, os_cons;
+	uint64_t os_lost; /* atomic */
 };
 
 static int vips_sync(struct lc_agent *a);
@@ -591,28 +596,152 @@ static void os_delete(struct lc_agent *a, struct lc_flow_key *k, uint32_t n)
 }
 
 /*
+ * 32 768 records of 256 bytes: at the reaper's 100 ms pass and worker 0's
+ * 100 ms drain, room for some 150 000 one-shot connections a second.
+ */
+#define OS_RING_BYTES (32768u * (uint32_t)sizeof(struct lc_os_record))
+_Static_assert(sizeof(struct lc_os_record) == 256, "lc_os_record: a power of two");
+
+/*
+ * The accounting record of slot i, which the reaper holds (COOL or
+ * REAPING, so the fast path no longer writes it but for stray counters).
+ * A closed connection's byte counts come from its FINs' sequence numbers,
+ * exact even when segments were sent twice; the others' from the
+ * translated payload, resends included.
+ */
+static void os_account(struct lc_agent *a, uint32_t i, enum lc_os_end end)
+{
+	const struct lc_os *o = &a->os[i];
+	const struct lc_conn *c = &a->conns[a->max_conns + i];
+	struct lc_os_record r = { .caddr = o->caddr,
+				  .baddr = o->baddr,
+				  .cport = o->cport,
+				  .bport = o->bport,
+				  .status = o->status,
+				  .end = (uint8_t)end };
+	uint32_t hlen = o->hlen < LC_OS_HEAD_MASK ? o->hlen : LC_OS_HEAD_MASK, k;
+	uint64_t t1 = o->t_fin_ns ? o->t_fin_ns : c->last_ns;
+
+	r.xff_bytes = o->xlen < hlen ? o->xlen : 0;
+	r.req_bytes = hlen - r.xff_bytes;
+	if (end == LC_OS_END_REFUSED || end == LC_OS_END_UNANSWERED || end == LC_OS_END_DECLINED) {
+		r.status = 0; /* the slot's conn is not this connection's yet */
+	} else if (end == LC_OS_END_CLOSED && (o->fins & 3) == 3 &&
+		   c->bytes[LC_B2C] < (1ull << 31)) {
+		/* Sequence differences, so below 2 GiB (the payload count says which). */
+		r.req_bytes = o->fin_end[LC_C2B] - o->c_next - 1;
+		r.resp_bytes = o->fin_end[LC_B2C] - o->b0 - 2;
+	} else {
+		r.req_bytes += c->bytes[LC_C2B];
+		r.resp_bytes = c->bytes[LC_B2C];
+	}
+	r.us = t1 > o->t_head_ns ? (t1 - o->t_head_ns) / 1000 : 0;
+	/* "GET " path " HTTP/1.x": the fast path took no other request line. */
+	for (k = 4; k < hlen && o->head[k] != ' ' && r.pathlen < LC_OS_REC_PATH; k++)
+		r.path[r.pathlen++] = (char)o->head[k];
+	if (ring_writable(&a->os_prod) < (ssize_t)sizeof(r) ||
+	    ring_write(&a->os_prod, &r, sizeof(r)) != (ssize_t)sizeof(r))
+		__atomic_add_fetch(&a->os_lost, 1, __ATOMIC_RELAXED);
+}
+
+size_t agent_oneshot_take(struct lc_agent *a, struct lc_os_record *out, size_t max)
+{
+	size_t n = 0;
+
+	if (!a || !a->os_ring)
+		return 0;
+	/* Records go in whole (os_account), so readable bytes come in whole records. */
+	while (n < max && ring_readable(&a->os_cons) >= (ssize_t)sizeof(*out) &&
+	       ring_read(&a->os_cons, &out[n], sizeof(*out)) == (ssize_t)sizeof(*out))
+		n++;
+	return n;
+}
+
+uint64_t agent_oneshot_lost(const struct lc_agent *a)
+{
+	return a ? __atomic_load_n(&a->os_lost, __ATOMIC_RELAXED) : 0;
+}
+
+bool agent_oneshot_on(const struct lc_agent *a)
+{
+	return a && a->os_ring;
+}
+
+/* How a connection the reaper takes from state s ended. */
+static enum lc_os_end os_end_of(const struct lc_agent *a, uint32_t i, uint64_t s)
+{
+	uint32_t f = __atomic_load_n(&a->conns[a->max_conns + i].flags, __ATOMIC_RELAXED);
+
+	if (s == LC_OS_SYNSENT)
+		return LC_OS_END_UNANSWERED;
+	if (f & LC_F_RST)
+		return LC_OS_END_RESET;
+	if ((f & (LC_F_FIN_C | LC_F_FIN_B)) == (LC_F_FIN_C | LC_F_FIN_B))
+		return LC_OS_END_CLOSED;
+	return LC_OS_END_IDLE;
+}
+
+/*
+ * Whether the reaper should take slot i in state s: closed (and lingered
+ * for late retransmissions), idle, or a SYN never answered. A CLAIM never
+ * outlives the program run that made it, so it is never due.
+ */
+static bool os_due(const struct lc_agent *a, uint32_t i, uint64_t s, uint64_t now)
+{
+	const struct lc_conn *c = &a->conns[a->max_conns + i];
+	uint64_t t = a->os[i].t_ns;
+	uint32_t f;
+
+	if (s == LC_OS_SYNSENT)
+		return now > t && now - t > OS_SYN_NS;
+	if (s != LC_OS_LIVE && s != LC_OS_GONE)
+		return false;
+	f = __atomic_load_n(&c->flags, __ATOMIC_RELAXED);
+	t = c->last_ns;
+	if ((f & LC_F_RST) || (f & (LC_F_FIN_C | LC_F_FIN_B)) == (LC_F_FIN_C | LC_F_FIN_B))
+		return now > t && now - t > OS_LINGER_NS;
+	return now > t && now - t > a->os_idle_ns;
+}
+
+/* A slot the fast path ended (DONE): its record, and COOL, free on the next pass. */
+static void os_ended(struct lc_agent *a, uint32_t i)
+{
+	uint8_t out;
+
+	if (!os_cas(&a->osst[i], LC_OS_DONE, LC_OS_COOL))
+		return;
+	out = a->os[i].outcome;
+	os_account(a, i,
+		   out == LC_OS_OUT_REFUSED    ? LC_OS_END_REFUSED
+		   : out == LC_OS_OUT_DECLINED ? LC_OS_END_DECLINED
+					       : LC_OS_END_CLOSED);
+}
+
+/*
  * Reaps one-shot connections: closed (FIN both ways, or RST) and lingered
  * for late retransmissions, idle, or never answered. A slot is taken with
  * a compare-and-swap against the fast path (splice-abi.h), its keys go in
- * one batch per pass, and then it is free again.
+ * one batch per pass, and then it is free again. Every connection taken
+ * leaves an accounting record (os_account) on the way.
  */
 static void *os_reaper(void *arg)
 {
 	struct lc_agent *a = arg;
 	struct lc_flow_key *keys = calloc((size_t)2 * LC_OS_SLOTS, sizeof(*keys));
 	uint32_t *freeing = calloc(LC_OS_SLOTS, sizeof(*freeing));
+	uint8_t *ends = calloc(LC_OS_SLOTS, sizeof(*ends));
 
-	if (!keys || !freeing)
+	if (!keys || !freeing || !ends)
 		goto out;
-	while (!__atomic_load_n(&a->os_stop, __ATOMIC_RELAXED)) {
+	for (;;) {
+		/* A last pass after the stop, so that what ended is accounted for. */
+		bool last = __atomic_load_n(&a->os_stop, __ATOMIC_RELAXED);
 		uint64_t now = os_now();
 		uint32_t i, nk = 0, nf = 0;
 
 		for (i = 0; i < LC_OS_SLOTS; i++) {
 			uint64_t *st = &a->osst[i], s = __atomic_load_n(st, __ATOMIC_ACQUIRE);
-			const struct lc_conn *c = &a->conns[a->max_conns + i];
 			const struct lc_os *o = &a->os[i];
-			bool go = false;
 
 			if (s == LC_OS_FREE)
 				continue;
@@ -621,40 +750,32 @@ static void *os_reaper(void *arg)
 				continue;
 			}
 			if (s == LC_OS_DONE) {
-				/* Ended, keys gone: free on the next pass. */
-				os_cas(st, LC_OS_DONE, LC_OS_COOL);
+				os_ended(a, i);
 				continue;
 			}
-			if (s == LC_OS_LIVE || s == LC_OS_GONE) {
-				uint32_t f = __atomic_load_n(&c->flags, __ATOMIC_RELAXED);
-				uint64_t last = c->last_ns;
-
-				/* Closed: kept for late retransmissions, then reaped. */
-				if ((f & LC_F_RST) ||
-				    (f & (LC_F_FIN_C | LC_F_FIN_B)) == (LC_F_FIN_C | LC_F_FIN_B))
-					go = now > last && now - last > OS_LINGER_NS;
-				else
-					go = now > last && now - last > a->os_idle_ns;
-			} else if (s == LC_OS_SYNSENT || s == LC_OS_CLAIM) {
-				go = now > o->t_ns && now - o->t_ns > OS_SYN_NS;
-			}
-			if (!go || s == LC_OS_CLAIM || !os_cas(st, s, LC_OS_REAPING))
+			if (!os_due(a, i, s, now) || !os_cas(st, s, LC_OS_REAPING))
 				continue;
 			if (s != LC_OS_GONE)
 				keys[nk++] = (struct lc_flow_key){ o->caddr, o->vaddr, o->cport,
 								   o->vport };
 			keys[nk++] = (struct lc_flow_key){ o->baddr, o->laddr, o->bport, o->lport };
+			ends[nf] = (uint8_t)os_end_of(a, i, s);
 			freeing[nf++] = i;
 		}
 		if (nk)
 			os_delete(a, keys, nk);
-		for (i = 0; i < nf; i++)
+		for (i = 0; i < nf; i++) {
+			os_account(a, freeing[i], (enum lc_os_end)ends[i]);
 			__atomic_store_n(&a->osst[freeing[i]], LC_OS_COOL, __ATOMIC_RELEASE);
+		}
+		if (last)
+			break;
 		usleep(100000);
 	}
 out:
 	free(keys);
 	free(freeing);
+	free(ends);
 	return NULL;
 }
 
@@ -676,6 +797,13 @@ static int os_open(struct lc_agent *a, const struct lc_agent_opts *o, char *err,
 
 		errbuf_set(err, errlen, "splice: mapping %s: %s", LC_MAP_OS, log_errstr(-r));
 		return r;
+	}
+	a->os_ring = aligned_alloc(64, RING_REGION_SIZE(OS_RING_BYTES));
+	if (!a->os_ring ||
+	    ring_init(&a->os_prod, a->os_ring, RING_REGION_SIZE(OS_RING_BYTES), RING_PRODUCER) ||
+	    ring_attach(&a->os_cons, a->os_ring, RING_REGION_SIZE(OS_RING_BYTES), RING_CONSUMER)) {
+		errbuf_set(err, errlen, "splice: no memory for the one-shot records");
+		return -ENOMEM;
 	}
 	a->cookie->os_conn0 = a->max_conns;
 	a->cookie->os_port0 = LC_OS_PORT0;
@@ -701,18 +829,28 @@ static int os_open(struct lc_agent *a, const struct lc_agent_opts *o, char *err,
 	return 0;
 }
 
-static void os_close(struct lc_agent *a)
+void agent_oneshot_stop(struct lc_agent *a)
 {
+	if (!a)
+		return;
 	if (a->cookie)
 		__atomic_store_n(&a->cookie->os_n, 0, __ATOMIC_RELEASE);
 	if (a->os_running) {
 		__atomic_store_n(&a->os_stop, true, __ATOMIC_RELAXED);
 		pthread_join(a->os_thread, NULL);
+		a->os_running = false;
 	}
+}
+
+static void os_close(struct lc_agent *a)
+{
+	agent_oneshot_stop(a);
 	if (a->os && a->os != MAP_FAILED)
 		munmap(a->os, (size_t)LC_OS_SLOTS * sizeof(struct lc_os));
 	if (a->osst && a->osst != MAP_FAILED)
 		munmap(a->osst, (size_t)LC_OS_SLOTS * sizeof(uint64_t));
+	free(a->os_ring);
+	a->os_ring = NULL;
 }
 
 int agent_open(const struct lc_agent_opts *o, struct lc_agent **out, char *err, size_t errlen)

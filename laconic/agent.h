@@ -76,6 +76,50 @@ void agent_offered(const struct lc_agent *a, bool *ts, bool *sack);
  */
 int agent_set_oneshot(struct lc_agent *a, const struct sockaddr_storage *be, size_t n, bool xff);
 
+/*
+ * A finished one-shot connection, for the slow path's accounting: the
+ * reaper writes one when it takes a slot, and one consumer (worker 0)
+ * takes them with agent_oneshot_take() and counts, logs and graphs them
+ * as the proxy would its requests.
+ */
+enum lc_os_end {
+	LC_OS_END_CLOSED = 0, /* FIN both ways, acknowledged */
+	LC_OS_END_RESET,      /* a RST from either end */
+	LC_OS_END_IDLE,	      /* silent for timeout_idle */
+	LC_OS_END_REFUSED,    /* the backend reset the SYN: the client was sent the
+			       * ordinary way */
+	LC_OS_END_UNANSWERED, /* the backend never answered the SYN */
+	LC_OS_END_DECLINED,   /* the backend lacked an option the client has (no
+			       * failure): the client was sent the ordinary way */
+};
+#define LC_OS_REC_PATH 208
+struct lc_os_record {
+	uint32_t caddr, baddr; /* network order */
+	uint16_t cport, bport; /* network order */
+	uint16_t status;       /* of the answer's first segment; 0: none seen */
+	uint8_t end;	       /* enum lc_os_end */
+	uint8_t pathlen;       /* bytes in path, cut at LC_OS_REC_PATH */
+	uint64_t req_bytes;    /* the client's (its head), without our X-Forwarded-For */
+	uint64_t xff_bytes;    /* the X-Forwarded-For line we added */
+	uint64_t resp_bytes;
+	uint64_t us; /* from the head to the backend's FIN (or its last packet) */
+	char path[LC_OS_REC_PATH];
+};
+/*
+ * Up to max records, oldest first; the number taken. One consumer thread
+ * only. agent_oneshot_lost(): records dropped because the consumer fell a
+ * whole ring behind (the connections were served; only their accounting
+ * is missing).
+ */
+bool agent_oneshot_on(const struct lc_agent *a);
+/*
+ * At shutdown, once the workers are gone: no new one-shot connections,
+ * and the reaper's last pass, whose records the caller then takes.
+ */
+void agent_oneshot_stop(struct lc_agent *a);
+size_t agent_oneshot_take(struct lc_agent *a, struct lc_os_record *out, size_t max);
+uint64_t agent_oneshot_lost(const struct lc_agent *a);
+
 /* Sums the per-CPU fast-path counters into out[LC_S_MAX]. */
 int agent_stats(const struct lc_agent *a, uint64_t *out);
 

@@ -298,7 +298,8 @@ struct lb_worker {
 	struct lb_freebuf *freebufs; /* free list of I/O buffers */
 	uint32_t bufsize;
 	struct lb_graph *graph;
-	struct ev_timer tick; /* 1 s: health sync, log flush, graph flush */
+	struct ev_timer tick; /* 1 s: log flush, graph flush (100 ms: one-shot records) */
+	uint64_t tick_slow;   /* ms: the last 1 s work */
 	/* Access log lines, written in blocks. */
 	char *logbuf;
 	size_t loglen;

@@ -31,6 +31,8 @@ int worker_init(struct lb_worker *w, unsigned id, size_t nworkers, struct lb_run
 		struct lb_graph *graph, struct lc_agent *agent, int log_fd);
 void worker_fini(struct lb_worker *w);
 void *worker_main(void *arg);
+/* Worker 0's, after its thread is joined and the agent's reaper stopped. */
+void worker_last_oneshots(struct lb_worker *w);
 /* Sums per-backend counters of every worker into out[rt->nbackends]. */
 void worker_sum_bstats(const struct lb_runtime *rt, struct lb_bstats *out);
 void worker_sum_wstats(struct lb_worker *ws, size_t nw, struct lb_wstats *out);

@@ -612,6 +612,10 @@ static void teardown(struct main_state *m)
 			WRITE_ONCE(m->ws[i].stop, 2u);
 	for (i = 0; i < m->started; i++)
 		pthread_join(m->ws[i].thread, NULL);
+	/* The one-shot connections that ended last, accounted as worker 0's. */
+	agent_oneshot_stop(m->agent);
+	if (m->started)
+		worker_last_oneshots(&m->ws[0]);
 	for (i = 0; i < m->ninit; i++)
 		worker_fini(&m->ws[i]);
 	free(m->ws);

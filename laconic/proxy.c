@@ -41,6 +41,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,7 @@
 
 #include <arpa/inet.h>
 
+#include "agent.h"
 #include "hash.h"
 #include "lb.h"
 #include "log.h"
@@ -1483,9 +1485,11 @@ static int step_deliver(struct lb_client *c)
 
 /* ------------------------------------------------------------- completion */
 
-static void log_access(struct lb_client *c, const struct lb_backend *be, uint64_t us)
+/* One access-log line: time, client, "method path", status, bytes in and out, backend, µs. */
+static void log_line(struct lb_worker *w, const char *peer, const char *method, const char *path,
+		     int pathlen, int status, uint64_t req_bytes, uint64_t resp_bytes,
+		     const char *be, uint64_t us)
 {
-	struct lb_worker *w = c->w;
 	char line[512];
 	char ts[32];
 	time_t now = time(NULL);
@@ -1496,10 +1500,9 @@ static void log_access(struct lb_client *c, const struct lb_backend *be, uint64_
 		return;
 	gmtime_r(&now, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	n = snprintf(line, sizeof(line), "%s %s \"%s %s\" %d %llu %llu %s %llu\n", ts, c->peer_ip,
-		     c->method, c->path, c->status, (unsigned long long)c->req_bytes,
-		     (unsigned long long)c->resp_bytes, be ? be->cfg->addr.text : "-",
-		     (unsigned long long)us);
+	n = snprintf(line, sizeof(line), "%s %s \"%s %.*s\" %d %llu %llu %s %llu\n", ts, peer,
+		     method, pathlen, path, status, (unsigned long long)req_bytes,
+		     (unsigned long long)resp_bytes, be, (unsigned long long)us);
 	if (n <= 0)
 		return;
 	if ((size_t)n >= sizeof(line))
@@ -1514,12 +1517,28 @@ static void log_access(struct lb_client *c, const struct lb_backend *be, uint64_
 	w->loglen += (size_t)n;
 }
 
+static void log_access(struct lb_client *c, const struct lb_backend *be, uint64_t us)
+{
+	log_line(c->w, c->peer_ip, c->method, c->path, INT_MAX, c->status, c->req_bytes,
+		 c->resp_bytes, be ? be->cfg->addr.text : "-", us);
+}
+
+/* A latency sample in backend st's histogram. */
+static void account_latency(struct lb_bstats *st, uint64_t us)
+{
+	size_t b = 0;
+
+	while (b < LB_HIST_N - 1 && us > lb_hist_bounds_us[b])
+		b++;
+	STAT_ADD(st->hist[b], 1);
+	STAT_ADD(st->lat_sum_us, us);
+}
+
 static void account(struct lb_client *c)
 {
 	struct lb_backend *be = c->srv ? c->srv->be : NULL;
 	uint64_t us = now_us() - c->t_start_us;
 	int cls = c->status / 100;
-	size_t b = 0;
 
 	if (be) {
 		struct lb_bstats *st = &c->wrt->bstats[be->gidx];
@@ -1528,15 +1547,96 @@ static void account(struct lb_client *c)
 		STAT_ADD(st->bytes_out, c->resp_bytes);
 		if (cls >= 1 && cls <= 5)
 			STAT_ADD(st->resp_class[cls], 1);
-		while (b < LB_HIST_N - 1 && us > lb_hist_bounds_us[b])
-			b++;
-		STAT_ADD(st->hist[b], 1);
-		STAT_ADD(st->lat_sum_us, us);
+		account_latency(st, us);
 		if (c->w->graph)
 			graph_add(c->w->graph, c->w->id, c->peer_ip, be->cfg->addr.text,
 				  c->req_bytes + c->resp_bytes);
 	}
 	log_access(c, be, us);
+}
+
+/*
+ * A one-shot connection (splice_oneshot_agent), served by the fast path
+ * alone and accounted for here, by worker 0, from the agent's record: the
+ * same counters, histogram, graph edge and log line as a proxied request.
+ * A refused or unanswered SYN is the backend's failure (passive health
+ * sees it); the client of a refused or declined one is proxied and logged
+ * as such, and an unanswered one's client tries again. A reset or idle end
+ * is nobody's failure that the record can pin on the backend (as for a
+ * splice). Its backend is looked up in the pool of the one splice
+ * listener, which is the pool the fast path used.
+ */
+static void account_oneshot(struct lb_worker *w, const struct lc_os_record *r)
+{
+	const struct lb_runtime *rt = w->wrt->rt;
+	const struct lb_pool *p = NULL;
+	struct lb_backend *be = NULL;
+	struct lb_bstats *st = NULL;
+	char peer[INET_ADDRSTRLEN], bbuf[INET_ADDRSTRLEN + 8];
+	const char *bname = bbuf;
+	int cls = r->status / 100;
+	size_t i;
+
+	for (i = 0; i < rt->cfg->nlisteners && !p; i++)
+		if (rt->cfg->listeners[i].mode == CFG_MODE_SPLICE)
+			p = &rt->pools[rt->cfg->listeners[i].pool];
+	for (i = 0; p && i < p->n && !be; i++) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)&p->be[i].cfg->addr.ss;
+
+		if (sin->sin_family == AF_INET && sin->sin_addr.s_addr == r->baddr &&
+		    sin->sin_port == r->bport)
+			be = &p->be[i];
+	}
+	if (be) {
+		st = &w->wrt->bstats[be->gidx];
+		bname = be->cfg->addr.text;
+	} else {
+		/* Gone from the configuration since: named, but counted nowhere. */
+		inet_ntop(AF_INET, &r->baddr, peer, sizeof(peer));
+		snprintf(bbuf, sizeof(bbuf), "%s:%u", peer, ntohs(r->bport));
+	}
+	if (st)
+		STAT_ADD(st->connects, 1);
+	if (r->end == LC_OS_END_DECLINED)
+		return;
+	if (r->end == LC_OS_END_REFUSED || r->end == LC_OS_END_UNANSWERED) {
+		if (st) {
+			STAT_ADD(st->errors, 1);
+			rt_backend_failed(w->wrt->rt, be, ev_now(&w->loop));
+		}
+		return;
+	}
+	inet_ntop(AF_INET, &r->caddr, peer, sizeof(peer));
+	STAT_ADD(w->ws.requests, 1);
+	if (st) {
+		STAT_ADD(st->bytes_in, r->req_bytes + r->xff_bytes);
+		STAT_ADD(st->bytes_out, r->resp_bytes);
+		if (r->status) {
+			STAT_ADD(st->requests, 1);
+			if (cls >= 1 && cls <= 5)
+				STAT_ADD(st->resp_class[cls], 1);
+			account_latency(st, r->us);
+		}
+	}
+	if (w->graph)
+		graph_add(w->graph, w->id, peer, bname, r->req_bytes + r->resp_bytes);
+	log_line(w, peer, "GET", r->path, r->pathlen, r->status, r->req_bytes, r->resp_bytes, bname,
+		 r->us);
+}
+
+/* Worker 0: the one-shot connections the agent's reaper finished since the last call. */
+static void take_oneshots(struct lb_worker *w)
+{
+	static struct lc_os_record recs[256]; /* worker 0's only */
+	size_t n, i;
+
+	if (w->id != 0 || !agent_oneshot_on(w->agent))
+		return;
+	do {
+		n = agent_oneshot_take(w->agent, recs, sizeof(recs) / sizeof(recs[0]));
+		for (i = 0; i < n; i++)
+			account_oneshot(w, &recs[i]);
+	} while (n == sizeof(recs) / sizeof(recs[0]));
 }
 
 /* The exchange is over when the response reached the client and the request left. */
@@ -2252,14 +2352,32 @@ static void worker_before_dispatch(struct ev_loop *loop)
 		worker_switch(w, next);
 }
 
+/*
+ * Once a second; on worker 0 with one-shot connections every 100 ms, so
+ * that their records (agent.c) never fill the ring between two takes.
+ */
 static void on_tick(struct ev_loop *loop, struct ev_timer *t)
 {
 	struct lb_worker *w = container_of(t, struct lb_worker, tick);
+	bool os = w->id == 0 && agent_oneshot_on(w->agent);
+	uint64_t now = ev_now(loop);
 
+	take_oneshots(w);
+	if (!os || now - w->tick_slow >= 1000) {
+		w->tick_slow = now;
+		worker_flush_log(w);
+		if (w->graph)
+			graph_flush(w->graph, w->id);
+	}
+	ev_timer_arm(loop, t, now + (os ? 100 : 1000));
+}
+
+void worker_last_oneshots(struct lb_worker *w)
+{
+	take_oneshots(w);
 	worker_flush_log(w);
 	if (w->graph)
 		graph_flush(w->graph, w->id);
-	ev_timer_arm(loop, t, ev_now(loop) + 1000);
 }
 
 void *worker_main(void *arg)
@@ -2296,6 +2414,7 @@ void *worker_main(void *arg)
 				break;
 		}
 	}
+	take_oneshots(w);
 	worker_flush_log(w);
 	if (w->graph)
 		graph_flush(w->graph, w->id);

@@ -342,7 +342,9 @@ struct lc_cookie {
  *             <------------ translated both ways ------------>
  *   last ACK of the close (both FINs acknowledged) or a RST:
  *                     translated, then both keys deleted, slot DONE;
- *                     the slow path's reaper frees it
+ *                     the slow path's reaper accounts for it (the
+ *                     status, times and b0 the program noted) and
+ *                     frees it
  *
  * The backend leg is ours: LB-side port LC_OS_PORT0 + i (i is also the
  * index in lc_os and lc_osst, and slot os_conn0 + i of lc_conns), ISN
@@ -409,14 +411,35 @@ enum lc_os_state {
 			 * still holding the old connection's slot meets a new one */
 };
 
+/*
+ * How a one-shot connection ended, as far as the fast path knows it
+ * (lc_os.outcome; the reaper tells reset, idle and unanswered apart).
+ */
+enum lc_os_outcome {
+	LC_OS_OUT_NONE = 0,
+	LC_OS_OUT_CLOSED = 1,	/* both FINs acknowledged (lc_os_end) */
+	LC_OS_OUT_REFUSED = 2,	/* the backend reset the SYN */
+	LC_OS_OUT_DECLINED = 3, /* the backend's SYN-ACK lacked an option the client has */
+};
+
 struct lc_os {
 	__u32 hlen; /* the head as the backend gets it */
 	__u32 xlen; /* of which the balancer's X-Forwarded-For line */
 	__u64 t_ns; /* bpf_ktime_get_coarse_ns() when claimed */
+	/*
+	 * For the slow path's accounting: bpf_ktime_get_ns() at the head and
+	 * at the backend's FIN (0: none yet), and the status of the answer's
+	 * first segment (0: not an HTTP/1.x status line, or none yet).
+	 */
+	__u64 t_head_ns, t_fin_ns;
+	__u16 status;
+	__u8 outcome; /* enum lc_os_outcome */
+	__u8 pad0;
 	__be32 caddr, vaddr, baddr, laddr;
 	__be16 cport, vport, bport, lport;
 	__u32 c_next;	  /* client sequence of the head's first byte */
 	__u32 l0, l1;	  /* our ISNs: client leg (the cookie), backend leg */
+	__u32 b0;	  /* the backend's ISN (from its SYN-ACK) */
 	__u32 ts_c, ts_b; /* our TSval on each leg */
 	__u32 cwin;	  /* the client's window field on the head */
 	__u32 ifc, ifb;	  /* client-side and backend-side interfaces */

@@ -1211,11 +1211,16 @@ struct {
 	__type(value, __u64);
 } lc_osno SEC(".maps");
 
-/* Deletes o's keys and sends its client to the ordinary path (its slot is the caller's). */
-static __always_inline void lc_os_decline(const struct lc_os *o)
+/*
+ * Deletes o's keys and sends its client to the ordinary path (its slot is
+ * the caller's); why, for the slow path's accounting (enum lc_os_outcome).
+ */
+static __always_inline void lc_os_decline(struct lc_os *o, __u8 outcome)
 {
 	struct lc_flow_key k;
 	__u64 now = bpf_ktime_get_ns();
+
+	o->outcome = outcome;
 
 	lc_os_key(o, LC_B2C, &k);
 	bpf_map_delete_elem(&lc_flows, &k);
@@ -1376,6 +1381,10 @@ __attribute__((noinline)) int lc_os_try(struct __sk_buff *skb)
 		goto release;
 	now = bpf_ktime_get_ns();
 	o->t_ns = bpf_ktime_get_coarse_ns();
+	o->t_head_ns = now;
+	o->t_fin_ns = 0;
+	o->status = 0;
+	o->outcome = LC_OS_OUT_NONE;
 	o->caddr = ip->saddr;
 	o->vaddr = ip->daddr;
 	o->cport = tcp->source;
@@ -1508,7 +1517,7 @@ __attribute__((noinline)) int lc_os_synack(struct __sk_buff *skb, __u32 slot)
 	if (tcp->rst && s == LC_OS_SYNSENT) {
 		if (__sync_val_compare_and_swap(st, LC_OS_SYNSENT, LC_OS_REAPING) ==
 		    LC_OS_SYNSENT) {
-			lc_os_decline(o);
+			lc_os_decline(o, LC_OS_OUT_REFUSED);
 			__sync_lock_test_and_set(st, LC_OS_DONE);
 		}
 		return TC_ACT_SHOT;
@@ -1538,12 +1547,13 @@ __attribute__((noinline)) int lc_os_synack(struct __sk_buff *skb, __u32 slot)
 	if ((o->ts && w.ts > 4 * LC_OPT_WORDS - 10) || (o->sack && !w.sackok)) {
 		if (__sync_val_compare_and_swap(st, LC_OS_SYNSENT, LC_OS_REAPING) ==
 		    LC_OS_SYNSENT) {
-			lc_os_decline(o);
+			lc_os_decline(o, LC_OS_OUT_DECLINED);
 			__sync_lock_test_and_set(st, LC_OS_DONE);
 		}
 		return TC_ACT_SHOT;
 	}
 	__builtin_memset(conn, 0, sizeof(*conn));
+	o->b0 = b0;
 	conn->ack_b = o->l1 + 1;
 	conn->wnd_b = bpf_ntohs(tcp->window);
 	conn->last_ns = bpf_ktime_get_coarse_ns();
@@ -1667,6 +1677,9 @@ __attribute__((noinline)) int lc_os_track(__u32 slot, __u32 dirflags, __u32 seq,
 	if (flags & LC_TH_FIN) {
 		o->fin_end[d] = seq + paylen + 1;
 		add |= 1u << d;
+		/* The answer's end, for the slow path's latency (the first FIN, not a resend). */
+		if (d == LC_B2C && !(fins & (1u << LC_B2C)))
+			o->t_fin_ns = bpf_ktime_get_ns();
 	}
 	/* ack: translated, so in the space of the FIN it may acknowledge. */
 	if ((flags & LC_TH_ACK) && ((fins | add) >> od & 1) && (__s32)(ack - o->fin_end[od]) >= 0)
@@ -1704,8 +1717,35 @@ __attribute__((noinline)) int lc_os_end(__u32 slot)
 	}
 	lc_os_key(o, LC_B2C, &k);
 	bpf_map_delete_elem(&lc_flows, &k);
+	o->outcome = LC_OS_OUT_CLOSED;
+	/* Release: the reaper that sees DONE sees the outcome and the counts. */
 	__sync_lock_test_and_set(st, LC_OS_DONE);
 	stat_add(LC_S_OS_ENDED, 1);
+	return 0;
+}
+
+/*
+ * The status of a one-shot answer, from its first segment's first 12
+ * bytes (`HTTP/1.x NNN`), kept for the slow path's accounting (worker 0
+ * logs the request as the proxy would). Anything else leaves it 0; the
+ * first status line wins, an interim 1xx one included.
+ */
+__attribute__((noinline)) int lc_os_status(__u32 slot, __u64 lo, __u32 hi)
+{
+	const __u32 zero = 0;
+	const struct lc_cookie *ck = bpf_map_lookup_elem(&lc_cookie, &zero);
+	__u32 idx, d0 = (hi >> 8 & 0xff) - '0', d1 = (hi >> 16 & 0xff) - '0', d2 = (hi >> 24) - '0';
+	struct lc_os *o;
+
+	if (!ck)
+		return 0;
+	idx = slot - ck->os_conn0;
+	o = bpf_map_lookup_elem(&lc_os, &idx);
+	/* "HTTP/1." then a digit, a space and three digits, little-endian words. */
+	if (!o || o->status || (lo & 0x00ffffffffffffffull) != 0x002e312f50545448ull ||
+	    (__u8)((lo >> 56) - '0') > 9 || (hi & 0xff) != ' ' || d0 - 1 > 4 || d1 > 9 || d2 > 9)
+		return 0;
+	o->status = (__u16)(d0 * 100 + d1 * 10 + d2);
 	return 0;
 }
 
@@ -2159,6 +2199,18 @@ static __always_inline int lc_splice4(struct __sk_buff *skb, void *data, void *e
 	r = lc_track(tcp, &f->x, iplen - ihl, &paylen, &conn);
 	if (r != LC_GO)
 		return r;
+	/*
+	 * The answer's first segment (b2c's guard_seq is b0 + 1, its first
+	 * byte), whenever it comes, resent after a loss included: its status,
+	 * for the slow path's accounting.
+	 */
+	if (f->x.state == LC_LIVE_OS && f->x.dir == LC_B2C && paylen >= 12 &&
+	    bpf_ntohl(tcp->seq) == f->x.guard_seq) {
+		__u32 w[3];
+
+		if (!bpf_skb_load_bytes(skb, ETH_HLEN + ihl + tcp->doff * 4u, w, sizeof(w)))
+			lc_os_status(f->x.slot, (__u64)w[1] << 32 | w[0], w[2]);
+	}
 	if (f->x.state == LC_LIVE_OS && (tcp->fin || (conn->flags & (LC_F_FIN_C | LC_F_FIN_B))))
 		over = lc_os_track(f->x.slot, (__u32)f->x.dir << 8 | ((__u8 *)tcp)[13],
 				   bpf_ntohl(tcp->seq), bpf_ntohl(tcp->ack_seq) + f->x.ack_off,

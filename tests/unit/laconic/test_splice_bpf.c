@@ -83,7 +83,7 @@ extern const size_t lc_bpf_obj_len;
 
 static struct bpf_object *obj;
 static int prog_fd = -1, flows_fd = -1, flows6_fd = -1, conns_fd = -1, stats_fd = -1, ncpus;
-static int cookie_fd = -1, vips_fd = -1, recent_fd = -1, osst_fd = -1, osbe_fd = -1;
+static int cookie_fd = -1, vips_fd = -1, recent_fd = -1, osst_fd = -1, osbe_fd = -1, os_fd = -1;
 
 /* ------------------------------------------------------------ frames */
 
@@ -1903,10 +1903,11 @@ static int load(void)
 	recent_fd = bpf_object__find_map_fd_by_name(obj, "lc_ckrecent");
 	osst_fd = bpf_object__find_map_fd_by_name(obj, LC_MAP_OSST);
 	osbe_fd = bpf_object__find_map_fd_by_name(obj, LC_MAP_OSBE);
+	os_fd = bpf_object__find_map_fd_by_name(obj, LC_MAP_OS);
 	ncpus = libbpf_num_possible_cpus();
 	if (prog_fd < 0 || flows_fd < 0 || flows6_fd < 0 || conns_fd < 0 || stats_fd < 0 ||
 	    cookie_fd < 0 || vips_fd < 0 || recent_fd < 0 || osst_fd < 0 || osbe_fd < 0 ||
-	    ncpus <= 0 || ncpus > 1024)
+	    os_fd < 0 || ncpus <= 0 || ncpus > 1024)
 		return -ENOENT;
 	return 0;
 }
@@ -2430,6 +2431,16 @@ static uint64_t os_state(uint16_t lport)
 	return st;
 }
 
+/* One-shot slot `port`'s record (static: 1.5 KiB). */
+static const struct lc_os *os_slot(uint16_t lport)
+{
+	static struct lc_os o;
+	uint32_t i = lport - LC_OS_PORT0;
+
+	assert_int_equal(bpf_map_lookup_elem(os_fd, &i, &o), 0);
+	return &o;
+}
+
 static bool flow_there(uint32_t saddr, uint32_t daddr, uint16_t sport, uint16_t dport,
 		       struct lc_flow *fl)
 {
@@ -2623,6 +2634,17 @@ static void test_oneshot(void **state)
 	assert_false(flow_there(0x0a000001, 0x7f000001, 41000, port, &fl));
 	assert_false(flow_there(0x0a010002, 0x0a010001, 8080, lport, &fl));
 	assert_int_equal(stat_sum(LC_S_OS_ENDED), 1);
+	/* What the reaper accounts for: the status, the outcome, times, exact bytes. */
+	{
+		const struct lc_os *o = os_slot(lport);
+
+		assert_int_equal(o->status, 200);
+		assert_int_equal(o->outcome, LC_OS_OUT_CLOSED);
+		assert_int_equal(o->b0, b0);
+		assert_true(o->t_head_ns > 0 && o->t_fin_ns >= o->t_head_ns);
+		assert_int_equal(o->fin_end[LC_C2B] - o->c_next - 1, hl);
+		assert_int_equal(o->fin_end[LC_B2C] - o->b0 - 2, 19);
+	}
 
 	/* 5. Heads the fast path does not take go to the listener, as without one-shot. */
 	n0 = stat_sum(LC_S_OS_NOTHEAD);
@@ -2676,6 +2698,32 @@ static void test_oneshot(void **state)
 		assert_int_equal(csums_ok(out, outlen), 0);
 		assert_memory_equal(out + ETH_LEN + 52 + LC_OS_HEAD - 2,
 				    "X-Forwarded-For: 10.0.0.1\r\n\r\n", 29);
+		/*
+		 * The status is the answer's first segment's, whenever it
+		 * comes: not a later one that overtook it, nor a line that
+		 * is no status (its resend, made up here, then counts).
+		 */
+		s = (struct seg){ .saddr = 0x0a010002,
+				  .daddr = 0x0a010001,
+				  .sport = 8080,
+				  .dport = lport,
+				  .seq = b0 + 1 + 19,
+				  .ack = l1 + 1 + LC_OS_HEAD + 27,
+				  .flags = F_ACK | F_PSH,
+				  .win = 500 };
+		os_frame(&s, 0x7001, 0, "HTTP/1.1 200 OK\r\n\r\n", f, &len);
+		os_run(f, len, TC_ACT_REDIRECT, out);
+		assert_int_equal(os_slot(lport)->status, 0);
+		s.seq = b0 + 1;
+		os_frame(&s, 0x7001, 0, "HTTP/1.1 099 No\r\n", f, &len);
+		os_run(f, len, TC_ACT_REDIRECT, out);
+		assert_int_equal(os_slot(lport)->status, 0);
+		os_frame(&s, 0x7001, 0, "HTTP/1.0 503 No\r\n", f, &len);
+		os_run(f, len, TC_ACT_REDIRECT, out);
+		assert_int_equal(os_slot(lport)->status, 503);
+		os_frame(&s, 0x7001, 0, "HTTP/1.1 200 OK\r\n", f, &len);
+		os_run(f, len, TC_ACT_REDIRECT, out);
+		assert_int_equal(os_slot(lport)->status, 503);
 	}
 
 	/* 6. A lost SYN goes again with the client's retransmitted head. */
@@ -2696,6 +2744,8 @@ static void test_oneshot(void **state)
 	os_synack(lport, l1, 0, F_RST | F_ACK, out, TC_ACT_SHOT);
 	assert_int_equal(stat_sum(LC_S_OS_REFUSED), 1);
 	assert_int_equal(os_state(lport), LC_OS_DONE);
+	assert_int_equal(os_slot(lport)->outcome, LC_OS_OUT_REFUSED);
+	assert_int_equal(os_slot(lport)->status, 0);
 	assert_false(flow_there(0x0a000001, 0x7f000001, 41004, port, &fl));
 	n0 = stat_sum(LC_S_OS_SYN);
 	os_run(f, len, TC_ACT_OK, out);
