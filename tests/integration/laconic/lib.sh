@@ -598,38 +598,48 @@ lc_sink() {
 	lc_in "$ns" ip -6 rule add fwmark "$m" table "$m"
 }
 
-# lc_loss PCT|off [both|away]: PCT % of packets lost each way on both legs
-# (client and backend), after they left their sender's stack: a drop at the
-# sender's own egress is reported back to its TCP, which resends at once
-# without a loss ever showing, and packets the balancer's TC program
+# lc_loss PCT|off [both|away] [4|6]: PCT % of packets lost each way on both
+# legs (client and backend), after they left their sender's stack: a drop
+# at the sender's own egress is reported back to its TCP, which resends at
+# once without a loss ever showing, and packets the balancer's TC program
 # redirects skip its nftables egress hook. So with nft the loss towards
 # the client and the backends is at the ingress of their veths (the far
 # end of each leg), and the loss towards the balancer (not with `away`)
 # is a route, by random mark 29, into a dead veth (lc_sink) at the
 # client's and backends' end; without nft, sch_netem on the balancer's
-# egress only (a qdisc does see redirected packets). Counters: table ip
-# lc_loss_out (towards the balancer), table netdev lc_loss (away from it).
+# egress only (a qdisc does see redirected packets). With 6, only IPv6
+# packets are lost (lc_topology_v6 must have run). Counters: table ip (or
+# ip6) lc_loss_out (towards the balancer), table netdev lc_loss (away).
 lc_loss() {
-	local r dev to out pct=$1 dir=${2:-both}
+	local r dev to out pct=$1 dir=${2:-both} fam=ip only=""
+	if [ "${3:-4}" = 6 ]; then
+		fam=ip6 only="meta protocol ip6 "
+	fi
 	if command -v nft >/dev/null 2>&1; then
 		for r in client backend; do
 			lc_in "$r" nft delete table netdev lc_loss 2>/dev/null || true
 			lc_in "$r" nft delete table ip lc_loss_out 2>/dev/null || true
+			lc_in "$r" nft delete table ip6 lc_loss_out 2>/dev/null || true
 			lc_sink "$r" 29 off
 			[ "$pct" != off ] || continue
-			dev=$LC_IF_CLIENT to=$LC_LB_IP
-			[ "$r" = client ] || dev=$LC_IF_BACKEND to=$LC_LB_BACKSIDE_IP
-			out="ip daddr $to numgen random mod 1000 < $((pct * 10)) counter meta mark set 29"
+			if [ "$fam" = ip6 ]; then
+				dev=$LC_IF_CLIENT to=$LC_LB_IP6
+				[ "$r" = client ] || dev=$LC_IF_BACKEND to=$LC_LB_BACKSIDE_IP6
+			else
+				dev=$LC_IF_CLIENT to=$LC_LB_IP
+				[ "$r" = client ] || dev=$LC_IF_BACKEND to=$LC_LB_BACKSIDE_IP
+			fi
+			out="$fam daddr $to numgen random mod 1000 < $((pct * 10)) counter meta mark set 29"
 			[ "$dir" = both ] || out=""
 			lc_sink "$r" 29
 			lc_in "$r" nft -f - <<NFT
 table netdev lc_loss {
 	chain ingress {
 		type filter hook ingress device "$dev" priority 0;
-		numgen random mod 1000 < $((pct * 10)) counter drop
+		${only}numgen random mod 1000 < $((pct * 10)) counter drop
 	}
 }
-table ip lc_loss_out {
+table $fam lc_loss_out {
 	chain out {
 		type route hook output priority 0;
 		$out

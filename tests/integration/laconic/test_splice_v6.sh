@@ -233,37 +233,11 @@ EOF
 	[ "$held" -gt "$held0" ] || fail "6b: no later segment of that first flight was held back ($held0 -> $held)"
 fi
 
-# 7. Loss on both legs, both ways (3 %: at the far end of each veth, and
-# towards the balancer by a route into a dead veth, as in
-# test_splice_basic.sh): end-to-end TCP recovers through the IPv6 fast path.
-loss() { # loss PCT|off
-	local r dev to
-	for r in client backend; do
-		lc_in "$r" nft delete table netdev lc_loss 2>/dev/null || true
-		lc_in "$r" nft delete table ip6 lc_loss_out 2>/dev/null || true
-		lc_sink "$r" 29 off
-		[ "$1" != off ] || continue
-		dev=$LC_IF_CLIENT to=$LB
-		[ "$r" = client ] || dev=$LC_IF_BACKEND to=$LC_LB_BACKSIDE_IP6
-		lc_sink "$r" 29
-		lc_in "$r" nft -f - <<NFT
-table netdev lc_loss {
-	chain ingress {
-		type filter hook ingress device "$dev" priority 0;
-		meta protocol ip6 numgen random mod 1000 < $(($1 * 10)) counter drop
-	}
-}
-table ip6 lc_loss_out {
-	chain out {
-		type route hook output priority 0;
-		ip6 daddr $to numgen random mod 1000 < $(($1 * 10)) counter meta mark set 29
-	}
-}
-NFT
-	done
-}
+# 7. Loss of IPv6 packets on both legs, both ways (3 %, lc_loss: at the far
+# end of each veth, and towards the balancer by a route into a dead veth):
+# end-to-end TCP recovers through the IPv6 fast path.
 rb0=$(lc_retrans backend) rc0=$(lc_retrans client)
-loss 3
+lc_loss 3 both 6
 got=$(lc_in client curl -fsS -m 60 "${URL}rand10m" | sha) || true
 for _ in 1 2 3 4 5; do
 	out=$(lc_in client curl -fsS -m 60 -H 'Expect:' --data-binary "@$LC_TMP/up.bin" "${ECHO}upload") || true
@@ -276,7 +250,7 @@ for r in client backend; do
 	echo "lost on the way from the $r side to the balancer: ${n:-0} packets"
 	lost=$((lost + ${n:-0}))
 done
-loss off
+lc_loss off
 rb=$(lc_retrans backend) rc=$(lc_retrans client)
 echo "retransmitted segments under loss: backends $rb0 -> $rb, client $rc0 -> $rc"
 [ "$got" = "$LC_RAND10M_SHA256" ] || fail "7: download checksum under loss"
