@@ -756,9 +756,8 @@ static void *os_reaper(void *arg)
 			if (!os_due(a, i, s, now) || !os_cas(st, s, LC_OS_REAPING))
 				continue;
 			if (s != LC_OS_GONE)
-				keys[nk++] = (struct lc_flow_key){ o->caddr, o->vaddr, o->cport,
-								   o->vport };
-			keys[nk++] = (struct lc_flow_key){ o->baddr, o->laddr, o->bport, o->lport };
+				lc_os_key(o, LC_C2B, &keys[nk++]);
+			lc_os_key(o, LC_B2C, &keys[nk++]);
 			ends[nf] = (uint8_t)os_end_of(a, i, s);
 			freeing[nf++] = i;
 		}

@@ -450,6 +450,26 @@ struct lc_os {
 	__u8 ts, sack, pad[3];
 	__u8 head[LC_OS_BUF];
 };
+
+/*
+ * A one-shot connection's key for direction dir's packets, from its slot:
+ * the program's and the reaper's, which deletes the keys it gives up on.
+ */
+static inline __attribute__((always_inline)) void lc_os_key(const struct lc_os *o, enum lc_dir dir,
+							    struct lc_flow_key *k)
+{
+	if (dir == LC_C2B) {
+		k->saddr = o->caddr;
+		k->daddr = o->vaddr;
+		k->sport = o->cport;
+		k->dport = o->vport;
+	} else {
+		k->saddr = o->baddr;
+		k->daddr = o->laddr;
+		k->sport = o->bport;
+		k->dport = o->lport;
+	}
+}
 #define LC_MAP_OS   "lc_os"
 #define LC_MAP_OSST "lc_osst"
 #define LC_MAP_OSBE "lc_osbe"

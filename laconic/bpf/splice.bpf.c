@@ -149,22 +149,6 @@ struct {
 	__type(value, struct lc_os);
 } lc_os SEC(".maps");
 
-/* A one-shot connection's key for direction dir's packets, from its slot. */
-static __always_inline void lc_os_key(const struct lc_os *o, enum lc_dir dir, struct lc_flow_key *k)
-{
-	if (dir == LC_C2B) {
-		k->saddr = o->caddr;
-		k->daddr = o->vaddr;
-		k->sport = o->cport;
-		k->dport = o->vport;
-	} else {
-		k->saddr = o->baddr;
-		k->daddr = o->laddr;
-		k->sport = o->bport;
-		k->dport = o->lport;
-	}
-}
-
 /* Where direction dir's packets go: the addressing half of its entry. */
 static __always_inline void lc_os_dest(const struct lc_os *o, enum lc_dir dir, struct lc_flow *f)
 {
