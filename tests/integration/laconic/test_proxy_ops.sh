@@ -49,8 +49,7 @@ up_count() {
 		python3 -c 'import json,sys; s=json.load(sys.stdin); print(sum(b["up"] for b in s["pools"][0]["backends"]))'
 }
 wait_up() { # wait_up N: until N backends of pool rr are up (5 s)
-	local i
-	for i in $(seq 50); do
+	for _ in $(seq 50); do
 		[ "$(up_count)" = "$1" ] && return 0
 		sleep 0.1
 	done
