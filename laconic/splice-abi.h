@@ -258,7 +258,9 @@ enum lc_stat {
 	LC_S_BYTES,	     /* their payload bytes */
 	LC_S_HOLD_DROP,	     /* dropped while the slow path held the flow */
 	LC_S_GUARD_DROP,     /* pre-splice retransmissions dropped */
-	LC_S_SYN_PASS,	     /* SYN on a spliced tuple handed to the kernel */
+	LC_S_SYN_PASS,	     /* client SYN on a spliced tuple, not translated: a reused
+			      * port's new connection (to the cookie path or the kernel)
+			      * or a stray SYN on a live one (to the kernel) */
 	LC_S_FIN,
 	LC_S_RST,
 	LC_S_TRANSLATED6, /* of LC_S_TRANSLATED, the IPv6 ones */
