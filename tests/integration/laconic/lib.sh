@@ -156,6 +156,11 @@ lc_die() {
 	printf '[lc %s] ERROR: %s\n' "$LC_TAG" "$*" >&2
 	exit 1
 }
+# fail MESSAGE: a test's verdict (the EXIT trap still cleans up).
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
 lc_skip() {
 	printf 'SKIP: %s\n' "$*" >&2
 	exit 77

@@ -35,11 +35,6 @@ lc_spawn --log "$LC_LOGDIR/laconic-echo.log" lb "$LACONIC" --workers 1 --listen 
 EPID=$LC_LAST_PID
 lc_wait_port lb "$LB" 81 10 "$EPID"
 
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-
 # 1. Round robin: 30 requests on fresh connections spread evenly. Each of the
 # two workers rotates on its own, so a backend gets 10, give or take two.
 out=$(for _ in $(seq 30); do lc_in client curl -fsS "http://$LB/"; done | sort | uniq -c)

@@ -15,11 +15,6 @@ lc_need_root
 lc_need_cmd nginx curl python3
 RAW="python3 $LC_LIB_DIR/rawhttp.py"
 
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-
 lc_topology 2
 B=("${LC_BACKEND_IPS[@]}")
 lc_echo_backend e1 "${B[0]}" 8080

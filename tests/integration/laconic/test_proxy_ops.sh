@@ -14,11 +14,6 @@ LACONIC=$1
 lc_need_root
 lc_need_cmd nginx curl wrk python3
 
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-
 lc_topology 3
 B=("${LC_BACKEND_IPS[@]}")
 lc_nginx_backend b1 "${B[0]}" 80

@@ -21,11 +21,6 @@ LACONIC=$1
 lc_need_root
 lc_need_cmd nginx curl python3 wrk
 
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-
 lc_topology 3
 B=("${LC_BACKEND_IPS[@]}")
 lc_nginx_backend b1 "${B[0]}" 80

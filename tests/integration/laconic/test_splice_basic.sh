@@ -28,11 +28,6 @@ lc_need_root
 lc_need_cmd nginx curl python3
 raw() { lc_in client python3 "$LC_LIB_DIR/rawhttp.py" "$@"; } # raw HOST PORT [OPTIONS] PIECE...
 
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-
 lc_topology 3
 B=("${LC_BACKEND_IPS[@]}")
 lc_nginx_backend b1 "${B[0]}" 80

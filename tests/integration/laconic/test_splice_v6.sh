@@ -27,11 +27,6 @@ lc_need_root
 lc_need_cmd nginx curl wrk python3 nft
 raw() { lc_in client python3 "$LC_LIB_DIR/rawhttp.py" "$@"; } # raw HOST PORT [OPTIONS] PIECE...
 
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-
 lc_topology 3
 lc_topology_v6
 B=("${LC_BACKEND_IPS6[@]}")
