@@ -31,7 +31,9 @@
 # lc_atexit instead of replacing the traps. A trap cannot run while bash
 # waits for a foreground command, so wait for long things as `cmd & wait $!`.
 # On a non-zero exit the tail of every log is printed (LC_DUMP_LOGS=0 to
-# silence); LC_KEEP_TMP=1 keeps the temporary directory for inspection.
+# silence); LC_KEEP_TMP=1 keeps the temporary directory for inspection. A
+# sanitizer report in the log of any process started through lc_spawn
+# fails the run, even one that otherwise passed.
 #
 # Functions (ROLE is client, lb, backend, or a literal namespace name):
 #   lc_need_root                     exit 77 unless root with usable `ip netns`
@@ -828,6 +830,21 @@ lc__dump_logs() {
 	done
 }
 
+# lc__sanitized: did a process we started report to a sanitizer (ASan,
+# LSan, UBSan, TSan) in its log? A report that does not stop the process
+# (a race, a leak found at exit) would otherwise pass unseen; the reports
+# are printed and the test fails (lc__on_exit).
+LC__SANITIZED=0
+lc__sanitized() {
+	local f pat='ERROR: (Address|Leak)Sanitizer|WARNING: ThreadSanitizer|runtime error: |SUMMARY: (Address|Leak|Thread|UndefinedBehavior)Sanitizer'
+	for f in "$LC_LOGDIR"/*.log; do
+		[ -s "$f" ] && grep -Eq "$pat" "$f" || continue
+		LC__SANITIZED=1
+		printf -- '--- %s: sanitizer report ---\n' "${f#"$LC_TMP"/}" >&2
+		grep -E -A 12 "$pat" "$f" | head -n 60 >&2
+	done
+}
+
 lc_cleanup() {
 	local rc=${1:-0} i pid ns cg tries p errexit=0
 	[ "$LC__CLEANED" -eq 0 ] || return 0
@@ -875,6 +892,7 @@ lc_cleanup() {
 	for pid in "${LC__PIDS[@]}"; do
 		lc__reap "$pid"
 	done
+	lc__sanitized
 	# 4. namespaces (their veths go with them), cgroups, files
 	for ns in "${LC__NETNS[@]}"; do
 		ip netns del "$ns" 2>/dev/null || lc_log "cleanup: could not delete namespace $ns"
@@ -902,6 +920,11 @@ lc_cleanup() {
 lc__on_exit() {
 	local rc=$?
 	lc_cleanup "$rc" || true
+	# A pass (or a skip) with a sanitizer report is a failure.
+	if [ "$LC__SANITIZED" = 1 ] && { [ "$rc" -eq 0 ] || [ "$rc" -eq 77 ]; }; then
+		echo "FAIL: a process reported to a sanitizer (above)" >&2
+		exit 1
+	fi
 	return "$rc"
 }
 

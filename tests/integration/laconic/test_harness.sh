@@ -16,6 +16,8 @@
 #            exits normally, so the EXIT trap cleans up.
 #   sigterm  builds a bed and waits; the parent sends SIGTERM: the signal
 #            trap must clean up and the child exit 143.
+#   sanitizer  a spawned process writes a sanitizer report and runs on;
+#            the child's script ends with 0, and the run must fail (1).
 # After each: no namespace, process, cgroup or temp dir of the run is left.
 #
 #   tests/integration/laconic/test_harness.sh      (root; exits 77 otherwise)
@@ -41,6 +43,14 @@ if [ "${1:-}" = --phase ]; then
 
 	lc_topology 3
 	b=("${LC_BACKEND_IPS[@]}")
+	if [ "$phase" = sanitizer ]; then
+		# A process that reports to a sanitizer and carries on: the run
+		# must fail although the script itself ends well.
+		lc_spawn --log "$LC_LOGDIR/racy.log" client \
+			sh -c 'echo "WARNING: ThreadSanitizer: data race (pid=1)"; exec sleep 60'
+		sleep 0.3
+		exit 0
+	fi
 	if [ "$phase" = sigterm ]; then
 		lc_nginx_backend s1 "${b[0]}" 80
 		lc_echo_backend e1 "${b[1]}" 8080
@@ -246,6 +256,16 @@ fi
 if verify_clean "$st2"; then
 	echo "ok - SIGTERM cleanup left nothing behind"
 else
+	failures=$((failures + 1))
+fi
+
+echo "# phase sanitizer"
+rc=0
+LC_DUMP_LOGS=0 bash "$here/test_harness.sh" --phase sanitizer "$LC_TMP/san.state" 2>"$LC_TMP/san.err" || rc=$?
+if [ "$rc" -eq 1 ] && grep -q 'sanitizer report' "$LC_TMP/san.err"; then
+	echo "ok - a sanitizer report in a process's log fails the run"
+else
+	echo "not ok - a sanitizer report went unseen (exit $rc): $(cat "$LC_TMP/san.err")" >&2
 	failures=$((failures + 1))
 fi
 
