@@ -58,6 +58,8 @@
 #include "log.h"
 
 #define LB_MAX_HEADERS 100
+/* A one-shot head the fast path takes never has more lines than the parser takes. */
+_Static_assert(LC_OS_FIELDS <= LB_MAX_HEADERS, "one-shot heads: more header lines than h1 takes");
 #define LB_HEAD_EXTRA  512	   /* room the rewrite may add to a head */
 #define LB_SPLICE_MIN  (64u << 10) /* body bytes left before splice pays off */
 #define LB_PIPE_SIZE   (256u << 10)

@@ -381,6 +381,7 @@ struct lc_cookie {
 #define LC_OS_BACKENDS	64   /* lc_osbe: the round robin's table (weights repeat a backend) */
 #define LC_OS_PORT0	4096 /* LB-side ports 4096..19967, below the kernel's ephemeral range */
 #define LC_OS_HEAD	464  /* the longest head taken */
+#define LC_OS_FIELDS	100  /* the most header lines taken: the proxy's parser takes no more */
 #define LC_OS_HLEN_MAX	498  /* with X-Forwarded-For (at most 34 bytes) */
 #define LC_OS_BUF	1024 /* o->head: masked offsets plus masked sizes stay inside */
 #define LC_OS_HEAD_MASK 511

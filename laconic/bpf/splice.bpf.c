@@ -1024,9 +1024,10 @@ static __always_inline __u64 ld64(const __u8 *p)
  * lines "name: value" with a name of token characters (no '_', which some
  * servers fold into '-'), every line ending in CR LF, no control bytes, no
  * folded lines, no Content-Length or Transfer-Encoding (a GET without a
- * body), exactly one Host line whose value is host characters, a
- * "Connection: close" line, and the blank line that ends the head as the
- * segment's last bytes (nothing pipelined behind it). Anything else is
+ * body), exactly one Host line whose value is host characters, one
+ * Connection line, "Connection: close", no Upgrade, at most LC_OS_FIELDS
+ * header lines, and the blank line that ends the head as the segment's
+ * last bytes (nothing pipelined behind it). Anything else is
  * declined and takes the ordinary path, whose parser answers 400 where it
  * must. test_oneshot_vs_h1 holds this to the proxy's parser: every head
  * taken here, of thousands of mutated ones, is one it takes the same way.
@@ -1038,6 +1039,7 @@ struct lc_osscan {
 	__u32 line; /* the request line's CR, 0 until seen */
 	__u8 close, bad, end, name, hosts, spaces;
 	__u8 host; /* in a Host line: 1 name, 2 OWS before the value, 3 value, 4 OWS after */
+	__u8 fields, conns;
 };
 
 /*
@@ -1132,6 +1134,9 @@ static long lc_os_scan_step(__u64 i, void *ctx)
 		sc->name = 0;
 		if (sc->host)
 			sc->host = 2;
+		/* The proxy answers 431 past its parser's LC_OS_FIELDS lines. */
+		if (++sc->fields > LC_OS_FIELDS)
+			goto bad;
 		return 0;
 	}
 	if (!lc_tchar(c))
@@ -1146,6 +1151,14 @@ static long lc_os_scan_step(__u64 i, void *ctx)
 		sc->hosts++;
 		sc->host = 1;
 	}
+	/*
+	 * One Connection line, and no Upgrade: a second line ("keep-alive",
+	 * "upgrade") could keep the backend's end open past the one exchange.
+	 */
+	if (w == 0x3a65646172677075ull) /* upgrade: */
+		goto bad;
+	if (w == 0x697463656e6e6f63ull && ++sc->conns > 1) /* connecti */
+		goto bad;
 	if (w == 0x697463656e6e6f63ull &&					  /* connecti */
 	    (ld64(h + i + 8) | 0x2020202020202020ull) == 0x736f6c63203a6e6full && /* on: clos */
 	    (h[i + 16] | 0x20) == 'e' && h[i + 17] == '\r')
