@@ -837,7 +837,7 @@ lc__dump_logs() {
 LC__SANITIZED=0
 lc__sanitized() {
 	local f pat='ERROR: (Address|Leak)Sanitizer|WARNING: ThreadSanitizer|runtime error: |SUMMARY: (Address|Leak|Thread|UndefinedBehavior)Sanitizer'
-	for f in "$LC_LOGDIR"/*.log; do
+	for f in "$LC_LOGDIR"/*.log "$LC_TMP"/*/logs/*.log; do
 		[ -s "$f" ] && grep -Eq "$pat" "$f" || continue
 		LC__SANITIZED=1
 		printf -- '--- %s: sanitizer report ---\n' "${f#"$LC_TMP"/}" >&2
