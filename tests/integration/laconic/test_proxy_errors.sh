@@ -102,13 +102,15 @@ echo "refused backend: $s1 $s2 $s3"
 [ "$s1" = 502 ] && [ "$s2" = 502 ] && [ "$s3" = 503 ] || fail "refused backend: $s1 $s2 $s3"
 
 # Bad configuration: a precise message with file and line, exit status 1.
+# (Its output is in the logs directory, where a sanitizer report is looked for.)
 printf '[global]\nworkers = 1\n\n[listener x]\nlisten = 1.2.3.4:80\npool = p\ntimeout_idel = 3s\n' \
 	>"$LC_TMP/bad.ini"
-if "$LACONIC" --check -c "$LC_TMP/bad.ini" 2>"$LC_TMP/err"; then
+err=$LC_LOGDIR/check.log
+if "$LACONIC" --check -c "$LC_TMP/bad.ini" 2>"$err"; then
 	fail "--check accepted a bad file"
 fi
-cat "$LC_TMP/err"
-grep -q "bad.ini:7: " "$LC_TMP/err" || fail "no file:line in: $(cat "$LC_TMP/err")"
+cat "$err"
+grep -q "bad.ini:7: " "$err" || fail "no file:line in: $(cat "$err")"
 
 # A bad reload keeps the running configuration.
 cp "$LC_TMP/bad.ini" "$LC_TMP/lb.ini"

@@ -202,7 +202,8 @@ done
 # 0. Configurations the fast path cannot serve as the proxy would are refused.
 bad() { # bad WHAT EXPECTED-MESSAGE, with $LC_TMP/bad.ini
 	local out
-	if out=$("$LACONIC" --check -c "$LC_TMP/bad.ini" 2>&1); then
+	# Kept in the logs directory too, where a sanitizer report is looked for.
+	if out=$("$LACONIC" --check -c "$LC_TMP/bad.ini" 2>&1 | tee -a "$LC_LOGDIR/check.log"); then
 		fail "0: $1 was accepted"
 	fi
 	echo "$out" | lc_has -F "$2" || fail "0: $1: $out"
