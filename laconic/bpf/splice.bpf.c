@@ -1248,6 +1248,22 @@ struct {
 } lc_osno SEC(".maps");
 
 /*
+ * The IPv4 header of a packet the fast path makes on o's backend leg (its
+ * SYN, the head), l4 bytes of TCP after it: DF, a fresh checksum.
+ */
+static __always_inline void lc_os_ip4(struct iphdr *ip, const struct lc_os *o, __u32 l4)
+{
+	ip->tot_len = bpf_htons(sizeof(*ip) + l4);
+	ip->id = 0;
+	ip->frag_off = bpf_htons(0x4000);
+	ip->ttl = 64;
+	ip->saddr = o->laddr;
+	ip->daddr = o->baddr;
+	ip->check = 0;
+	ip->check = lc_fold(bpf_csum_diff(0, 0, (__be32 *)ip, sizeof(*ip), 0));
+}
+
+/*
  * Deletes o's keys and sends its client to the ordinary path (its slot is
  * the caller's); why, for the slow path's accounting (enum lc_os_outcome).
  */
@@ -1283,14 +1299,7 @@ static __always_inline int lc_os_syn(struct __sk_buff *skb, struct lc_os *o)
 	tcp = (void *)(ip + 1);
 	if ((void *)(tcp + 1) + LC_OS_OPT > end)
 		return TC_ACT_SHOT;
-	ip->tot_len = bpf_htons(sizeof(*ip) + sizeof(*tcp) + LC_OS_OPT);
-	ip->id = 0;
-	ip->frag_off = bpf_htons(0x4000);
-	ip->ttl = 64;
-	ip->saddr = o->laddr;
-	ip->daddr = o->baddr;
-	ip->check = 0;
-	ip->check = lc_fold(bpf_csum_diff(0, 0, (__be32 *)ip, sizeof(*ip), 0));
+	lc_os_ip4(ip, o, sizeof(*tcp) + LC_OS_OPT);
 	tcp->source = o->lport;
 	tcp->dest = o->bport;
 	tcp->seq = bpf_htonl(o->l1);
@@ -1642,14 +1651,7 @@ head:
 	__builtin_memcpy(mac, eth->h_source, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, eth->h_dest, ETH_ALEN);
 	__builtin_memcpy(eth->h_dest, mac, ETH_ALEN);
-	ip->tot_len = bpf_htons(sizeof(*ip) + sizeof(*tcp) + 12 + hlen);
-	ip->id = 0;
-	ip->frag_off = bpf_htons(0x4000);
-	ip->ttl = 64;
-	ip->saddr = o->laddr;
-	ip->daddr = o->baddr;
-	ip->check = 0;
-	ip->check = lc_fold(bpf_csum_diff(0, 0, (__be32 *)ip, sizeof(*ip), 0));
+	lc_os_ip4(ip, o, sizeof(*tcp) + 12 + hlen);
 	tcp->source = o->lport;
 	tcp->dest = o->bport;
 	tcp->seq = bpf_htonl(o->l1 + 1);
