@@ -36,8 +36,8 @@
 #                 pause falls between the connect and the request
 # wrk: -t1 -c50 (--conns) -d${DUR}s --latency, in the client namespace.
 #
-#   bench/laconic/run.sh [--quick] [--build-dir DIR] [--only LB,...] [--cases C,...]
-#                        [--reps N] [--dur SECONDS] [--conns N] [--pace MS]
+#   bench/laconic/run.sh [--quick] [--build-dir DIR] [--base BIN] [--only LB,...]
+#                        [--cases C,...] [--reps N] [--dur SECONDS] [--conns N] [--pace MS]
 #
 #   --quick        1 repetition of 3 s (default: 3 repetitions of $DUR or 8 s)
 #   --conns        wrk's connections (default 50). wrk keeps them all busy,
@@ -48,6 +48,10 @@
 #   --build-dir    where laconic was built (default build/release; the binary
 #                  is DIR/laconic/laconic); entries are skipped with a note if
 #                  it is missing or refuses a mode
+#   --base         another laconic binary (say, main's, before a change) to run
+#                  beside this one, interleaved in the same run: --only
+#                  base-proxy, base-splice, base-agent or base-splice1 name
+#                  its entries. A/B runs this way see the same machine noise
 #   --only         a comma-separated subset of: nginx, haproxy, laconic-proxy,
 #                  laconic-splice, laconic-agent (splice mode with
 #                  splice_oneshot_agent = on: `Connection: close` requests
@@ -87,12 +91,13 @@ steal_usec() { # CPU time the hypervisor gave to others, all CPUs, in µs
 	awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" { printf "%.0f\n", $9 * 1000000 / hz; exit }' /proc/stat
 }
 
-quick=0 build_dir=build/release only="" only_cases="" reps="" dur="" conns=50 pace=4
+quick=0 build_dir=build/release base_bin="" only="" only_cases="" reps="" dur="" conns=50 pace=4
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) quick=1; shift ;;
 	--build-dir) build_dir=${2:?--build-dir needs a directory}; shift 2 ;;
 	--only) only=${2:?--only needs a list}; shift 2 ;;
+	--base) base_bin=${2:?--base needs a laconic binary}; shift 2 ;;
 	--cases) only_cases=${2:?--cases needs a list}; shift 2 ;;
 	--reps) reps=${2:?--reps needs a number}; shift 2 ;;
 	--dur) dur=${2:?--dur needs seconds}; shift 2 ;;
@@ -123,6 +128,9 @@ else
 	for w in "${want[@]}"; do
 		case $w in
 		nginx | haproxy | haproxy-splice | laconic-proxy | laconic-splice | laconic-agent | laconic-splice1 | l4nat) lbs+=("$w") ;;
+		base-proxy | base-splice | base-agent | base-splice1)
+			[ -n "$base_bin" ] || { echo "run.sh: --only $w needs --base BINARY" >&2; exit 2; }
+			lbs+=("$w") ;;
 		laconic) lbs+=(laconic-proxy laconic-splice laconic-agent) ;;
 		*) echo "run.sh: unknown LB '$w' in --only (nginx, haproxy, haproxy-splice, laconic-proxy, laconic-splice, laconic-agent, laconic-splice1, l4nat, laconic)" >&2; exit 2 ;;
 		esac
@@ -327,15 +335,17 @@ lb_start() {
 		l4nat_up
 		cmd=(sleep infinity)
 		;;
-	laconic-*)
-		if [ ! -x "$laconic_bin" ]; then
-			skip[$name]="binary $laconic_bin not found (build: cmake --preset release && cmake --build --preset release, or pass --build-dir)"
+	laconic-* | base-*)
+		local bin=$laconic_bin kind=${name#*-}
+		[ "${name%%-*}" = base ] && bin=$base_bin
+		if [ ! -x "$bin" ]; then
+			skip[$name]="binary $bin not found (build: cmake --preset release && cmake --build --preset release, or pass --build-dir / --base)"
 			return 1
 		fi
-		cmd=("$laconic_bin" --listen "$LC_LB_IP:$lb_port" "${backend_args[@]}"
-			--mode "${name#laconic-}" --balance roundrobin --workers 1)
-		if [ "$name" = laconic-agent ]; then
-			cmd=("$laconic_bin" -c "$dir/laconic.ini")
+		cmd=("$bin" --listen "$LC_LB_IP:$lb_port" "${backend_args[@]}"
+			--mode "$kind" --balance roundrobin --workers 1)
+		if [ "$kind" = agent ]; then
+			cmd=("$bin" -c "$dir/laconic.ini")
 			{
 				printf '[global]\nworkers = 1\nsplice_oneshot_agent = on\n'
 				printf '[listener main]\nlisten = %s:%s\nmode = splice\npool = main\n' "$LC_LB_IP" "$lb_port"
@@ -343,14 +353,14 @@ lb_start() {
 				printf 'backend = %s:80\n' "${LC_BACKEND_IPS[@]}"
 			} >"$dir/laconic.ini"
 		fi
-		if [ "$name" = laconic-splice1 ]; then
+		if [ "$kind" = splice1 ]; then
 			{
 				printf '[global]\nworkers = 1\nsplice_oneshot = on\n'
 				printf '[listener main]\nlisten = %s:%s\nmode = splice\npool = main\n' "$LC_LB_IP" "$lb_port"
 				printf '[pool main]\n'
 				printf 'backend = %s:80\n' "${LC_BACKEND_IPS[@]}"
 			} >"$dir/laconic.ini"
-			cmd=("$laconic_bin" -c "$dir/laconic.ini")
+			cmd=("$bin" -c "$dir/laconic.ini")
 		fi
 		;;
 	esac
@@ -523,7 +533,7 @@ for ((rep = 1; rep <= reps; rep++)); do
 		[ -z "${skip[$lb]:-}" ] || continue
 		if ! lb_start "$lb"; then
 			case $lb in
-			laconic-*) say "# $lb: SKIPPED: ${skip[$lb]}" ;;
+			laconic-* | base-*) say "# $lb: SKIPPED: ${skip[$lb]}" ;;
 			*) lc_die "$lb failed to start: ${skip[$lb]} (logs in $LC_TMP/lb-$lb/logs; LC_KEEP_TMP=1 keeps them)" ;;
 			esac
 			continue
