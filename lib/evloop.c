@@ -34,6 +34,7 @@ int ev_loop_init(struct ev_loop *loop)
 	loop->cap = 0;
 	loop->stop = 0;
 	loop->before_dispatch = NULL;
+	loop->after_dispatch = NULL;
 	ev_now_update(loop);
 	return 0;
 }
@@ -204,6 +205,8 @@ int ev_run_once(struct ev_loop *loop, int max_wait_ms)
 
 		io->cb(loop, io, evs[i].events);
 	}
+	if (loop->after_dispatch)
+		loop->after_dispatch(loop);
 	ran = run_timers(loop);
 	return n + ran;
 }

@@ -60,6 +60,12 @@ struct ev_loop {
 	 * every event of the round, however long the wait, sees it. NULL: none.
 	 */
 	ev_hook_fn *before_dispatch;
+	/*
+	 * Runs after the round's I/O callbacks, before its expired timers: the
+	 * place to finish work the callbacks put off (batched writes), so that
+	 * a timer judges state that includes it. NULL: none.
+	 */
+	ev_hook_fn *after_dispatch;
 };
 
 int ev_loop_init(struct ev_loop *loop);
@@ -89,8 +95,9 @@ void ev_now_update(struct ev_loop *loop);
 
 /*
  * Waits at most max_wait_ms (-1: until the next timer) for events, runs the
- * before_dispatch hook, dispatches them, then runs expired timers. Returns the number of callbacks
- * run, or -errno from epoll_wait (EINTR is not an error: it returns 0).
+ * before_dispatch hook, dispatches them, runs the after_dispatch hook, then
+ * runs expired timers. Returns the number of callbacks run, or -errno from
+ * epoll_wait (EINTR is not an error: it returns 0; both hooks still run).
  */
 int ev_run_once(struct ev_loop *loop, int max_wait_ms);
 

@@ -130,12 +130,26 @@ static void test_io(void **state)
 	ev_loop_fini(&loop);
 }
 
-static int hook_calls, hook_seen_by_io = -1;
+static int hook_calls, hook_seen_by_io = -1, after_calls, after_seen_by_io = -1,
+		       after_seen_by_timer = -1;
 
 static void on_hook(struct ev_loop *loop)
 {
 	(void)loop;
 	hook_calls++;
+}
+
+static void on_after(struct ev_loop *loop)
+{
+	(void)loop;
+	after_calls++;
+}
+
+static void on_timer_after_hook(struct ev_loop *loop, struct ev_timer *t)
+{
+	(void)loop;
+	(void)t;
+	after_seen_by_timer = after_calls;
 }
 
 static void on_io_after_hook(struct ev_loop *loop, struct ev_io *io, uint32_t ev)
@@ -144,29 +158,42 @@ static void on_io_after_hook(struct ev_loop *loop, struct ev_io *io, uint32_t ev
 	(void)io;
 	(void)ev;
 	hook_seen_by_io = hook_calls;
+	after_seen_by_io = after_calls;
 }
 
 static void test_hook(void **state)
 {
 	struct ev_loop loop;
 	struct ev_io io;
+	struct ev_timer t;
 	int p[2];
 
 	(void)state;
 	assert_int_equal(ev_loop_init(&loop), 0);
 	assert_null(loop.before_dispatch);
+	assert_null(loop.after_dispatch);
 	loop.before_dispatch = on_hook;
+	loop.after_dispatch = on_after;
 	assert_int_equal(pipe2(p, O_NONBLOCK), 0);
 	assert_int_equal(ev_io_add(&loop, &io, p[0], EPOLLIN | EPOLLET, on_io_after_hook), 0);
 	/* A round with nothing ready still runs the hook (a wait ended). */
 	assert_int_equal(ev_run_once(&loop, 0), 0);
 	assert_int_equal(hook_calls, 1);
+	assert_int_equal(after_calls, 1);
 	assert_int_equal(hook_seen_by_io, -1);
 	assert_int_equal(write(p[1], "x", 1), 1);
-	assert_int_equal(ev_run_once(&loop, 1000), 1);
-	/* The callback of the second round saw the second round's hook. */
+	ev_timer_init(&t, on_timer_after_hook);
+	assert_int_equal(ev_timer_arm(&loop, &t, ev_now(&loop)), 0);
+	assert_int_equal(ev_run_once(&loop, 1000), 2);
+	/*
+	 * The callback of the second round saw the second round's before hook
+	 * and not yet its after hook; the round's timer saw both.
+	 */
 	assert_int_equal(hook_calls, 2);
 	assert_int_equal(hook_seen_by_io, 2);
+	assert_int_equal(after_seen_by_io, 1);
+	assert_int_equal(after_calls, 2);
+	assert_int_equal(after_seen_by_timer, 2);
 	close(p[0]);
 	close(p[1]);
 	ev_loop_fini(&loop);
