@@ -46,6 +46,9 @@
 /* Latency histogram buckets (upper bounds, microseconds); the last is +Inf. */
 #define LB_HIST_N 14
 
+/* Clients whose writes one event round can defer; more write at once. */
+#define LB_WRITERS 512
+
 /* Counters of one backend on one worker. */
 struct lb_bstats {
 	uint64_t requests;	/* responses relayed (any status) */
@@ -245,6 +248,7 @@ struct lb_client {
 	bool counted;			   /* its first request was counted before the hand-back */
 	uint64_t req_head_len;		   /* bytes of the request head as received */
 	struct lb_client *cnext, **cpprev; /* the worker's list of clients */
+	bool wqueued;			   /* in the worker's deferred writers */
 };
 
 /*
@@ -308,6 +312,16 @@ struct lb_worker {
 	struct lc_agent *agent;	    /* splice fast path, NULL when no listener splices */
 	struct lb_splicer *splicer; /* this worker's splice slow path */
 	size_t nworkers;
+	/*
+	 * Writes wait for the end of the event round (proxy.c, "Writes"):
+	 * while defer is set, a client with bytes to send is queued here once.
+	 */
+	bool defer;
+	size_t nwriters;
+	struct lb_writer {
+		struct lb_client *c;
+		size_t key; /* the sort key, taken when the round ends */
+	} writers[LB_WRITERS];
 };
 
 #endif /* LACONIC_LB_T_H */

@@ -35,6 +35,25 @@
  * Buffers come from a per-worker free list and are returned when a
  * connection goes idle, so an idle keep-alive client costs its struct only.
  *
+ * Writes. Reads happen as events arrive, but during an event round's I/O
+ * callbacks every write waits: the client is queued (once) and, when the
+ * callbacks have run, the queue is run sorted by backend, request writes
+ * first, grouped per backend, then the answers to clients. The reason is the peer's
+ * wakeup. A send to a backend that sleeps in epoll_wait() wakes it, and the
+ * sender pays: the socket's wakeup runs ep_poll_callback() and
+ * try_to_wake_up() with interrupts off, plus an IPI, which in a VM is an
+ * exit. Sent one by one in arrival order, round robin spreads consecutive
+ * requests over the backends, and each backend had time to go back to sleep
+ * between two of its requests: 0.68 wakeups per request here, 18 % of the
+ * proxy's CPU spent inside sock_def_readable(). Sent in groups, a backend
+ * woken by the first request of its group is still busy when the next ones
+ * arrive: 0.31-0.37 wakeups per request, 10 % of the CPU in that function,
+ * and 9 % less CPU per keep-alive request. A write waits at most for the
+ * rest of its round's callbacks, tens of µs at full load (the benchmark's
+ * p99 fell, since the backends run in longer stretches); a lightly loaded
+ * proxy has rounds of one event, so nothing waits. Timers run after the
+ * queue, so a deadline is judged with the round's writes done.
+ *
  * Lifetime. A closed connection is marked dead and freed only after the
  * current batch of epoll events, because a later event in the same batch may
  * still point at it.
@@ -1079,6 +1098,26 @@ static int pull_body(struct lb_client *c)
 	return classify_request(c) < 0 ? -1 : 1;
 }
 
+/*
+ * Whether c's write waits for the end of the round (see "Writes" above):
+ * true when it is queued, false when it should write now (outside a round,
+ * or with the queue full).
+ */
+static bool defer_write(struct lb_client *c)
+{
+	struct lb_worker *w = c->w;
+
+	if (!w->defer)
+		return false;
+	if (c->wqueued)
+		return true;
+	if (w->nwriters == LB_WRITERS)
+		return false;
+	c->wqueued = true;
+	w->writers[w->nwriters++].c = c;
+	return true;
+}
+
 static int step_send(struct lb_client *c)
 {
 	struct lb_server *s = c->srv;
@@ -1112,7 +1151,7 @@ static int step_send(struct lb_client *c)
 		iov[n].iov_base = c->in.p + c->in.head;
 		iov[n++].iov_len = c->in_body;
 	}
-	if (!n)
+	if (!n || defer_write(c))
 		return progress;
 	r = sock_writev(&s->s, iov, n, 0);
 	if (r < 0) {
@@ -1447,7 +1486,7 @@ static int step_deliver(struct lb_client *c)
 	int progress = 0;
 	ssize_t r;
 
-	if (!c->s.wr)
+	if (!c->s.wr || ((c->resp_ok || c->pipe_bytes) && defer_write(c)))
 		return 0;
 	if (c->resp_ok) {
 		iov.iov_base = c->resp.p + c->resp.head;
@@ -2345,6 +2384,7 @@ static void worker_before_dispatch(struct ev_loop *loop)
 	struct lb_worker *w = container_of(loop, struct lb_worker, loop);
 	struct lb_runtime *next;
 
+	w->defer = true;
 	/* A plain load first: the exchange's locked cycle only on a reload. */
 	if (!__atomic_load_n(&w->rt_next, __ATOMIC_RELAXED))
 		return;
@@ -2382,6 +2422,48 @@ void worker_last_oneshots(struct lb_worker *w)
 		graph_flush(w->graph, w->id);
 }
 
+/* Request writes grouped by backend, then answers; dead clients anywhere. */
+static size_t writer_key(const struct lb_client *c)
+{
+	if (!c->dead && c->srv && (c->up.head < c->up.tail || c->in_body))
+		return c->srv->be->gidx;
+	return SIZE_MAX;
+}
+
+static int writer_cmp(const void *a, const void *b)
+{
+	size_t x = ((const struct lb_writer *)a)->key, y = ((const struct lb_writer *)b)->key;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * The end of a round's callbacks (the loop's after_dispatch hook, so before
+ * its timers, which then judge deadlines the writes moved): the queued
+ * writes, in an order that wakes each backend once per group of requests.
+ * Clients are still allocated (graves are freed after the round), and
+ * nothing queues meanwhile: defer is off, and stays off for the timers.
+ */
+static void run_writers(struct ev_loop *loop)
+{
+	struct lb_worker *w = container_of(loop, struct lb_worker, loop);
+	size_t n = w->nwriters, i;
+
+	w->defer = false;
+	w->nwriters = 0;
+	for (i = 0; i < n; i++)
+		w->writers[i].key = writer_key(w->writers[i].c);
+	if (n > 1)
+		qsort(w->writers, n, sizeof(struct lb_writer), writer_cmp);
+	for (i = 0; i < n; i++) {
+		struct lb_client *c = w->writers[i].c;
+
+		c->wqueued = false;
+		if (!c->dead)
+			client_run(c);
+	}
+}
+
 void *worker_main(void *arg)
 {
 	struct lb_worker *w = arg;
@@ -2390,6 +2472,7 @@ void *worker_main(void *arg)
 	ev_timer_init(&w->tick, on_tick);
 	ev_timer_arm(&w->loop, &w->tick, ev_now(&w->loop) + 1000);
 	w->loop.before_dispatch = worker_before_dispatch;
+	w->loop.after_dispatch = run_writers;
 	for (;;) {
 		int r = ev_run_once(&w->loop, 1000);
 
