@@ -24,7 +24,7 @@
 # does not run out of ports while TIME_WAIT sockets linger for 60 s.
 #
 # Sourcing installs EXIT, INT, TERM and HUP traps that call lc_cleanup: it
-# kills every process started through lc_spawn (TERM, then KILL after 5 s)
+# kills every process started through lc_spawn (TERM, again after 2 s, then KILL after 5 s)
 # and anything still inside the run's namespaces, deletes the namespaces
 # (and so the veths), removes the run's cgroups and temporary directory.
 # It is idempotent. Scripts that need their own cleanup register it with
@@ -855,7 +855,10 @@ lc_cleanup() {
 	for i in "${LC__HOOKS[@]}"; do
 		eval "$i" || true
 	done
-	# 1. the processes we started: TERM, up to 5 s, then KILL
+	# 1. the processes we started: TERM; after 2 s a second TERM (laconic
+	# drains for up to drain_timeout after the first, and exits at once on
+	# the second, normally, so that a sanitizer's exit-time report, a leak
+	# report say, still reaches its log); up to 5 s in all, then KILL
 	for ((i = ${#LC__PIDS[@]} - 1; i >= 0; i--)); do
 		if lc__ours "$i" && lc_alive "${LC__PIDS[$i]}"; then
 			kill -TERM "${LC__PIDS[$i]}" 2>/dev/null || true
@@ -868,6 +871,13 @@ lc_cleanup() {
 			lc__ours "$i" && lc_alive "${LC__PIDS[$i]}" && p=1 && break
 		done
 		[ "$p" -eq 1 ] || break
+		if [ "$tries" -eq 60 ]; then
+			for i in "${!LC__PIDS[@]}"; do
+				if lc__ours "$i" && lc_alive "${LC__PIDS[$i]}"; then
+					kill -TERM "${LC__PIDS[$i]}" 2>/dev/null || true
+				fi
+			done
+		fi
 		sleep 0.05
 		tries=$((tries - 1))
 	done
