@@ -65,6 +65,9 @@
 #                                    with PID, give up early if PID dies
 #   lc_nginx_backend NAME IP PORT    nginx in ns backend (see below)
 #   lc_echo_backend NAME IP PORT     echo_server.py in ns backend
+#   lc_bed [IP1 IP2 IP3]             the usual backends: nginx b1, b2, b3 on
+#                                    port 80 and echo e1 on IP1:8080; IPs
+#                                    default to LC_BACKEND_IPS; sets B to them
 #   lc_loss PCT|off [both|away]     PCT % lost each way on both legs, after
 #                                    the senders' stacks (see the function)
 #   lc_netem IFACE ARGS... | lc_netem IFACE off
@@ -549,6 +552,17 @@ lc_echo_backend() {
 		python3 "$LC_LIB_DIR/echo_server.py" --name "$name" --bind "$ip" --port "$port"
 	lc_wait_http backend "$(lc_url "$ip" "$port" health)" 10 "$LC_LAST_PID" ||
 		lc_die "echo backend $name did not come up on $ip:$port; $(tail -n 5 "$LC_LAST_LOG")"
+}
+
+lc_bed() {
+	# B is the caller's: the tests address backends as ${B[i]}.
+	# shellcheck disable=SC2034
+	if [ $# -gt 0 ]; then B=("$@"); else B=("${LC_BACKEND_IPS[@]}"); fi
+	[ "${#B[@]}" -ge 3 ] || lc_die "lc_bed needs three backend addresses (lc_topology 3)"
+	lc_nginx_backend b1 "${B[0]}" 80
+	lc_nginx_backend b2 "${B[1]}" 80
+	lc_nginx_backend b3 "${B[2]}" 80
+	lc_echo_backend e1 "${B[0]}" 8080
 }
 
 # lc__iface IFACE: "ns ifname" for a role alias (client, lb-client,

@@ -18,11 +18,7 @@ lc_need_cmd nginx curl python3
 RAW="python3 $LC_LIB_DIR/rawhttp.py"
 
 lc_topology 3
-B=("${LC_BACKEND_IPS[@]}")
-lc_nginx_backend b1 "${B[0]}" 80
-lc_nginx_backend b2 "${B[1]}" 80
-lc_nginx_backend b3 "${B[2]}" 80
-lc_echo_backend e1 "${B[0]}" 8080
+lc_bed
 LB=$LC_LB_IP
 
 lc_spawn --log "$LC_LOGDIR/laconic.log" lb "$LACONIC" --workers 2 --listen "$LB:80" \

@@ -22,11 +22,7 @@ lc_need_root
 lc_need_cmd nginx curl python3 wrk
 
 lc_topology 3
-B=("${LC_BACKEND_IPS[@]}")
-lc_nginx_backend b1 "${B[0]}" 80
-lc_nginx_backend b2 "${B[1]}" 80
-lc_nginx_backend b3 "${B[2]}" 80
-lc_echo_backend e1 "${B[0]}" 8080
+lc_bed
 LB=$LC_LB_IP
 lc_in lb sysctl -qw net.ipv4.tcp_timestamps=1 net.ipv4.tcp_sack=1
 

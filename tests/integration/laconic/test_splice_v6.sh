@@ -29,11 +29,7 @@ raw() { lc_in client python3 "$LC_LIB_DIR/rawhttp.py" "$@"; } # raw HOST PORT [O
 
 lc_topology 3
 lc_topology_v6
-B=("${LC_BACKEND_IPS6[@]}")
-lc_nginx_backend b1 "${B[0]}" 80
-lc_nginx_backend b2 "${B[1]}" 80
-lc_nginx_backend b3 "${B[2]}" 80
-lc_echo_backend e1 "${B[0]}" 8080
+lc_bed "${LC_BACKEND_IPS6[@]}"
 lc_echo_backend e4 "${LC_BACKEND_IPS[0]}" 8080
 LB=$LC_LB_IP6
 lc_in lb sysctl -qw net.ipv4.tcp_timestamps=1 net.ipv4.tcp_sack=1
