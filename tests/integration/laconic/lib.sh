@@ -859,6 +859,16 @@ lc__sanitized() {
 	done
 }
 
+# lc__term_ours: SIGTERM to every live process this run spawned, newest first.
+lc__term_ours() {
+	local i
+	for ((i = ${#LC__PIDS[@]} - 1; i >= 0; i--)); do
+		if lc__ours "$i" && lc_alive "${LC__PIDS[$i]}"; then
+			kill -TERM "${LC__PIDS[$i]}" 2>/dev/null || true
+		fi
+	done
+}
+
 lc_cleanup() {
 	local rc=${1:-0} i pid ns cg tries p errexit=0
 	[ "$LC__CLEANED" -eq 0 ] || return 0
@@ -873,11 +883,7 @@ lc_cleanup() {
 	# drains for up to drain_timeout after the first, and exits at once on
 	# the second, normally, so that a sanitizer's exit-time report, a leak
 	# report say, still reaches its log); up to 5 s in all, then KILL
-	for ((i = ${#LC__PIDS[@]} - 1; i >= 0; i--)); do
-		if lc__ours "$i" && lc_alive "${LC__PIDS[$i]}"; then
-			kill -TERM "${LC__PIDS[$i]}" 2>/dev/null || true
-		fi
-	done
+	lc__term_ours
 	tries=100
 	while [ "$tries" -gt 0 ]; do
 		p=0
@@ -885,13 +891,7 @@ lc_cleanup() {
 			lc__ours "$i" && lc_alive "${LC__PIDS[$i]}" && p=1 && break
 		done
 		[ "$p" -eq 1 ] || break
-		if [ "$tries" -eq 60 ]; then
-			for i in "${!LC__PIDS[@]}"; do
-				if lc__ours "$i" && lc_alive "${LC__PIDS[$i]}"; then
-					kill -TERM "${LC__PIDS[$i]}" 2>/dev/null || true
-				fi
-			done
-		fi
+		[ "$tries" -ne 60 ] || lc__term_ours # 40 rounds of 0.05 s: 2 s
 		sleep 0.05
 		tries=$((tries - 1))
 	done

@@ -18,6 +18,9 @@
 #            trap must clean up and the child exit 143.
 #   sanitizer  a spawned process writes a sanitizer report and runs on;
 #            the child's script ends with 0, and the run must fail (1).
+#   exitreport  a spawned process that, like laconic, drains on a first
+#            SIGTERM and exits on a second, writing a leak report as it
+#            goes: cleanup must reach that exit, and the run fail (1).
 # After each: no namespace, process, cgroup or temp dir of the run is left.
 #
 #   tests/integration/laconic/test_harness.sh      (root; exits 77 otherwise)
@@ -48,6 +51,13 @@ if [ "${1:-}" = --phase ]; then
 		# must fail although the script itself ends well.
 		lc_spawn --log "$LC_LOGDIR/racy.log" client \
 			sh -c 'echo "WARNING: ThreadSanitizer: data race (pid=1)"; exec sleep 60'
+		sleep 0.3
+		exit 0
+	fi
+	if [ "$phase" = exitreport ]; then
+		lc_spawn --log "$LC_LOGDIR/leaky.log" client sh -c 'n=0
+			trap "n=\$((n + 1)); [ \$n -lt 2 ] || { echo \"ERROR: LeakSanitizer: detected memory leaks\"; exit 1; }" TERM
+			while :; do sleep 0.1; done'
 		sleep 0.3
 		exit 0
 	fi
@@ -266,6 +276,16 @@ if [ "$rc" -eq 1 ] && grep -q 'sanitizer report' "$LC_TMP/san.err"; then
 	echo "ok - a sanitizer report in a process's log fails the run"
 else
 	echo "not ok - a sanitizer report went unseen (exit $rc): $(cat "$LC_TMP/san.err")" >&2
+	failures=$((failures + 1))
+fi
+
+echo "# phase exitreport"
+rc=0
+LC_DUMP_LOGS=0 bash "$here/test_harness.sh" --phase exitreport "$LC_TMP/exit.state" 2>"$LC_TMP/exit.err" || rc=$?
+if [ "$rc" -eq 1 ] && grep -q 'LeakSanitizer' "$LC_TMP/exit.err"; then
+	echo "ok - a report written on the second SIGTERM fails the run"
+else
+	echo "not ok - a report at a draining process's exit went unseen (exit $rc): $(cat "$LC_TMP/exit.err")" >&2
 	failures=$((failures + 1))
 fi
 
