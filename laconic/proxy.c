@@ -38,9 +38,9 @@
  * Writes. Reads happen as events arrive, but during an event round's I/O
  * callbacks every write waits: the client is queued (once) and, when the
  * callbacks have run, the queue is run sorted by backend, request writes
- * first, grouped per backend, then the answers to clients. The reason is the peer's
- * wakeup. A send to a backend that sleeps in epoll_wait() wakes it, and the
- * sender pays: the socket's wakeup runs ep_poll_callback() and
+ * first, grouped per backend, then the answers to clients. The reason is
+ * the peer's wakeup. A send to a backend that sleeps in epoll_wait() wakes
+ * it, and the sender pays: the socket's wakeup runs ep_poll_callback() and
  * try_to_wake_up() with interrupts off, plus an IPI, which in a VM is an
  * exit. Sent one by one in arrival order, round robin spreads consecutive
  * requests over the backends, and each backend had time to go back to sleep
